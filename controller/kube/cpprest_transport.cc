@@ -1,0 +1,258 @@
+// The cpprestsdk implementation of HttpTransport: the only file that includes cpprest's HTTP
+// client headers (see http_transport.h). TLS is configured from memory with OpenSSL: the default
+// certificate store is replaced by one holding only the configured CA(s).
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cpprest/containerstream.h>
+#include <cpprest/http_client.h>
+#include <map>
+#include <mutex>
+#include <pplx/threadpool.h>
+#include <utility>
+
+#include "controller/common/log.h"
+#include "controller/kube/http_transport.h"
+
+namespace rollgate::kube {
+namespace {
+
+namespace http = web::http;
+namespace client = web::http::client;
+
+struct BioDeleter {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct X509Deleter {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct PkeyDeleter {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+
+std::unique_ptr<BIO, BioDeleter> MemBio(const std::string& pem) {
+  return std::unique_ptr<BIO, BioDeleter>(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+}
+
+// Parses every certificate of a PEM bundle; empty on malformed input.
+std::vector<std::unique_ptr<X509, X509Deleter>> ParseCerts(const std::string& pem) {
+  std::vector<std::unique_ptr<X509, X509Deleter>> out;
+  auto bio = MemBio(pem);
+  while (bio) {
+    X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
+    if (x == nullptr) break;
+    out.emplace_back(x);
+  }
+  ERR_clear_error();  // the loop ends on "no start line"
+  return out;
+}
+
+bool KeyParses(const std::string& pem) {
+  auto bio = MemBio(pem);
+  std::unique_ptr<EVP_PKEY, PkeyDeleter> key(
+      bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  ERR_clear_error();
+  return key != nullptr;
+}
+
+std::string OpenSslErrors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out;
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+class CpprestTransport final : public HttpTransport {
+ public:
+  explicit CpprestTransport(TransportOptions opts) : opts_(std::move(opts)) {}
+
+  Result<HttpResponse> Send(const HttpRequest& req, const CancelToken* cancel) override {
+    pplx::cancellation_token_source cts;
+    CancelToken::Registration reg;
+    if (cancel != nullptr) reg = cancel->OnCancel([&cts] { cts.cancel(); });
+    try {
+      auto c = ClientFor(req.timeout);
+      http::http_response resp = c->request(BuildRequest(req), cts.get_token()).get();
+      HttpResponse out = ResponseHead(resp);
+      out.body = resp.extract_string(true).get();
+      return out;
+    } catch (const std::exception& e) {
+      return Failure(req, e, cancel != nullptr && cancel->cancelled());
+    }
+  }
+
+  Result<HttpResponse> Stream(const HttpRequest& req,
+                              const std::function<bool(std::string_view)>& on_line,
+                              const CancelToken& cancel) override {
+    pplx::cancellation_token_source cts;
+    auto reg = cancel.OnCancel([&cts] { cts.cancel(); });
+    try {
+      // A stream gets a client of its own: its inactivity timeout is the stream's, and its
+      // connection is never shared with short requests.
+      client::http_client c(base_uri(), Config(req.timeout));
+      http::http_response resp = c.request(BuildRequest(req), cts.get_token()).get();
+      HttpResponse out = ResponseHead(resp);
+      if (out.status < 200 || out.status > 299) {
+        out.body = resp.extract_string(true).get();
+        return out;
+      }
+      concurrency::streams::istream body = resp.body();
+      while (true) {
+        concurrency::streams::container_buffer<std::string> line;
+        const size_t n = body.read_line(line).get();
+        if (cancel.cancelled()) return Status(StatusCode::kCancelled, "stream cancelled");
+        if (n == 0 && body.is_eof()) break;
+        std::string& text = line.collection();
+        if (!text.empty() && text.back() == '\r') text.pop_back();
+        if (text.empty()) continue;
+        if (!on_line(text)) {
+          cts.cancel();  // closes the connection
+          break;
+        }
+      }
+      return out;
+    } catch (const std::exception& e) {
+      return Failure(req, e, cancel.cancelled());
+    }
+  }
+
+  // Configures the TLS context: only the configured CA is trusted; client cert/key from memory.
+  void SetupTls(boost::asio::ssl::context& ctx) const {
+    SSL_CTX* native = ctx.native_handle();
+    X509_STORE* store = X509_STORE_new();
+    for (auto& cert : ParseCerts(opts_.tls.ca_pem)) X509_STORE_add_cert(store, cert.get());
+    SSL_CTX_set_cert_store(native, store);  // takes ownership; the default paths are gone
+    if (!opts_.tls.client_cert_pem.empty()) {
+      ctx.use_certificate_chain(
+          boost::asio::buffer(opts_.tls.client_cert_pem.data(), opts_.tls.client_cert_pem.size()));
+      ctx.use_private_key(
+          boost::asio::buffer(opts_.tls.client_key_pem.data(), opts_.tls.client_key_pem.size()),
+          boost::asio::ssl::context::pem);
+    }
+  }
+
+ private:
+  web::uri base_uri() const { return web::uri(opts_.server); }
+
+  client::http_client_config Config(std::chrono::milliseconds timeout) const {
+    client::http_client_config cfg;
+    cfg.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
+    cfg.set_validate_certificates(!opts_.tls.insecure_skip_verify);
+    cfg.set_ssl_context_callback([this](boost::asio::ssl::context& ctx) { SetupTls(ctx); });
+    return cfg;
+  }
+
+  // Plain requests share one client (and its connection pool) per distinct timeout.
+  std::shared_ptr<client::http_client> ClientFor(std::chrono::milliseconds timeout) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& slot = clients_[timeout.count()];
+    if (!slot) slot = std::make_shared<client::http_client>(base_uri(), Config(timeout));
+    return slot;
+  }
+
+  http::http_request BuildRequest(const HttpRequest& req) const {
+    http::http_request r(http::method(req.method));
+    r.set_request_uri(web::uri(req.path));
+    auto& h = r.headers();
+    if (!opts_.user_agent.empty()) h.add("User-Agent", opts_.user_agent);
+    for (const auto& [k, v] : req.headers) h.add(k, v);
+    if (!req.body.empty() || !req.content_type.empty()) {
+      r.set_body(req.body, req.content_type.empty() ? std::string("application/json")
+                                                    : req.content_type);
+    }
+    return r;
+  }
+
+  static HttpResponse ResponseHead(const http::http_response& resp) {
+    HttpResponse out;
+    out.status = resp.status_code();
+    for (const auto& [k, v] : resp.headers()) out.headers[Lower(k)] = v;
+    return out;
+  }
+
+  Status Failure(const HttpRequest& req, const std::exception& e, bool cancelled) const {
+    if (cancelled) return Status(StatusCode::kCancelled, req.method + " cancelled");
+    std::string what = e.what();
+    if (const auto* he = dynamic_cast<const http::http_exception*>(&e)) {
+      const auto& ec = he->error_code();
+      if (ec == std::errc::timed_out) {
+        return Status(StatusCode::kTransport,
+                      req.method + " " + opts_.server + ": no response within " +
+                          std::to_string(req.timeout.count()) + "ms");
+      }
+      // cpprest loses OpenSSL's error category: render the queued OpenSSL errors when present.
+      std::string ssl = OpenSslErrors();
+      if (!ssl.empty()) what += " (" + ssl + ")";
+    }
+    if (dynamic_cast<const pplx::task_canceled*>(&e) != nullptr) {
+      return Status(StatusCode::kCancelled, req.method + " cancelled");
+    }
+    return Status(StatusCode::kTransport, req.method + " " + opts_.server + ": " + what);
+  }
+
+  TransportOptions opts_;
+  std::mutex mu_;
+  std::map<long long, std::shared_ptr<client::http_client>> clients_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<HttpTransport>> NewCpprestTransport(const TransportOptions& opts) {
+  if (opts.server.rfind("https://", 0) != 0 && opts.server.rfind("http://", 0) != 0) {
+    return Status(StatusCode::kInvalidArgument,
+                  "server \"" + opts.server + "\" must start with https:// or http://");
+  }
+  try {
+    web::uri u(opts.server);
+    if (u.host().empty()) throw std::invalid_argument("no host");
+  } catch (const std::exception& e) {
+    return Status(StatusCode::kInvalidArgument,
+                  "server \"" + opts.server + "\" is not a valid URL: " + e.what());
+  }
+  if (!opts.tls.ca_pem.empty() && ParseCerts(opts.tls.ca_pem).empty()) {
+    return Status(StatusCode::kInvalidArgument, "certificate authority data is not valid PEM");
+  }
+  if (opts.tls.client_cert_pem.empty() != opts.tls.client_key_pem.empty()) {
+    return Status(StatusCode::kInvalidArgument,
+                  "a client certificate and a client key must be given together");
+  }
+  if (!opts.tls.client_cert_pem.empty()) {
+    if (ParseCerts(opts.tls.client_cert_pem).empty()) {
+      return Status(StatusCode::kInvalidArgument, "client certificate data is not valid PEM");
+    }
+    if (!KeyParses(opts.tls.client_key_pem)) {
+      return Status(StatusCode::kInvalidArgument, "client key data is not a valid PEM key");
+    }
+  }
+  if (opts.tls.insecure_skip_verify) {
+    log::Warn("transport", "TLS certificate verification is disabled by the kubeconfig",
+              {{"server", opts.server}});
+  }
+  // cpprest's pool is process-wide; size it once before the first request (default 40 threads).
+  static std::once_flag pool_once;
+  std::call_once(pool_once, [&] {
+    try {
+      crossplat::threadpool::initialize_with_threads(
+          static_cast<size_t>(std::max(2, opts.threads)));
+    } catch (const std::exception&) {
+      // Already initialised by an earlier user of cpprest in this process: keep that pool.
+    }
+  });
+  return std::unique_ptr<HttpTransport>(std::make_unique<CpprestTransport>(opts));
+}
+
+}  // namespace rollgate::kube

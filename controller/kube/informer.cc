@@ -1,0 +1,233 @@
+#include "controller/kube/informer.h"
+
+#include <utility>
+
+#include "controller/common/log.h"
+
+namespace rollgate::kube {
+namespace {
+
+std::string ResourceVersionOf(const Json& obj) { return MetaString(obj, "resourceVersion"); }
+
+}  // namespace
+
+Informer::Informer(KubeClient& client, InformerOptions opts)
+    : client_(client),
+      opts_(std::move(opts)),
+      backoff_(opts_.backoff, opts_.random01 ? opts_.random01 : DefaultRandom01()) {
+  if (!opts_.random01) opts_.random01 = DefaultRandom01();
+}
+
+void Informer::AddHandlers(InformerHandlers h) { handlers_.push_back(std::move(h)); }
+
+ObjectPtr Informer::Make(Json&& obj) const {
+  if (opts_.transform) return std::make_shared<const Json>(opts_.transform(std::move(obj)));
+  return std::make_shared<const Json>(std::move(obj));
+}
+
+std::chrono::seconds Informer::NextWatchTimeout() {
+  const auto span = (opts_.max_watch_timeout - opts_.min_watch_timeout).count();
+  auto extra = static_cast<std::chrono::seconds::rep>(static_cast<double>(span) * opts_.random01());
+  if (extra >= span && span > 0) extra = span - 1;
+  return opts_.min_watch_timeout + std::chrono::seconds(extra);
+}
+
+void Informer::SetResourceVersion(const std::string& rv) {
+  if (rv.empty()) return;
+  std::unique_lock lock(store_mu_);
+  resource_version_ = rv;
+}
+
+std::string Informer::last_resource_version() const {
+  std::shared_lock lock(store_mu_);
+  return resource_version_;
+}
+
+Status Informer::ListAndReplace() {
+  ListOptions lo;
+  lo.label_selector = opts_.label_selector;
+  lo.field_selector = opts_.field_selector;
+  lo.limit = opts_.page_size;
+  auto list = ListAll(client_, opts_.type, opts_.namespace_, lo);
+  lists_.fetch_add(1);
+  if (!list.ok()) return list.status();
+
+  // Build the new store, then tell handlers what changed relative to the old one.
+  // Handlers see additions in the server's list order.
+  std::vector<std::pair<std::string, ObjectPtr>> ordered;
+  ordered.reserve(list->items.size());
+  for (auto& item : list->items) {
+    std::string key = ObjectKey(item);
+    if (key.empty()) continue;
+    ordered.emplace_back(std::move(key), Make(std::move(item)));
+  }
+  std::unordered_map<std::string, ObjectPtr> fresh(ordered.begin(), ordered.end());
+  std::vector<std::pair<ObjectPtr, ObjectPtr>> updates;  // (old, new); old null: added
+  std::vector<ObjectPtr> deletes;
+  {
+    std::unique_lock lock(store_mu_);
+    for (const auto& [key, obj] : ordered) {
+      auto it = store_.find(key);
+      if (it == store_.end()) {
+        updates.emplace_back(nullptr, obj);
+      } else if (ResourceVersionOf(*it->second) != ResourceVersionOf(*obj)) {
+        updates.emplace_back(it->second, obj);
+      }
+    }
+    for (const auto& [key, obj] : store_) {
+      if (!fresh.contains(key)) deletes.push_back(obj);
+    }
+    store_ = std::move(fresh);
+    resource_version_ = list->resource_version;
+  }
+  for (const auto& [old_obj, new_obj] : updates) {
+    for (const auto& h : handlers_) {
+      if (!old_obj && h.on_add) h.on_add(new_obj);
+      if (old_obj && h.on_update) h.on_update(old_obj, new_obj);
+    }
+  }
+  for (const auto& obj : deletes) {
+    for (const auto& h : handlers_) {
+      if (h.on_delete) h.on_delete(obj);
+    }
+  }
+  if (!synced_.exchange(true)) {
+    std::lock_guard<std::mutex> lock(sync_mu_);
+    sync_cv_.notify_all();
+  }
+  return Status::Ok();
+}
+
+void Informer::Apply(WatchEvent&& ev) {
+  const std::string rv = ResourceVersionOf(ev.object);
+  if (ev.type == WatchEvent::Type::kBookmark) {
+    SetResourceVersion(rv);
+    return;
+  }
+  const std::string key = ObjectKey(ev.object);
+  if (key.empty()) return;
+  ObjectPtr obj = Make(std::move(ev.object));
+  ObjectPtr old_obj;
+  {
+    std::unique_lock lock(store_mu_);
+    auto it = store_.find(key);
+    if (it != store_.end()) old_obj = it->second;
+    if (ev.type == WatchEvent::Type::kDeleted) {
+      store_.erase(key);
+    } else {
+      store_[key] = obj;
+    }
+    if (!rv.empty()) resource_version_ = rv;
+  }
+  for (const auto& h : handlers_) {
+    if (ev.type == WatchEvent::Type::kDeleted) {
+      if (h.on_delete) h.on_delete(old_obj ? old_obj : obj);
+    } else if (old_obj) {
+      if (h.on_update) h.on_update(old_obj, obj);
+    } else if (h.on_add) {
+      h.on_add(obj);
+    }
+  }
+}
+
+Status Informer::WatchOnce(const CancelToken& cancel) {
+  WatchOptions wo;
+  wo.label_selector = opts_.label_selector;
+  wo.field_selector = opts_.field_selector;
+  wo.resource_version = last_resource_version();
+  wo.allow_bookmarks = true;
+  wo.server_timeout = NextWatchTimeout();
+  bool got_event = false;
+  Status st = client_.Watch(
+      opts_.type, opts_.namespace_, wo,
+      [&](WatchEvent&& ev) {
+        if (!got_event) {
+          got_event = true;
+          backoff_.Reset();
+        }
+        Apply(std::move(ev));
+        return true;
+      },
+      cancel);
+  return st;
+}
+
+void Informer::Run(const CancelToken& cancel) {
+  const std::string what = opts_.type.Name();
+  bool need_list = true;
+  while (!cancel.cancelled()) {
+    if (need_list) {
+      Status st = ListAndReplace();
+      if (!st.ok()) {
+        const auto wait = backoff_.Next();
+        log::Warn("informer", "list failed; retrying",
+                  {{"resource", what}, {"error", st.ToString()},
+                   {"retry_in_ms", std::to_string(
+                                       std::chrono::duration_cast<std::chrono::milliseconds>(wait)
+                                           .count())}});
+        (void)cancel.SleepFor(wait);
+        continue;
+      }
+      backoff_.Reset();
+      need_list = false;
+    }
+    Status st = WatchOnce(cancel);
+    if (cancel.cancelled()) break;
+    if (st.ok()) continue;  // the server ended the watch (timeoutSeconds): resume at once
+    watch_restarts_.fetch_add(1);
+    if (st.code() == StatusCode::kGone) {
+      log::Info("informer", "watch resourceVersion expired; re-listing", {{"resource", what}});
+      need_list = true;
+      continue;
+    }
+    const auto wait = backoff_.Next();
+    log::Warn("informer", "watch failed; resuming",
+              {{"resource", what},
+               {"error", st.ToString()},
+               {"resource_version", last_resource_version()},
+               {"retry_in_ms",
+                std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count())}});
+    (void)cancel.SleepFor(wait);
+  }
+}
+
+bool Informer::WaitForSync(const CancelToken& cancel, std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock<std::mutex> lock(sync_mu_);
+  while (!synced_.load()) {
+    if (cancel.cancelled() || std::chrono::steady_clock::now() >= deadline) return false;
+    sync_cv_.wait_for(lock, std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+ObjectPtr Informer::Get(const std::string& key) const {
+  std::shared_lock lock(store_mu_);
+  auto it = store_.find(key);
+  return it == store_.end() ? nullptr : it->second;
+}
+
+std::vector<ObjectPtr> Informer::List() const {
+  std::shared_lock lock(store_mu_);
+  std::vector<ObjectPtr> out;
+  out.reserve(store_.size());
+  for (const auto& [k, v] : store_) out.push_back(v);
+  return out;
+}
+
+std::vector<ObjectPtr> Informer::ListNamespace(const std::string& ns) const {
+  std::shared_lock lock(store_mu_);
+  std::vector<ObjectPtr> out;
+  const std::string prefix = ns + "/";
+  for (const auto& [k, v] : store_) {
+    if (k.rfind(prefix, 0) == 0) out.push_back(v);
+  }
+  return out;
+}
+
+std::size_t Informer::Size() const {
+  std::shared_lock lock(store_mu_);
+  return store_.size();
+}
+
+}  // namespace rollgate::kube

@@ -1,0 +1,102 @@
+// Informer: list+watch of one resource into an in-memory store of immutable shared objects, with
+// event handlers (which enqueue keys) and a has-synced signal. The reflector loop is an explicit
+// state machine: List (paged) -> Watch from the list's resourceVersion -> on a normal end, watch
+// again from the last seen resourceVersion (bookmarks included) -> on 410 Gone, List again -> on
+// any other failure, back off (0.8 s doubling to 30 s, jitter) and watch again. The server-side
+// watch timeout is randomised in [5, 10) minutes so that many watches do not restart together.
+// Thread-safety: Run() on one thread; Get/List/HasSynced from any thread. Handlers run on the
+// Run() thread and must not block; the objects they receive must not be modified.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "controller/common/cancel.h"
+#include "controller/common/clock.h"
+#include "controller/kube/kube_client.h"
+#include "controller/kube/rate_limiter.h"
+
+namespace rollgate::kube {
+
+using ObjectPtr = std::shared_ptr<const Json>;
+
+struct InformerHandlers {
+  std::function<void(const ObjectPtr&)> on_add;
+  std::function<void(const ObjectPtr& old_obj, const ObjectPtr& new_obj)> on_update;
+  std::function<void(const ObjectPtr&)> on_delete;
+};
+
+struct InformerOptions {
+  ResourceType type;
+  std::string namespace_;  // "" = all namespaces
+  std::string label_selector;
+  std::string field_selector;
+  std::int64_t page_size = 500;
+  // Applied to every object before it is stored (e.g. drop managedFields to save memory).
+  std::function<Json(Json&&)> transform;
+  Backoff::Options backoff;
+  std::function<double()> random01;  // default: DefaultRandom01()
+  std::chrono::seconds min_watch_timeout{300};
+  std::chrono::seconds max_watch_timeout{600};
+};
+
+class Informer {
+ public:
+  Informer(KubeClient& client, InformerOptions opts);
+  Informer(const Informer&) = delete;
+  Informer& operator=(const Informer&) = delete;
+
+  // Register before Run().
+  void AddHandlers(InformerHandlers h);
+
+  // Runs the reflector until `cancel` fires.
+  void Run(const CancelToken& cancel);
+
+  bool HasSynced() const { return synced_.load(); }
+  // Waits for the first complete list; false on cancel or timeout.
+  bool WaitForSync(const CancelToken& cancel, std::chrono::milliseconds timeout) const;
+
+  ObjectPtr Get(const std::string& key) const;
+  std::vector<ObjectPtr> List() const;
+  std::vector<ObjectPtr> ListNamespace(const std::string& ns) const;
+  std::size_t Size() const;
+
+  std::string last_resource_version() const;
+  std::uint64_t lists() const { return lists_.load(); }
+  std::uint64_t watch_restarts() const { return watch_restarts_.load(); }
+
+  // The next server-side watch timeout (exposed for tests of the randomisation).
+  std::chrono::seconds NextWatchTimeout();
+
+ private:
+  Status ListAndReplace();
+  Status WatchOnce(const CancelToken& cancel);
+  void Apply(WatchEvent&& ev);
+  ObjectPtr Make(Json&& obj) const;
+  void SetResourceVersion(const std::string& rv);
+
+  KubeClient& client_;
+  InformerOptions opts_;
+  std::vector<InformerHandlers> handlers_;
+  Backoff backoff_;
+
+  mutable std::shared_mutex store_mu_;
+  std::unordered_map<std::string, ObjectPtr> store_;
+  std::string resource_version_;
+
+  std::atomic<bool> synced_{false};
+  mutable std::mutex sync_mu_;
+  mutable std::condition_variable sync_cv_;
+  std::atomic<std::uint64_t> lists_{0};
+  std::atomic<std::uint64_t> watch_restarts_{0};
+};
+
+}  // namespace rollgate::kube

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian packages Rollgate needs to build, test and run its demo. Idempotent:
+# apt-get runs only when a package is missing. Needs root (or sudo) the first time only.
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates openssl curl jq
+  libcpprest-dev libboost-dev libyaml-cpp-dev prometheus-cpp-dev libssl-dev zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang-format clang-tidy
+  prometheus
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+echo "bootstrap: installing ${missing[*]}"
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The packaged Prometheus server is only used by tests and the demo, never as a system service.
+if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+  $sudo systemctl stop prometheus || true
+fi
+command -v go >/dev/null || echo "bootstrap: warning: no Go toolchain; the local control plane cannot be built" >&2

@@ -1,0 +1,266 @@
+#include "controller/kube/informer.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <thread>
+
+namespace rollgate::kube {
+namespace {
+
+Json Obj(const std::string& ns, const std::string& name, const std::string& rv) {
+  Json o = Json::object();
+  o["metadata"] = Json::object();
+  o["metadata"]["namespace"] = Json::string(ns);
+  o["metadata"]["name"] = Json::string(name);
+  o["metadata"]["resourceVersion"] = Json::string(rv);
+  o["metadata"]["managedFields"] = Json::array(3);
+  return o;
+}
+
+// A KubeClient whose List and Watch answers are scripted per call; records what was asked.
+class ScriptedClient : public KubeClient {
+ public:
+  struct WatchScript {
+    std::vector<WatchEvent> events;
+    Status end;  // how the stream ends
+  };
+  std::mutex mu;
+  std::deque<Result<ObjectList>> lists;
+  std::deque<WatchScript> watches;
+  std::vector<ListOptions> list_calls;
+  std::vector<WatchOptions> watch_calls;
+
+  Result<ObjectList> List(const ResourceType&, const std::string&,
+                          const ListOptions& o) override {
+    std::lock_guard<std::mutex> l(mu);
+    list_calls.push_back(o);
+    if (lists.empty()) return Status(StatusCode::kUnavailable, "no more scripted lists");
+    auto r = std::move(lists.front());
+    lists.pop_front();
+    return r;
+  }
+  Status Watch(const ResourceType&, const std::string&, const WatchOptions& o,
+               const std::function<bool(WatchEvent&&)>& on_event,
+               const CancelToken& cancel) override {
+    WatchScript s;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      watch_calls.push_back(o);
+      if (watches.empty()) {
+        s.end = Status(StatusCode::kCancelled, "idle");
+      } else {
+        s = std::move(watches.front());
+        watches.pop_front();
+      }
+    }
+    for (auto& e : s.events) {
+      if (!on_event(std::move(e))) break;
+    }
+    if (s.end.code() == StatusCode::kCancelled) {
+      // End of script: stay quiet like an idle watch until cancelled.
+      while (!cancel.cancelled()) (void)cancel.SleepFor(std::chrono::milliseconds(5));
+    }
+    return s.end;
+  }
+  Result<Json> Get(const ResourceType&, const std::string&, const std::string&) override {
+    return Status(StatusCode::kUnknown, "unused");
+  }
+  Result<Json> Create(const ResourceType&, const std::string&, const Json&) override {
+    return Status(StatusCode::kUnknown, "unused");
+  }
+  Result<Json> Update(const ResourceType&, const std::string&, const Json&) override {
+    return Status(StatusCode::kUnknown, "unused");
+  }
+  Result<Json> UpdateStatus(const ResourceType&, const std::string&, const Json&) override {
+    return Status(StatusCode::kUnknown, "unused");
+  }
+  Result<Json> Patch(const ResourceType&, const std::string&, const std::string&, PatchType,
+                     const std::string&, const PatchOptions&) override {
+    return Status(StatusCode::kUnknown, "unused");
+  }
+  Status Delete(const ResourceType&, const std::string&, const std::string&,
+                const DeleteOptions&) override {
+    return Status(StatusCode::kUnknown, "unused");
+  }
+};
+
+ObjectList ListOf(std::vector<Json> items, const std::string& rv, const std::string& cont = "") {
+  ObjectList l;
+  l.items = std::move(items);
+  l.resource_version = rv;
+  l.continue_token = cont;
+  return l;
+}
+
+WatchEvent Ev(WatchEvent::Type t, Json o) { return WatchEvent{t, std::move(o)}; }
+
+InformerOptions FastOptions() {
+  InformerOptions o;
+  o.type = resources::Deployments();
+  o.page_size = 2;
+  o.backoff.initial = std::chrono::milliseconds(1);
+  o.backoff.max = std::chrono::milliseconds(4);
+  o.random01 = [] { return 0.5; };
+  return o;
+}
+
+struct Recorder {
+  std::mutex mu;
+  std::vector<std::string> events;
+  InformerHandlers Handlers() {
+    return {[this](const ObjectPtr& o) { Add("add " + ObjectKey(*o)); },
+            [this](const ObjectPtr& a, const ObjectPtr& b) {
+              Add("update " + ObjectKey(*b) + " " + MetaString(*a, "resourceVersion") + "->" +
+                  MetaString(*b, "resourceVersion"));
+            },
+            [this](const ObjectPtr& o) { Add("delete " + ObjectKey(*o)); }};
+  }
+  void Add(std::string s) {
+    std::lock_guard<std::mutex> l(mu);
+    events.push_back(std::move(s));
+  }
+  std::vector<std::string> Get() {
+    std::lock_guard<std::mutex> l(mu);
+    return events;
+  }
+};
+
+// Runs the informer until `done` holds (or 5 s), then stops it.
+template <class Pred>
+bool RunUntil(Informer& inf, Pred done) {
+  CancelToken cancel;
+  std::thread t([&] { inf.Run(cancel); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool ok = false;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) {
+      ok = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  cancel.Cancel();
+  t.join();
+  return ok;
+}
+
+TEST(InformerTest, PagedListThenWatchFromListVersion) {
+  ScriptedClient c;
+  c.lists.push_back(ListOf({Obj("a", "x", "1"), Obj("a", "y", "2")}, "", "tok"));
+  c.lists.push_back(ListOf({Obj("b", "z", "3")}, "10"));
+  c.watches.push_back({{Ev(WatchEvent::Type::kModified, Obj("a", "x", "11")),
+                        Ev(WatchEvent::Type::kAdded, Obj("b", "w", "12")),
+                        Ev(WatchEvent::Type::kDeleted, Obj("a", "y", "13"))},
+                       Status(StatusCode::kCancelled, "")});
+  Informer inf(c, FastOptions());
+  Recorder rec;
+  inf.AddHandlers(rec.Handlers());
+  ASSERT_TRUE(RunUntil(inf, [&] { return rec.Get().size() >= 6; }));
+  EXPECT_EQ(rec.Get(), (std::vector<std::string>{"add a/x", "add a/y", "add b/z",
+                                                 "update a/x 1->11", "add b/w", "delete a/y"}));
+  ASSERT_EQ(c.list_calls.size(), 2u);
+  EXPECT_EQ(c.list_calls[0].limit, 2);
+  EXPECT_EQ(c.list_calls[1].continue_token, "tok");
+  ASSERT_GE(c.watch_calls.size(), 1u);
+  EXPECT_EQ(c.watch_calls[0].resource_version, "10");
+  EXPECT_TRUE(c.watch_calls[0].allow_bookmarks);
+  EXPECT_TRUE(inf.HasSynced());
+  EXPECT_EQ(inf.Size(), 3u);
+  EXPECT_EQ(inf.last_resource_version(), "13");
+  EXPECT_EQ(inf.ListNamespace("b").size(), 2u);
+  ASSERT_NE(inf.Get("a/x"), nullptr);
+  EXPECT_EQ(MetaString(*inf.Get("a/x"), "resourceVersion"), "11");
+}
+
+TEST(InformerTest, ResumesFromLastVersionAfterDropAndBookmark) {
+  ScriptedClient c;
+  c.lists.push_back(ListOf({Obj("a", "x", "1")}, "5"));
+  Json bookmark = Obj("", "", "20");
+  c.watches.push_back({{Ev(WatchEvent::Type::kModified, Obj("a", "x", "7"))},
+                       Status(StatusCode::kTransport, "connection reset")});
+  c.watches.push_back({{Ev(WatchEvent::Type::kBookmark, bookmark)}, Status::Ok()});
+  c.watches.push_back({{}, Status(StatusCode::kMalformed, "bad line")});
+  Informer inf(c, FastOptions());
+  ASSERT_TRUE(RunUntil(inf, [&] {
+    std::lock_guard<std::mutex> l(c.mu);
+    return c.watch_calls.size() >= 4;
+  }));
+  EXPECT_EQ(c.list_calls.size(), 1u) << "a dropped watch resumes without re-listing";
+  EXPECT_EQ(c.watch_calls[1].resource_version, "7");
+  EXPECT_EQ(c.watch_calls[2].resource_version, "20") << "bookmarks advance the resume point";
+  EXPECT_EQ(c.watch_calls[3].resource_version, "20");
+  EXPECT_EQ(inf.watch_restarts(), 2u) << "normal ends are not restarts";
+}
+
+TEST(InformerTest, GoneTriggersRelistAndDiffsTheStore) {
+  ScriptedClient c;
+  c.lists.push_back(ListOf({Obj("a", "x", "1"), Obj("a", "y", "2")}, "5"));
+  c.watches.push_back({{}, Status(StatusCode::kGone, "too old resource version")});
+  c.lists.push_back(ListOf({Obj("a", "x", "1"), Obj("a", "z", "9")}, "50"));
+  Informer inf(c, FastOptions());
+  Recorder rec;
+  inf.AddHandlers(rec.Handlers());
+  ASSERT_TRUE(RunUntil(inf, [&] {
+    std::lock_guard<std::mutex> l(c.mu);
+    return c.watch_calls.size() >= 2;
+  }));
+  EXPECT_EQ(c.list_calls.size(), 2u);
+  EXPECT_EQ(c.watch_calls[1].resource_version, "50");
+  auto ev = rec.Get();
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_EQ(ev[2], "add a/z");
+  EXPECT_EQ(ev[3], "delete a/y") << "objects gone during the gap are deleted; unchanged are quiet";
+  EXPECT_EQ(inf.lists(), 2u);
+}
+
+TEST(InformerTest, ListFailuresBackOffAndSyncLater) {
+  ScriptedClient c;
+  c.lists.push_back(Status(StatusCode::kUnavailable, "apiserver starting"));
+  c.lists.push_back(Result<ObjectList>(Status(StatusCode::kForbidden, "rbac")));
+  c.lists.push_back(ListOf({Obj("a", "x", "1")}, "5"));
+  Informer inf(c, FastOptions());
+  EXPECT_FALSE(inf.HasSynced());
+  ASSERT_TRUE(RunUntil(inf, [&] { return inf.HasSynced(); }));
+  EXPECT_EQ(c.list_calls.size(), 3u);
+}
+
+TEST(InformerTest, TransformIsAppliedBeforeStoring) {
+  ScriptedClient c;
+  c.lists.push_back(ListOf({Obj("a", "x", "1")}, "5"));
+  auto opts = FastOptions();
+  opts.transform = [](Json&& o) {
+    o["metadata"].erase("managedFields");
+    return std::move(o);
+  };
+  Informer inf(c, opts);
+  ASSERT_TRUE(RunUntil(inf, [&] { return inf.HasSynced(); }));
+  auto x = inf.Get("a/x");
+  ASSERT_NE(x, nullptr);
+  EXPECT_FALSE(x->at("metadata").has_field("managedFields"));
+}
+
+TEST(InformerTest, WatchTimeoutRandomisedBetween5And10Minutes) {
+  ScriptedClient c;
+  double r = 0;
+  auto opts = FastOptions();
+  opts.random01 = [&] { return r; };
+  Informer inf(c, opts);
+  EXPECT_EQ(inf.NextWatchTimeout(), std::chrono::seconds(300));
+  r = 0.5;
+  EXPECT_EQ(inf.NextWatchTimeout(), std::chrono::seconds(450));
+  r = 0.9999999;
+  EXPECT_EQ(inf.NextWatchTimeout(), std::chrono::seconds(599));
+}
+
+TEST(InformerTest, WaitForSyncHonoursCancelAndTimeout) {
+  ScriptedClient c;
+  Informer inf(c, FastOptions());
+  CancelToken cancel;
+  EXPECT_FALSE(inf.WaitForSync(cancel, std::chrono::milliseconds(20)));
+  cancel.Cancel();
+  EXPECT_FALSE(inf.WaitForSync(cancel, std::chrono::seconds(10)));
+}
+
+}  // namespace
+}  // namespace rollgate::kube
