@@ -25,8 +25,8 @@ class TokenSource {
   // re-read it whenever its inode, size or modification time changed.
   static Result<std::shared_ptr<TokenSource>> FromFile(std::string path);
 
-  // The current token, or an error when the file has become unreadable or empty (the previous
-  // token is then still returned by LastGood()).
+  // The current token, or an error (naming the path, never the token) when the file has become
+  // unreadable or empty.
   Result<std::string> Token();
 
  private:

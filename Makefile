@@ -1,0 +1,49 @@
+# Rollgate: the two commands are `make demo` and `make test`; each installs what is missing
+# (Debian packages, the local control plane's binaries in ~/.cache/rollgate) and builds first.
+BUILD      ?= build
+SAN_BUILD  ?= build-san
+JOBS       ?= 2
+CMAKE_ARGS ?=
+
+.PHONY: all deps control-plane build build-san test test-unit test-san demo format lint clean
+
+all: build
+
+deps:
+	@bash hack/bootstrap.sh
+
+control-plane: deps
+	@bash hack/build-control-plane.sh
+
+$(BUILD)/build.ninja: | deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
+
+$(SAN_BUILD)/build.ninja: | deps
+	cmake -S . -B $(SAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DROLLGATE_SANITIZE=ON $(CMAKE_ARGS)
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j$(JOBS)
+
+build-san: deps $(SAN_BUILD)/build.ninja
+	cmake --build $(SAN_BUILD) -j$(JOBS)
+
+# Every test: unit and end-to-end (real control plane) on the normal build, then the unit tests
+# again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: control-plane build build-san
+	cd $(BUILD) && ctest --output-on-failure --timeout 900
+	cd $(SAN_BUILD) && ctest --output-on-failure -L unit --timeout 900
+
+test-unit: build
+	cd $(BUILD) && ctest --output-on-failure -L unit
+
+demo: control-plane build
+	@bash hack/demo.sh $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.h' '*.cc')
+
+lint: build
+	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'controller/*.cc')
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD)

@@ -1,0 +1,71 @@
+#include "controller/common/flags.h"
+
+#include <gtest/gtest.h>
+
+namespace rollgate {
+namespace {
+
+struct Parsed {
+  std::string kubeconfig;
+  int concurrency = 4;
+  double qps = 20;
+  bool leader = true;
+  std::vector<std::string> registries;
+};
+
+Status ParseArgs(const std::vector<const char*>& flags, Parsed& p, bool* help = nullptr) {
+  FlagSet fs("prog");
+  fs.String("kubeconfig", &p.kubeconfig, "path");
+  fs.Int("concurrency", &p.concurrency, "workers");
+  fs.Double("kube-qps", &p.qps, "qps");
+  fs.Bool("leader-elect", &p.leader, "elect");
+  fs.List("allowed-registries", &p.registries, "registries");
+  std::vector<const char*> args = {"prog"};
+  for (const char* f : flags) args.push_back(f);
+  bool h = false;
+  Status st = fs.Parse(static_cast<int>(args.size()), args.data(), &h);
+  if (help != nullptr) *help = h;
+  return st;
+}
+
+TEST(FlagsTest, ParsesBothFormsAndTypes) {
+  Parsed p;
+  ASSERT_TRUE(ParseArgs({"--kubeconfig", "/k", "--concurrency=8", "--kube-qps=2.5",
+                         "--leader-elect=false", "--allowed-registries=a.io,b.io",
+                         "--allowed-registries", "c.io"},
+                        p)
+                  .ok());
+  EXPECT_EQ(p.kubeconfig, "/k");
+  EXPECT_EQ(p.concurrency, 8);
+  EXPECT_DOUBLE_EQ(p.qps, 2.5);
+  EXPECT_FALSE(p.leader);
+  EXPECT_EQ(p.registries, (std::vector<std::string>{"a.io", "b.io", "c.io"}));
+}
+
+TEST(FlagsTest, BareBoolMeansTrue) {
+  Parsed p;
+  p.leader = false;
+  ASSERT_TRUE(ParseArgs({"--leader-elect"}, p).ok());
+  EXPECT_TRUE(p.leader);
+}
+
+TEST(FlagsTest, ErrorsNameTheFlag) {
+  Parsed p;
+  EXPECT_EQ(ParseArgs({"--nope=1"}, p).message(), "unknown flag --nope");
+  EXPECT_EQ(ParseArgs({"--concurrency=many"}, p).message(),
+            "invalid value \"many\" for flag --concurrency: want an integer");
+  EXPECT_EQ(ParseArgs({"--concurrency=3x"}, p).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseArgs({"--kube-qps=nan"}, p).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseArgs({"--leader-elect=yes"}, p).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseArgs({"--kubeconfig"}, p).message(), "flag --kubeconfig needs a value");
+}
+
+TEST(FlagsTest, HelpStopsParsing) {
+  Parsed p;
+  bool help = false;
+  ASSERT_TRUE(ParseArgs({"--help", "--nope"}, p, &help).ok());
+  EXPECT_TRUE(help);
+}
+
+}  // namespace
+}  // namespace rollgate
