@@ -52,7 +52,15 @@ build_k8s() {
   done
   [[ ${#pkgs[@]} -eq 0 ]] && return
   echo "building ${pkgs[*]} (${K8S_VERSION}) ..."
-  (cd "$m" && go build -ldflags "$ldflags" -o "$CONTROL_PLANE_BIN/" "${pkgs[@]}")
+  # Stamp the version as the Kubernetes release build does: kubectl, helm and clients parse it.
+  local major minor v k8s_ldflags=""
+  major=${K8S_VERSION#v}; major=${major%%.*}
+  minor=${K8S_VERSION#v*.}; minor=${minor%%.*}
+  for v in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    k8s_ldflags+=" -X $v.gitVersion=${K8S_VERSION} -X $v.gitMajor=${major} -X $v.gitMinor=${minor}"
+    k8s_ldflags+=" -X $v.gitTreeState=clean -X $v.buildDate=1970-01-01T00:00:00Z"
+  done
+  (cd "$m" && go build -ldflags "$ldflags $k8s_ldflags" -o "$CONTROL_PLANE_BIN/" "${pkgs[@]}")
 }
 
 build_etcd() {
