@@ -28,6 +28,14 @@ namespace rollgate::kube {
 
 using ObjectPtr = std::shared_ptr<const Json>;
 
+// Read access to a cache of objects by "namespace/name" key (an Informer, or a map in tests).
+class ObjectLister {
+ public:
+  virtual ~ObjectLister() = default;
+  virtual ObjectPtr Get(const std::string& key) const = 0;
+  virtual std::vector<ObjectPtr> ListNamespace(const std::string& ns) const = 0;
+};
+
 struct InformerHandlers {
   std::function<void(const ObjectPtr&)> on_add;
   std::function<void(const ObjectPtr& old_obj, const ObjectPtr& new_obj)> on_update;
@@ -48,7 +56,7 @@ struct InformerOptions {
   std::chrono::seconds max_watch_timeout{600};
 };
 
-class Informer {
+class Informer final : public ObjectLister {
  public:
   Informer(KubeClient& client, InformerOptions opts);
   Informer(const Informer&) = delete;
@@ -64,9 +72,9 @@ class Informer {
   // Waits for the first complete list; false on cancel or timeout.
   bool WaitForSync(const CancelToken& cancel, std::chrono::milliseconds timeout) const;
 
-  ObjectPtr Get(const std::string& key) const;
+  ObjectPtr Get(const std::string& key) const override;
   std::vector<ObjectPtr> List() const;
-  std::vector<ObjectPtr> ListNamespace(const std::string& ns) const;
+  std::vector<ObjectPtr> ListNamespace(const std::string& ns) const override;
   std::size_t Size() const;
 
   std::string last_resource_version() const;

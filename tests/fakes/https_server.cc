@@ -216,7 +216,8 @@ ReadResult ReadRequest(SSL* ssl, std::string& buf, Request& req, bool& keep_aliv
   if (sp2 == std::string_view::npos) return ReadResult::kBad;
   req.method = std::string(line.substr(0, sp1));
   req.path = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
-  std::string_view version = line.substr(sp2 + 1);
+  // A copy: `buf` may grow (and move) while the body is read below.
+  const std::string version(line.substr(sp2 + 1));
   if (req.method.empty() || req.path.empty() || version.substr(0, 5) != "HTTP/") {
     return ReadResult::kBad;
   }

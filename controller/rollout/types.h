@@ -1,0 +1,183 @@
+// The ContainerRollout resource as C++ values (spec and status), and the views of the objects the
+// planner observes (Deployments, namespaces). Plain data; see codec.h for JSON conversion.
+// Thread-safety: value types.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rollgate::rollout {
+
+using WallTime = std::chrono::system_clock::time_point;
+
+// ---- spec ----
+
+struct WorkerValidationSpec {
+  bool cuda_required = true;
+  std::vector<std::string> command;  // optional check run in the worker's own new image
+};
+
+struct TargetSpec {
+  std::string deployment;
+  std::map<std::string, std::string> containers;  // container name -> logical image name
+  std::optional<WorkerValidationSpec> worker_validation;
+};
+
+struct CheckSpec {
+  std::string name;
+  std::string query;
+  std::optional<double> min;
+  std::optional<double> max;
+};
+
+struct AnalysisSpec {
+  std::string prometheus_address;
+  std::vector<CheckSpec> checks;
+  int interval_seconds = 30;
+  int samples = 4;
+};
+
+struct EnvironmentSpec {
+  std::string name;
+  std::string namespace_;  // empty: the rollout's own namespace
+  bool manual_approval = false;
+  int bake_seconds = 0;
+  std::vector<TargetSpec> targets;
+  std::optional<AnalysisSpec> analysis;
+};
+
+struct RolloutSpec {
+  std::map<std::string, std::string> images;  // logical name -> image reference
+  std::vector<EnvironmentSpec> environments;
+  int progress_deadline_seconds = 600;
+  bool automatic_rollback = true;
+  bool paused = false;
+};
+
+// ---- status ----
+
+namespace phase {
+// Rollout phases.
+inline constexpr const char* kPending = "Pending";
+inline constexpr const char* kProgressing = "Progressing";
+inline constexpr const char* kAwaitingApproval = "AwaitingApproval";
+inline constexpr const char* kPaused = "Paused";
+inline constexpr const char* kSucceeded = "Succeeded";
+inline constexpr const char* kRollingBack = "RollingBack";
+inline constexpr const char* kRolledBack = "RolledBack";
+inline constexpr const char* kFailed = "Failed";
+inline constexpr const char* kAborted = "Aborted";
+// Environment-only phases.
+inline constexpr const char* kUpdating = "Updating";
+inline constexpr const char* kVerifying = "Verifying";
+inline constexpr const char* kBaking = "Baking";
+}  // namespace phase
+
+struct TargetStatus {
+  std::string deployment;
+  std::string namespace_;
+  std::map<std::string, std::string> previous_images;  // container -> image before the patch
+  int replicas = 0;
+  int updated_replicas = 0;
+  int ready_replicas = 0;
+  int available_replicas = 0;
+};
+
+struct ValidationStatus {
+  int gpu_pods = 0;
+  int passed = 0;
+  int failed = 0;
+  std::string message;
+};
+
+struct AnalysisStatus {
+  int samples = 0;
+  int passed = 0;
+  int failed = 0;
+  int inconclusive = 0;
+  std::optional<WallTime> last_sample_at;
+  std::string last_value;
+  std::string message;
+};
+
+struct EnvironmentStatus {
+  std::string name;
+  std::string phase = phase::kPending;
+  std::optional<WallTime> started_at;
+  std::optional<WallTime> verified_at;
+  std::optional<WallTime> finished_at;
+  std::optional<WallTime> approved_at;
+  std::string reason;
+  std::string message;
+  int attempts = 0;
+  std::vector<TargetStatus> targets;
+  std::optional<ValidationStatus> validation;
+  std::optional<AnalysisStatus> analysis;
+};
+
+struct Condition {
+  std::string type;    // Ready, Progressing, Degraded
+  std::string status;  // True, False, Unknown
+  std::string reason;
+  std::string message;
+  std::int64_t observed_generation = 0;
+  WallTime last_transition_time{};
+};
+
+struct RolloutStatus {
+  std::int64_t observed_generation = 0;
+  std::int64_t revision = 0;
+  std::string phase;  // empty until first reconciled
+  std::string current_environment;
+  std::string message;
+  std::vector<EnvironmentStatus> environments;
+  std::vector<Condition> conditions;
+  std::string spec_hash;                                   // bookkeeping.specHash
+  std::map<std::string, std::string> handled_annotations;  // bookkeeping.handledAnnotations
+
+  bool operator==(const RolloutStatus&) const;
+};
+
+struct Rollout {
+  std::string namespace_;
+  std::string name;
+  std::string uid;
+  std::int64_t generation = 0;
+  std::string resource_version;
+  std::map<std::string, std::string> annotations;
+  RolloutSpec spec;
+  RolloutStatus status;
+
+  std::string Key() const { return namespace_ + "/" + name; }
+};
+
+// ---- observed objects ----
+
+struct DeploymentView {
+  std::string namespace_;
+  std::string name;
+  std::int64_t generation = 0;
+  std::int64_t observed_generation = 0;
+  int spec_replicas = 1;
+  int replicas = 0;
+  int updated_replicas = 0;
+  int ready_replicas = 0;
+  int available_replicas = 0;
+  bool progress_deadline_exceeded = false;
+  std::map<std::string, std::string> container_images;  // spec.template containers
+  std::map<std::string, std::string> annotations;
+  std::map<std::string, std::string> selector;  // spec.selector.matchLabels
+
+  std::string Key() const { return namespace_ + "/" + name; }
+};
+
+struct NamespaceView {
+  std::string name;
+  std::map<std::string, std::string> labels;
+};
+
+}  // namespace rollgate::rollout
