@@ -1,19 +1,24 @@
 // rollgate-controller: loads the API connection settings, builds the client and runs the
 // controller's informers until SIGINT/SIGTERM. Bad flags or an unusable kubeconfig exit with
 // code 2 and one line naming the file and the field.
+#include <pthread.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <pthread.h>
 #include <thread>
 
 #include "controller/common/cancel.h"
 #include "controller/common/clock.h"
 #include "controller/common/flags.h"
 #include "controller/common/log.h"
-#include "controller/kube/informer.h"
+#include "controller/kube/event_recorder.h"
 #include "controller/kube/kube_config.h"
 #include "controller/kube/rest_client.h"
+#include "controller/rollout/analysis.h"
+#include "controller/rollout/controller.h"
+#include "controller/rollout/image_ref.h"
 
 namespace {
 
@@ -25,7 +30,11 @@ struct Options {
   std::string watch_namespace;
   double kube_qps = 20;
   int kube_burst = 30;
+  int concurrency = 4;
+  std::vector<std::string> allowed_registries;
+  bool dry_run = false;
   std::string log_level = "info";
+  std::string log_format = "text";
 };
 
 int Fail(const std::string& msg) {
@@ -44,7 +53,12 @@ int main(int argc, char** argv) {
   fs.String("namespace", &o.watch_namespace, "watch only this namespace (default: all)");
   fs.Double("kube-qps", &o.kube_qps, "client-side limit of API requests per second");
   fs.Int("kube-burst", &o.kube_burst, "burst of API requests above --kube-qps");
+  fs.Int("concurrency", &o.concurrency, "rollouts reconciled in parallel");
+  fs.List("allowed-registries", &o.allowed_registries,
+          "registries (host[:port][/path] or *.domain) images may come from; empty: any");
+  fs.Bool("dry-run", &o.dry_run, "plan and report, but patch and write nothing");
   fs.String("log-level", &o.log_level, "debug, info, warning or error");
+  fs.String("log-format", &o.log_format, "text or json");
   bool help = false;
   if (Status st = fs.Parse(argc, argv, &help); !st.ok()) return Fail(st.message());
   if (help) {
@@ -60,7 +74,16 @@ int main(int argc, char** argv) {
   } else if (o.log_level != "info") {
     return Fail("invalid value \"" + o.log_level + "\" for flag --log-level");
   }
+  if (o.log_format == "json") {
+    log::SetFormat(log::OutputFormat::kJson);
+  } else if (o.log_format != "text") {
+    return Fail("invalid value \"" + o.log_format + "\" for flag --log-format: want text or json");
+  }
   if (o.kube_qps < 0 || o.kube_burst < 1) return Fail("--kube-qps must be >= 0, --kube-burst >= 1");
+  if (o.concurrency < 1 || o.concurrency > 64) return Fail("--concurrency must be in [1, 64]");
+  if (Status st = rollout::ValidateAllowedRegistries(o.allowed_registries); !st.ok()) {
+    return Fail("--allowed-registries: " + st.message());
+  }
 
   // Block the stop signals in every thread; one thread waits for them.
   sigset_t stop_signals;
@@ -84,7 +107,9 @@ int main(int argc, char** argv) {
   auto client = kube::RestClient::FromConfig(*cfg, clock, ro);
   if (!client.ok()) return Fail(cfg->source + ": " + client.status().message());
   log::Info("controller", "starting",
-            {{"version", ROLLGATE_VERSION}, {"config", cfg->source}, {"server", cfg->server},
+            {{"version", ROLLGATE_VERSION},
+             {"config", cfg->source},
+             {"server", cfg->server},
              {"namespace", o.watch_namespace.empty() ? "(all)" : o.watch_namespace}});
 
   CancelToken stop;
@@ -95,20 +120,17 @@ int main(int argc, char** argv) {
     stop.Cancel();
   });
 
-  kube::InformerOptions io;
-  io.type = kube::resources::Deployments();
-  io.namespace_ = o.watch_namespace;
-  io.transform = [](kube::Json&& obj) {
-    if (obj.has_field("metadata")) obj["metadata"].erase("managedFields");
-    return std::move(obj);
-  };
-  kube::Informer deployments(**client, io);
-  std::thread informer_thread([&] { deployments.Run(stop); });
-  if (deployments.WaitForSync(stop, std::chrono::minutes(5))) {
-    log::Info("controller", "caches synced",
-              {{"deployments", std::to_string(deployments.Size())}});
-  }
-  informer_thread.join();
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  kube::ApiEventRecorder events(**client, clock, "rollgate-controller", host);
+  rollout::ControllerOptions co;
+  co.watch_namespace = o.watch_namespace;
+  co.concurrency = o.concurrency;
+  co.reconciler.dry_run = o.dry_run;
+  co.reconciler.planner.allowed_registries = o.allowed_registries;
+  co.prometheus_factory = [] { return rollout::NewPrometheusClient(std::chrono::seconds(10)); };
+  rollout::Controller controller(**client, clock, events, co);
+  controller.Run(stop);
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
   log::Info("controller", "stopped");

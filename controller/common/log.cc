@@ -11,7 +11,30 @@ namespace {
 
 // The process-wide log sink's state: the one deliberate global, set at start-up.
 std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
+std::atomic<int> g_format{static_cast<int>(OutputFormat::kText)};
 std::mutex g_write_mu;
+
+void AppendJsonString(std::string& out, std::string_view v) {
+  out += '"';
+  for (unsigned char ch : v) {
+    switch (ch) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (ch < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+          out += buf;
+        } else {
+          out += static_cast<char>(ch);
+        }
+    }
+  }
+  out += '"';
+}
 
 const char* LevelName(Level l) {
   switch (l) {
@@ -46,7 +69,30 @@ void AppendValue(std::string& out, std::string_view v) {
 }  // namespace
 
 void SetLevel(Level level) { g_level.store(static_cast<int>(level)); }
+void SetFormat(OutputFormat format) { g_format.store(static_cast<int>(format)); }
 bool Enabled(Level level) { return static_cast<int>(level) >= g_level.load(); }
+
+std::string FormatRecord(OutputFormat format, Level level, std::string_view component,
+                         std::string_view message, std::initializer_list<Field> fields) {
+  if (format == OutputFormat::kText) return ::rollgate::log::Format(level, component, message, fields);
+  std::string text = ::rollgate::log::Format(level, component, "", {});
+  std::string out = "{\"ts\":";
+  AppendJsonString(out, text.substr(0, text.find(' ')));
+  out += ",\"level\":";
+  AppendJsonString(out, LevelName(level));
+  out += ",\"component\":";
+  AppendJsonString(out, component);
+  out += ",\"msg\":";
+  AppendJsonString(out, message);
+  for (const auto& [k, v] : fields) {
+    out += ',';
+    AppendJsonString(out, k);
+    out += ':';
+    AppendJsonString(out, v);
+  }
+  out += '}';
+  return out;
+}
 
 std::string Format(Level level, std::string_view component, std::string_view message,
                    std::initializer_list<Field> fields) {
@@ -78,7 +124,8 @@ std::string Format(Level level, std::string_view component, std::string_view mes
 void Write(Level level, std::string_view component, std::string_view message,
            std::initializer_list<Field> fields) {
   if (!Enabled(level)) return;
-  std::string line = Format(level, component, message, fields);
+  std::string line =
+      FormatRecord(static_cast<OutputFormat>(g_format.load()), level, component, message, fields);
   line += '\n';
   std::lock_guard<std::mutex> lock(g_write_mu);
   std::fwrite(line.data(), 1, line.size(), stderr);

@@ -15,6 +15,10 @@ enum class Level { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
 
 using Field = std::pair<std::string_view, std::string>;
 
+enum class OutputFormat { kText, kJson };
+// Text (`key=value`) or one JSON object per line. Set once at start-up (default text).
+void SetFormat(OutputFormat format);
+
 // Records below `level` are dropped. Set once at start-up (default Info).
 void SetLevel(Level level);
 bool Enabled(Level level);
@@ -36,6 +40,8 @@ inline void Error(std::string_view c, std::string_view m, std::initializer_list<
 }
 
 // Formats one record without writing it (used by Write and by tests).
+std::string FormatRecord(OutputFormat format, Level level, std::string_view component,
+                         std::string_view message, std::initializer_list<Field> fields);
 std::string Format(Level level, std::string_view component, std::string_view message,
                    std::initializer_list<Field> fields);
 
