@@ -1,12 +1,164 @@
-// rollgate: the command-line interface (grows with the engine: status, promote, abort, retry).
+// rollgate: the command-line interface for ContainerRollouts.
+//   rollgate [flags] list                    rollouts in the namespace (-A: all namespaces)
+//   rollgate [flags] status NAME             phase, revision, environments, conditions
+//   rollgate [flags] promote|abort|retry NAME
+// promote/abort/retry write a fresh value (a timestamp) to the rollgate.io/<verb> annotation;
+// the controller acts once per value. Exit codes: 0 done, 1 API error, 2 usage or configuration.
+#include <chrono>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
+#include <string>
+
+#include "controller/common/clock.h"
+#include "controller/common/flags.h"
+#include "controller/kube/kube_config.h"
+#include "controller/kube/rest_client.h"
+#include "controller/rollout/codec.h"
+
+namespace {
+
+using namespace rollgate;  // NOLINT(google-build-using-namespace): a main
+
+int Usage(const FlagSet& fs, const std::string& error) {
+  if (!error.empty()) std::fprintf(stderr, "rollgate: %s\n", error.c_str());
+  std::fprintf(stderr,
+               "Usage: rollgate [flags] list | status NAME | promote NAME | abort NAME | retry "
+               "NAME | version\n\n%s",
+               fs.Usage().c_str());
+  return 2;
+}
+
+void PrintStatus(const rollout::Rollout& r) {
+  const auto& s = r.status;
+  std::printf("%s/%s  phase=%s  revision=%lld  environment=%s\n", r.namespace_.c_str(),
+              r.name.c_str(), s.phase.empty() ? "(not reconciled yet)" : s.phase.c_str(),
+              static_cast<long long>(s.revision), s.current_environment.c_str());
+  if (!s.message.empty()) std::printf("  %s\n", s.message.c_str());
+  for (const auto& e : s.environments) {
+    std::printf("  %-12s %-16s", e.name.c_str(), e.phase.c_str());
+    if (!e.reason.empty() && e.reason != "Succeeded") std::printf(" %s:", e.reason.c_str());
+    if (!e.message.empty()) std::printf(" %s", e.message.c_str());
+    std::printf("\n");
+    for (const auto& t : e.targets) {
+      for (const auto& [container, image] : t.previous_images) {
+        std::printf("      %s/%s %s: was %s (%d/%d available)\n", t.namespace_.c_str(),
+                    t.deployment.c_str(), container.c_str(), image.c_str(), t.available_replicas,
+                    t.replicas);
+      }
+    }
+  }
+  for (const auto& c : s.conditions) {
+    std::printf("  condition %s=%s (%s)\n", c.type.c_str(), c.status.c_str(), c.reason.c_str());
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  if (argc >= 2 && (std::strcmp(argv[1], "version") == 0 || std::strcmp(argv[1], "--version") == 0)) {
+  std::string kubeconfig;
+  std::string context;
+  std::string ns;
+  bool all_namespaces = false;
+  FlagSet fs("rollgate");
+  fs.String("kubeconfig", &kubeconfig,
+            "path to a kubeconfig (default $KUBECONFIG, ~/.kube/config)");
+  fs.String("context", &context, "kubeconfig context");
+  fs.String("namespace", &ns, "namespace of the rollout (default: the context's namespace)");
+  fs.Bool("all-namespaces", &all_namespaces, "list: every namespace");
+  // Short forms users expect from kubectl.
+  std::vector<const char*> args;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-n") {
+      args.push_back("--namespace");
+    } else if (a == "-A") {
+      args.push_back("--all-namespaces");
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
+  bool help = false;
+  if (Status st = fs.Parse(static_cast<int>(args.size()), args.data(), &help); !st.ok()) {
+    return Usage(fs, st.message());
+  }
+  const auto& pos = fs.positional();
+  if (help || pos.empty()) return Usage(fs, "");
+  const std::string verb = pos[0];
+  if (verb == "version") {
     std::printf("rollgate %s\n", ROLLGATE_VERSION);
     return 0;
   }
-  std::fputs("usage: rollgate version\n", stderr);
-  return 2;
+  const bool needs_name =
+      verb == "status" || verb == "promote" || verb == "abort" || verb == "retry";
+  if (!needs_name && verb != "list") return Usage(fs, "unknown command \"" + verb + "\"");
+  if (needs_name && pos.size() != 2) return Usage(fs, verb + " needs exactly one rollout name");
+
+  auto getenv = [](const std::string& n) -> std::optional<std::string> {
+    const char* v = std::getenv(n.c_str());  // NOLINT(concurrency-mt-unsafe): single-threaded
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+  auto cfg = kube::LoadDefault(kubeconfig, context, getenv);
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "rollgate: %s\n", cfg.status().message().c_str());
+    return 2;
+  }
+  if (ns.empty()) ns = cfg->namespace_.empty() ? "default" : cfg->namespace_;
+  RealClock clock;
+  auto client = kube::RestClient::FromConfig(*cfg, clock, {});
+  if (!client.ok()) {
+    std::fprintf(stderr, "rollgate: %s\n", client.status().message().c_str());
+    return 2;
+  }
+  const auto rt = kube::resources::ContainerRollouts();
+
+  if (verb == "list") {
+    auto list = kube::ListAll(**client, rt, all_namespaces ? "" : ns, {});
+    if (!list.ok()) {
+      std::fprintf(stderr, "rollgate: %s\n", list.status().ToString().c_str());
+      return 1;
+    }
+    std::printf("%-12s %-28s %-16s %-14s %s\n", "NAMESPACE", "NAME", "PHASE", "ENVIRONMENT",
+                "REVISION");
+    for (const auto& item : list->items) {
+      auto r = rollout::DecodeRollout(item);
+      if (!r.ok()) continue;
+      std::printf("%-12s %-28s %-16s %-14s %lld\n", r->namespace_.c_str(), r->name.c_str(),
+                  r->status.phase.c_str(), r->status.current_environment.c_str(),
+                  static_cast<long long>(r->status.revision));
+    }
+    return 0;
+  }
+  const std::string name = pos[1];
+  if (verb == "status") {
+    auto obj = (*client)->Get(rt, ns, name);
+    if (!obj.ok()) {
+      std::fprintf(stderr, "rollgate: %s\n", obj.status().ToString().c_str());
+      return 1;
+    }
+    auto r = rollout::DecodeRollout(*obj);
+    if (!r.ok()) {
+      std::fprintf(stderr, "rollgate: %s/%s: %s\n", ns.c_str(), name.c_str(),
+                   r.status().message().c_str());
+      return 1;
+    }
+    PrintStatus(*r);
+    return 0;
+  }
+  // promote | abort | retry: a new annotation value, acted on once by the controller.
+  const auto now =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(clock.WallNow().time_since_epoch())
+          .count();
+  const std::string value =
+      rollout::FormatTime(clock.WallNow()) + "/" + std::to_string(now % 1000000000);
+  kube::Json patch = kube::Json::object();
+  patch["metadata"]["annotations"]["rollgate.io/" + verb] = kube::Json::string(value);
+  auto res = (*client)->Patch(rt, ns, name, kube::PatchType::kMerge, patch.serialize(), {});
+  if (!res.ok()) {
+    std::fprintf(stderr, "rollgate: %s\n", res.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("%s requested for %s/%s (rollgate.io/%s=%s)\n", verb.c_str(), ns.c_str(),
+              name.c_str(), verb.c_str(), value.c_str());
+  return 0;
 }

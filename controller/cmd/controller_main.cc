@@ -33,6 +33,9 @@ struct Options {
   int concurrency = 4;
   std::vector<std::string> allowed_registries;
   bool dry_run = false;
+  std::string validator_image =
+      std::string("ghcr.io/rollgate/rollgate-validate:") + ROLLGATE_VERSION;
+  std::string gpu_resource = "nvidia.com/gpu";
   std::string log_level = "info";
   std::string log_format = "text";
 };
@@ -57,6 +60,9 @@ int main(int argc, char** argv) {
   fs.List("allowed-registries", &o.allowed_registries,
           "registries (host[:port][/path] or *.domain) images may come from; empty: any");
   fs.Bool("dry-run", &o.dry_run, "plan and report, but patch and write nothing");
+  fs.String("validator-image", &o.validator_image,
+            "image of rollgate-validate, injected into GPU workers that require CUDA validation");
+  fs.String("gpu-resource", &o.gpu_resource, "extended resource that marks a GPU container");
   fs.String("log-level", &o.log_level, "debug, info, warning or error");
   fs.String("log-format", &o.log_format, "text or json");
   bool help = false;
@@ -128,6 +134,8 @@ int main(int argc, char** argv) {
   co.concurrency = o.concurrency;
   co.reconciler.dry_run = o.dry_run;
   co.reconciler.planner.allowed_registries = o.allowed_registries;
+  co.reconciler.planner.validator_image = o.validator_image;
+  co.reconciler.planner.gpu_resource = o.gpu_resource;
   co.prometheus_factory = [] { return rollout::NewPrometheusClient(std::chrono::seconds(10)); };
   rollout::Controller controller(**client, clock, events, co);
   controller.Run(stop);

@@ -136,6 +136,8 @@ RolloutStatus DecodeStatus(const Json& st) {
           x.deployment = Str(t, "deployment");
           x.namespace_ = Str(t, "namespace");
           x.previous_images = StringMap(t, "previousImages");
+          x.previous_init_containers = StringMap(t, "previousInitContainers");
+          x.previous_validation_label = Str(t, "previousValidationLabel");
           x.replicas = static_cast<int>(Int(t, "replicas"));
           x.updated_replicas = static_cast<int>(Int(t, "updatedReplicas"));
           x.ready_replicas = static_cast<int>(Int(t, "readyReplicas"));
@@ -264,6 +266,12 @@ Json EncodeStatus(const RolloutStatus& s) {
         jt["deployment"] = Json::string(t.deployment);
         jt["namespace"] = Json::string(t.namespace_);
         jt["previousImages"] = FromMap(t.previous_images);
+        if (!t.previous_init_containers.empty()) {
+          jt["previousInitContainers"] = FromMap(t.previous_init_containers);
+        }
+        if (!t.previous_validation_label.empty()) {
+          jt["previousValidationLabel"] = Json::string(t.previous_validation_label);
+        }
         jt["replicas"] = Json::number(t.replicas);
         jt["updatedReplicas"] = Json::number(t.updated_replicas);
         jt["readyReplicas"] = Json::number(t.ready_replicas);
@@ -314,7 +322,7 @@ Json EncodeStatus(const RolloutStatus& s) {
   return o;
 }
 
-Result<DeploymentView> DecodeDeployment(const Json& obj) {
+Result<DeploymentView> DecodeDeployment(const Json& obj, const std::string& gpu_resource) {
   DeploymentView d;
   const Json* meta = Field(obj, "metadata");
   if (meta == nullptr) return Bad("metadata", "missing");
@@ -332,8 +340,32 @@ Result<DeploymentView> DecodeDeployment(const Json& obj) {
   const Json* pspec = tmpl != nullptr ? Field(*tmpl, "spec") : nullptr;
   const Json* containers = pspec != nullptr ? Field(*pspec, "containers") : nullptr;
   if (containers != nullptr && containers->is_array()) {
-    for (const auto& c : containers->as_array())
-      d.container_images[Str(c, "name")] = Str(c, "image");
+    for (const auto& c : containers->as_array()) {
+      const std::string name = Str(c, "name");
+      d.container_images[name] = Str(c, "image");
+      const Json* res = Field(c, "resources");
+      for (const char* kind : {"limits", "requests"}) {
+        const Json* q = res != nullptr ? Field(*res, kind) : nullptr;
+        if (q == nullptr || !q->is_object() || !q->has_field(gpu_resource)) continue;
+        const Json& v = q->at(gpu_resource);
+        // Quantities arrive as strings ("1") or numbers.
+        const std::string amount = v.is_string()    ? v.as_string()
+                                   : v.is_integer() ? std::to_string(v.as_integer())
+                                                    : std::string();
+        if (!amount.empty() && amount != "0") d.gpu_requests[name] = amount;
+      }
+    }
+  }
+  const Json* inits = pspec != nullptr ? Field(*pspec, "initContainers") : nullptr;
+  if (inits != nullptr && inits->is_array()) {
+    for (const auto& c : inits->as_array()) {
+      d.init_container_images[Str(c, "name")] = Str(c, "image");
+    }
+  }
+  if (tmpl != nullptr) {
+    if (const Json* tm = Field(*tmpl, "metadata"); tm != nullptr) {
+      d.template_labels = StringMap(*tm, "labels");
+    }
   }
   if (const Json* st = Field(obj, "status"); st != nullptr) {
     d.observed_generation = Int(*st, "observedGeneration");

@@ -18,7 +18,9 @@ using Json = web::json::value;
 
 Result<Rollout> DecodeRollout(const Json& obj);
 Json EncodeStatus(const RolloutStatus& status);
-Result<DeploymentView> DecodeDeployment(const Json& obj);
+// `gpu_resource` names the extended resource that marks a GPU container (nvidia.com/gpu).
+Result<DeploymentView> DecodeDeployment(const Json& obj,
+                                        const std::string& gpu_resource = "nvidia.com/gpu");
 NamespaceView DecodeNamespace(const Json& obj);
 
 // A stable hash of spec.images and spec.environments: a new revision starts when it changes.

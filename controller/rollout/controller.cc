@@ -4,6 +4,7 @@
 
 #include "controller/common/log.h"
 #include "controller/rollout/codec.h"
+#include "controller/validation/pod_validation.h"
 
 namespace rollgate::rollout {
 namespace {
@@ -37,10 +38,16 @@ Controller::Controller(kube::KubeClient& client, const Clock& clock, kube::Event
       client_, InformerFor(kube::resources::Deployments(), opts_.watch_namespace));
   namespaces_ =
       std::make_unique<kube::Informer>(client_, InformerFor(kube::resources::Namespaces(), ""));
+  // Worker validation reads only the pods the rollout labelled for it.
+  auto pod_opts = InformerFor(kube::resources::Pods(), opts_.watch_namespace);
+  pod_opts.label_selector = kValidationLabel;
+  pods_ = std::make_unique<kube::Informer>(client_, pod_opts);
+  validation_ = std::make_unique<validation::PodValidationObserver>(*pods_, *deployments_,
+                                                                    opts_.reconciler.planner);
   if (opts_.prometheus_factory) prometheus_ = opts_.prometheus_factory();
   reconciler_ =
       std::make_unique<Reconciler>(client_, clock_, *rollouts_, *deployments_, *namespaces_,
-                                   prometheus_.get(), nullptr, events, opts_.reconciler);
+                                   prometheus_.get(), validation_.get(), events, opts_.reconciler);
 
   rollouts_->AddHandlers({[this](const kube::ObjectPtr& o) {
                             IndexRollout(o, false);
@@ -62,6 +69,11 @@ Controller::Controller(kube::KubeClient& client, const Clock& clock, kube::Event
   auto on_namespace = [this](const kube::ObjectPtr& o) {
     EnqueueNamespace(kube::MetaString(*o, "name"));
   };
+  auto on_pod = [this](const kube::ObjectPtr& o) {
+    EnqueueNamespace(kube::MetaString(*o, "namespace"));
+  };
+  pods_->AddHandlers(
+      {on_pod, [on_pod](const kube::ObjectPtr&, const kube::ObjectPtr& o) { on_pod(o); }, on_pod});
   namespaces_->AddHandlers(
       {on_namespace,
        [on_namespace](const kube::ObjectPtr&, const kube::ObjectPtr& o) { on_namespace(o); },
@@ -119,7 +131,8 @@ void Controller::EnqueueNamespace(const std::string& ns) {
 }
 
 bool Controller::HasSynced() const {
-  return rollouts_->HasSynced() && deployments_->HasSynced() && namespaces_->HasSynced();
+  return rollouts_->HasSynced() && deployments_->HasSynced() && namespaces_->HasSynced() &&
+         pods_->HasSynced();
 }
 
 void Controller::Worker() {
@@ -157,9 +170,11 @@ void Controller::Run(const CancelToken& stop) {
   threads.emplace_back([&] { rollouts_->Run(stop); });
   threads.emplace_back([&] { deployments_->Run(stop); });
   threads.emplace_back([&] { namespaces_->Run(stop); });
+  threads.emplace_back([&] { pods_->Run(stop); });
   const bool synced = rollouts_->WaitForSync(stop, std::chrono::hours(24)) &&
                       deployments_->WaitForSync(stop, std::chrono::hours(24)) &&
-                      namespaces_->WaitForSync(stop, std::chrono::hours(24));
+                      namespaces_->WaitForSync(stop, std::chrono::hours(24)) &&
+                      pods_->WaitForSync(stop, std::chrono::hours(24));
   if (synced) {
     log::Info("controller", "caches synced",
               {{"rollouts", std::to_string(rollouts_->Size())},

@@ -58,6 +58,8 @@ class Controller {
   std::unique_ptr<kube::Informer> rollouts_;
   std::unique_ptr<kube::Informer> deployments_;
   std::unique_ptr<kube::Informer> namespaces_;
+  std::unique_ptr<kube::Informer> pods_;  // only pods labelled for worker validation
+  std::unique_ptr<ValidationObserver> validation_;
   std::unique_ptr<PrometheusClient> prometheus_;
   std::unique_ptr<Reconciler> reconciler_;
   kube::WorkQueue queue_;

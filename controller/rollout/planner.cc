@@ -311,9 +311,26 @@ void Planner::StepPending(const EnvironmentSpec& spec, EnvironmentStatus& env) {
       Fail(spec, env, "DeploymentNotFound", "deployment " + ns + "/" + t.deployment + " not found");
       return;
     }
+    if (t.worker_validation && t.worker_validation->cuda_required &&
+        opts_.validator_image.empty() &&
+        std::any_of(t.containers.begin(), t.containers.end(),
+                    [&](const auto& c) { return d->gpu_requests.contains(c.first); })) {
+      Fail(spec, env, "WorkerValidationUnavailable",
+           "deployment " + ns + "/" + t.deployment +
+               " requires CUDA validation, but the controller runs without --validator-image");
+      return;
+    }
     TargetStatus ts;
     ts.deployment = t.deployment;
     ts.namespace_ = ns;
+    for (const auto& ic : ValidationContainers(r_.spec, t, *d, opts_)) {
+      if (auto it = d->init_container_images.find(ic.name); it != d->init_container_images.end()) {
+        ts.previous_init_containers[ic.name] = it->second;
+      }
+      if (auto l = d->template_labels.find(kValidationLabel); l != d->template_labels.end()) {
+        ts.previous_validation_label = l->second;
+      }
+    }
     for (const auto& [container, logical] : t.containers) {
       auto it = d->container_images.find(container);
       if (it == d->container_images.end()) {
@@ -350,8 +367,20 @@ void Planner::StepUpdating(const EnvironmentSpec& spec, EnvironmentStatus& env) 
     auto want = DesiredImages(r_.spec, t);
     auto ann = d->annotations.find(kRevisionAnnotation);
     const bool annotated = ann != d->annotations.end() && ann->second == rev;
-    if (!ImagesMatch(*d, want) || !annotated) {
-      plan_.patches.push_back({ns, t.deployment, want, rev, false});
+    DeploymentPatch patch{ns, t.deployment, want, rev, false, {}, {}, {}, false};
+    patch.init_containers = ValidationContainers(r_.spec, t, *d, opts_);
+    bool injected = true;
+    if (!patch.init_containers.empty()) {
+      patch.validation_label = rev;
+      auto label = d->template_labels.find(kValidationLabel);
+      injected = label != d->template_labels.end() && label->second == rev;
+      for (const auto& ic : patch.init_containers) {
+        auto it = d->init_container_images.find(ic.name);
+        injected = injected && it != d->init_container_images.end() && it->second == ic.image;
+      }
+    }
+    if (!ImagesMatch(*d, want) || !annotated || !injected) {
+      plan_.patches.push_back(std::move(patch));
     }
   }
   env.phase = phase::kVerifying;
@@ -416,6 +445,15 @@ void Planner::StepVerifying(const EnvironmentSpec& spec, EnvironmentStatus& env)
   std::string failure;
   const WallTime deadline =
       env.started_at.value_or(obs_.now) + seconds(r_.spec.progress_deadline_seconds);
+  if (obs_.validation && obs_.validation->required) {
+    const auto& v = *obs_.validation;
+    env.validation = ValidationStatus{v.gpu_pods, v.passed, v.failed, v.message};
+    // A failed validation keeps its pod from ever becoming ready: fail now, not at the deadline.
+    if (v.failed > 0) {
+      Fail(spec, env, "WorkerValidationFailed", v.message);
+      return;
+    }
+  }
   const std::string waiting = CheckHealth(spec, env, false, &failure_reason, &failure);
   if (!failure.empty()) {
     Fail(spec, env, failure_reason, failure);
@@ -435,11 +473,6 @@ void Planner::StepVerifying(const EnvironmentSpec& spec, EnvironmentStatus& env)
   // Worker startup validation.
   if (obs_.validation && obs_.validation->required) {
     const auto& v = *obs_.validation;
-    env.validation = ValidationStatus{v.gpu_pods, v.passed, v.failed, v.message};
-    if (v.failed > 0) {
-      Fail(spec, env, "WorkerValidationFailed", v.message);
-      return;
-    }
     if (v.passed < v.gpu_pods || v.gpu_pods == 0) {
       if (obs_.now >= deadline) {
         Fail(spec, env, "WorkerValidationTimeout",
@@ -523,16 +556,40 @@ void Planner::StepBaking(const EnvironmentSpec& spec, EnvironmentStatus& env) {
 void Planner::StepRollingBack(const EnvironmentSpec& spec, EnvironmentStatus& env) {
   const std::string ns = EnvironmentNamespace(r_, spec);
   const std::string rev = Revision(st_.revision) + "-rollback";
-  for (const auto& ts : env.targets) {
+  for (size_t i = 0; i < env.targets.size() && i < spec.targets.size(); ++i) {
+    const auto& ts = env.targets[i];
     if (ts.previous_images.empty()) continue;
     const DeploymentView* d = Find(ns, ts.deployment);
     if (d == nullptr) continue;  // nothing to restore
-    if (!ImagesMatch(*d, ts.previous_images)) {
-      plan_.patches.push_back({ns, ts.deployment, ts.previous_images, rev, true});
+    DeploymentPatch patch{ns, ts.deployment, ts.previous_images, rev, true, {}, {}, {}, false};
+    bool restored = ImagesMatch(*d, ts.previous_images);
+    // Restore the pod template exactly: the validation this revision injected goes too, so the
+    // Deployment returns to its previous ReplicaSet.
+    for (const auto& ic : ValidationContainers(r_.spec, spec.targets[i], *d, opts_)) {
+      auto prev = ts.previous_init_containers.find(ic.name);
+      auto cur = d->init_container_images.find(ic.name);
+      if (prev != ts.previous_init_containers.end()) {
+        patch.init_containers.push_back({ic.name, prev->second, {}, "", ""});
+        restored = restored && cur != d->init_container_images.end() && cur->second == prev->second;
+      } else {
+        patch.remove_init_containers.push_back(ic.name);
+        restored = restored && cur == d->init_container_images.end();
+      }
+      auto label = d->template_labels.find(kValidationLabel);
+      if (ts.previous_validation_label.empty()) {
+        patch.remove_validation_label = true;
+        restored = restored && label == d->template_labels.end();
+      } else {
+        patch.validation_label = ts.previous_validation_label;
+        restored = restored && label != d->template_labels.end() &&
+                   label->second == ts.previous_validation_label;
+      }
     }
+    if (!restored) plan_.patches.push_back(std::move(patch));
   }
   if (!plan_.patches.empty()) {
-    env.message = "restoring previous images";
+    st_.message =
+        "environment " + env.name + " failed (" + env.reason + "); restoring previous images";
     RequeueAfter(seconds(1));
     return;
   }
@@ -550,7 +607,7 @@ void Planner::StepRollingBack(const EnvironmentSpec& spec, EnvironmentStatus& en
       Event("Warning", "RollbackFailed", st_.message);
       return;
     }
-    env.message = "rolling back: " + waiting;
+    st_.message = "environment " + env.name + " rolling back: " + waiting;
     RequeueAfter(std::min(Until(deadline), seconds(30)));
     return;
   }
@@ -560,7 +617,6 @@ void Planner::StepRollingBack(const EnvironmentSpec& spec, EnvironmentStatus& en
   st_.phase = aborted ? phase::kAborted : phase::kRolledBack;
   st_.message = "environment " + env.name + " rolled back to its previous images (" + env.reason +
                 ": " + env.message + ")";
-  env.message = "previous images restored";
   Event("Normal", "RolledBack", "environment " + env.name + " rolled back to its previous images");
 }
 
@@ -645,6 +701,29 @@ Plan Planner::Run() {
 }
 
 }  // namespace
+
+std::vector<InitContainer> ValidationContainers(const RolloutSpec& spec, const TargetSpec& target,
+                                                const DeploymentView& d,
+                                                const PlannerOptions& opts) {
+  std::vector<InitContainer> out;
+  if (!target.worker_validation || !target.worker_validation->cuda_required ||
+      opts.validator_image.empty()) {
+    return out;
+  }
+  for (const auto& [container, logical] : target.containers) {
+    auto gpu = d.gpu_requests.find(container);
+    if (gpu == d.gpu_requests.end()) continue;  // not a GPU worker: CPU pods are not validated
+    out.push_back({kValidatorContainer, opts.validator_image, {}, opts.gpu_resource, gpu->second});
+    if (!target.worker_validation->command.empty()) {
+      auto image = spec.images.find(logical);
+      out.push_back({kValidatorCommandContainer,
+                     image == spec.images.end() ? std::string() : image->second,
+                     target.worker_validation->command, opts.gpu_resource, gpu->second});
+    }
+    break;  // one validation per pod
+  }
+  return out;
+}
 
 std::string EnvironmentNamespace(const Rollout& r, const EnvironmentSpec& env) {
   return env.namespace_.empty() ? r.namespace_ : env.namespace_;

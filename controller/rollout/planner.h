@@ -26,6 +26,10 @@ inline constexpr const char* kPromoteAnnotation = "rollgate.io/promote";
 inline constexpr const char* kAbortAnnotation = "rollgate.io/abort";
 inline constexpr const char* kRetryAnnotation = "rollgate.io/retry";
 inline constexpr const char* kAllowFromLabel = "rollgate.io/allow-rollouts-from";
+// Worker startup validation: injected init containers and the pod label that narrows the pod watch.
+inline constexpr const char* kValidatorContainer = "rollgate-validate";
+inline constexpr const char* kValidatorCommandContainer = "rollgate-validate-command";
+inline constexpr const char* kValidationLabel = "rollgate.io/validation";
 
 // What worker startup validation saw for the current environment's new pods (see validation/).
 struct ValidationObservation {
@@ -56,7 +60,23 @@ struct Observed {
 
 struct PlannerOptions {
   std::vector<std::string> allowed_registries;  // empty: any registry
+  std::string validator_image;                  // image of rollgate-validate (--validator-image)
+  std::string gpu_resource = "nvidia.com/gpu";  // --gpu-resource
 };
+
+// An init container the rollout injects into a GPU worker's pod template.
+struct InitContainer {
+  std::string name;
+  std::string image;
+  std::vector<std::string> command;  // empty: the image's entrypoint
+  std::string gpu_resource;
+  std::string gpu_amount;
+};
+
+// The validation a target needs: empty when it has no GPU container or no CUDA validation.
+std::vector<InitContainer> ValidationContainers(const RolloutSpec& spec, const TargetSpec& target,
+                                                const DeploymentView& d,
+                                                const PlannerOptions& opts);
 
 struct DeploymentPatch {
   std::string namespace_;
@@ -64,6 +84,12 @@ struct DeploymentPatch {
   std::map<std::string, std::string> images;  // container -> image
   std::string revision;                       // value of rollgate.io/revision
   bool rollback = false;
+  // Worker validation: init containers to inject and the pod label value (the revision).
+  std::vector<InitContainer> init_containers;
+  std::string validation_label;
+  // Rollback of worker validation: init containers to remove, and the label to remove.
+  std::vector<std::string> remove_init_containers;
+  bool remove_validation_label = false;
 };
 
 struct EventRecord {

@@ -53,6 +53,42 @@ std::string BuildImagePatch(const DeploymentPatch& p) {
   kube::Json patch = kube::Json::object();
   patch["metadata"]["annotations"][kRevisionAnnotation] = kube::Json::string(p.revision);
   patch["spec"]["template"]["spec"]["containers"] = containers;
+  if (!p.init_containers.empty() || !p.remove_init_containers.empty()) {
+    // Strategic merge: init containers merge by name, so re-applying is idempotent.
+    kube::Json inits = kube::Json::array();
+    size_t j = 0;
+    for (const auto& name : p.remove_init_containers) {
+      kube::Json c = kube::Json::object();
+      c["name"] = kube::Json::string(name);
+      c["$patch"] = kube::Json::string("delete");
+      inits[j++] = c;
+    }
+    for (const auto& ic : p.init_containers) {
+      kube::Json c = kube::Json::object();
+      c["name"] = kube::Json::string(ic.name);
+      c["image"] = kube::Json::string(ic.image);
+      if (!ic.command.empty()) {
+        kube::Json cmd = kube::Json::array();
+        size_t k = 0;
+        for (const auto& a : ic.command) cmd[k++] = kube::Json::string(a);
+        c["command"] = cmd;
+      }
+      if (!ic.gpu_resource.empty()) {  // injection (a restore only sets the image back)
+        c["resources"]["requests"][ic.gpu_resource] = kube::Json::string(ic.gpu_amount);
+        c["resources"]["limits"][ic.gpu_resource] = kube::Json::string(ic.gpu_amount);
+        c["terminationMessagePath"] = kube::Json::string("/dev/termination-log");
+        c["terminationMessagePolicy"] = kube::Json::string("FallbackToLogsOnError");
+      }
+      inits[j++] = c;
+    }
+    patch["spec"]["template"]["spec"]["initContainers"] = inits;
+  }
+  if (p.remove_validation_label) {
+    patch["spec"]["template"]["metadata"]["labels"][kValidationLabel] = kube::Json::null();
+  } else if (!p.validation_label.empty()) {
+    patch["spec"]["template"]["metadata"]["labels"][kValidationLabel] =
+        kube::Json::string(p.validation_label);
+  }
   return patch.serialize();
 }
 
@@ -128,7 +164,7 @@ ReconcileResult Reconciler::Reconcile(const std::string& key) {
     for (const auto& t : e.targets) {
       const std::string dkey = ns + "/" + t.deployment;
       if (auto d = Fresher("deployment", dkey, deployments_.Get(dkey))) {
-        auto dv = DecodeDeployment(*d);
+        auto dv = DecodeDeployment(*d, opts_.planner.gpu_resource);
         if (dv.ok()) obs.deployments[dkey] = std::move(dv).value();
       }
     }

@@ -81,6 +81,9 @@ struct TargetStatus {
   std::string deployment;
   std::string namespace_;
   std::map<std::string, std::string> previous_images;  // container -> image before the patch
+  // Worker validation bookkeeping, for a rollback that restores the pod template exactly.
+  std::map<std::string, std::string> previous_init_containers;  // name -> image
+  std::string previous_validation_label;                        // "" when absent
   int replicas = 0;
   int updated_replicas = 0;
   int ready_replicas = 0;
@@ -168,7 +171,10 @@ struct DeploymentView {
   int ready_replicas = 0;
   int available_replicas = 0;
   bool progress_deadline_exceeded = false;
-  std::map<std::string, std::string> container_images;  // spec.template containers
+  std::map<std::string, std::string> container_images;       // spec.template containers
+  std::map<std::string, std::string> init_container_images;  // spec.template initContainers
+  std::map<std::string, std::string> gpu_requests;  // container -> GPU quantity it requests
+  std::map<std::string, std::string> template_labels;
   std::map<std::string, std::string> annotations;
   std::map<std::string, std::string> selector;  // spec.selector.matchLabels
 

@@ -1,0 +1,123 @@
+#include "controller/validation/pod_validation.h"
+
+#include "controller/rollout/codec.h"
+
+namespace rollgate::validation {
+namespace {
+
+const kube::Json* Field(const kube::Json& obj, const char* name) {
+  if (!obj.is_object() || !obj.has_field(name)) return nullptr;
+  const kube::Json& v = obj.at(name);
+  return v.is_null() ? nullptr : &v;
+}
+
+std::string Str(const kube::Json& obj, const char* name) {
+  const kube::Json* v = Field(obj, name);
+  return v != nullptr && v->is_string() ? v->as_string() : std::string();
+}
+
+// A terminated state with a non-zero exit code, as "exited N (Reason): message".
+bool FailedTermination(const kube::Json* state, std::string* out) {
+  const kube::Json* term = state != nullptr ? Field(*state, "terminated") : nullptr;
+  if (term == nullptr) return false;
+  const kube::Json* code = Field(*term, "exitCode");
+  const int exit_code = code != nullptr && code->is_integer() ? code->as_integer() : -1;
+  if (exit_code == 0) return false;
+  std::string msg = Str(*term, "message");
+  if (msg.size() > 600) msg = msg.substr(0, 600) + "...";
+  *out = "exited " + std::to_string(exit_code);
+  if (const std::string reason = Str(*term, "reason"); !reason.empty()) *out += " (" + reason + ")";
+  if (!msg.empty()) *out += ": " + msg;
+  return true;
+}
+
+bool Succeeded(const kube::Json* state) {
+  const kube::Json* term = state != nullptr ? Field(*state, "terminated") : nullptr;
+  if (term == nullptr) return false;
+  const kube::Json* code = Field(*term, "exitCode");
+  return code != nullptr && code->is_integer() && code->as_integer() == 0;
+}
+
+}  // namespace
+
+Verdict PodVerdict(const kube::Json& pod, const std::vector<std::string>& init_containers) {
+  Verdict v;
+  const kube::Json* status = Field(pod, "status");
+  const kube::Json* statuses =
+      status != nullptr ? Field(*status, "initContainerStatuses") : nullptr;
+  int passed = 0;
+  for (const auto& name : init_containers) {
+    const kube::Json* cs = nullptr;
+    if (statuses != nullptr && statuses->is_array()) {
+      for (const auto& s : statuses->as_array()) {
+        if (Str(s, "name") == name) cs = &s;
+      }
+    }
+    if (cs == nullptr) continue;
+    std::string detail;
+    // A failed attempt counts even while the kubelet restarts the container.
+    if (FailedTermination(Field(*cs, "state"), &detail) ||
+        FailedTermination(Field(*cs, "lastState"), &detail)) {
+      v.state = Verdict::State::kFailed;
+      std::string node;
+      if (const kube::Json* spec = Field(pod, "spec"); spec != nullptr)
+        node = Str(*spec, "nodeName");
+      v.message = "pod " + kube::MetaString(pod, "name") +
+                  (node.empty() ? "" : " on node " + node) + ": " + name + " " + detail;
+      return v;
+    }
+    if (Succeeded(Field(*cs, "state"))) ++passed;
+  }
+  if (passed == static_cast<int>(init_containers.size())) v.state = Verdict::State::kPassed;
+  return v;
+}
+
+PodValidationObserver::PodValidationObserver(const kube::ObjectLister& pods,
+                                             const kube::ObjectLister& deployments,
+                                             rollout::PlannerOptions opts)
+    : pods_(pods), deployments_(deployments), opts_(std::move(opts)) {}
+
+std::optional<rollout::ValidationObservation> PodValidationObserver::Observe(
+    const rollout::Rollout& r, const rollout::EnvironmentSpec& env) {
+  rollout::ValidationObservation obs;
+  const std::string ns = rollout::EnvironmentNamespace(r, env);
+  const std::string rev = std::to_string(r.status.revision);
+  int pending = 0;
+  for (const auto& t : env.targets) {
+    auto dobj = deployments_.Get(ns + "/" + t.deployment);
+    if (!dobj) continue;
+    auto d = rollout::DecodeDeployment(*dobj, opts_.gpu_resource);
+    if (!d.ok()) continue;
+    auto inits = rollout::ValidationContainers(r.spec, t, *d, opts_);
+    if (inits.empty()) continue;
+    obs.required = true;
+    std::vector<std::string> names;
+    for (const auto& ic : inits) names.push_back(ic.name);
+    for (const auto& pod : pods_.ListNamespace(ns)) {
+      const kube::Json* meta = Field(*pod, "metadata");
+      if (meta == nullptr || Field(*meta, "deletionTimestamp") != nullptr) continue;
+      const kube::Json* labels = Field(*meta, "labels");
+      if (labels == nullptr || Str(*labels, rollout::kValidationLabel) != rev) continue;
+      bool selected = true;
+      for (const auto& [k, v] : d->selector) selected = selected && Str(*labels, k.c_str()) == v;
+      if (!selected) continue;
+      ++obs.gpu_pods;
+      Verdict verdict = PodVerdict(*pod, names);
+      if (verdict.state == Verdict::State::kPassed) ++obs.passed;
+      if (verdict.state == Verdict::State::kPending) ++pending;
+      if (verdict.state == Verdict::State::kFailed) {
+        if (obs.failed == 0) obs.message = verdict.message;
+        ++obs.failed;
+      }
+    }
+  }
+  if (!obs.required) return std::nullopt;
+  if (obs.failed == 0) {
+    obs.message = std::to_string(obs.passed) + " of " + std::to_string(obs.gpu_pods) +
+                  " GPU pods validated" +
+                  (pending > 0 ? ", " + std::to_string(pending) + " pending" : "");
+  }
+  return obs;
+}
+
+}  // namespace rollgate::validation

@@ -1,0 +1,399 @@
+#!/usr/bin/env bash
+# `make demo`: Rollgate end to end on a throwaway local control plane.
+#
+#   hack/demo.sh BUILD_DIR     (BUILD_DIR holds controller/rollgate-controller; `make demo` passes
+#                               $(BUILD) after building it and the control plane's binaries)
+#
+# 1. starts a local control plane (hack/cluster.sh) in a temporary directory;
+# 2. installs the ContainerRollout CRD (crds/);
+# 3. creates the namespaces and the split-image application's Deployments at 1.9.0
+#    (hack/demo/namespaces.yaml, hack/demo/deployments.yaml) and waits until they are available;
+# 4. applies the ContainerRollout to 2.0.0 (hack/demo/rollout.yaml): dev -> staging -> canary ->
+#    production, production with manual approval;
+# 5. runs the controller in the background (its log in the temporary directory);
+# 6. prints a line whenever the rollout's status changes, and promotes production (the
+#    rollgate.io/promote annotation) when it awaits approval;
+# 7. ends at a terminal phase or after ROLLGATE_DEMO_TIMEOUT seconds (default 300) with a summary:
+#    per environment its phase, duration and images before/after, the rollout's Events, the total
+#    time. Exit status 0 only when the rollout Succeeded; otherwise the controller log's tail too.
+#
+# The control plane and the controller are always stopped on exit, Ctrl-C included. The temporary
+# directory is removed after a success and kept (controller log) after a failure.
+# Environment: ROLLGATE_DEMO_TIMEOUT (seconds), ROLLGATE_DEMO_KEEP=1 (keep the temporary directory).
+# Colours only when stdout is a terminal (and NO_COLOR is unset).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=control-plane-versions.sh
+source "$here/control-plane-versions.sh"
+
+readonly DEMO_DIR=$here/demo
+readonly ROLLOUT_NS=app ROLLOUT_NAME=split-images-v2
+readonly TARGET_NAMESPACES=(app-dev app-staging app-prod)
+readonly TIMEOUT_S=${ROLLGATE_DEMO_TIMEOUT:-300}
+readonly POLL_US=500000
+
+if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then
+  BOLD=$'\e[1m' DIM=$'\e[2m' RED=$'\e[31m' GREEN=$'\e[32m' YELLOW=$'\e[33m' RESET=$'\e[0m'
+  COLOR=1
+else
+  BOLD="" DIM="" RED="" GREEN="" YELLOW="" RESET=""
+  COLOR=0
+fi
+
+step() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$RESET"; }
+info() { printf '    %s\n' "$*"; }
+warn() { printf '%s!!! %s%s\n' "$YELLOW" "$*" "$RESET"; }
+die() {
+  printf '%sdemo: error: %s%s\n' "$RED" "$*" "$RESET" >&2
+  exit 1
+}
+indent() { sed 's/^/    /'; }
+
+# Microseconds since the epoch (bash 5's EPOCHREALTIME, locale-proof).
+now_us() {
+  local t=${EPOCHREALTIME/[^0-9]/}
+  echo "$((10#$t))"
+}
+# secs_since START_US: "12.3"
+secs_since() {
+  local d=$(($(now_us) - $1))
+  printf '%d.%d' $((d / 1000000)) $((d % 1000000 / 100000))
+}
+
+[[ $# -eq 1 ]] || {
+  sed -n '4,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+build_dir=$(cd "$1" 2>/dev/null && pwd) || die "no such build directory: $1"
+controller_bin=$build_dir/controller/rollgate-controller
+[[ -x "$controller_bin" ]] || die "$controller_bin is missing; build it first (make build)"
+for tool in python3 sed; do command -v "$tool" >/dev/null || die "$tool is required"; done
+[[ "$TIMEOUT_S" =~ ^[0-9]+$ ]] || die "ROLLGATE_DEMO_TIMEOUT must be a number of seconds"
+
+demo_t0=$(now_us)
+work=$(mktemp -d "${TMPDIR:-/tmp}/rollgate-demo.XXXXXX")
+cluster_dir=$work/cluster
+controller_log=$work/controller.log
+state=$work/state.json
+controller_pid=""
+keep_work=${ROLLGATE_DEMO_KEEP:-0}
+
+# --- teardown -----------------------------------------------------------------------------------
+
+stop_controller() {
+  [[ -n "$controller_pid" ]] || return 0
+  local pid=$controller_pid i
+  controller_pid=""
+  kill -0 "$pid" 2>/dev/null || {
+    wait "$pid" 2>/dev/null || true
+    return 0
+  }
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do # up to 10 s; it promises to stop within 5 s
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    warn "the controller (pid $pid) did not stop 10 s after SIGTERM; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  set +e
+  step "Tearing down"
+  stop_controller
+  if [[ -d "$cluster_dir" ]]; then
+    "$here/cluster.sh" down "$cluster_dir" 2>&1 | indent
+  fi
+  if [[ "$keep_work" == 1 || ($rc -ne 0 && -s "$controller_log") ]]; then
+    info "kept $work (controller log: $controller_log)"
+  else
+    rm -rf "$work"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'printf "\n"; warn "interrupted"; exit 130' INT
+trap 'warn "terminated"; exit 143' TERM HUP
+
+# --- 1. control plane ---------------------------------------------------------------------------
+
+printf '%sRollgate demo%s: roll the split-image application from 1.9.0 to 2.0.0, environment by environment\n' \
+  "$BOLD" "$RESET"
+step "Starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)"
+# cluster.sh's progress (stderr) is shown indented, live; its stdout is the export lines.
+exec 4> >(indent >&2)
+indent_pid=$!
+cluster_env=$("$here/cluster.sh" up --dir "$cluster_dir" 2>&4 4>&-) || up_rc=$?
+exec 4>&-
+wait "$indent_pid" 2>/dev/null || true
+[[ -z "${up_rc:-}" ]] || die "the local control plane did not start (see above)"
+eval "$cluster_env"
+export KUBECONFIG
+kubectl_bin=$CONTROL_PLANE_BIN/kubectl
+[[ -x "$kubectl_bin" ]] || kubectl_bin=$(command -v kubectl) || die "kubectl not found"
+k() { "$kubectl_bin" --kubeconfig "$KUBECONFIG" "$@"; }
+info "KUBECONFIG=$KUBECONFIG"
+k get nodes -o custom-columns='NODE:.metadata.name,TYPE:.metadata.labels.node\.kubernetes\.io/instance-type,GPUS:.status.allocatable.nvidia\.com/gpu' |
+  indent
+
+# --- 2. CRD -------------------------------------------------------------------------------------
+
+step "Installing the ContainerRollout CRD"
+k apply --server-side -f "$root/crds/rollgate.io_containerrollouts.yaml" | indent
+k wait --for=condition=Established --timeout=60s crd/containerrollouts.rollgate.io | indent
+
+# --- 3. namespaces and Deployments --------------------------------------------------------------
+
+step "Creating namespaces and the application's Deployments at 1.9.0 (hack/demo/)"
+k apply -f "$DEMO_DIR/namespaces.yaml" | indent
+k apply -f "$DEMO_DIR/deployments.yaml" | indent
+info "waiting for the Deployments to be available..."
+for ns in "${TARGET_NAMESPACES[@]}"; do
+  for d in $(k get deployments -n "$ns" -l app.kubernetes.io/part-of=rollgate-demo -o name); do
+    k rollout status -n "$ns" "$d" --timeout=120s >/dev/null ||
+      die "$ns/${d#*/} did not become available"
+  done
+done
+
+# print_deployments: one line per Deployment: images, GPU request and the nodes its pods run on.
+print_deployments() {
+  k get deployments,pods -A -l app.kubernetes.io/part-of=rollgate-demo -o json >"$state.deploy"
+  python3 - "$state.deploy" <<'PY'
+import collections, json, sys
+
+items = json.load(open(sys.argv[1]))["items"]
+pods = collections.defaultdict(list)
+for p in items:
+    if p["kind"] == "Pod" and not p["metadata"].get("deletionTimestamp"):
+        key = (p["metadata"]["namespace"], p["metadata"]["labels"].get("app.kubernetes.io/name"))
+        pods[key].append(p["spec"].get("nodeName") or "(pending)")
+rows = [("NAMESPACE", "DEPLOYMENT", "READY", "IMAGE", "GPU", "NODES")]
+order = {"app-dev": 0, "app-staging": 1, "app-prod": 2}
+deps = sorted((d for d in items if d["kind"] == "Deployment"),
+              key=lambda d: (order.get(d["metadata"]["namespace"], 9), d["metadata"]["name"]))
+for d in deps:
+    md, spec, st = d["metadata"], d["spec"], d.get("status", {})
+    cs = spec["template"]["spec"]["containers"]
+    gpu = sum(int(c.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0)) for c in cs)
+    nodes = collections.Counter(pods[(md["namespace"], md["name"])])
+    rows.append((md["namespace"], md["name"],
+                 "%d/%d" % (st.get("availableReplicas", 0), spec.get("replicas", 1)),
+                 ",".join(c["image"] for c in cs),
+                 "%d/pod" % gpu if gpu else "-",
+                 ",".join("%s x%d" % (n, c) for n, c in sorted(nodes.items()))))
+w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+for r in rows:
+    print("    " + "  ".join(v.ljust(w[i]) for i, v in enumerate(r)).rstrip())
+PY
+}
+print_deployments
+
+# --- 4. the ContainerRollout --------------------------------------------------------------------
+
+step "Applying the ContainerRollout $ROLLOUT_NS/$ROLLOUT_NAME (hack/demo/rollout.yaml)"
+k apply -f "$DEMO_DIR/rollout.yaml" | indent
+info "images: backend, worker-gpu, worker-cpu -> 2.0.0"
+info "environments: dev -> staging -> canary (bake 3 s) -> production (manual approval)"
+
+# --- 5. the controller --------------------------------------------------------------------------
+
+step "Starting the controller"
+"$controller_bin" --kubeconfig "$KUBECONFIG" </dev/null >"$controller_log" 2>&1 &
+controller_pid=$!
+t0=$(now_us)
+info "$controller_bin (pid $controller_pid), log: $controller_log"
+
+# --- 6. live progress ---------------------------------------------------------------------------
+
+# poll: read the rollout and the Deployments into $state; print
+# "PHASE<US>ENV_TO_APPROVE<US>LINE" (US: the ASCII unit separator, so that empty fields survive
+# `read`). Fails when kubectl does.
+poll() {
+  k get -f "$DEMO_DIR/rollout.yaml" -f "$DEMO_DIR/deployments.yaml" -o json >"$state.tmp" 2>/dev/null ||
+    return 1
+  mv "$state.tmp" "$state"
+  DEMO_COLOR=$COLOR python3 - "$state" <<'PY'
+import json, os, sys
+
+color = os.environ.get("DEMO_COLOR") == "1"
+def paint(phase, text):
+    if not color:
+        return text
+    code = {"Succeeded": "32", "Failed": "31", "RolledBack": "31", "RollingBack": "31",
+            "Aborted": "31", "AwaitingApproval": "33", "Pending": "2"}.get(phase, "36")
+    return "\033[%sm%s\033[0m" % (code, text)
+
+items = json.load(open(sys.argv[1]))["items"]
+ro = next(i for i in items if i["kind"] == "ContainerRollout")
+deps = {(i["metadata"]["namespace"], i["metadata"]["name"]): i
+        for i in items if i["kind"] == "Deployment"}
+spec, st = ro["spec"], ro.get("status") or {}
+env_status = {e["name"]: e for e in st.get("environments", [])}
+phase = st.get("phase") or "Pending"
+parts, to_approve = [], ""
+for env in spec["environments"]:
+    es = env_status.get(env["name"], {})
+    ep = es.get("phase", "Pending")
+    detail = ""
+    if ep in ("Updating", "Verifying", "RollingBack"):
+        # Replicas that run the images this phase wants and are available, over the desired
+        # replicas (0 until the Deployment controller has seen the patch).
+        updated = desired = 0
+        prev = {t["deployment"]: t.get("previousImages", {}) for t in es.get("targets", [])}
+        for t in env["targets"]:
+            d = deps.get((env.get("namespace", ro["metadata"]["namespace"]), t["deployment"]))
+            if d is None:
+                continue
+            want = ({c: prev.get(t["deployment"], {}).get(c) for c in t["containers"]}
+                    if ep == "RollingBack" else
+                    {c: spec["images"][img] for c, img in t["containers"].items()})
+            have = {c["name"]: c["image"] for c in d["spec"]["template"]["spec"]["containers"]}
+            n = d["spec"].get("replicas", 1)
+            desired += n
+            dst = d.get("status", {})
+            patched = all(have.get(c) == img for c, img in want.items())
+            observed = dst.get("observedGeneration", 0) >= d["metadata"]["generation"]
+            if patched and observed:
+                updated += min(dst.get("updatedReplicas", 0), dst.get("availableReplicas", 0), n)
+        detail = "(%d/%d updated)" % (updated, desired)
+    elif ep in ("Failed", "RolledBack") and es.get("reason"):
+        detail = "(%s)" % es["reason"]
+    elif ep == "AwaitingApproval" and not es.get("approvedAt"):
+        to_approve = env["name"]
+    parts.append("%s=%s" % (env["name"], paint(ep, ep + detail)))
+width = max(len(e["name"]) for e in spec["environments"])
+current = (st.get("currentEnvironment") or "-").ljust(width)
+print("\x1f".join([phase, to_approve, "%s current=%s  %s" % (
+    paint(phase, phase.ljust(16)), current, " ".join(parts))]))
+PY
+}
+
+step "Watching the rollout (Ctrl-C stops the demo and tears everything down)"
+last_line="" final_phase="" approved=" " timed_out=0 controller_died=0
+while :; do
+  loop_start=$(now_us)
+  if out=$(poll); then
+    IFS=$'\x1f' read -r phase to_approve line <<<"$out"
+    if [[ "$line" != "$last_line" ]]; then
+      printf '%s[+%5ss]%s %s\n' "$DIM" "$(secs_since "$t0")" "$RESET" "$line"
+      last_line=$line
+    fi
+    if [[ -n "$to_approve" && "$approved" != *" $to_approve "* ]]; then
+      approved+="$to_approve "
+      stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+      printf '%s         %s awaits manual approval: the demo approves it (there is no CLI yet):%s\n' \
+        "$YELLOW" "$to_approve" "$RESET"
+      printf '         kubectl annotate containerrollout -n %s %s rollgate.io/promote=%s --overwrite\n' \
+        "$ROLLOUT_NS" "$ROLLOUT_NAME" "$stamp"
+      k annotate containerrollout -n "$ROLLOUT_NS" "$ROLLOUT_NAME" \
+        "rollgate.io/promote=$stamp" --overwrite >/dev/null
+    fi
+    case $phase in
+      Succeeded | Failed | RolledBack | Aborted)
+        final_phase=$phase
+        break
+        ;;
+    esac
+  fi
+  if ! kill -0 "$controller_pid" 2>/dev/null; then
+    controller_died=1
+    break
+  fi
+  if (($(now_us) - t0 >= TIMEOUT_S * 1000000)); then
+    timed_out=1
+    break
+  fi
+  rest=$((POLL_US - ($(now_us) - loop_start)))
+  ((rest < 100000)) && rest=100000
+  sleep "0.$(printf '%06d' "$rest")"
+done
+rollout_s=$(secs_since "$t0")
+
+# --- 7. summary ---------------------------------------------------------------------------------
+
+step "Summary"
+if ((timed_out)); then
+  warn "timed out after ${TIMEOUT_S}s; the rollout is still ${phase:-Pending}"
+elif ((controller_died)); then
+  warn "the controller exited unexpectedly"
+fi
+poll >/dev/null || true
+if [[ -s "$state" ]]; then
+  python3 - "$state" <<'PY'
+import calendar, json, sys, time
+
+def ts(s):
+    return calendar.timegm(time.strptime(s, "%Y-%m-%dT%H:%M:%SZ")) if s else None
+
+items = json.load(open(sys.argv[1]))["items"]
+ro = next(i for i in items if i["kind"] == "ContainerRollout")
+deps = {(i["metadata"]["namespace"], i["metadata"]["name"]): i
+        for i in items if i["kind"] == "Deployment"}
+spec, st = ro["spec"], ro.get("status") or {}
+env_status = {e["name"]: e for e in st.get("environments", [])}
+print("    rollout %s/%s  revision %s  phase %s" % (
+    ro["metadata"]["namespace"], ro["metadata"]["name"], st.get("revision", "-"),
+    st.get("phase") or "Pending"))
+if st.get("message"):
+    print("    message: %s" % st["message"])
+print()
+rows = [("ENVIRONMENT", "PHASE", "DURATION", "DEPLOYMENT", "CONTAINER", "BEFORE", "AFTER")]
+notes = []
+for env in spec["environments"]:
+    es = env_status.get(env["name"], {})
+    ns = env.get("namespace", ro["metadata"]["namespace"])
+    start, end = ts(es.get("startedAt")), ts(es.get("finishedAt"))
+    dur = "%ds" % (end - start) if start is not None and end is not None else (
+        "running" if start is not None else "-")
+    prev = {t["deployment"]: t.get("previousImages", {}) for t in es.get("targets", [])}
+    first = True
+    for t in env["targets"]:
+        d = deps.get((ns, t["deployment"]))
+        have = ({c["name"]: c["image"] for c in d["spec"]["template"]["spec"]["containers"]}
+                if d else {})
+        for c in t["containers"]:
+            before = prev.get(t["deployment"], {}).get(c, "-")
+            after = have.get(c, "(missing)")
+            if after == before:
+                after += " (unchanged)"
+            rows.append((env["name"] if first else "", es.get("phase", "Pending") if first else "",
+                         dur if first else "", "%s/%s" % (ns, t["deployment"]), c, before, after))
+            first = False
+    if es.get("phase", "Pending") != "Succeeded" and (es.get("reason") or es.get("message")):
+        notes.append("%s: %s %s" % (env["name"], es.get("reason", ""), es.get("message", "")))
+w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+for r in rows:
+    print("    " + "  ".join(v.ljust(w[i]) for i, v in enumerate(r)).rstrip())
+for n in notes:
+    print("    " + n.strip())
+PY
+fi
+
+printf '\n    Events of %s/%s:\n' "$ROLLOUT_NS" "$ROLLOUT_NAME"
+k get events -n "$ROLLOUT_NS" --field-selector "involvedObject.name=$ROLLOUT_NAME" \
+  --sort-by=.metadata.creationTimestamp \
+  -o custom-columns='TIME:.firstTimestamp,TYPE:.type,REASON:.reason,MESSAGE:.message' 2>&1 |
+  indent
+
+# verdict: the times, then exit 0 when the rollout Succeeded, else 1 after the controller log's tail.
+verdict() {
+  printf '\n'
+  info "rollout: ${rollout_s}s from the controller's start to ${final_phase:-no terminal phase}"
+  info "demo total: $(secs_since "$demo_t0")s (control plane start included)"
+  if [[ "$final_phase" == Succeeded ]]; then
+    printf '\n%sRollout Succeeded.%s\n' "$GREEN" "$RESET"
+    return 0
+  fi
+  printf '\n%sRollout did not succeed (%s).%s Last 40 lines of the controller log (%s):\n' \
+    "$RED" "${final_phase:-${phase:-no phase}}" "$RESET" "$controller_log"
+  tail -n 40 "$controller_log" | indent
+  return 1
+}
+verdict
