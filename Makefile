@@ -36,7 +36,9 @@ test: control-plane build build-san
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit
 
-demo: control-plane build
+# The demo needs only the controller and the CLI, not the tests.
+demo: control-plane deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j$(JOBS) --target rollgate-controller rollgate
 	@bash hack/demo.sh $(BUILD)
 
 format:

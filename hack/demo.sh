@@ -68,7 +68,9 @@ secs_since() {
 }
 build_dir=$(cd "$1" 2>/dev/null && pwd) || die "no such build directory: $1"
 controller_bin=$build_dir/controller/rollgate-controller
+cli_bin=$build_dir/controller/rollgate
 [[ -x "$controller_bin" ]] || die "$controller_bin is missing; build it first (make build)"
+[[ -x "$cli_bin" ]] || die "$cli_bin is missing; build it first (make build)"
 for tool in python3 sed; do command -v "$tool" >/dev/null || die "$tool is required"; done
 [[ "$TIMEOUT_S" =~ ^[0-9]+$ ]] || die "ROLLGATE_DEMO_TIMEOUT must be a number of seconds"
 
@@ -205,7 +207,8 @@ info "environments: dev -> staging -> canary (bake 3 s) -> production (manual ap
 # --- 5. the controller --------------------------------------------------------------------------
 
 step "Starting the controller"
-"$controller_bin" --kubeconfig "$KUBECONFIG" </dev/null >"$controller_log" 2>&1 &
+"$controller_bin" --kubeconfig "$KUBECONFIG" \
+  --validator-image=registry.example.com/rollgate/rollgate-validate:0.1.0 </dev/null >"$controller_log" 2>&1 &
 controller_pid=$!
 t0=$(now_us)
 info "$controller_bin (pid $controller_pid), log: $controller_log"
@@ -262,7 +265,11 @@ for env in spec["environments"]:
             observed = dst.get("observedGeneration", 0) >= d["metadata"]["generation"]
             if patched and observed:
                 updated += min(dst.get("updatedReplicas", 0), dst.get("availableReplicas", 0), n)
-        detail = "(%d/%d updated)" % (updated, desired)
+        detail = "(%d/%d updated" % (updated, desired)
+        v = es.get("validation")
+        if v and ep == "Verifying":
+            detail += ", %d/%d GPU pods CUDA-validated" % (v.get("passed", 0), v.get("gpuPods", 0))
+        detail += ")"
     elif ep in ("Failed", "RolledBack") and es.get("reason"):
         detail = "(%s)" % es["reason"]
     elif ep == "AwaitingApproval" and not es.get("approvedAt"):
@@ -287,13 +294,11 @@ while :; do
     fi
     if [[ -n "$to_approve" && "$approved" != *" $to_approve "* ]]; then
       approved+="$to_approve "
-      stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-      printf '%s         %s awaits manual approval: the demo approves it (there is no CLI yet):%s\n' \
+      printf '%s         %s awaits manual approval: the demo approves it:%s\n' \
         "$YELLOW" "$to_approve" "$RESET"
-      printf '         kubectl annotate containerrollout -n %s %s rollgate.io/promote=%s --overwrite\n' \
-        "$ROLLOUT_NS" "$ROLLOUT_NAME" "$stamp"
-      k annotate containerrollout -n "$ROLLOUT_NS" "$ROLLOUT_NAME" \
-        "rollgate.io/promote=$stamp" --overwrite >/dev/null
+      printf '         rollgate -n %s promote %s\n' "$ROLLOUT_NS" "$ROLLOUT_NAME"
+      "$cli_bin" --kubeconfig "$KUBECONFIG" -n "$ROLLOUT_NS" promote "$ROLLOUT_NAME" |
+        sed 's/^/         /'
     fi
     case $phase in
       Succeeded | Failed | RolledBack | Aborted)
