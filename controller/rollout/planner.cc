@@ -164,6 +164,7 @@ bool Planner::HandleAnnotations() {
       }
     } else {
       // Nothing of this environment was changed yet.
+      env->phase = phase::kPending;  // no longer awaiting approval: a late promote does nothing
       env->reason = "Aborted";
       env->message = "aborted by the rollgate.io/abort annotation before any change";
       st_.phase = phase::kAborted;
@@ -178,9 +179,11 @@ bool Planner::HandleAnnotations() {
     if (env != nullptr && (st_.phase == phase::kFailed || st_.phase == phase::kRolledBack ||
                            st_.phase == phase::kAborted)) {
       const int attempts = env->attempts + 1;
+      std::vector<TargetStatus> recorded = std::move(env->targets);
       *env = EnvironmentStatus{};
       env->name = st_.current_environment;
       env->attempts = attempts;
+      env->targets = std::move(recorded);  // the first attempt's previous images stay
       st_.phase = phase::kProgressing;
       st_.message = "retrying environment " + env->name;
       Event("Normal", "Retry", st_.message + " (attempt " + std::to_string(attempts + 1) + ")");
@@ -191,7 +194,7 @@ bool Planner::HandleAnnotations() {
   if (fresh(kPromoteAnnotation)) {
     handle(kPromoteAnnotation);
     EnvironmentStatus* env = Current();
-    if (env != nullptr && env->phase == phase::kAwaitingApproval) {
+    if (env != nullptr && env->phase == phase::kAwaitingApproval && !Terminal(st_.phase)) {
       env->approved_at = obs_.now;
       env->phase = phase::kPending;
       st_.phase = phase::kProgressing;
@@ -230,6 +233,8 @@ bool Planner::ValidateSpec() {
 
 void Planner::Fail(const EnvironmentSpec& spec, EnvironmentStatus& env, const std::string& reason,
                    const std::string& message) {
+  // A failure is persisted before anything else changes: no roll-forward patch goes with it.
+  plan_.patches.clear();
   env.reason = reason;
   env.message = message;
   env.finished_at = obs_.now;
@@ -320,6 +325,14 @@ void Planner::StepPending(const EnvironmentSpec& spec, EnvironmentStatus& env) {
                " requires CUDA validation, but the controller runs without --validator-image");
       return;
     }
+    // A retried environment keeps the images recorded by its first attempt: the failed attempt
+    // may have left new images behind (rollback: None), and those are not "previous".
+    const TargetStatus* earlier = nullptr;
+    for (const auto& old : env.targets) {
+      if (old.deployment == t.deployment && old.namespace_ == ns && !old.previous_images.empty()) {
+        earlier = &old;
+      }
+    }
     TargetStatus ts;
     ts.deployment = t.deployment;
     ts.namespace_ = ns;
@@ -339,6 +352,11 @@ void Planner::StepPending(const EnvironmentSpec& spec, EnvironmentStatus& env) {
         return;
       }
       ts.previous_images[container] = it->second;
+    }
+    if (earlier != nullptr) {
+      ts.previous_images = earlier->previous_images;
+      ts.previous_init_containers = earlier->previous_init_containers;
+      ts.previous_validation_label = earlier->previous_validation_label;
     }
     targets.push_back(std::move(ts));
   }
@@ -396,6 +414,7 @@ std::string Planner::CheckHealth(const EnvironmentSpec& spec, EnvironmentStatus&
     const auto& t = spec.targets[i];
     const DeploymentView* d = Find(ns, t.deployment);
     if (d == nullptr) {
+      if (rollback) continue;  // nothing to restore there; keep waiting for the others
       *failure_reason = "DeploymentNotFound";
       *failure = "deployment " + ns + "/" + t.deployment + " not found";
       return "";
@@ -423,7 +442,8 @@ std::string Planner::CheckHealth(const EnvironmentSpec& spec, EnvironmentStatus&
       waiting = "deployment " + ns + "/" + t.deployment + " not yet restored";
       continue;
     }
-    if (d->progress_deadline_exceeded && !rollback) {
+    // The condition only speaks for the generation the Deployment controller has observed.
+    if (d->progress_deadline_exceeded && !rollback && d->observed_generation >= d->generation) {
       *failure_reason = "ProgressDeadlineExceeded";
       *failure = "deployment " + ns + "/" + t.deployment + " reports ProgressDeadlineExceeded (" +
                  std::to_string(d->available_replicas) + "/" + std::to_string(d->spec_replicas) +
@@ -676,7 +696,11 @@ Plan Planner::Run() {
   if (obs_.spec_hash != st_.spec_hash || st_.revision == 0) {
     if (!ValidateSpec()) {
       st_.spec_hash = "";  // re-validate when the spec changes
-      plan_.status = st_;
+      if (st_ == r_.status) {
+        plan_.events.clear();  // already reported: no second write, no second warning
+      } else {
+        plan_.status = st_;
+      }
       return std::move(plan_);
     }
     StartRevision();
@@ -690,7 +714,11 @@ Plan Planner::Run() {
       st_.phase = phase::kPaused;
       st_.message = "paused (spec.paused)";
     } else {
-      if (st_.phase == phase::kPaused) st_.phase = phase::kProgressing;
+      if (st_.phase == phase::kPaused) {
+        const EnvironmentStatus* env = Current();
+        st_.phase = env != nullptr && env->phase == phase::kRollingBack ? phase::kRollingBack
+                                                                        : phase::kProgressing;
+      }
       Step();
     }
   }
