@@ -4,9 +4,11 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <thread>
 
 #include "controller/common/cancel.h"
@@ -15,6 +17,7 @@
 #include "controller/common/log.h"
 #include "controller/kube/event_recorder.h"
 #include "controller/kube/kube_config.h"
+#include "controller/kube/leader_election.h"
 #include "controller/kube/rest_client.h"
 #include "controller/rollout/analysis.h"
 #include "controller/rollout/controller.h"
@@ -36,6 +39,12 @@ struct Options {
   std::string validator_image =
       std::string("ghcr.io/rollgate/rollgate-validate:") + ROLLGATE_VERSION;
   std::string gpu_resource = "nvidia.com/gpu";
+  bool leader_elect = false;
+  std::string leader_election_namespace;
+  std::string leader_election_id = "rollgate-controller";
+  double lease_duration_s = 15;
+  double renew_deadline_s = 10;
+  double retry_period_s = 2;
   std::string log_level = "info";
   std::string log_format = "text";
 };
@@ -63,6 +72,14 @@ int main(int argc, char** argv) {
   fs.String("validator-image", &o.validator_image,
             "image of rollgate-validate, injected into GPU workers that require CUDA validation");
   fs.String("gpu-resource", &o.gpu_resource, "extended resource that marks a GPU container");
+  fs.Bool("leader-elect", &o.leader_elect,
+          "elect a leader on a Lease; only the leader reconciles (run several replicas)");
+  fs.String("leader-election-namespace", &o.leader_election_namespace,
+            "namespace of the Lease (default: the controller's own namespace)");
+  fs.String("leader-election-id", &o.leader_election_id, "name of the Lease");
+  fs.Double("leader-election-lease-duration", &o.lease_duration_s, "seconds");
+  fs.Double("leader-election-renew-deadline", &o.renew_deadline_s, "seconds");
+  fs.Double("leader-election-retry-period", &o.retry_period_s, "seconds");
   fs.String("log-level", &o.log_level, "debug, info, warning or error");
   fs.String("log-format", &o.log_format, "text or json");
   bool help = false;
@@ -137,10 +154,50 @@ int main(int argc, char** argv) {
   co.reconciler.planner.validator_image = o.validator_image;
   co.reconciler.planner.gpu_resource = o.gpu_resource;
   co.prometheus_factory = [] { return rollout::NewPrometheusClient(std::chrono::seconds(10)); };
+  // Leader election: the elector campaigns on its own thread; the controller's workers start
+  // once it leads. Losing the lease stops everything (the process exits 1 and is restarted),
+  // so no stale leader keeps acting.
+  std::unique_ptr<kube::LeaderElector> elector;
+  std::thread elector_thread;
+  CancelToken became_leader;
+  std::atomic<bool> lost_lease{false};
+  if (o.leader_elect) {
+    kube::LeaderElectionOptions lo;
+    lo.namespace_ =
+        o.leader_election_namespace.empty() ? cfg->namespace_ : o.leader_election_namespace;
+    if (lo.namespace_.empty()) lo.namespace_ = "default";
+    lo.name = o.leader_election_id;
+    lo.identity = std::string(host) + "_" + std::to_string(getpid());
+    auto ms = [](double s) { return std::chrono::milliseconds(static_cast<long long>(s * 1000)); };
+    lo.lease_duration = ms(o.lease_duration_s);
+    lo.renew_deadline = ms(o.renew_deadline_s);
+    lo.retry_period = ms(o.retry_period_s);
+    if (Status st = kube::ValidateLeaderElectionOptions(lo); !st.ok()) return Fail(st.message());
+    elector = std::make_unique<kube::LeaderElector>(
+        **client, clock, lo,
+        kube::LeaderElector::Callbacks{[&] { became_leader.Cancel(); },
+                                       [&] {
+                                         lost_lease = true;
+                                         stop.Cancel();
+                                       },
+                                       nullptr});
+    elector_thread = std::thread([&] { elector->Run(stop); });
+    co.wait_for_leadership = [&](const CancelToken& s) {
+      while (!became_leader.cancelled() && !s.cancelled()) {
+        (void)s.SleepFor(std::chrono::milliseconds(100));
+      }
+      return !s.cancelled();
+    };
+  }
   rollout::Controller controller(**client, clock, events, co);
   controller.Run(stop);
+  if (elector_thread.joinable()) elector_thread.join();  // releases the lease on SIGTERM
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
+  if (lost_lease) {
+    log::Error("controller", "stopped: leadership lost");
+    return 1;
+  }
   log::Info("controller", "stopped");
   return 0;
 }

@@ -175,7 +175,9 @@ void Controller::Run(const CancelToken& stop) {
                       deployments_->WaitForSync(stop, std::chrono::hours(24)) &&
                       namespaces_->WaitForSync(stop, std::chrono::hours(24)) &&
                       pods_->WaitForSync(stop, std::chrono::hours(24));
-  if (synced) {
+  // Caches warm up on every replica; only the leader starts the workers.
+  const bool may_act = synced && (!opts_.wait_for_leadership || opts_.wait_for_leadership(stop));
+  if (may_act) {
     log::Info("controller", "caches synced",
               {{"rollouts", std::to_string(rollouts_->Size())},
                {"deployments", std::to_string(deployments_->Size())},

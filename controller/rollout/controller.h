@@ -32,6 +32,8 @@ struct ControllerOptions {
   std::function<std::unique_ptr<PrometheusClient>()> prometheus_factory;
   // Called with the work queue depth after each change (metrics hook).
   std::function<void(std::size_t)> on_queue_depth;
+  // Blocks until this replica may reconcile (leader election); false: stop. Unset: always.
+  std::function<bool(const CancelToken&)> wait_for_leadership;
 };
 
 class Controller {
