@@ -1,0 +1,667 @@
+#!/usr/bin/env bash
+# End-to-end test of the Helm chart (charts/rollgate) and the plain install manifests
+# (manifests/install/rollgate.yaml) against the real local control plane:
+#
+#  1. Single sources: the chart's CRD is byte-identical to crds/, and hack/render-manifests.sh
+#     --check passes (chart CRD and alerts copies, manifests/install/rollgate.yaml up to date).
+#  2. `helm lint --strict` and `helm template` with values.yaml and each values-<env>.yaml, with the
+#     expected objects per environment; bad values are refused with a clear message.
+#  3. Server-side dry runs: the plain install manifests (kubectl apply --dry-run=server) and a
+#     staging release (helm install --dry-run=server).
+#  4. Real installs of a dev release and a prod release, each in its own namespace labelled
+#     pod-security.kubernetes.io/enforce=restricted: the Deployment's pods are admitted, scheduled
+#     and Running (kwok), the RBAC objects, Service, PDB (prod), ServiceMonitor/PrometheusRule
+#     (prod) and the CRD exist, and a non-compliant pod is refused in the same namespace (proof
+#     that the admission actually enforces).
+#  5. Least privilege, checked with `kubectl auth can-i --as=<the chart's ServiceAccount>`: what
+#     the controller needs is allowed, everything else (Secrets, deleting Deployments, writing
+#     rollouts outside /status, other namespaces in dev, ...) is denied.
+#  6. When ROLLGATE_CONTROLLER_BIN is set: the real controller, run as a local process with the
+#     dev release's ServiceAccount token and the Deployment's own arguments, completes a rollout
+#     (so the RBAC is also sufficient) and logs no Forbidden.
+#
+# prometheus-operator's CRDs are not part of the local control plane: when they are missing, the
+# test installs stand-ins (same group/version/kinds, schema-less) so that the ServiceMonitor and
+# PrometheusRule are created by the real API server, and removes them at the end.
+#
+# Everything runs in namespaces of its own (deleted at the end) with release names of its own;
+# helm uninstall removes the cluster-scoped RBAC objects. The CRD stays installed (shared cluster).
+# Prints PASS/FAIL/SKIP per check and exits non-zero when any check fails.
+#
+# Needs KUBECONFIG (the cluster's admin kubeconfig) and jq; kubectl and helm come from
+# $CONTROL_PLANE_BIN (default: computed from hack/control-plane-versions.sh).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+if [[ -z "${CONTROL_PLANE_BIN:-}" ]]; then
+  # shellcheck source-path=SCRIPTDIR source=../../hack/control-plane-versions.sh
+  source "$repo/hack/control-plane-versions.sh"
+fi
+export CONTROL_PLANE_BIN
+kubectl=$CONTROL_PLANE_BIN/kubectl
+helm=$CONTROL_PLANE_BIN/helm
+for b in "$kubectl" "$helm"; do
+  [[ -x "$b" ]] || { echo "FAIL: no $(basename "$b") at $b (run hack/build-control-plane.sh)"; exit 1; }
+done
+[[ -n "${KUBECONFIG:-}" && -f "$KUBECONFIG" ]] || { echo "FAIL: KUBECONFIG is not set to a file"; exit 1; }
+command -v jq >/dev/null || { echo "FAIL: jq is not installed (hack/bootstrap.sh installs it)"; exit 1; }
+export KUBECONFIG
+
+chart=$repo/charts/rollgate
+crd_file=$repo/crds/rollgate.io_containerrollouts.yaml
+crd_name=containerrollouts.rollgate.io
+alerts_copy=$chart/files/rollgate-alerts.yaml
+controller_bin=${ROLLGATE_CONTROLLER_BIN:-}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/rollgate-helm-test.XXXXXX")
+# Private discovery cache and helm home: a shared cache may predate the CRDs installed here.
+export KUBECACHEDIR=$work/kube-cache HELM_CACHE_HOME=$work/helm/cache \
+  HELM_CONFIG_HOME=$work/helm/config HELM_DATA_HOME=$work/helm/data
+
+suffix=$$-$RANDOM
+dev_ns=rg-helm-dev-$suffix
+app_ns=rg-helm-app-$suffix # the dev release's watchNamespace
+prod_ns=rg-helm-prod-$suffix
+staging_ns=rg-helm-staging-$suffix
+dev_rel=rollgate-dev-$suffix
+prod_rel=rollgate-prod-$suffix
+staging_rel=rollgate-staging-$suffix
+
+failures=0
+installed=()       # "release namespace" pairs to uninstall
+created_crds=()    # stand-in CRDs created here
+created_ns=()      # namespaces created here
+controller_pid=""
+
+kc() { "$kubectl" "$@"; }
+pass() { echo "PASS: $*"; }
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+skip() { echo "SKIP: $*"; }
+one_line() { tr '\n' ' ' <<<"$1" | sed 's/  */ /g' | cut -c1-600; }
+# check DESCRIPTION CMD...: PASS when CMD succeeds, FAIL (with its output) otherwise.
+check() {
+  local what=$1 out
+  shift
+  if out=$("$@" 2>&1); then pass "$what"; else fail "$what: $(one_line "$out")"; fi
+}
+
+# shellcheck disable=SC2317 # invoked by the EXIT trap
+cleanup() {
+  local pair crd n
+  if [[ -n "$controller_pid" ]] && kill -0 "$controller_pid" 2>/dev/null; then
+    kill -TERM "$controller_pid" 2>/dev/null || true
+    wait "$controller_pid" 2>/dev/null || true
+  fi
+  # helm uninstall removes the cluster-scoped objects (ClusterRole, ClusterRoleBinding) too.
+  for pair in "${installed[@]}"; do
+    if ! "$helm" uninstall "${pair% *}" -n "${pair#* }" >/dev/null 2>&1; then
+      echo "warning: helm uninstall ${pair% *} -n ${pair#* } failed" >&2
+    fi
+  done
+  for n in "${created_ns[@]}"; do kc delete namespace "$n" --wait=false >/dev/null 2>&1 || true; done
+  for crd in "${created_crds[@]}"; do kc delete crd "$crd" --wait=false >/dev/null 2>&1 || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# new_ns NAME [restricted]: create a namespace (optionally enforcing the restricted PSS) and wait
+# for its default ServiceAccount.
+new_ns() {
+  kc create namespace "$1" >/dev/null
+  created_ns+=("$1")
+  if [[ "${2:-}" == restricted ]]; then
+    kc label namespace "$1" pod-security.kubernetes.io/enforce=restricted \
+      pod-security.kubernetes.io/enforce-version=latest >/dev/null
+  fi
+  for _ in $(seq 1 100); do
+    kc -n "$1" get serviceaccount default >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+}
+
+start=$SECONDS
+alerts_present=0
+[[ -f "$alerts_copy" ]] && alerts_present=1
+
+# --- 1. Single sources ---------------------------------------------------------------------------
+if cmp -s "$crd_file" "$chart/crds/rollgate.io_containerrollouts.yaml"; then
+  pass "charts/rollgate/crds/ holds a byte-identical copy of crds/rollgate.io_containerrollouts.yaml"
+else
+  fail "the chart's CRD differs from crds/rollgate.io_containerrollouts.yaml: run hack/render-manifests.sh"
+fi
+if [[ $(find "$chart/crds" -type f | wc -l) -eq 1 ]]; then
+  pass "the chart's crds/ holds only that CRD"
+else
+  fail "unexpected files in charts/rollgate/crds: $(find "$chart/crds" -type f | tr '\n' ' ')"
+fi
+check "hack/render-manifests.sh --check: chart copies and manifests/install/rollgate.yaml are fresh" \
+  env HELM="$helm" bash "$repo/hack/render-manifests.sh" --check
+if ((alerts_present)); then
+  pass "the chart carries the alerts (files/rollgate-alerts.yaml)"
+else
+  skip "TODO: manifests/alerts/rollgate-alerts.yaml does not exist yet, so the chart has no alerts; PrometheusRule checks are skipped and staging/prod render with metrics.prometheusRule.enabled=false"
+fi
+
+# --- 2. helm lint / helm template per values file ------------------------------------------------
+# Extra --set for a values file: without the alerts the PrometheusRule cannot render (by design).
+no_alerts_args=()
+((alerts_present)) || no_alerts_args=(--set metrics.prometheusRule.enabled=false)
+values_files=(values.yaml values-dev.yaml values-staging.yaml values-prod.yaml)
+for v in "${values_files[@]}"; do
+  check "helm lint --strict -f $v" "$helm" lint --strict "$chart" -f "$chart/$v" "${no_alerts_args[@]}"
+  if out=$("$helm" template rollgate-render "$chart" -n render-ns -f "$chart/$v" \
+    "${no_alerts_args[@]}" 2>&1); then
+    printf '%s\n' "$out" >"$work/template-$v"
+    pass "helm template -f $v renders ($(grep -c '^kind:' "$work/template-$v") objects)"
+  else
+    fail "helm template -f $v: $(one_line "$out")"
+    : >"$work/template-$v"
+  fi
+done
+# kinds FILE: the sorted kinds of a rendered file, one line.
+kinds() { grep '^kind:' "$1" | awk '{ print $2 }' | sort | tr '\n' ' ' | sed 's/ $//'; }
+expect_kinds() {
+  local v=$1 want=$2 got
+  got=$(kinds "$work/template-$v")
+  if [[ "$got" == "$want" ]]; then pass "$v renders: $got"; else fail "$v renders [$got], want [$want]"; fi
+}
+base_kinds="ClusterRole ClusterRoleBinding Deployment"
+expect_kinds values.yaml "$base_kinds PodDisruptionBudget Role RoleBinding Service ServiceAccount"
+# dev: one replica (no PDB), no leader election (no Lease Role), Role/RoleBinding in watchNamespace.
+expect_kinds values-dev.yaml "$base_kinds Role RoleBinding Service ServiceAccount"
+mon_kinds=ServiceMonitor
+((alerts_present)) && mon_kinds="PrometheusRule ServiceMonitor"
+for v in values-staging.yaml values-prod.yaml; do
+  want=$(tr ' ' '\n' <<<"$base_kinds PodDisruptionBudget Role RoleBinding Service ServiceAccount $mon_kinds" | sort | tr '\n' ' ' | sed 's/ $//')
+  expect_kinds "$v" "$want"
+done
+if grep -q -- '--namespace=app-dev' "$work/template-values-dev.yaml" &&
+  ! grep -q -- '--leader-elect=true' "$work/template-values-dev.yaml" &&
+  grep -q -- '--log-level=debug' "$work/template-values-dev.yaml"; then
+  pass "dev: --namespace=app-dev, --log-level=debug, no leader election"
+else
+  fail "dev flags: $(grep -- '        - --' "$work/template-values-dev.yaml" | tr -s ' \n' ' ')"
+fi
+if grep -q -- '--leader-elect=true' "$work/template-values-prod.yaml" &&
+  grep -q -- '--allowed-registries=registry.example.com,\*.registry.example.com' "$work/template-values-prod.yaml" &&
+  grep -q -- 'replicas: 2' "$work/template-values-prod.yaml"; then
+  pass "prod: 2 replicas, leader election, --allowed-registries"
+else
+  fail "prod flags: $(grep -- '        - --\|replicas:' "$work/template-values-prod.yaml" | tr -s ' \n' ' ')"
+fi
+if ((alerts_present)); then
+  if grep -q 'kind: PrometheusRule' "$work/template-values-prod.yaml" &&
+    grep -q 'environment: prod' "$work/template-values-prod.yaml"; then
+    pass "prod renders a PrometheusRule from files/rollgate-alerts.yaml with the environment=prod rule label"
+  else
+    fail "prod: no PrometheusRule with the ruleLabels (environment: prod) rendered"
+  fi
+fi
+
+# refused VALUE_ARGS... -- WANT: helm template must fail with a message containing WANT.
+refused() {
+  local want=${*: -1} out
+  local args=("${@:1:$#-1}")
+  if out=$("$helm" template bad "$chart" "${args[@]}" 2>&1); then
+    fail "helm template ${args[*]} was accepted, want an error mentioning '$want'"
+  elif grep -qF -- "$want" <<<"$out"; then
+    pass "bad values refused (${args[*]}): $(one_line "$(grep -F -- "$want" <<<"$out" | head -n1)")"
+  else
+    fail "helm template ${args[*]} failed without mentioning '$want': $(one_line "$out")"
+  fi
+}
+refused --set logLevel=verbose "logLevel"
+refused --set replicaCount=2 --set leaderElection.enabled=false "needs leaderElection.enabled=true"
+refused --set securityContext.allowPrivilegeEscalation=true "allowPrivilegeEscalation"
+refused --set securityContext.runAsNonRoot=false "runAsNonRoot"
+refused --set concurrency=100 "concurrency"
+refused --set noSuchValue=1 "noSuchValue"
+refused --set 'allowedRegistries={a.example.com,b c}' "allowedRegistries"
+if ((!alerts_present)); then
+  refused --set metrics.prometheusRule.enabled=true "files/rollgate-alerts.yaml"
+fi
+
+# --- CRDs the chart needs on the cluster ---------------------------------------------------------
+if kc get crd "$crd_name" >/dev/null 2>&1; then
+  crd_preexisting=1
+else
+  crd_preexisting=0
+fi
+# prometheus-operator stand-ins (only when the real ones are missing).
+for kind in ServiceMonitor:servicemonitors PrometheusRule:prometheusrules; do
+  k=${kind%%:*} plural=${kind##*:}
+  if ! kc get crd "$plural.monitoring.coreos.com" >/dev/null 2>&1; then
+    kc apply -f - >/dev/null <<EOF
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: $plural.monitoring.coreos.com
+  labels: {rollgate.io/test-stand-in: "true"}
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {kind: $k, plural: $plural, listKind: ${k}List, singular: $(tr '[:upper:]' '[:lower:]' <<<"$k")}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+EOF
+    created_crds+=("$plural.monitoring.coreos.com")
+    kc wait --for=condition=Established --timeout=60s "crd/$plural.monitoring.coreos.com" >/dev/null
+  fi
+done
+((${#created_crds[@]} == 0)) || echo "info: installed stand-in CRDs for ${created_crds[*]} (removed at the end)"
+
+# --- 3. Server-side dry runs ---------------------------------------------------------------------
+install_ns=rollgate-system
+made_install_ns=0
+if ! kc get namespace "$install_ns" >/dev/null 2>&1; then
+  kc create namespace "$install_ns" >/dev/null
+  made_install_ns=1
+  created_ns+=("$install_ns")
+fi
+check "manifests/install/rollgate.yaml accepted by the API server (apply --server-side --dry-run=server)" \
+  kc apply --server-side --force-conflicts --field-manager=rollgate-helm-e2e --dry-run=server \
+  -f "$repo/manifests/install/rollgate.yaml"
+if ((made_install_ns)); then
+  kc delete namespace "$install_ns" --wait=false >/dev/null 2>&1 || true
+fi
+
+new_ns "$staging_ns" restricted
+if out=$("$helm" install "$staging_rel" "$chart" -n "$staging_ns" -f "$chart/values-staging.yaml" \
+  "${no_alerts_args[@]}" --dry-run=server 2>&1); then
+  pass "helm install --dry-run=server -f values-staging.yaml accepted by the API server"
+else
+  fail "helm install --dry-run=server -f values-staging.yaml: $(one_line "$out")"
+fi
+
+# --- 4. Real installs ----------------------------------------------------------------------------
+new_ns "$dev_ns" restricted
+new_ns "$app_ns"
+new_ns "$prod_ns" restricted
+
+# install RELEASE NS VALUES [helm args...]
+install() {
+  local rel=$1 ns=$2 v=$3 out
+  shift 3
+  installed+=("$rel $ns")
+  if out=$("$helm" install "$rel" "$chart" -n "$ns" -f "$chart/$v" "$@" --wait --timeout 120s 2>&1); then
+    pass "helm install $rel -f $v --wait: Deployment ready in namespace $ns (restricted PSS)"
+    if grep -qi 'warning' <<<"$out"; then
+      fail "helm install $rel printed warnings: $(one_line "$(grep -i warning <<<"$out")")"
+    fi
+  else
+    fail "helm install $rel -f $v: $(one_line "$out")"
+    kc -n "$ns" get deploy,rs,pods -o wide 2>&1 | sed 's/^/  /'
+    kc -n "$ns" get events --sort-by=.lastTimestamp 2>&1 | tail -n 10 | sed 's/^/  /'
+  fi
+}
+install "$dev_rel" "$dev_ns" values-dev.yaml --set "watchNamespace=$app_ns"
+install "$prod_rel" "$prod_ns" values-prod.yaml "${no_alerts_args[@]}"
+
+if kc wait --for=condition=Established --timeout=30s "crd/$crd_name" >/dev/null 2>&1; then
+  if ((crd_preexisting)); then
+    pass "CRD $crd_name is installed and Established (it existed before; helm leaves existing CRDs alone)"
+  else
+    pass "CRD $crd_name created by helm install from the chart's crds/ and Established"
+  fi
+else
+  fail "CRD $crd_name is not installed/Established after helm install"
+fi
+
+# pods_ok RELEASE NS REPLICAS: the release's pods exist, are scheduled, Running and Ready, and
+# carry the restricted security settings.
+pods_ok() {
+  local rel=$1 ns=$2 want=$3 json n bad
+  json=$(kc -n "$ns" get pods -l "app.kubernetes.io/instance=$rel" -o json)
+  n=$(jq '.items | length' <<<"$json")
+  bad=$(jq -r '[.items[] | select(.status.phase != "Running" or (.spec.nodeName // "") == ""
+      or ([.status.conditions[]? | select(.type == "Ready" and .status == "True")] | length) == 0)
+      | .metadata.name] | join(" ")' <<<"$json")
+  if [[ "$n" == "$want" && -z "$bad" ]]; then
+    pass "$rel: $n pod(s) admitted under enforce=restricted, scheduled ($(jq -r '[.items[].spec.nodeName] | join(",")' <<<"$json")), Running and Ready"
+  else
+    fail "$rel: $n pod(s), want $want Running+Ready; not ready: [$bad]"
+  fi
+  if jq -e 'all(.items[]; .spec.securityContext.runAsNonRoot == true
+      and .spec.securityContext.seccompProfile.type == "RuntimeDefault"
+      and all(.spec.containers[]; .securityContext.allowPrivilegeEscalation == false
+        and .securityContext.readOnlyRootFilesystem == true
+        and .securityContext.runAsUser == 65532
+        and .securityContext.capabilities.drop == ["ALL"]
+        and .livenessProbe.httpGet.path == "/healthz" and .readinessProbe.httpGet.path == "/readyz"
+        and .resources.limits.memory != null and .resources.requests.cpu != null))' \
+    <<<"$json" >/dev/null && [[ "$n" -gt 0 ]]; then
+    pass "$rel: pods run non-root (65532), read-only root fs, no privilege escalation, drop ALL, RuntimeDefault seccomp, probes /healthz /readyz, resources set"
+  else
+    fail "$rel: pod security settings/probes/resources not as expected: $(one_line "$(jq -c '[.items[] | {sc: .spec.securityContext, c: [.spec.containers[] | .securityContext]}]' <<<"$json")")"
+  fi
+}
+pods_ok "$dev_rel" "$dev_ns" 1
+pods_ok "$prod_rel" "$prod_ns" 2
+
+# The namespace really enforces: a pod without the restricted settings is refused at creation.
+if out=$(kc -n "$dev_ns" run pss-probe --image=registry.example.com/pss-probe:1 --restart=Never 2>&1); then
+  fail "a non-compliant pod was admitted in $dev_ns; the restricted PSS is not enforced"
+elif grep -q 'violates PodSecurity "restricted' <<<"$out"; then
+  pass "a pod without the restricted settings is refused in $dev_ns ($(one_line "$out" | cut -c1-120)...)"
+else
+  fail "non-compliant pod refused for another reason: $(one_line "$out")"
+fi
+
+# exists DESCRIPTION ARGS...: kubectl get ARGS succeeds.
+exists() {
+  local what=$1
+  shift
+  if kc get "$@" >/dev/null 2>&1; then pass "$what"; else fail "$what: kubectl get $* failed"; fi
+}
+absent() {
+  local what=$1
+  shift
+  if kc get "$@" >/dev/null 2>&1; then fail "$what: kubectl get $* found it"; else pass "$what"; fi
+}
+exists "dev: ServiceAccount, Deployment, metrics Service" -n "$dev_ns" "serviceaccount/$dev_rel" "deployment/$dev_rel" "service/$dev_rel-metrics"
+exists "dev: Role + RoleBinding in the watched namespace $app_ns" -n "$app_ns" "role/$dev_rel" "rolebinding/$dev_rel"
+exists "dev: ClusterRole + ClusterRoleBinding (namespaces only)" "clusterrole/$dev_rel" "clusterrolebinding/$dev_rel"
+if [[ $(kc get "clusterrole/$dev_rel" -o json | jq -c '[.rules[] | {g: .apiGroups, r: .resources, v: .verbs}]') == \
+  '[{"g":[""],"r":["namespaces"],"v":["get","list","watch"]}]' ]]; then
+  pass "dev: the ClusterRole grants only get/list/watch on namespaces"
+else
+  fail "dev ClusterRole rules: $(kc get "clusterrole/$dev_rel" -o json | jq -c .rules)"
+fi
+absent "dev: no PodDisruptionBudget with one replica" -n "$dev_ns" "poddisruptionbudget/$dev_rel"
+absent "dev: no leader-election Role" -n "$dev_ns" "role/$dev_rel-leader-election"
+exists "prod: ServiceAccount, Deployment, metrics Service, PDB" -n "$prod_ns" "serviceaccount/$prod_rel" "deployment/$prod_rel" "service/$prod_rel-metrics" "poddisruptionbudget/$prod_rel"
+exists "prod: ClusterRole + ClusterRoleBinding" "clusterrole/$prod_rel" "clusterrolebinding/$prod_rel"
+exists "prod: leader-election Role + RoleBinding" -n "$prod_ns" "role/$prod_rel-leader-election" "rolebinding/$prod_rel-leader-election"
+exists "prod: ServiceMonitor" -n "$prod_ns" "servicemonitors.monitoring.coreos.com/$prod_rel"
+if ((alerts_present)); then
+  exists "prod: PrometheusRule" -n "$prod_ns" "prometheusrules.monitoring.coreos.com/$prod_rel"
+  # Every rule of the source made it, alerts carry the prod label, {{ $labels.x }} is untouched.
+  rule_json=$(kc -n "$prod_ns" get "prometheusrules.monitoring.coreos.com/$prod_rel" -o json 2>/dev/null || echo '{}')
+  src_rules=$(grep -cE '^[[:space:]]*(-[[:space:]]+)?(alert|record):' "$alerts_copy" || true)
+  live_rules=$(jq '[.spec.groups[]?.rules[]?] | length' <<<"$rule_json")
+  unlabelled=$(jq -r '[.spec.groups[]?.rules[]? | select(.alert != null and .labels.environment != "prod") | .alert] | join(" ")' <<<"$rule_json")
+  if [[ "$live_rules" == "$src_rules" && "$src_rules" -gt 0 && -z "$unlabelled" ]]; then
+    pass "prod: the PrometheusRule holds all $src_rules rules of manifests/alerts/rollgate-alerts.yaml, every alert labelled environment=prod"
+  else
+    fail "prod PrometheusRule: $live_rules rules (source: $src_rules); alerts without environment=prod: [$unlabelled]"
+  fi
+  # shellcheck disable=SC2016 # a literal $labels
+  if ! grep -q '{{ *\$labels' "$alerts_copy" || jq -e '[.. | strings | select(test("[{][{] *[$]labels"))] | length > 0' <<<"$rule_json" >/dev/null; then
+    pass "prod: alert templates ({{ \$labels.x }}) reach the PrometheusRule untouched by helm"
+  else
+    fail "prod: the alerts' {{ \$labels.x }} templates were lost in the PrometheusRule"
+  fi
+else
+  skip "prod: PrometheusRule (TODO: no manifests/alerts/rollgate-alerts.yaml yet)"
+fi
+pdb_allowed=$(kc -n "$prod_ns" get "poddisruptionbudget/$prod_rel" -o jsonpath='{.status.disruptionsAllowed}' 2>/dev/null || true)
+for _ in $(seq 1 50); do
+  [[ "$pdb_allowed" == 1 ]] && break
+  sleep 0.2
+  pdb_allowed=$(kc -n "$prod_ns" get "poddisruptionbudget/$prod_rel" -o jsonpath='{.status.disruptionsAllowed}' 2>/dev/null || true)
+done
+if [[ "$pdb_allowed" == 1 ]]; then
+  pass "prod: the PDB selects the 2 pods and allows 1 disruption"
+else
+  fail "prod: PDB disruptionsAllowed=$pdb_allowed, want 1"
+fi
+endpoints=$(kc -n "$prod_ns" get endpointslices -l "kubernetes.io/service-name=$prod_rel-metrics" -o json |
+  jq '[.items[].endpoints[]?] | length')
+if [[ "$endpoints" == 2 ]]; then
+  pass "prod: the metrics Service selects both controller pods (2 endpoints)"
+else
+  fail "prod: the metrics Service has $endpoints endpoints, want 2"
+fi
+
+# --- 5. Least privilege --------------------------------------------------------------------------
+# can SA_NS SA yes|no VERB RESOURCE [args]: kubectl auth can-i as the ServiceAccount.
+can() {
+  local sa_ns=$1 sa=$2 want=$3 got
+  shift 3
+  got=$(kc auth can-i "$@" --as="system:serviceaccount:$sa_ns:$sa" 2>/dev/null || true)
+  if [[ "$got" == "$want" ]]; then
+    pass "$sa can-i $* = $got"
+  else
+    fail "$sa can-i $* = ${got:-error}, want $want"
+  fi
+}
+prod_sa=(can "$prod_ns" "$prod_rel")
+"${prod_sa[@]}" yes get containerrollouts.rollgate.io -n default
+"${prod_sa[@]}" yes watch containerrollouts.rollgate.io --all-namespaces
+"${prod_sa[@]}" yes update containerrollouts.rollgate.io --subresource=status -n default
+"${prod_sa[@]}" no update containerrollouts.rollgate.io -n default
+"${prod_sa[@]}" no patch containerrollouts.rollgate.io -n default
+"${prod_sa[@]}" no delete containerrollouts.rollgate.io -n default
+"${prod_sa[@]}" no create containerrollouts.rollgate.io -n default
+"${prod_sa[@]}" yes list deployments.apps --all-namespaces
+"${prod_sa[@]}" yes patch deployments.apps -n default
+"${prod_sa[@]}" no update deployments.apps -n default
+"${prod_sa[@]}" no delete deployments.apps -n default
+"${prod_sa[@]}" no create deployments.apps -n default
+"${prod_sa[@]}" no patch deployments.apps --subresource=scale -n default
+"${prod_sa[@]}" yes watch pods --all-namespaces
+"${prod_sa[@]}" no create pods -n default
+"${prod_sa[@]}" no delete pods -n default
+"${prod_sa[@]}" no create pods --subresource=exec -n default
+"${prod_sa[@]}" yes list namespaces
+"${prod_sa[@]}" no patch namespaces
+"${prod_sa[@]}" yes create events -n default
+"${prod_sa[@]}" no delete events -n default
+"${prod_sa[@]}" no get secrets -n default
+"${prod_sa[@]}" no list secrets --all-namespaces
+"${prod_sa[@]}" no get secrets -n "$prod_ns"
+"${prod_sa[@]}" no get configmaps -n "$prod_ns"
+"${prod_sa[@]}" no list nodes
+"${prod_sa[@]}" no create serviceaccounts --subresource=token -n "$prod_ns"
+"${prod_sa[@]}" no create clusterrolebindings.rbac.authorization.k8s.io
+"${prod_sa[@]}" no escalate clusterroles.rbac.authorization.k8s.io
+"${prod_sa[@]}" no impersonate serviceaccounts
+"${prod_sa[@]}" no create customresourcedefinitions.apiextensions.k8s.io
+"${prod_sa[@]}" yes create leases.coordination.k8s.io -n "$prod_ns"
+"${prod_sa[@]}" yes get "leases.coordination.k8s.io/$prod_rel-leader" -n "$prod_ns"
+"${prod_sa[@]}" yes update "leases.coordination.k8s.io/$prod_rel-leader" -n "$prod_ns"
+"${prod_sa[@]}" no update leases.coordination.k8s.io/someone-elses-lease -n "$prod_ns"
+"${prod_sa[@]}" no delete "leases.coordination.k8s.io/$prod_rel-leader" -n "$prod_ns"
+"${prod_sa[@]}" no create leases.coordination.k8s.io -n default
+
+dev_sa=(can "$dev_ns" "$dev_rel")
+"${dev_sa[@]}" yes patch deployments.apps -n "$app_ns"
+"${dev_sa[@]}" no patch deployments.apps -n default
+"${dev_sa[@]}" no list deployments.apps --all-namespaces
+"${dev_sa[@]}" no delete deployments.apps -n "$app_ns"
+"${dev_sa[@]}" yes update containerrollouts.rollgate.io --subresource=status -n "$app_ns"
+"${dev_sa[@]}" no update containerrollouts.rollgate.io -n "$app_ns"
+"${dev_sa[@]}" no update containerrollouts.rollgate.io --subresource=status -n default
+"${dev_sa[@]}" yes list namespaces
+"${dev_sa[@]}" no get secrets -n "$app_ns"
+"${dev_sa[@]}" no get secrets -n "$dev_ns"
+"${dev_sa[@]}" no create leases.coordination.k8s.io -n "$dev_ns"
+
+# --- 6. The real controller with the chart's identity completes a rollout ------------------------
+# run_controller RELEASE NS ROLLOUT TAG [EXTRA_ARGS...]: run rollgate-controller as a local process
+# with a bound token of RELEASE's ServiceAccount and the release Deployment's own arguments (plus
+# EXTRA_ARGS), roll Deployment api in $app_ns to backend:TAG with ContainerRollout ROLLOUT, and
+# check that it succeeds without any Forbidden.
+run_controller() {
+  local rel=$1 ns=$2 rollout=$3 tag=$4 token server ca kcfg log a name help phase image
+  shift 4
+  local extra=("$@") chart_args=() run_args=() metrics_port health_port
+  token=$(kc -n "$ns" create token "$rel" --duration=1h)
+  server=$(kc config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}')
+  ca=$(kc config view --raw --minify -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')
+  kcfg=$work/$rel.kubeconfig
+  log=$work/$rel-controller.log
+  (
+    umask 077
+    printf '%s\n' "apiVersion: v1" "kind: Config" \
+      "clusters: [{name: c, cluster: {server: '$server', certificate-authority-data: '$ca'}}]" \
+      "users: [{name: sa, user: {token: '$token'}}]" \
+      "contexts: [{name: c, context: {cluster: c, user: sa}}]" "current-context: c" >"$kcfg"
+  )
+  # Flags the binary does not know yet are tolerated only when they are the announced ones
+  # (TODO: empty this list once controller_main.cc has them all; then every chart flag must be
+  # accepted).
+  local pending_flags=" metrics-bind-address health-probe-bind-address "
+  help=$("$controller_bin" --help 2>&1 || true)
+  mapfile -t chart_args < <(kc -n "$ns" get "deployment/$rel" -o json |
+    jq -r '.spec.template.spec.containers[0].args[]')
+  read -r metrics_port health_port < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s:
+    x.bind(("127.0.0.1", 0))
+print(" ".join(str(x.getsockname()[1]) for x in s))')
+  for a in "${chart_args[@]}"; do
+    name=${a#--}
+    name=${name%%=*}
+    if ! grep -qE -- "^ *--$name( |\$)" <<<"$help"; then
+      if [[ "$pending_flags" == *" $name "* ]]; then
+        skip "the chart passes --$name, which this rollgate-controller does not implement yet (announced; TODO)"
+      else
+        fail "the chart passes $a, which rollgate-controller does not accept"
+      fi
+      continue
+    fi
+    case $name in
+      # Loopback ports of its own instead of the pod's :8080/:8081.
+      metrics-bind-address) a=--metrics-bind-address=127.0.0.1:$metrics_port ;;
+      health-probe-bind-address) a=--health-probe-bind-address=127.0.0.1:$health_port ;;
+    esac
+    run_args+=("$a")
+  done
+  run_args+=("${extra[@]}")
+  echo "info: rollgate-controller as system:serviceaccount:$ns:$rel: ${run_args[*]}"
+
+  kc -n "$app_ns" apply -f - >/dev/null <<EOF
+apiVersion: rollgate.io/v1alpha1
+kind: ContainerRollout
+metadata:
+  name: $rollout
+spec:
+  images:
+    backend: registry.example.com/app/backend:$tag
+  environments:
+  - name: dev
+    targets:
+    - deployment: api
+      containers: {api: backend}
+EOF
+  env -u KUBECONFIG "$controller_bin" --kubeconfig="$kcfg" "${run_args[@]}" >"$log" 2>&1 &
+  controller_pid=$!
+  phase=""
+  for _ in $(seq 1 450); do
+    phase=$(kc -n "$app_ns" get "containerrollout/$rollout" -o jsonpath='{.status.phase}' 2>/dev/null || true)
+    [[ "$phase" == Succeeded || "$phase" == Failed || "$phase" == RolledBack ]] && break
+    kill -0 "$controller_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  image=$(kc -n "$app_ns" get deployment/api -o jsonpath='{.spec.template.spec.containers[0].image}')
+  if [[ "$phase" == Succeeded && "$image" == "registry.example.com/app/backend:$tag" ]]; then
+    pass "$rel: rollgate-controller with the ServiceAccount's token completed rollout $rollout (Succeeded, image $tag)"
+  else
+    fail "$rel: rollout $rollout with the ServiceAccount's token: phase '$phase', image '$image'; log: $(one_line "$(tail -n 15 "$log")")"
+  fi
+  # Proof that this process (not another controller in a shared cluster) did the work.
+  if grep -q -- "$rollout" "$log"; then
+    pass "$rel: the controller's own log shows it reconciled $rollout"
+  else
+    fail "$rel: the controller's log never mentions $rollout: $(one_line "$(tail -n 15 "$log")")"
+  fi
+  if [[ $(kc -n "$app_ns" get events -o json | jq --arg r "$rollout" '[.items[] |
+      select(.source.component == "rollgate-controller" and .involvedObject.name == $r)] | length') -gt 0 ]]; then
+    pass "$rel: the controller recorded events on $rollout"
+  else
+    fail "$rel: no events from rollgate-controller on $rollout"
+  fi
+  # With leader election: the Lease named by the arguments is held by this process.
+  local lease_ns="" lease_id=""
+  for a in "${run_args[@]}"; do
+    case $a in
+      --leader-election-namespace=*) lease_ns=${a#*=} ;;
+      --leader-election-id=*) lease_id=${a#*=} ;;
+    esac
+  done
+  if printf '%s\n' "${run_args[@]}" | grep -qx -- '--leader-elect=true'; then
+    local holder
+    holder=$(kc -n "$lease_ns" get "lease/$lease_id" -o jsonpath='{.spec.holderIdentity}' 2>/dev/null || true)
+    if [[ -n "$holder" ]]; then
+      pass "$rel: the controller holds Lease $lease_ns/$lease_id (holder $holder) under the leader-election Role"
+    else
+      fail "$rel: Lease $lease_ns/$lease_id is missing or has no holder while the leader runs"
+    fi
+  fi
+  if kill -0 "$controller_pid" 2>/dev/null; then
+    kill -TERM "$controller_pid" 2>/dev/null || true
+    wait "$controller_pid" 2>/dev/null || true
+  else
+    wait "$controller_pid" 2>/dev/null || true
+    fail "$rel: rollgate-controller exited early; log: $(one_line "$(tail -n 15 "$log")")"
+  fi
+  controller_pid=""
+  if grep -qiE 'forbidden|\b403\b' "$log"; then
+    fail "$rel: the controller hit Forbidden with the chart's RBAC: $(one_line "$(grep -iE 'forbidden|\b403\b' "$log" | head -n 3)")"
+  else
+    pass "$rel: no Forbidden/403 in the controller's log ($(wc -l <"$log") lines)"
+  fi
+}
+
+if [[ -z "$controller_bin" ]]; then
+  skip "controller runs with the ServiceAccount tokens (set ROLLGATE_CONTROLLER_BIN to the rollgate-controller binary)"
+elif [[ ! -x "$controller_bin" ]]; then
+  fail "ROLLGATE_CONTROLLER_BIN=$controller_bin is not executable"
+else
+  kc -n "$app_ns" apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers:
+      - name: api
+        image: registry.example.com/app/backend:1.0.0
+EOF
+  kc -n "$app_ns" rollout status deployment/api --timeout=60s >/dev/null
+  # dev: scoped to the watched namespace by its own --namespace argument (Role there).
+  run_controller "$dev_rel" "$dev_ns" helm-rbac-dev 2.0.0
+  # prod: cluster-wide ClusterRole and leader election. --namespace keeps it off the other tests'
+  # rollouts in a shared cluster; the Lease proves the leader-election Role.
+  run_controller "$prod_rel" "$prod_ns" helm-rbac-prod 3.0.0 "--namespace=$app_ns"
+fi
+
+# --- 7. helm uninstall leaves nothing cluster-scoped behind --------------------------------------
+for pair in "$dev_rel $dev_ns" "$prod_rel $prod_ns"; do
+  rel=${pair% *} ns=${pair#* }
+  if out=$("$helm" uninstall "$rel" -n "$ns" --wait --timeout 60s 2>&1); then
+    left=$(kc get clusterrole,clusterrolebinding -l "app.kubernetes.io/instance=$rel" -o name 2>&1)
+    if [[ -z "$left" ]]; then
+      pass "helm uninstall $rel removed its ClusterRole and ClusterRoleBinding"
+    else
+      fail "after helm uninstall $rel: $(one_line "$left")"
+    fi
+  else
+    fail "helm uninstall $rel: $(one_line "$out")"
+  fi
+  remaining=()
+  for p in "${installed[@]}"; do [[ "$p" == "$pair" ]] || remaining+=("$p"); done
+  installed=("${remaining[@]}")
+done
+
+echo "helm test: $((SECONDS - start))s, $failures failure(s)"
+if ((failures)); then
+  echo "helm test: FAIL"
+  exit 1
+fi
+echo "helm test: PASS"
