@@ -1,10 +1,87 @@
-// rollgate-validate: worker startup validation (CUDA on GPU nodes). The CUDA probe itself is the
-// subject of its own issue; until it lands this binary refuses to claim success.
-#include <cstdio>
+// rollgate-validate: the worker startup validator that the controller injects as an init
+// container into GPU workers (DESIGN.md "Worker startup validation"). Runs the CUDA probe
+// (controller/cuda/probe.h) bounded by --timeout, prints one JSON verdict on stdout, writes the
+// same verdict to the termination log, and exits with the failure class's code (0 passed,
+// 2 usage, 10 library, 11 init, 12 devices, 13 below minimum, 14 context/memory, 15 kernel,
+// 16 timeout). A hung driver call cannot be cancelled, so on a timeout the process reports and
+// ends with _exit while the probe thread is still inside the driver.
+// Thread-safety: main thread plus one probe thread; they share only the VerdictRecorder.
+#include <unistd.h>
 
-int main() {
-  std::fputs("{\"passed\":false,\"failedCheck\":\"notImplemented\",\"message\":\"the CUDA probe is "
-             "not built yet\"}\n",
-             stdout);
-  return 70;  // EX_SOFTWARE
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "controller/cuda/bounded_run.h"
+#include "controller/cuda/options.h"
+#include "controller/cuda/probe.h"
+#include "controller/cuda/termination_log.h"
+#include "controller/cuda/verdict.h"
+#include "controller/cuda/verdict_recorder.h"
+
+namespace {
+
+using rollgate::cuda::Verdict;
+using Clock = std::chrono::steady_clock;
+
+// Stamps the duration, then writes the verdict to the termination log first (stdout may be a
+// pipe that nobody drains) and to stdout. A termination log that cannot be written is reported
+// on stderr and does not change the verdict.
+void Emit(Verdict verdict, const std::string& termination_log, Clock::time_point start) {
+  verdict.duration_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  std::string json = rollgate::cuda::RenderVerdictJson(verdict);
+  if (std::string error = rollgate::cuda::WriteTerminationLog(termination_log, json);
+      !error.empty()) {
+    std::fprintf(stderr, "rollgate-validate: cannot write the termination log: %s\n",
+                 error.c_str());
+  }
+  json += '\n';
+  std::fwrite(json.data(), 1, json.size(), stdout);
+  std::fflush(stdout);
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Clock::time_point start = Clock::now();
+  const std::string program = argc > 0 && argv[0] != nullptr ? argv[0] : "rollgate-validate";
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+
+  rollgate::cuda::ParsedArgs parsed = rollgate::cuda::ParseArgs(args);
+  if (!parsed.error.empty()) {
+    std::fprintf(stderr, "rollgate-validate: %s\n\n%s", parsed.error.c_str(),
+                 rollgate::cuda::Usage(program).c_str());
+    Verdict verdict = rollgate::cuda::UsageVerdict(parsed.error);
+    Emit(verdict, parsed.options.termination_log, start);
+    return rollgate::cuda::ExitCode(verdict.failure);
+  }
+  if (parsed.help) {
+    std::fputs(rollgate::cuda::Usage(program).c_str(), stdout);
+    return 0;
+  }
+
+  const rollgate::cuda::ValidateOptions options = parsed.options;
+  // Shared with the probe thread, which may outlive main's interest in it after a timeout.
+  auto recorder = std::make_shared<rollgate::cuda::VerdictRecorder>();
+  const auto timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(options.timeout_seconds));
+  rollgate::cuda::BoundedRunResult result = rollgate::cuda::RunBounded(
+      [recorder, options] { rollgate::cuda::RunProbe(options, *recorder); }, timeout);
+
+  if (result == rollgate::cuda::BoundedRunResult::kFinished) {
+    Verdict verdict = recorder->Snapshot().verdict;
+    Emit(verdict, options.termination_log, start);
+    return rollgate::cuda::ExitCode(verdict.failure);
+  }
+  rollgate::cuda::VerdictRecorder::Progress progress = recorder->Snapshot();
+  Verdict verdict = rollgate::cuda::TimedOutVerdict(std::move(progress.verdict), progress.running,
+                                                    options.timeout_seconds);
+  Emit(verdict, options.termination_log, start);
+  // The probe thread is stuck in the driver: end the process without unwinding or joining it.
+  _exit(rollgate::cuda::ExitCode(verdict.failure));
 }

@@ -1,0 +1,360 @@
+#include "controller/metrics/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <algorithm>
+
+#include "controller/rollout/types.h"
+
+namespace rollgate::metrics {
+namespace {
+
+using prometheus::Counter;
+using prometheus::Gauge;
+using prometheus::Histogram;
+using prometheus::Labels;
+
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+}  // namespace
+
+const std::vector<std::string>& RolloutPhases() {
+  namespace p = rollout::phase;
+  static const std::vector<std::string> kPhases = {
+      p::kPending,     p::kProgressing, p::kAwaitingApproval, p::kPaused, p::kSucceeded,
+      p::kRollingBack, p::kRolledBack,  p::kFailed,           p::kAborted};
+  return kPhases;
+}
+
+const std::vector<std::string>& EnvironmentPhases() {
+  namespace p = rollout::phase;
+  static const std::vector<std::string> kPhases = {
+      p::kPending,   p::kUpdating, p::kVerifying,   p::kBaking,    p::kAwaitingApproval,
+      p::kSucceeded, p::kFailed,   p::kRollingBack, p::kRolledBack};
+  return kPhases;
+}
+
+const std::vector<std::string>& KnownFailureReasons() {
+  static const std::vector<std::string> kReasons = {"AnalysisFailed",
+                                                    "AnalysisInconclusive",
+                                                    "ContainerNotFound",
+                                                    "DeploymentNotFound",
+                                                    "ImageNotAllowed",
+                                                    "ImagesChangedExternally",
+                                                    "NamespaceNotPermitted",
+                                                    "ProgressDeadlineExceeded",
+                                                    "RollbackFailed",
+                                                    "UnhealthyDuringBake",
+                                                    "WorkerValidationFailed",
+                                                    "WorkerValidationTimeout",
+                                                    "WorkerValidationUnavailable"};
+  return kReasons;
+}
+
+std::string SanitizeLabelValue(const std::string& value) {
+  if (value.empty()) return value;
+  if (value.size() > 64) return "Other";
+  for (char c : value) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.';
+    if (!ok) return "Other";
+  }
+  return value;
+}
+
+const std::vector<double>& EnvironmentDurationBuckets() {
+  // Seconds to hours: a quick dev rollout to a long bake in production.
+  static const std::vector<double> kBuckets = {10,  30,   60,   120,  300,   600,
+                                               900, 1800, 3600, 7200, 14400, 28800};
+  return kBuckets;
+}
+
+const std::vector<double>& LatencyBuckets() {
+  static const std::vector<double> kBuckets = {
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+  return kBuckets;
+}
+
+Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions opts)
+    : registry_(registry ? std::move(registry) : std::make_shared<prometheus::Registry>()),
+      opts_(std::move(opts)),
+      rollout_phase_(prometheus::BuildGauge()
+                         .Name("rollgate_rollout_phase")
+                         .Help("1 for the phase a ContainerRollout is in, 0 for the other phases")
+                         .Register(*registry_)),
+      rollout_info_(prometheus::BuildGauge()
+                        .Name("rollgate_rollout_info")
+                        .Help("Revision (status.revision) of each ContainerRollout")
+                        .Register(*registry_)),
+      environment_phase_(
+          prometheus::BuildGauge()
+              .Name("rollgate_environment_phase")
+              .Help("1 for the phase an environment of a ContainerRollout is in, 0 for the others")
+              .Register(*registry_)),
+      failures_(prometheus::BuildCounter()
+                    .Name("rollgate_rollout_failures_total")
+                    .Help("Environments of a ContainerRollout that failed, by reason")
+                    .Register(*registry_)),
+      rollbacks_(
+          prometheus::BuildCounter()
+              .Name("rollgate_rollbacks_total")
+              .Help("Automatic rollbacks of an environment to its previous images after a failure")
+              .Register(*registry_)),
+      environment_duration_(prometheus::BuildHistogram()
+                                .Name("rollgate_environment_duration_seconds")
+                                .Help("Time from the start of an environment to its success")
+                                .Register(*registry_)),
+      validations_(prometheus::BuildCounter()
+                       .Name("rollgate_worker_validations_total")
+                       .Help("Worker startup validations (CUDA on GPU nodes) by result")
+                       .Register(*registry_)),
+      reconcile_duration_(prometheus::BuildHistogram()
+                              .Name("rollgate_reconcile_duration_seconds")
+                              .Help("Time taken by one reconcile of a ContainerRollout key")
+                              .Register(*registry_)),
+      reconcile_errors_(prometheus::BuildCounter()
+                            .Name("rollgate_reconcile_errors_total")
+                            .Help("Reconciles that returned an error")
+                            .Register(*registry_)),
+      queue_depth_(prometheus::BuildGauge()
+                       .Name("rollgate_workqueue_depth")
+                       .Help("Keys waiting in the work queue (not counting delayed ones)")
+                       .Register(*registry_)),
+      reaction_latency_(
+          prometheus::BuildHistogram()
+              .Name("rollgate_reaction_latency_seconds")
+              .Help("Time from a rollout's creation or an environment becoming eligible to the "
+                    "first Deployment patch")
+              .Register(*registry_)),
+      kube_requests_(prometheus::BuildCounter()
+                         .Name("rollgate_kube_requests_total")
+                         .Help("Requests to the Kubernetes API server by verb and HTTP code")
+                         .Register(*registry_)),
+      kube_request_duration_(prometheus::BuildHistogram()
+                                 .Name("rollgate_kube_request_duration_seconds")
+                                 .Help("Latency of requests to the Kubernetes API server by verb")
+                                 .Register(*registry_)),
+      watch_restarts_(prometheus::BuildCounter()
+                          .Name("rollgate_watch_restarts_total")
+                          .Help("Watches restarted (dropped, expired or re-listed) by resource")
+                          .Register(*registry_)),
+      leader_(prometheus::BuildGauge()
+                  .Name("rollgate_leader")
+                  .Help("1 while this instance holds the leader lease")
+                  .Register(*registry_)),
+      build_info_(prometheus::BuildGauge()
+                      .Name("rollgate_build_info")
+                      .Help("Always 1; the version label names the build")
+                      .Register(*registry_)),
+      reconcile_duration_all_(reconcile_duration_.Add({}, LatencyBuckets())),
+      reconcile_errors_all_(reconcile_errors_.Add({})),
+      queue_depth_all_(queue_depth_.Add({})),
+      reaction_latency_all_(reaction_latency_.Add({}, LatencyBuckets())),
+      leader_all_(leader_.Add({})) {
+  build_info_.Add({{"version", opts_.version}}).Set(1);
+  leader_all_.Set(opts_.initially_leader ? 1 : 0);
+}
+
+Metrics::~Metrics() = default;
+
+Metrics::RolloutSeries& Metrics::RolloutLocked(const std::string& ns, const std::string& name) {
+  auto [it, inserted] = rollouts_.try_emplace({ns, name});
+  RolloutSeries& r = it->second;
+  if (inserted) {
+    const Labels base = {{"namespace", ns}, {"rollout", name}};
+    for (const auto& p : RolloutPhases()) {
+      Labels l = base;
+      l["phase"] = p;
+      r.phase[p] = &rollout_phase_.Add(l);
+    }
+    r.info = &rollout_info_.Add(base);
+  }
+  return r;
+}
+
+Metrics::EnvironmentSeries& Metrics::EnvironmentLocked(RolloutSeries& r, const std::string& ns,
+                                                       const std::string& name,
+                                                       const std::string& environment) {
+  auto [it, inserted] = r.environments.try_emplace(environment);
+  EnvironmentSeries& e = it->second;
+  if (inserted) {
+    const Labels base = {{"namespace", ns}, {"rollout", name}, {"environment", environment}};
+    for (const auto& p : EnvironmentPhases()) {
+      Labels l = base;
+      l["phase"] = p;
+      e.phase[p] = &environment_phase_.Add(l);
+    }
+    for (const auto& reason : opts_.init_failure_reasons) {
+      const std::string v = SanitizeLabelValue(reason);
+      if (v.empty() || e.failures.contains(v)) continue;
+      Labels l = base;
+      l["reason"] = v;
+      e.failures[v] = &failures_.Add(l);
+    }
+    e.rollbacks = &rollbacks_.Add(base);
+    Labels passed = base;
+    passed["result"] = "passed";
+    e.validations_passed = &validations_.Add(passed);
+    Labels failed = base;
+    failed["result"] = "failed";
+    e.validations_failed = &validations_.Add(failed);
+  }
+  return e;
+}
+
+void Metrics::RemoveEnvironmentLocked(EnvironmentSeries& e) {
+  for (auto& [p, g] : e.phase) environment_phase_.Remove(g);
+  for (auto& [reason, c] : e.failures) failures_.Remove(c);
+  rollbacks_.Remove(e.rollbacks);
+  validations_.Remove(e.validations_passed);
+  validations_.Remove(e.validations_failed);
+  if (e.duration != nullptr) environment_duration_.Remove(e.duration);
+  e = EnvironmentSeries{};
+}
+
+void Metrics::ObserveRollout(const std::string& ns, const std::string& name, std::int64_t revision,
+                             const std::string& phase,
+                             const std::vector<std::pair<std::string, std::string>>& environments) {
+  std::lock_guard<std::mutex> lock(mu_);
+  RolloutSeries& r = RolloutLocked(ns, name);
+  r.info->Set(static_cast<double>(revision));
+
+  // One-hot phase; a phase outside the known set gets a series of its own while it lasts.
+  const std::string current = phase.empty() ? rollout::phase::kPending : SanitizeLabelValue(phase);
+  if (!r.phase.contains(current)) {
+    r.phase[current] =
+        &rollout_phase_.Add({{"namespace", ns}, {"rollout", name}, {"phase", current}});
+  }
+  for (auto it = r.phase.begin(); it != r.phase.end();) {
+    if (it->first != current && !Contains(RolloutPhases(), it->first)) {
+      rollout_phase_.Remove(it->second);
+      it = r.phase.erase(it);
+      continue;
+    }
+    it->second->Set(it->first == current ? 1 : 0);
+    ++it;
+  }
+
+  // Environments: drop those no longer listed, then set each listed one.
+  for (auto it = r.environments.begin(); it != r.environments.end();) {
+    const bool listed = std::any_of(environments.begin(), environments.end(),
+                                    [&](const auto& e) { return e.first == it->first; });
+    if (!listed) {
+      RemoveEnvironmentLocked(it->second);
+      it = r.environments.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [env_name, env_phase] : environments) {
+    EnvironmentSeries& e = EnvironmentLocked(r, ns, name, env_name);
+    const std::string cur =
+        env_phase.empty() ? rollout::phase::kPending : SanitizeLabelValue(env_phase);
+    if (!e.phase.contains(cur)) {
+      e.phase[cur] = &environment_phase_.Add(
+          {{"namespace", ns}, {"rollout", name}, {"environment", env_name}, {"phase", cur}});
+    }
+    for (auto it = e.phase.begin(); it != e.phase.end();) {
+      if (it->first != cur && !Contains(EnvironmentPhases(), it->first)) {
+        environment_phase_.Remove(it->second);
+        it = e.phase.erase(it);
+        continue;
+      }
+      it->second->Set(it->first == cur ? 1 : 0);
+      ++it;
+    }
+  }
+}
+
+void Metrics::RolloutDeleted(const std::string& ns, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = rollouts_.find({ns, name});
+  if (it == rollouts_.end()) return;
+  RolloutSeries& r = it->second;
+  for (auto& [p, g] : r.phase) rollout_phase_.Remove(g);
+  rollout_info_.Remove(r.info);
+  for (auto& [env, e] : r.environments) RemoveEnvironmentLocked(e);
+  rollouts_.erase(it);
+}
+
+void Metrics::CountFailure(const std::string& ns, const std::string& name,
+                           const std::string& environment, const std::string& reason) {
+  std::string v = SanitizeLabelValue(reason);
+  if (v.empty()) v = "Unknown";
+  std::lock_guard<std::mutex> lock(mu_);
+  EnvironmentSeries& e = EnvironmentLocked(RolloutLocked(ns, name), ns, name, environment);
+  auto it = e.failures.find(v);
+  if (it == e.failures.end()) {
+    it = e.failures
+             .emplace(v, &failures_.Add({{"namespace", ns},
+                                         {"rollout", name},
+                                         {"environment", environment},
+                                         {"reason", v}}))
+             .first;
+  }
+  it->second->Increment();
+}
+
+void Metrics::CountRollback(const std::string& ns, const std::string& name,
+                            const std::string& environment) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EnvironmentLocked(RolloutLocked(ns, name), ns, name, environment).rollbacks->Increment();
+}
+
+void Metrics::ObserveEnvironmentDuration(const std::string& ns, const std::string& name,
+                                         const std::string& environment, double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EnvironmentSeries& e = EnvironmentLocked(RolloutLocked(ns, name), ns, name, environment);
+  if (e.duration == nullptr) {
+    e.duration = &environment_duration_.Add(
+        {{"namespace", ns}, {"rollout", name}, {"environment", environment}},
+        EnvironmentDurationBuckets());
+  }
+  e.duration->Observe(seconds);
+}
+
+void Metrics::CountValidation(const std::string& ns, const std::string& name,
+                              const std::string& environment, bool passed, std::uint64_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EnvironmentSeries& e = EnvironmentLocked(RolloutLocked(ns, name), ns, name, environment);
+  (passed ? e.validations_passed : e.validations_failed)->Increment(static_cast<double>(n));
+}
+
+void Metrics::ObserveReconcile(double seconds, bool error) {
+  reconcile_duration_all_.Observe(seconds);
+  if (error) reconcile_errors_all_.Increment();
+}
+
+void Metrics::SetQueueDepth(std::size_t depth) { queue_depth_all_.Set(static_cast<double>(depth)); }
+
+std::size_t Metrics::queue_depth() const {
+  return static_cast<std::size_t>(queue_depth_all_.Value());
+}
+
+void Metrics::ObserveReactionLatency(double seconds) { reaction_latency_all_.Observe(seconds); }
+
+void Metrics::SetLeader(bool leader) { leader_all_.Set(leader ? 1 : 0); }
+
+void Metrics::ObserveKubeRequest(const std::string& verb, int code,
+                                 std::chrono::nanoseconds latency) {
+  std::string v = SanitizeLabelValue(verb);
+  if (v.empty()) v = "unknown";
+  const std::string c = code > 0 && code < 1000 ? std::to_string(code) : "<error>";
+  kube_requests_.Add({{"verb", v}, {"code", c}}).Increment();
+  kube_request_duration_.Add({{"verb", v}}, LatencyBuckets())
+      .Observe(std::chrono::duration<double>(latency).count());
+}
+
+void Metrics::CountWatchRestart(const std::string& resource) {
+  std::string v = SanitizeLabelValue(resource);
+  if (v.empty()) v = "unknown";
+  watch_restarts_.Add({{"resource", v}}).Increment();
+}
+
+}  // namespace rollgate::metrics

@@ -1,0 +1,166 @@
+// Metrics: the controller's Prometheus metric families (prefix rollgate_), kept in a
+// prometheus::Registry that this object owns or is given (no globals). Components get a Metrics&
+// (or one of the hooks it offers) through their options and report what happened; the registry is
+// exposed by MetricsServer (metrics_server.h). RecordStatus (status_recorder.h) turns a reconcile's
+// status change into the per-rollout calls below.
+//
+// Label sets are bounded by construction: namespace, rollout, environment, reason, phase, result,
+// verb, code, resource and version only. Reasons, phases and verbs are passed through
+// SanitizeLabelValue, so a free-form string (an error message, an image reference) can never
+// become a label value. Series that are known up front start at 0 so that increase() sees the
+// first event: reconcile errors at construction, and per rollout environment the rollback counter,
+// the validation counters (passed, failed) and the failure counter of every known reason when the
+// rollout is first observed. RolloutDeleted removes every series of a rollout. Per environment
+// that is 9 phase + 13 failure-reason + 3 counter series (+ 15 histogram series once an
+// environment succeeded); per rollout 9 phase + 1 info series.
+//
+// Thread-safety: every method is safe to call from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace prometheus {
+class Counter;
+class Gauge;
+class Histogram;
+class Registry;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace rollgate::metrics {
+
+// Rollout phases (status.phase) and environment phases (status.environments[].phase), in the
+// order their series are exported. They mirror rollout::phase (controller/rollout/types.h).
+const std::vector<std::string>& RolloutPhases();
+const std::vector<std::string>& EnvironmentPhases();
+// The environment failure reasons the planner reports (CamelCase, as in status and events).
+const std::vector<std::string>& KnownFailureReasons();
+
+// A bounded label value for a reason/phase/verb-like string: kept when it is 1-64 characters of
+// [A-Za-z0-9_.-], else "Other" ("" stays ""). Never lets an error message become a label value.
+std::string SanitizeLabelValue(const std::string& value);
+
+struct MetricsOptions {
+  std::string version = ROLLGATE_VERSION;  // rollgate_build_info{version}
+  // Failure reasons whose rollgate_rollout_failures_total series start at 0 for every environment
+  // of a rollout when it is first observed. Other reasons are created on first use.
+  std::vector<std::string> init_failure_reasons = KnownFailureReasons();
+  // Initial value of rollgate_leader. True while there is no leader election (the only instance
+  // always leads); with leader election, start false and call SetLeader on every change.
+  bool initially_leader = true;
+};
+
+class Metrics {
+ public:
+  // Uses `registry`, or a new one when null.
+  explicit Metrics(std::shared_ptr<prometheus::Registry> registry = nullptr,
+                   MetricsOptions opts = {});
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
+
+  // ---- per rollout (called with the status the reconciler wrote) ----
+
+  // Sets rollgate_rollout_phase (one-hot over RolloutPhases(); "" counts as Pending),
+  // rollgate_rollout_info (value = revision) and rollgate_environment_phase for each
+  // (environment, phase) pair (one-hot). Environments no longer listed lose all their series.
+  // The first observation of an environment creates its zero-valued counters.
+  void ObserveRollout(const std::string& ns, const std::string& name, std::int64_t revision,
+                      const std::string& phase,
+                      const std::vector<std::pair<std::string, std::string>>& environments);
+  // Removes every series labelled with this rollout.
+  void RolloutDeleted(const std::string& ns, const std::string& name);
+
+  void CountFailure(const std::string& ns, const std::string& name, const std::string& environment,
+                    const std::string& reason);
+  void CountRollback(const std::string& ns, const std::string& name,
+                     const std::string& environment);
+  // Time from an environment's start to its success.
+  void ObserveEnvironmentDuration(const std::string& ns, const std::string& name,
+                                  const std::string& environment, double seconds);
+  void CountValidation(const std::string& ns, const std::string& name,
+                       const std::string& environment, bool passed, std::uint64_t n = 1);
+
+  // ---- controller loop ----
+
+  void ObserveReconcile(double seconds, bool error);
+  void SetQueueDepth(std::size_t depth);
+  std::size_t queue_depth() const;
+  // Creation or eligibility of an environment -> the first Deployment patch.
+  void ObserveReactionLatency(double seconds);
+  void SetLeader(bool leader);
+
+  // ---- API server access ----
+
+  // Signature of kube::RestClientOptions::observe; code 0 (transport failure) is "<error>".
+  void ObserveKubeRequest(const std::string& verb, int code, std::chrono::nanoseconds latency);
+  void CountWatchRestart(const std::string& resource);
+
+ private:
+  struct EnvironmentSeries {
+    std::map<std::string, prometheus::Gauge*> phase;       // phase -> gauge
+    std::map<std::string, prometheus::Counter*> failures;  // reason -> counter
+    prometheus::Counter* rollbacks = nullptr;
+    prometheus::Counter* validations_passed = nullptr;
+    prometheus::Counter* validations_failed = nullptr;
+    prometheus::Histogram* duration = nullptr;
+  };
+  struct RolloutSeries {
+    std::map<std::string, prometheus::Gauge*> phase;
+    prometheus::Gauge* info = nullptr;
+    std::map<std::string, EnvironmentSeries> environments;
+  };
+
+  RolloutSeries& RolloutLocked(const std::string& ns, const std::string& name);
+  EnvironmentSeries& EnvironmentLocked(RolloutSeries& r, const std::string& ns,
+                                       const std::string& name, const std::string& environment);
+  void RemoveEnvironmentLocked(EnvironmentSeries& e);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  MetricsOptions opts_;
+
+  prometheus::Family<prometheus::Gauge>& rollout_phase_;
+  prometheus::Family<prometheus::Gauge>& rollout_info_;
+  prometheus::Family<prometheus::Gauge>& environment_phase_;
+  prometheus::Family<prometheus::Counter>& failures_;
+  prometheus::Family<prometheus::Counter>& rollbacks_;
+  prometheus::Family<prometheus::Histogram>& environment_duration_;
+  prometheus::Family<prometheus::Counter>& validations_;
+  prometheus::Family<prometheus::Histogram>& reconcile_duration_;
+  prometheus::Family<prometheus::Counter>& reconcile_errors_;
+  prometheus::Family<prometheus::Gauge>& queue_depth_;
+  prometheus::Family<prometheus::Histogram>& reaction_latency_;
+  prometheus::Family<prometheus::Counter>& kube_requests_;
+  prometheus::Family<prometheus::Histogram>& kube_request_duration_;
+  prometheus::Family<prometheus::Counter>& watch_restarts_;
+  prometheus::Family<prometheus::Gauge>& leader_;
+  prometheus::Family<prometheus::Gauge>& build_info_;
+
+  prometheus::Histogram& reconcile_duration_all_;
+  prometheus::Counter& reconcile_errors_all_;
+  prometheus::Gauge& queue_depth_all_;
+  prometheus::Histogram& reaction_latency_all_;
+  prometheus::Gauge& leader_all_;
+
+  // Guards rollouts_ and every series pointer in it: a series is only touched under mu_, so
+  // RolloutDeleted can never free a metric another thread is using.
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, std::string>, RolloutSeries> rollouts_;
+};
+
+// Histogram buckets, exposed for tests and dashboards.
+const std::vector<double>& EnvironmentDurationBuckets();
+const std::vector<double>& LatencyBuckets();
+
+}  // namespace rollgate::metrics

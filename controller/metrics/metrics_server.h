@@ -1,0 +1,47 @@
+// MetricsServer: serves a prometheus::Registry in the text exposition format at /metrics on the
+// --metrics-bind-address (prometheus-cpp's civetweb Exposer; plain HTTP, two threads). An optional
+// `before_scrape` hook runs at the start of every scrape, to refresh gauges that are read rather
+// than pushed (the work queue depth: workers that are stuck push nothing).
+// Thread-safety: start and destroy from one thread; scrapes (and `before_scrape`) run on the
+// server's threads, possibly concurrently: the hook must be thread-safe, and what it uses must
+// outlive the server.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "controller/common/status.h"
+
+namespace prometheus {
+class Collectable;
+class Exposer;
+class Registry;
+}  // namespace prometheus
+
+namespace rollgate::metrics {
+
+class MetricsServer {
+ public:
+  // Listens on `bind` (see ParseBindAddress). A null server (and OK) when bind is "0"; an
+  // InvalidArgument error for a malformed address, Unavailable when the port cannot be bound.
+  static Result<std::unique_ptr<MetricsServer>> Start(
+      const std::string& bind, std::shared_ptr<prometheus::Registry> registry,
+      std::function<void()> before_scrape = nullptr);
+  ~MetricsServer();
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+
+  // The bound port (the ephemeral one when the address asked for port 0).
+  int port() const { return port_; }
+
+ private:
+  MetricsServer() = default;
+
+  std::shared_ptr<prometheus::Registry> registry_;  // kept alive while served
+  std::shared_ptr<prometheus::Collectable> hook_;   // runs before_scrape
+  std::unique_ptr<prometheus::Exposer> exposer_;    // last: stopped first
+  int port_ = 0;
+};
+
+}  // namespace rollgate::metrics

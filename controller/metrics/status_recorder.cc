@@ -1,0 +1,81 @@
+#include "controller/metrics/status_recorder.h"
+
+#include <chrono>
+#include <utility>
+
+namespace rollgate::metrics {
+namespace {
+
+namespace phase = rollout::phase;
+using rollout::EnvironmentStatus;
+
+const EnvironmentStatus* FindEnvironment(const rollout::RolloutStatus* st,
+                                         const EnvironmentStatus& like) {
+  if (st == nullptr) return nullptr;
+  for (const auto& e : st->environments) {
+    // A retried environment (attempts changed) starts from nothing, like a new revision.
+    if (e.name == like.name) return e.attempts == like.attempts ? &e : nullptr;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+StatusDelta DiffStatus(const rollout::RolloutStatus* before, const rollout::RolloutStatus& after) {
+  if (before != nullptr && before->revision != after.revision) before = nullptr;
+  StatusDelta d;
+  for (const auto& env : after.environments) {
+    const EnvironmentStatus* prev = FindEnvironment(before, env);
+    const std::string prev_phase = prev != nullptr ? prev->phase : "";
+    const bool changed = env.phase != prev_phase;
+    const bool aborted = env.reason == "Aborted";
+    if (changed && env.phase == phase::kRollingBack && !aborted) {
+      d.failures.push_back({env.name, env.reason.empty() ? "Unknown" : env.reason});
+      d.rollbacks.push_back(env.name);
+    }
+    if (changed && env.phase == phase::kFailed) {
+      if (prev_phase == phase::kRollingBack) {
+        d.failures.push_back({env.name, "RollbackFailed"});
+      } else {
+        d.failures.push_back({env.name, env.reason.empty() ? "Unknown" : env.reason});
+      }
+    }
+    if (changed && env.phase == phase::kSucceeded && env.started_at && env.finished_at) {
+      const double s = std::chrono::duration<double>(*env.finished_at - *env.started_at).count();
+      if (s >= 0) d.durations.push_back({env.name, s});
+    }
+    if (env.validation) {
+      const int prev_passed = prev != nullptr && prev->validation ? prev->validation->passed : 0;
+      const int prev_failed = prev != nullptr && prev->validation ? prev->validation->failed : 0;
+      StatusDelta::Validations v{env.name, 0, 0};
+      if (env.validation->passed > prev_passed) {
+        v.passed = static_cast<std::uint64_t>(env.validation->passed - prev_passed);
+      }
+      if (env.validation->failed > prev_failed) {
+        v.failed = static_cast<std::uint64_t>(env.validation->failed - prev_failed);
+      }
+      if (v.passed > 0 || v.failed > 0) d.validations.push_back(std::move(v));
+    }
+  }
+  return d;
+}
+
+void RecordStatus(Metrics& m, const std::string& ns, const std::string& name,
+                  const rollout::RolloutStatus* before, const rollout::RolloutStatus& after) {
+  std::vector<std::pair<std::string, std::string>> envs;
+  envs.reserve(after.environments.size());
+  for (const auto& e : after.environments) envs.emplace_back(e.name, e.phase);
+  // Gauges first: the first observation creates the zero-valued counters the delta increments.
+  m.ObserveRollout(ns, name, after.revision, after.phase, envs);
+  const StatusDelta d = DiffStatus(before, after);
+  for (const auto& f : d.failures) m.CountFailure(ns, name, f.environment, f.reason);
+  for (const auto& env : d.rollbacks) m.CountRollback(ns, name, env);
+  for (const auto& x : d.durations)
+    m.ObserveEnvironmentDuration(ns, name, x.environment, x.seconds);
+  for (const auto& v : d.validations) {
+    if (v.passed > 0) m.CountValidation(ns, name, v.environment, true, v.passed);
+    if (v.failed > 0) m.CountValidation(ns, name, v.environment, false, v.failed);
+  }
+}
+
+}  // namespace rollgate::metrics

@@ -1,0 +1,366 @@
+#include "controller/metrics/metrics.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <thread>
+
+#include "tests/unit/metrics/scrape.h"
+
+namespace rollgate::metrics {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using testing::Matching;
+using ::testing::Pair;
+using testing::Scrape;
+using testing::ScrapeText;
+
+MetricsOptions Opts() {
+  MetricsOptions o;
+  o.version = "1.2.3";
+  return o;
+}
+
+TEST(MetricsTest, EveryFamilyHasHelpAndType) {
+  Metrics m(nullptr, Opts());
+  m.ObserveKubeRequest("get", 200, std::chrono::milliseconds(1));
+  m.CountWatchRestart("deployments");
+  m.ObserveRollout("app", "r", 1, "Succeeded", {{"dev", "Succeeded"}});
+  m.ObserveEnvironmentDuration("app", "r", "dev", 1);
+  const std::string text = ScrapeText(*m.registry());
+  for (const char* family :
+       {"rollgate_rollout_phase gauge", "rollgate_rollout_info gauge",
+        "rollgate_environment_phase gauge", "rollgate_rollout_failures_total counter",
+        "rollgate_rollbacks_total counter", "rollgate_environment_duration_seconds histogram",
+        "rollgate_worker_validations_total counter",
+        "rollgate_reconcile_duration_seconds histogram", "rollgate_reconcile_errors_total counter",
+        "rollgate_workqueue_depth gauge", "rollgate_reaction_latency_seconds histogram",
+        "rollgate_kube_requests_total counter", "rollgate_kube_request_duration_seconds histogram",
+        "rollgate_watch_restarts_total counter", "rollgate_leader gauge",
+        "rollgate_build_info gauge"}) {
+    const std::string name = std::string(family).substr(0, std::string(family).find(' '));
+    EXPECT_THAT(text, HasSubstr("# TYPE " + std::string(family) + "\n")) << family;
+    EXPECT_THAT(text, HasSubstr("# HELP " + name + " ")) << family;
+  }
+}
+
+TEST(MetricsTest, ProcessWideSeriesExistFromTheStart) {
+  Metrics m(nullptr, Opts());
+  auto s = Scrape(*m.registry());
+  EXPECT_EQ(s.at("rollgate_build_info{version=\"1.2.3\"}"), 1);
+  EXPECT_EQ(s.at("rollgate_reconcile_errors_total"), 0);
+  EXPECT_EQ(s.at("rollgate_reconcile_duration_seconds_count"), 0);
+  EXPECT_EQ(s.at("rollgate_workqueue_depth"), 0);
+  EXPECT_EQ(s.at("rollgate_reaction_latency_seconds_count"), 0);
+  EXPECT_EQ(s.at("rollgate_leader"), 1);  // no leader election: the only instance leads
+  // Nothing rollout-specific before a rollout is observed.
+  EXPECT_TRUE(Matching(s, {"rollout=\""}).empty());
+
+  MetricsOptions o = Opts();
+  o.initially_leader = false;
+  Metrics with_election(nullptr, o);
+  EXPECT_EQ(Scrape(*with_election.registry()).at("rollgate_leader"), 0);
+}
+
+TEST(MetricsTest, UsesAnInjectedRegistry) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  Metrics m(registry, Opts());
+  EXPECT_EQ(m.registry(), registry);
+  EXPECT_EQ(Scrape(*registry).count("rollgate_build_info{version=\"1.2.3\"}"), 1u);
+}
+
+TEST(MetricsTest, RolloutPhaseIsOneHot) {
+  Metrics m(nullptr, Opts());
+  m.ObserveRollout("app", "r", 2, "Progressing", {{"dev", "Succeeded"}, {"prod", "Updating"}});
+  auto s = Scrape(*m.registry());
+  auto phases = Matching(s, {"rollgate_rollout_phase{"});
+  ASSERT_EQ(phases.size(), RolloutPhases().size());
+  for (const auto& p : RolloutPhases()) {
+    const std::string series =
+        "rollgate_rollout_phase{namespace=\"app\",phase=\"" + p + "\",rollout=\"r\"}";
+    EXPECT_EQ(s.at(series), p == "Progressing" ? 1 : 0) << series;
+  }
+  EXPECT_EQ(s.at("rollgate_rollout_info{namespace=\"app\",rollout=\"r\"}"), 2);
+
+  m.ObserveRollout("app", "r", 3, "Failed", {{"dev", "Succeeded"}, {"prod", "Failed"}});
+  s = Scrape(*m.registry());
+  double sum = 0;
+  for (const auto& [series, v] : Matching(s, {"rollgate_rollout_phase{"})) sum += v;
+  EXPECT_EQ(sum, 1);
+  EXPECT_EQ(s.at("rollgate_rollout_phase{namespace=\"app\",phase=\"Failed\",rollout=\"r\"}"), 1);
+  EXPECT_EQ(s.at("rollgate_rollout_phase{namespace=\"app\",phase=\"Progressing\",rollout=\"r\"}"),
+            0);
+  EXPECT_EQ(s.at("rollgate_rollout_info{namespace=\"app\",rollout=\"r\"}"), 3);
+}
+
+TEST(MetricsTest, EnvironmentPhaseIsOneHotPerEnvironment) {
+  Metrics m(nullptr, Opts());
+  m.ObserveRollout("app", "r", 1, "Progressing", {{"dev", "Succeeded"}, {"prod", "Verifying"}});
+  auto s = Scrape(*m.registry());
+  for (const char* env : {"dev", "prod"}) {
+    auto phases = Matching(s, {"rollgate_environment_phase{", "environment=\"" + std::string(env)});
+    ASSERT_EQ(phases.size(), EnvironmentPhases().size()) << env;
+    double sum = 0;
+    for (const auto& [series, v] : phases) sum += v;
+    EXPECT_EQ(sum, 1) << env;
+  }
+  EXPECT_EQ(s.at("rollgate_environment_phase{environment=\"dev\",namespace=\"app\",phase="
+                 "\"Succeeded\",rollout=\"r\"}"),
+            1);
+  EXPECT_EQ(s.at("rollgate_environment_phase{environment=\"prod\",namespace=\"app\",phase="
+                 "\"Verifying\",rollout=\"r\"}"),
+            1);
+  EXPECT_EQ(s.at("rollgate_environment_phase{environment=\"prod\",namespace=\"app\",phase="
+                 "\"Updating\",rollout=\"r\"}"),
+            0);
+}
+
+TEST(MetricsTest, EmptyPhaseCountsAsPending) {
+  Metrics m(nullptr, Opts());
+  m.ObserveRollout("app", "r", 0, "", {{"dev", ""}});
+  auto s = Scrape(*m.registry());
+  EXPECT_EQ(s.at("rollgate_rollout_phase{namespace=\"app\",phase=\"Pending\",rollout=\"r\"}"), 1);
+  EXPECT_EQ(s.at("rollgate_environment_phase{environment=\"dev\",namespace=\"app\",phase="
+                 "\"Pending\",rollout=\"r\"}"),
+            1);
+}
+
+TEST(MetricsTest, UnknownPhaseGetsASeriesOnlyWhileCurrent) {
+  Metrics m(nullptr, Opts());
+  m.ObserveRollout("app", "r", 1, "Exploding", {{"dev", "Melting down!"}});
+  auto s = Scrape(*m.registry());
+  EXPECT_EQ(s.at("rollgate_rollout_phase{namespace=\"app\",phase=\"Exploding\",rollout=\"r\"}"), 1);
+  EXPECT_EQ(s.at("rollgate_environment_phase{environment=\"dev\",namespace=\"app\",phase="
+                 "\"Other\",rollout=\"r\"}"),
+            1);
+  double ones = 0;
+  for (const auto& [series, v] : Matching(s, {"rollgate_rollout_phase{"})) ones += v;
+  EXPECT_EQ(ones, 1);
+  m.ObserveRollout("app", "r", 1, "Progressing", {{"dev", "Updating"}});
+  s = Scrape(*m.registry());
+  EXPECT_TRUE(Matching(s, {"Exploding"}).empty());
+  EXPECT_TRUE(Matching(s, {"phase=\"Other\""}).empty());
+  EXPECT_EQ(Matching(s, {"rollgate_rollout_phase{"}).size(), RolloutPhases().size());
+}
+
+TEST(MetricsTest, FirstObservationInitialisesCountersAtZero) {
+  Metrics m(nullptr, Opts());
+  m.ObserveRollout("app", "r", 1, "Progressing", {{"dev", "Updating"}, {"prod", "Pending"}});
+  auto s = Scrape(*m.registry());
+  for (const char* env : {"dev", "prod"}) {
+    const std::string e = env;
+    const std::string base = "environment=\"" + e + "\",namespace=\"app\"";
+    EXPECT_EQ(s.at("rollgate_rollbacks_total{" + base + ",rollout=\"r\"}"), 0) << e;
+    EXPECT_EQ(
+        s.at("rollgate_worker_validations_total{" + base + ",result=\"passed\",rollout=\"r\"}"), 0)
+        << e;
+    EXPECT_EQ(
+        s.at("rollgate_worker_validations_total{" + base + ",result=\"failed\",rollout=\"r\"}"), 0)
+        << e;
+    auto failures = Matching(s, {"rollgate_rollout_failures_total{", "environment=\"" + e + "\""});
+    EXPECT_EQ(failures.size(), KnownFailureReasons().size()) << e;
+    for (const auto& reason : KnownFailureReasons()) {
+      EXPECT_EQ(s.at("rollgate_rollout_failures_total{" + base + ",reason=\"" + reason +
+                     "\",rollout=\"r\"}"),
+                0)
+          << e << " " << reason;
+    }
+  }
+  // Histograms appear with the first observation, not before.
+  EXPECT_TRUE(Matching(s, {"rollgate_environment_duration_seconds"}).empty());
+}
+
+TEST(MetricsTest, InitialisedReasonsAreConfigurable) {
+  MetricsOptions o = Opts();
+  o.init_failure_reasons = {"ProgressDeadlineExceeded"};
+  Metrics m(nullptr, o);
+  m.ObserveRollout("app", "r", 1, "Progressing", {{"dev", "Updating"}});
+  auto failures = Matching(Scrape(*m.registry()), {"rollgate_rollout_failures_total{"});
+  EXPECT_THAT(failures, ElementsAre(Pair("rollgate_rollout_failures_total{environment=\"dev\","
+                                         "namespace=\"app\",reason=\"ProgressDeadlineExceeded\","
+                                         "rollout=\"r\"}",
+                                         0)));
+}
+
+TEST(MetricsTest, CountsFailuresRollbacksValidationsAndDurations) {
+  Metrics m(nullptr, Opts());
+  m.ObserveRollout("app", "r", 1, "Progressing", {{"prod", "Verifying"}});
+  m.CountFailure("app", "r", "prod", "ProgressDeadlineExceeded");
+  m.CountFailure("app", "r", "prod", "ProgressDeadlineExceeded");
+  m.CountFailure("app", "r", "prod", "SomethingNew");
+  m.CountRollback("app", "r", "prod");
+  m.CountValidation("app", "r", "prod", true, 3);
+  m.CountValidation("app", "r", "prod", false);
+  m.ObserveEnvironmentDuration("app", "r", "prod", 45);
+  m.ObserveEnvironmentDuration("app", "r", "prod", 5000);
+  auto s = Scrape(*m.registry());
+  const std::string base = "environment=\"prod\",namespace=\"app\"";
+  EXPECT_EQ(s.at("rollgate_rollout_failures_total{" + base +
+                 ",reason=\"ProgressDeadlineExceeded\",rollout=\"r\"}"),
+            2);
+  EXPECT_EQ(
+      s.at("rollgate_rollout_failures_total{" + base + ",reason=\"SomethingNew\",rollout=\"r\"}"),
+      1);
+  EXPECT_EQ(s.at("rollgate_rollout_failures_total{" + base +
+                 ",reason=\"WorkerValidationFailed\",rollout=\"r\"}"),
+            0);
+  EXPECT_EQ(s.at("rollgate_rollbacks_total{" + base + ",rollout=\"r\"}"), 1);
+  EXPECT_EQ(s.at("rollgate_worker_validations_total{" + base + ",result=\"passed\",rollout=\"r\"}"),
+            3);
+  EXPECT_EQ(s.at("rollgate_worker_validations_total{" + base + ",result=\"failed\",rollout=\"r\"}"),
+            1);
+  EXPECT_EQ(s.at("rollgate_environment_duration_seconds_count{" + base + ",rollout=\"r\"}"), 2);
+  EXPECT_EQ(s.at("rollgate_environment_duration_seconds_sum{" + base + ",rollout=\"r\"}"), 5045);
+  // prometheus-cpp writes "le" after the sorted labels.
+  EXPECT_EQ(
+      s.at("rollgate_environment_duration_seconds_bucket{" + base + ",rollout=\"r\",le=\"60\"}"),
+      1);
+  EXPECT_EQ(
+      s.at("rollgate_environment_duration_seconds_bucket{" + base + ",rollout=\"r\",le=\"7200\"}"),
+      2);
+  EXPECT_EQ(Matching(s, {"rollgate_environment_duration_seconds_bucket{"}).size(),
+            EnvironmentDurationBuckets().size() + 1);  // + le="+Inf"
+}
+
+TEST(MetricsTest, LabelValuesStayBounded) {
+  Metrics m(nullptr, Opts());
+  m.CountFailure("app", "r", "prod", "dial tcp 10.0.0.1:443: connect: connection refused");
+  m.CountFailure("app", "r", "prod", "");
+  m.ObserveKubeRequest("GET /api/v1/pods/secret-pod", 200, std::chrono::milliseconds(1));
+  auto s = Scrape(*m.registry());
+  EXPECT_EQ(s.at("rollgate_rollout_failures_total{environment=\"prod\",namespace=\"app\",reason="
+                 "\"Other\",rollout=\"r\"}"),
+            1);
+  EXPECT_EQ(s.at("rollgate_rollout_failures_total{environment=\"prod\",namespace=\"app\",reason="
+                 "\"Unknown\",rollout=\"r\"}"),
+            1);
+  EXPECT_EQ(s.at("rollgate_kube_requests_total{code=\"200\",verb=\"Other\"}"), 1);
+  EXPECT_TRUE(Matching(s, {"10.0.0.1"}).empty());
+  EXPECT_TRUE(Matching(s, {"secret-pod"}).empty());
+}
+
+TEST(MetricsTest, SanitizeLabelValue) {
+  EXPECT_EQ(SanitizeLabelValue("ProgressDeadlineExceeded"), "ProgressDeadlineExceeded");
+  EXPECT_EQ(SanitizeLabelValue("containerrollouts.rollgate.io"), "containerrollouts.rollgate.io");
+  EXPECT_EQ(SanitizeLabelValue("deletecollection"), "deletecollection");
+  EXPECT_EQ(SanitizeLabelValue(""), "");
+  EXPECT_EQ(SanitizeLabelValue("has space"), "Other");
+  EXPECT_EQ(SanitizeLabelValue("registry.example.com/app:1.0"), "Other");
+  EXPECT_EQ(SanitizeLabelValue(std::string(65, 'a')), "Other");
+  EXPECT_EQ(SanitizeLabelValue(std::string(64, 'a')), std::string(64, 'a'));
+}
+
+TEST(MetricsTest, EnvironmentsRemovedFromTheSpecLoseTheirSeries) {
+  Metrics m(nullptr, Opts());
+  m.ObserveRollout("app", "r", 1, "Progressing", {{"dev", "Succeeded"}, {"old", "Pending"}});
+  m.ObserveEnvironmentDuration("app", "r", "old", 10);
+  m.CountFailure("app", "r", "old", "SomethingNew");
+  ASSERT_FALSE(Matching(Scrape(*m.registry()), {"environment=\"old\""}).empty());
+  m.ObserveRollout("app", "r", 2, "Progressing", {{"dev", "Updating"}});
+  auto s = Scrape(*m.registry());
+  EXPECT_TRUE(Matching(s, {"environment=\"old\""}).empty());
+  EXPECT_FALSE(Matching(s, {"environment=\"dev\""}).empty());
+}
+
+TEST(MetricsTest, DeletedRolloutsLoseEverySeries) {
+  Metrics m(nullptr, Opts());
+  for (const char* name : {"r1", "r2"}) {
+    m.ObserveRollout("app", name, 1, "Progressing", {{"dev", "Updating"}});
+    m.CountFailure("app", name, "dev", "SomethingNew");
+    m.CountRollback("app", name, "dev");
+    m.CountValidation("app", name, "dev", false);
+    m.ObserveEnvironmentDuration("app", name, "dev", 12);
+  }
+  m.RolloutDeleted("app", "r1");
+  m.RolloutDeleted("app", "never-seen");  // no-op
+  auto s = Scrape(*m.registry());
+  EXPECT_TRUE(Matching(s, {"rollout=\"r1\""}).empty());
+  const std::size_t r2 = Matching(s, {"rollout=\"r2\""}).size();
+  EXPECT_GT(r2, 0u);
+
+  // Observed again (re-created with the same name): fresh series at zero.
+  m.ObserveRollout("app", "r1", 1, "Pending", {{"dev", "Pending"}});
+  s = Scrape(*m.registry());
+  EXPECT_EQ(s.at("rollgate_rollbacks_total{environment=\"dev\",namespace=\"app\",rollout=\"r1\"}"),
+            0);
+  m.RolloutDeleted("app", "r1");
+  m.RolloutDeleted("app", "r2");
+  EXPECT_TRUE(Matching(Scrape(*m.registry()), {"rollout=\""}).empty());
+}
+
+TEST(MetricsTest, ControllerLoopAndApiServerSeries) {
+  Metrics m(nullptr, Opts());
+  m.ObserveReconcile(0.2, false);
+  m.ObserveReconcile(0.02, true);
+  m.SetQueueDepth(3);
+  m.SetLeader(false);
+  m.ObserveReactionLatency(0.4);
+  m.ObserveKubeRequest("get", 200, std::chrono::milliseconds(5));
+  m.ObserveKubeRequest("get", 200, std::chrono::milliseconds(7));
+  m.ObserveKubeRequest("patch", 409, std::chrono::milliseconds(9));
+  m.ObserveKubeRequest("watch", 0, std::chrono::seconds(2));
+  m.CountWatchRestart("deployments");
+  m.CountWatchRestart("deployments");
+  auto s = Scrape(*m.registry());
+  EXPECT_EQ(s.at("rollgate_reconcile_duration_seconds_count"), 2);
+  EXPECT_DOUBLE_EQ(s.at("rollgate_reconcile_duration_seconds_sum"), 0.22);
+  EXPECT_EQ(s.at("rollgate_reconcile_duration_seconds_bucket{le=\"0.025\"}"), 1);
+  EXPECT_EQ(s.at("rollgate_reconcile_errors_total"), 1);
+  EXPECT_EQ(s.at("rollgate_workqueue_depth"), 3);
+  EXPECT_EQ(m.queue_depth(), 3u);
+  EXPECT_EQ(s.at("rollgate_leader"), 0);
+  EXPECT_EQ(s.at("rollgate_reaction_latency_seconds_count"), 1);
+  EXPECT_EQ(s.at("rollgate_kube_requests_total{code=\"200\",verb=\"get\"}"), 2);
+  EXPECT_EQ(s.at("rollgate_kube_requests_total{code=\"409\",verb=\"patch\"}"), 1);
+  EXPECT_EQ(s.at("rollgate_kube_requests_total{code=\"<error>\",verb=\"watch\"}"), 1);
+  EXPECT_EQ(s.at("rollgate_kube_request_duration_seconds_count{verb=\"get\"}"), 2);
+  EXPECT_DOUBLE_EQ(s.at("rollgate_kube_request_duration_seconds_sum{verb=\"get\"}"), 0.012);
+  EXPECT_EQ(s.at("rollgate_kube_request_duration_seconds_count{verb=\"watch\"}"), 1);
+  EXPECT_EQ(s.at("rollgate_watch_restarts_total{resource=\"deployments\"}"), 2);
+}
+
+TEST(MetricsTest, MatchesTheRestClientObserveHook) {
+  Metrics m(nullptr, Opts());
+  std::function<void(const std::string&, int, std::chrono::nanoseconds)> observe =
+      [&m](const std::string& verb, int code, std::chrono::nanoseconds latency) {
+        m.ObserveKubeRequest(verb, code, latency);
+      };
+  observe("list", 200, std::chrono::milliseconds(3));
+  EXPECT_EQ(Scrape(*m.registry()).at("rollgate_kube_requests_total{code=\"200\",verb=\"list\"}"),
+            1);
+}
+
+TEST(MetricsTest, ConcurrentUpdatesDeletesAndScrapes) {
+  Metrics m(nullptr, Opts());
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&m, &stop, t] {
+      const std::string name = "r" + std::to_string(t % 2);
+      int i = 0;
+      while (!stop.load()) {
+        m.ObserveRollout("app", name, i, (i % 2) != 0 ? "Progressing" : "Failed",
+                         {{"dev", "Updating"}, {"prod", (i % 3) != 0 ? "Pending" : "Failed"}});
+        m.CountFailure("app", name, "prod", "ProgressDeadlineExceeded");
+        m.CountValidation("app", name, "dev", (i % 2) != 0);
+        m.ObserveEnvironmentDuration("app", name, "dev", i);
+        m.ObserveKubeRequest("get", 200, std::chrono::microseconds(i));
+        if (i % 5 == 0) m.RolloutDeleted("app", name);
+        ++i;
+      }
+    });
+  }
+  for (int i = 0; i < 50; ++i) (void)ScrapeText(*m.registry());
+  stop = true;
+  for (auto& t : threads) t.join();
+  m.RolloutDeleted("app", "r0");
+  m.RolloutDeleted("app", "r1");
+  EXPECT_TRUE(Matching(Scrape(*m.registry()), {"rollout=\""}).empty());
+}
+
+}  // namespace
+}  // namespace rollgate::metrics
