@@ -19,6 +19,11 @@
 #include "controller/kube/kube_config.h"
 #include "controller/kube/leader_election.h"
 #include "controller/kube/rest_client.h"
+#include "controller/metrics/bind_address.h"
+#include "controller/metrics/health_server.h"
+#include "controller/metrics/heartbeat.h"
+#include "controller/metrics/metrics.h"
+#include "controller/metrics/metrics_server.h"
 #include "controller/rollout/analysis.h"
 #include "controller/rollout/controller.h"
 #include "controller/rollout/image_ref.h"
@@ -47,6 +52,8 @@ struct Options {
   double retry_period_s = 2;
   std::string log_level = "info";
   std::string log_format = "text";
+  std::string metrics_bind = ":8080";
+  std::string health_bind = ":8081";
 };
 
 int Fail(const std::string& msg) {
@@ -82,6 +89,10 @@ int main(int argc, char** argv) {
   fs.Double("leader-election-retry-period", &o.retry_period_s, "seconds");
   fs.String("log-level", &o.log_level, "debug, info, warning or error");
   fs.String("log-format", &o.log_format, "text or json");
+  fs.String("metrics-bind-address", &o.metrics_bind,
+            "address of /metrics (\":8080\", \"127.0.0.1:8080\", \"0\" disables it)");
+  fs.String("health-probe-bind-address", &o.health_bind,
+            "address of /healthz and /readyz (\"0\" disables them)");
   bool help = false;
   if (Status st = fs.Parse(argc, argv, &help); !st.ok()) return Fail(st.message());
   if (help) {
@@ -124,45 +135,16 @@ int main(int argc, char** argv) {
   if (!cfg.ok()) return Fail(cfg.status().message());
 
   RealClock clock;
-  kube::RestClientOptions ro;
-  ro.qps = o.kube_qps;
-  ro.burst = o.kube_burst;
-  auto client = kube::RestClient::FromConfig(*cfg, clock, ro);
-  if (!client.ok()) return Fail(cfg->source + ": " + client.status().message());
-  log::Info("controller", "starting",
-            {{"version", ROLLGATE_VERSION},
-             {"config", cfg->source},
-             {"server", cfg->server},
-             {"namespace", o.watch_namespace.empty() ? "(all)" : o.watch_namespace}});
-
-  CancelToken stop;
-  std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    log::Info("controller", "stopping", {{"signal", std::to_string(sig)}});
-    stop.Cancel();
-  });
-
+  // Every check that can fail happens before the first thread starts.
+  for (const auto* bind : {&o.metrics_bind, &o.health_bind}) {
+    if (auto parsed = metrics::ParseBindAddress(*bind); !parsed.ok()) {
+      return Fail(parsed.status().message());
+    }
+  }
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  kube::ApiEventRecorder events(**client, clock, "rollgate-controller", host);
-  rollout::ControllerOptions co;
-  co.watch_namespace = o.watch_namespace;
-  co.concurrency = o.concurrency;
-  co.reconciler.dry_run = o.dry_run;
-  co.reconciler.planner.allowed_registries = o.allowed_registries;
-  co.reconciler.planner.validator_image = o.validator_image;
-  co.reconciler.planner.gpu_resource = o.gpu_resource;
-  co.prometheus_factory = [] { return rollout::NewPrometheusClient(std::chrono::seconds(10)); };
-  // Leader election: the elector campaigns on its own thread; the controller's workers start
-  // once it leads. Losing the lease stops everything (the process exits 1 and is restarted),
-  // so no stale leader keeps acting.
-  std::unique_ptr<kube::LeaderElector> elector;
-  std::thread elector_thread;
-  CancelToken became_leader;
-  std::atomic<bool> lost_lease{false};
+  kube::LeaderElectionOptions lo;
   if (o.leader_elect) {
-    kube::LeaderElectionOptions lo;
     lo.namespace_ =
         o.leader_election_namespace.empty() ? cfg->namespace_ : o.leader_election_namespace;
     if (lo.namespace_.empty()) lo.namespace_ = "default";
@@ -173,6 +155,44 @@ int main(int argc, char** argv) {
     lo.renew_deadline = ms(o.renew_deadline_s);
     lo.retry_period = ms(o.retry_period_s);
     if (Status st = kube::ValidateLeaderElectionOptions(lo); !st.ok()) return Fail(st.message());
+  }
+
+  metrics::MetricsOptions mo;
+  mo.initially_leader = !o.leader_elect;
+  metrics::Metrics metrics(nullptr, mo);
+  metrics::Heartbeat heartbeat(clock);
+  kube::RestClientOptions ro;
+  ro.qps = o.kube_qps;
+  ro.burst = o.kube_burst;
+  ro.observe = [&metrics](const std::string& verb, int code, std::chrono::nanoseconds d) {
+    metrics.ObserveKubeRequest(verb, code, d);
+  };
+  auto client = kube::RestClient::FromConfig(*cfg, clock, ro);
+  if (!client.ok()) return Fail(cfg->source + ": " + client.status().message());
+
+  kube::ApiEventRecorder events(**client, clock, "rollgate-controller", host);
+  rollout::ControllerOptions co;
+  co.watch_namespace = o.watch_namespace;
+  co.concurrency = o.concurrency;
+  co.reconciler.dry_run = o.dry_run;
+  co.reconciler.planner.allowed_registries = o.allowed_registries;
+  co.reconciler.planner.validator_image = o.validator_image;
+  co.reconciler.planner.gpu_resource = o.gpu_resource;
+  co.reconciler.metrics = &metrics;
+  co.heartbeat = &heartbeat;
+  co.on_watch_restart = [&metrics](const std::string& resource) {
+    metrics.CountWatchRestart(resource);
+  };
+  co.prometheus_factory = [] { return rollout::NewPrometheusClient(std::chrono::seconds(10)); };
+
+  // Leader election: the elector campaigns on its own thread; the controller's workers start
+  // once it leads. Losing the lease stops everything (the process exits 1 and is restarted),
+  // so no stale leader keeps acting.
+  CancelToken stop;
+  CancelToken became_leader;
+  std::atomic<bool> lost_lease{false};
+  std::unique_ptr<kube::LeaderElector> elector;
+  if (o.leader_elect) {
     elector = std::make_unique<kube::LeaderElector>(
         **client, clock, lo,
         kube::LeaderElector::Callbacks{[&] { became_leader.Cancel(); },
@@ -180,8 +200,7 @@ int main(int argc, char** argv) {
                                          lost_lease = true;
                                          stop.Cancel();
                                        },
-                                       nullptr});
-    elector_thread = std::thread([&] { elector->Run(stop); });
+                                       [&metrics](bool l) { metrics.SetLeader(l); }});
     co.wait_for_leadership = [&](const CancelToken& s) {
       while (!became_leader.cancelled() && !s.cancelled()) {
         (void)s.SleepFor(std::chrono::milliseconds(100));
@@ -190,6 +209,32 @@ int main(int argc, char** argv) {
     };
   }
   rollout::Controller controller(**client, clock, events, co);
+
+  auto metrics_server = metrics::MetricsServer::Start(
+      o.metrics_bind, metrics.registry(), [&] { metrics.SetQueueDepth(controller.QueueDepth()); });
+  if (!metrics_server.ok()) return Fail(metrics_server.status().message());
+  auto health_server = metrics::HealthServer::Start(
+      o.health_bind, {[&] { return controller.HasSynced(); },
+                      [&] { return heartbeat.Wedged(controller.QueueDepth()); }});
+  if (!health_server.ok()) return Fail(health_server.status().message());
+
+  log::Info("controller", "starting",
+            {{"version", ROLLGATE_VERSION},
+             {"config", cfg->source},
+             {"server", cfg->server},
+             {"namespace", o.watch_namespace.empty() ? "(all)" : o.watch_namespace},
+             {"metrics", o.metrics_bind},
+             {"health", o.health_bind},
+             {"leader_election", o.leader_elect ? lo.namespace_ + "/" + lo.name : "off"}});
+
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    log::Info("controller", "stopping", {{"signal", std::to_string(sig)}});
+    stop.Cancel();
+  });
+  std::thread elector_thread;
+  if (elector) elector_thread = std::thread([&] { elector->Run(stop); });
   controller.Run(stop);
   if (elector_thread.joinable()) elector_thread.join();  // releases the lease on SIGTERM
   pthread_kill(signal_thread.native_handle(), SIGTERM);

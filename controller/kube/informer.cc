@@ -161,10 +161,11 @@ void Informer::Run(const CancelToken& cancel) {
       if (!st.ok()) {
         const auto wait = backoff_.Next();
         log::Warn("informer", "list failed; retrying",
-                  {{"resource", what}, {"error", st.ToString()},
-                   {"retry_in_ms", std::to_string(
-                                       std::chrono::duration_cast<std::chrono::milliseconds>(wait)
-                                           .count())}});
+                  {{"resource", what},
+                   {"error", st.ToString()},
+                   {"retry_in_ms",
+                    std::to_string(
+                        std::chrono::duration_cast<std::chrono::milliseconds>(wait).count())}});
         (void)cancel.SleepFor(wait);
         continue;
       }
@@ -175,18 +176,20 @@ void Informer::Run(const CancelToken& cancel) {
     if (cancel.cancelled()) break;
     if (st.ok()) continue;  // the server ended the watch (timeoutSeconds): resume at once
     watch_restarts_.fetch_add(1);
+    if (opts_.on_watch_restart) opts_.on_watch_restart(what);
     if (st.code() == StatusCode::kGone) {
       log::Info("informer", "watch resourceVersion expired; re-listing", {{"resource", what}});
       need_list = true;
       continue;
     }
     const auto wait = backoff_.Next();
-    log::Warn("informer", "watch failed; resuming",
-              {{"resource", what},
-               {"error", st.ToString()},
-               {"resource_version", last_resource_version()},
-               {"retry_in_ms",
-                std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count())}});
+    log::Warn(
+        "informer", "watch failed; resuming",
+        {{"resource", what},
+         {"error", st.ToString()},
+         {"resource_version", last_resource_version()},
+         {"retry_in_ms",
+          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count())}});
     (void)cancel.SleepFor(wait);
   }
 }

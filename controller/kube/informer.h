@@ -54,6 +54,8 @@ struct InformerOptions {
   std::function<double()> random01;  // default: DefaultRandom01()
   std::chrono::seconds min_watch_timeout{300};
   std::chrono::seconds max_watch_timeout{600};
+  // Called when a watch ends abnormally and is restarted (metrics hook).
+  std::function<void(const std::string& resource)> on_watch_restart;
 };
 
 class Informer final : public ObjectLister {

@@ -3,6 +3,8 @@
 #include <thread>
 
 #include "controller/common/log.h"
+#include "controller/metrics/heartbeat.h"
+#include "controller/metrics/metrics.h"
 #include "controller/rollout/codec.h"
 #include "controller/validation/pod_validation.h"
 
@@ -17,8 +19,10 @@ kube::Json Slim(kube::Json&& obj) {
   return std::move(obj);
 }
 
-kube::InformerOptions InformerFor(const kube::ResourceType& rt, const std::string& ns) {
+kube::InformerOptions InformerFor(const kube::ResourceType& rt, const std::string& ns,
+                                  const std::function<void(const std::string&)>& on_restart) {
   kube::InformerOptions io;
+  io.on_watch_restart = on_restart;
   io.type = rt;
   io.namespace_ = ns;
   io.transform = Slim;
@@ -31,15 +35,18 @@ Controller::Controller(kube::KubeClient& client, const Clock& clock, kube::Event
                        ControllerOptions opts)
     : client_(client), clock_(clock), opts_(std::move(opts)), queue_(clock, {}) {
   rollouts_ = std::make_unique<kube::Informer>(
-      client_, InformerFor(kube::resources::ContainerRollouts(), opts_.watch_namespace));
+      client_, InformerFor(kube::resources::ContainerRollouts(), opts_.watch_namespace,
+                           opts_.on_watch_restart));
   // Targets may live in other (opted-in) namespaces: Deployments and Namespaces are watched
   // cluster-wide unless the controller is scoped to one namespace.
   deployments_ = std::make_unique<kube::Informer>(
-      client_, InformerFor(kube::resources::Deployments(), opts_.watch_namespace));
-  namespaces_ =
-      std::make_unique<kube::Informer>(client_, InformerFor(kube::resources::Namespaces(), ""));
+      client_,
+      InformerFor(kube::resources::Deployments(), opts_.watch_namespace, opts_.on_watch_restart));
+  namespaces_ = std::make_unique<kube::Informer>(
+      client_, InformerFor(kube::resources::Namespaces(), "", opts_.on_watch_restart));
   // Worker validation reads only the pods the rollout labelled for it.
-  auto pod_opts = InformerFor(kube::resources::Pods(), opts_.watch_namespace);
+  auto pod_opts =
+      InformerFor(kube::resources::Pods(), opts_.watch_namespace, opts_.on_watch_restart);
   pod_opts.label_selector = kValidationLabel;
   pods_ = std::make_unique<kube::Informer>(client_, pod_opts);
   validation_ = std::make_unique<validation::PodValidationObserver>(*pods_, *deployments_,
@@ -138,7 +145,14 @@ bool Controller::HasSynced() const {
 void Controller::Worker() {
   while (auto key = queue_.Get()) {
     if (opts_.on_queue_depth) opts_.on_queue_depth(queue_.Len());
+    if (opts_.heartbeat != nullptr) opts_.heartbeat->Beat();
+    const auto start = clock_.Now();
     ReconcileResult res = reconciler_->Reconcile(*key);
+    if (opts_.reconciler.metrics != nullptr) {
+      opts_.reconciler.metrics->ObserveReconcile(
+          std::chrono::duration<double>(clock_.Now() - start).count(), !res.status.ok());
+    }
+    if (opts_.heartbeat != nullptr) opts_.heartbeat->Beat();
     if (!res.status.ok()) {
       if (res.status.IsRetryable()) {
         log::Warn("controller", "reconcile failed; will retry",

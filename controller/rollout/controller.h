@@ -23,6 +23,10 @@
 #include "controller/kube/work_queue.h"
 #include "controller/rollout/reconciler.h"
 
+namespace rollgate::metrics {
+class Heartbeat;
+}  // namespace rollgate::metrics
+
 namespace rollgate::rollout {
 
 struct ControllerOptions {
@@ -34,6 +38,8 @@ struct ControllerOptions {
   std::function<void(std::size_t)> on_queue_depth;
   // Blocks until this replica may reconcile (leader election); false: stop. Unset: always.
   std::function<bool(const CancelToken&)> wait_for_leadership;
+  metrics::Heartbeat* heartbeat = nullptr;  // workers beat it: /healthz detects a wedged loop
+  std::function<void(const std::string& resource)> on_watch_restart;  // metrics hook
 };
 
 class Controller {
@@ -46,6 +52,7 @@ class Controller {
   void Run(const CancelToken& stop);
 
   bool HasSynced() const;
+  std::size_t QueueDepth() const { return queue_.Len(); }
   const Reconciler& reconciler() const { return *reconciler_; }
 
  private:

@@ -3,6 +3,8 @@
 #include <charconv>
 
 #include "controller/common/log.h"
+#include "controller/metrics/metrics.h"
+#include "controller/metrics/status_recorder.h"
 #include "controller/rollout/codec.h"
 
 namespace rollgate::rollout {
@@ -147,7 +149,13 @@ Status Reconciler::ApplyPatch(const DeploymentPatch& p) {
 
 ReconcileResult Reconciler::Reconcile(const std::string& key) {
   kube::ObjectPtr obj = Fresher("rollout", key, rollouts_.Get(key));
-  if (!obj) return {};  // deleted: nothing to do
+  if (!obj) {  // deleted: nothing to do but forget its series
+    if (opts_.metrics != nullptr) {
+      const auto slash = key.find('/');
+      opts_.metrics->RolloutDeleted(key.substr(0, slash), key.substr(slash + 1));
+    }
+    return {};
+  }
   auto decoded = DecodeRollout(*obj);
   if (!decoded.ok()) {
     log::Error("reconciler", "cannot decode ContainerRollout",
@@ -210,6 +218,11 @@ ReconcileResult Reconciler::Reconcile(const std::string& key) {
                                       updated);
       if (!res.ok()) return {res.status(), std::nullopt};
       status_writes_.fetch_add(1);
+      // Counted only after a successful write, so a retried reconcile never counts twice.
+      if (opts_.metrics != nullptr) {
+        metrics::RecordStatus(*opts_.metrics, obs.rollout.namespace_, obs.rollout.name,
+                              &obs.rollout.status, *plan.status);
+      }
       Remember("rollout", key, std::move(res).value());
       const kube::ObjectReference ref{"rollgate.io/v1alpha1", "ContainerRollout",
                                       obs.rollout.namespace_, obs.rollout.name,
@@ -224,6 +237,11 @@ ReconcileResult Reconciler::Reconcile(const std::string& key) {
                    {"message", plan.status->message}});
       }
     }
+  }
+  if (opts_.metrics != nullptr && (!plan.status || opts_.dry_run)) {
+    // Nothing written: keep the gauges current (e.g. after a restart).
+    metrics::RecordStatus(*opts_.metrics, obs.rollout.namespace_, obs.rollout.name,
+                          &obs.rollout.status, obs.rollout.status);
   }
   ReconcileResult out;
   if (plan.requeue_after) out.requeue_after = *plan.requeue_after;

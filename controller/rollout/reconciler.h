@@ -24,6 +24,12 @@
 #include "controller/rollout/analysis.h"
 #include "controller/rollout/planner.h"
 
+namespace rollgate {
+namespace metrics {
+class Metrics;
+}  // namespace metrics
+}  // namespace rollgate
+
 namespace rollgate::rollout {
 
 // Computes the worker-validation observation of an environment (see validation/); null: none.
@@ -36,7 +42,8 @@ class ValidationObserver {
 
 struct ReconcilerOptions {
   PlannerOptions planner;
-  bool dry_run = false;  // plan and report, change nothing
+  bool dry_run = false;                 // plan and report, change nothing
+  metrics::Metrics* metrics = nullptr;  // optional
 };
 
 struct ReconcileResult {
