@@ -1,5 +1,6 @@
 #include "controller/rollout/reconciler.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "controller/common/log.h"
@@ -148,8 +149,13 @@ Status Reconciler::ApplyPatch(const DeploymentPatch& p) {
 }
 
 ReconcileResult Reconciler::Reconcile(const std::string& key) {
+  const auto started = clock_.Now();
   kube::ObjectPtr obj = Fresher("rollout", key, rollouts_.Get(key));
   if (!obj) {  // deleted: nothing to do but forget its series
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      eligible_.erase(key);
+    }
     if (opts_.metrics != nullptr) {
       const auto slash = key.find('/');
       opts_.metrics->RolloutDeleted(key.substr(0, slash), key.substr(slash + 1));
@@ -200,7 +206,20 @@ ReconcileResult Reconciler::Reconcile(const std::string& key) {
     plan = PlanRollout(obs, opts_.planner);
   }
 
+  const std::string stage =
+      std::to_string(obs.rollout.status.revision) + "/" + obs.rollout.status.current_environment;
+  bool observed_reaction = false;
   for (const auto& p : plan.patches) {
+    if (!p.rollback && opts_.metrics != nullptr && !observed_reaction && !opts_.dry_run) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = eligible_.find(key);
+      if (it != eligible_.end() && it->second.first == stage) {
+        opts_.metrics->ObserveReactionLatency(
+            std::chrono::duration<double>(clock_.Now() - it->second.second).count());
+        eligible_.erase(it);
+        observed_reaction = true;
+      }
+    }
     if (Status st = ApplyPatch(p); !st.ok()) {
       return {Status(st.code(), "patch " + p.namespace_ + "/" + p.name + ": " + st.message()),
               std::nullopt};
@@ -218,6 +237,21 @@ ReconcileResult Reconciler::Reconcile(const std::string& key) {
                                       updated);
       if (!res.ok()) return {res.status(), std::nullopt};
       status_writes_.fetch_add(1);
+      // An environment entering Updating is eligible from this reconcile's start; its first
+      // patch (next reconcile) closes the reaction-latency measurement.
+      for (const auto& e : plan.status->environments) {
+        if (e.name != plan.status->current_environment || e.phase != phase::kUpdating) continue;
+        const bool was_updating =
+            std::any_of(obs.rollout.status.environments.begin(),
+                        obs.rollout.status.environments.end(), [&](const EnvironmentStatus& o) {
+                          return o.name == e.name && o.phase == phase::kUpdating &&
+                                 obs.rollout.status.revision == plan.status->revision;
+                        });
+        if (!was_updating) {
+          std::lock_guard<std::mutex> lock(mu_);
+          eligible_[key] = {std::to_string(plan.status->revision) + "/" + e.name, started};
+        }
+      }
       // Counted only after a successful write, so a retried reconcile never counts twice.
       if (opts_.metrics != nullptr) {
         metrics::RecordStatus(*opts_.metrics, obs.rollout.namespace_, obs.rollout.name,

@@ -82,6 +82,9 @@ class Reconciler {
 
   std::mutex mu_;
   std::map<std::string, kube::ObjectPtr> written_;  // "kind:ns/name" -> object from our write
+  // When each rollout's current environment became eligible (entered Updating), for the
+  // reaction-latency histogram: "ns/name" -> (revision/environment, time).
+  std::map<std::string, std::pair<std::string, Clock::MonoTime>> eligible_;
   std::atomic<std::uint64_t> patches_{0};
   std::atomic<std::uint64_t> status_writes_{0};
 };
