@@ -18,11 +18,21 @@ void AppendJsonString(std::string& out, std::string_view v) {
   out += '"';
   for (unsigned char ch : v) {
     switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (ch < 0x20) {
           char buf[8];
@@ -38,10 +48,14 @@ void AppendJsonString(std::string& out, std::string_view v) {
 
 const char* LevelName(Level l) {
   switch (l) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarning: return "warning";
-    case Level::kError: return "error";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarning:
+      return "warning";
+    case Level::kError:
+      return "error";
   }
   return "info";
 }
@@ -74,7 +88,8 @@ bool Enabled(Level level) { return static_cast<int>(level) >= g_level.load(); }
 
 std::string FormatRecord(OutputFormat format, Level level, std::string_view component,
                          std::string_view message, std::initializer_list<Field> fields) {
-  if (format == OutputFormat::kText) return ::rollgate::log::Format(level, component, message, fields);
+  if (format == OutputFormat::kText)
+    return ::rollgate::log::Format(level, component, message, fields);
   std::string text = ::rollgate::log::Format(level, component, "", {});
   std::string out = "{\"ts\":";
   AppendJsonString(out, text.substr(0, text.find(' ')));

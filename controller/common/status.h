@@ -15,23 +15,23 @@ namespace rollgate {
 
 enum class StatusCode {
   kOk,
-  kNotFound,         // 404
-  kAlreadyExists,    // 409 reason AlreadyExists
-  kConflict,         // 409 (resource version conflict)
-  kGone,             // 410 (resource version too old: re-list)
-  kInvalid,          // 422 (with field causes)
-  kBadRequest,       // 400
-  kUnauthorized,     // 401
-  kForbidden,        // 403
-  kMethodNotAllowed, // 405
-  kTooManyRequests,  // 429 (honour retry_after)
-  kTimeout,          // 504 or a server-side timeout
-  kUnavailable,      // 503
-  kInternal,         // 500 and other 5xx
-  kTransport,        // connection refused/reset, TLS failure, client-side timeout
-  kMalformed,        // a response that is not what the API promises (bad JSON, truncated)
-  kCancelled,        // the caller cancelled
-  kInvalidArgument,  // bad input from our own user (configuration, flags)
+  kNotFound,          // 404
+  kAlreadyExists,     // 409 reason AlreadyExists
+  kConflict,          // 409 (resource version conflict)
+  kGone,              // 410 (resource version too old: re-list)
+  kInvalid,           // 422 (with field causes)
+  kBadRequest,        // 400
+  kUnauthorized,      // 401
+  kForbidden,         // 403
+  kMethodNotAllowed,  // 405
+  kTooManyRequests,   // 429 (honour retry_after)
+  kTimeout,           // 504 or a server-side timeout
+  kUnavailable,       // 503
+  kInternal,          // 500 and other 5xx
+  kTransport,         // connection refused/reset, TLS failure, client-side timeout
+  kMalformed,         // a response that is not what the API promises (bad JSON, truncated)
+  kCancelled,         // the caller cancelled
+  kInvalidArgument,   // bad input from our own user (configuration, flags)
   kUnknown,
 };
 
@@ -98,7 +98,7 @@ class [[nodiscard]] Status {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (std::get<Status>(v_).ok()) {
       v_ = Status(StatusCode::kUnknown, "Result constructed from an OK status without a value");

@@ -9,18 +9,30 @@ namespace {
 
 StatusCode CodeFor(int http, const std::string& reason) {
   switch (http) {
-    case 400: return StatusCode::kBadRequest;
-    case 401: return StatusCode::kUnauthorized;
-    case 403: return StatusCode::kForbidden;
-    case 404: return StatusCode::kNotFound;
-    case 405: return StatusCode::kMethodNotAllowed;
-    case 409: return reason == "AlreadyExists" ? StatusCode::kAlreadyExists : StatusCode::kConflict;
-    case 410: return StatusCode::kGone;
-    case 422: return StatusCode::kInvalid;
-    case 429: return StatusCode::kTooManyRequests;
-    case 503: return StatusCode::kUnavailable;
-    case 504: return StatusCode::kTimeout;
-    default: break;
+    case 400:
+      return StatusCode::kBadRequest;
+    case 401:
+      return StatusCode::kUnauthorized;
+    case 403:
+      return StatusCode::kForbidden;
+    case 404:
+      return StatusCode::kNotFound;
+    case 405:
+      return StatusCode::kMethodNotAllowed;
+    case 409:
+      return reason == "AlreadyExists" ? StatusCode::kAlreadyExists : StatusCode::kConflict;
+    case 410:
+      return StatusCode::kGone;
+    case 422:
+      return StatusCode::kInvalid;
+    case 429:
+      return StatusCode::kTooManyRequests;
+    case 503:
+      return StatusCode::kUnavailable;
+    case 504:
+      return StatusCode::kTimeout;
+    default:
+      break;
   }
   if (http >= 500) return StatusCode::kInternal;
   if (reason == "Expired" || reason == "Gone") return StatusCode::kGone;
@@ -45,7 +57,8 @@ std::string StringField(const web::json::value& v, const char* key) {
 bool FromStatusJson(const web::json::value& v, Status& st, int http, const std::string& what) {
   if (!v.is_object() || StringField(v, "kind") != "Status") return false;
   const std::string reason = StringField(v, "reason");
-  if (http == 0 && v.has_field("code") && v.at("code").is_integer()) http = v.at("code").as_integer();
+  if (http == 0 && v.has_field("code") && v.at("code").is_integer())
+    http = v.at("code").as_integer();
   std::string message = StringField(v, "message");
   st = Status(CodeFor(http, reason), what + ": " + (message.empty() ? reason : message));
   st.set_http_status(http).set_reason(reason);
@@ -53,7 +66,8 @@ bool FromStatusJson(const web::json::value& v, Status& st, int http, const std::
     const auto& d = v.at("details");
     if (d.has_field("causes") && d.at("causes").is_array()) {
       for (const auto& c : d.at("causes").as_array()) {
-        st.add_cause({StringField(c, "field"), StringField(c, "reason"), StringField(c, "message")});
+        st.add_cause(
+            {StringField(c, "field"), StringField(c, "reason"), StringField(c, "message")});
       }
     }
     if (d.has_field("retryAfterSeconds") && d.at("retryAfterSeconds").is_integer()) {

@@ -1,18 +1,18 @@
 // The cpprestsdk implementation of HttpTransport: the only file that includes cpprest's HTTP
 // client headers (see http_transport.h). TLS is configured from memory with OpenSSL: the default
 // certificate store is replaced by one holding only the configured CA(s).
+#include <cpprest/containerstream.h>
+#include <cpprest/http_client.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <pplx/threadpool.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cpprest/containerstream.h>
-#include <cpprest/http_client.h>
 #include <map>
 #include <mutex>
-#include <pplx/threadpool.h>
 #include <utility>
 
 #include "controller/common/log.h"
@@ -35,7 +35,8 @@ struct PkeyDeleter {
 };
 
 std::unique_ptr<BIO, BioDeleter> MemBio(const std::string& pem) {
-  return std::unique_ptr<BIO, BioDeleter>(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  return std::unique_ptr<BIO, BioDeleter>(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
 }
 
 // Parses every certificate of a PEM bundle; empty on malformed input.
@@ -171,8 +172,8 @@ class CpprestTransport final : public HttpTransport {
     if (!opts_.user_agent.empty()) h.add("User-Agent", opts_.user_agent);
     for (const auto& [k, v] : req.headers) h.add(k, v);
     if (!req.body.empty() || !req.content_type.empty()) {
-      r.set_body(req.body, req.content_type.empty() ? std::string("application/json")
-                                                    : req.content_type);
+      r.set_body(req.body,
+                 req.content_type.empty() ? std::string("application/json") : req.content_type);
     }
     return r;
   }
@@ -190,9 +191,9 @@ class CpprestTransport final : public HttpTransport {
     if (const auto* he = dynamic_cast<const http::http_exception*>(&e)) {
       const auto& ec = he->error_code();
       if (ec == std::errc::timed_out) {
-        return Status(StatusCode::kTransport,
-                      req.method + " " + opts_.server + ": no response within " +
-                          std::to_string(req.timeout.count()) + "ms");
+        return Status(StatusCode::kTransport, req.method + " " + opts_.server +
+                                                  ": no response within " +
+                                                  std::to_string(req.timeout.count()) + "ms");
       }
       // cpprest loses OpenSSL's error category: render the queued OpenSSL errors when present.
       std::string ssl = OpenSslErrors();

@@ -45,8 +45,8 @@ struct PatchOptions {
 };
 
 struct DeleteOptions {
-  std::string propagation_policy;     // "Foreground", "Background", "Orphan" or ""
-  std::string precondition_uid;       // delete only this incarnation
+  std::string propagation_policy;  // "Foreground", "Background", "Orphan" or ""
+  std::string precondition_uid;    // delete only this incarnation
   std::string precondition_resource_version;
 };
 
@@ -77,9 +77,8 @@ class KubeClient {
   virtual Result<Json> Update(const ResourceType& rt, const std::string& ns, const Json& obj) = 0;
   virtual Result<Json> UpdateStatus(const ResourceType& rt, const std::string& ns,
                                     const Json& obj) = 0;
-  virtual Result<Json> Patch(const ResourceType& rt, const std::string& ns,
-                             const std::string& name, PatchType type, const std::string& body,
-                             const PatchOptions& opts) = 0;
+  virtual Result<Json> Patch(const ResourceType& rt, const std::string& ns, const std::string& name,
+                             PatchType type, const std::string& body, const PatchOptions& opts) = 0;
   virtual Status Delete(const ResourceType& rt, const std::string& ns, const std::string& name,
                         const DeleteOptions& opts) = 0;
 
@@ -99,6 +98,6 @@ Result<ObjectList> ListAll(KubeClient& client, const ResourceType& rt, const std
 
 // Small accessors for object metadata (empty string when absent).
 std::string MetaString(const Json& obj, const char* field);  // metadata.<field>
-std::string ObjectKey(const Json& obj);                       // "namespace/name" or "name"
+std::string ObjectKey(const Json& obj);                      // "namespace/name" or "name"
 
 }  // namespace rollgate::kube

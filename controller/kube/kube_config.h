@@ -41,14 +41,14 @@ class TokenSource {
 };
 
 struct RestConfig {
-  std::string server;              // "https://127.0.0.1:6443" (no trailing slash)
-  std::string ca_pem;              // CA bundle (PEM); empty: the system store is NOT used
-  std::string client_cert_pem;     // client certificate chain (PEM), for mTLS
-  std::string client_key_pem;      // client private key (PEM), for mTLS
+  std::string server;                     // "https://127.0.0.1:6443" (no trailing slash)
+  std::string ca_pem;                     // CA bundle (PEM); empty: the system store is NOT used
+  std::string client_cert_pem;            // client certificate chain (PEM), for mTLS
+  std::string client_key_pem;             // client private key (PEM), for mTLS
   bool insecure_skip_tls_verify = false;  // only ever true when the kubeconfig says so
   std::shared_ptr<TokenSource> token;     // bearer token, or null
-  std::string namespace_;          // default namespace (context namespace, in-cluster namespace)
-  std::string source;              // where this came from ("kubeconfig /path context x", ...)
+  std::string namespace_;  // default namespace (context namespace, in-cluster namespace)
+  std::string source;      // where this came from ("kubeconfig /path context x", ...)
 };
 
 struct KubeconfigOptions {
@@ -71,7 +71,8 @@ Result<RestConfig> LoadInCluster(
 // What a controller does for `--kubeconfig`/`--context`: the flag's file when given, else
 // $KUBECONFIG (first entry), else in-cluster when KUBERNETES_SERVICE_HOST is set, else
 // ~/.kube/config.
-Result<RestConfig> LoadDefault(const std::string& kubeconfig_flag, const std::string& context,
+Result<RestConfig> LoadDefault(
+    const std::string& kubeconfig_flag, const std::string& context,
     const std::function<std::optional<std::string>(const std::string&)>& getenv);
 
 }  // namespace rollgate::kube

@@ -41,10 +41,14 @@ Result<Json> ParseJson(const std::string& body, const std::string& what) {
 
 const char* PatchContentType(PatchType t) {
   switch (t) {
-    case PatchType::kMerge: return "application/merge-patch+json";
-    case PatchType::kStrategicMerge: return "application/strategic-merge-patch+json";
-    case PatchType::kJsonPatch: return "application/json-patch+json";
-    case PatchType::kApply: return "application/apply-patch+yaml";
+    case PatchType::kMerge:
+      return "application/merge-patch+json";
+    case PatchType::kStrategicMerge:
+      return "application/strategic-merge-patch+json";
+    case PatchType::kJsonPatch:
+      return "application/json-patch+json";
+    case PatchType::kApply:
+      return "application/apply-patch+yaml";
   }
   return "application/merge-patch+json";
 }
@@ -70,8 +74,7 @@ Result<ObjectList> ListAll(KubeClient& client, const ResourceType& rt, const std
   while (true) {
     auto page = client.List(rt, ns, opts);
     if (!page.ok()) {
-      if (page.status().code() == StatusCode::kGone && !opts.continue_token.empty() &&
-          !restarted) {
+      if (page.status().code() == StatusCode::kGone && !opts.continue_token.empty() && !restarted) {
         // The continue token expired: start over with one unpaged list.
         restarted = true;
         all = ObjectList{};
@@ -88,15 +91,15 @@ Result<ObjectList> ListAll(KubeClient& client, const ResourceType& rt, const std
   }
 }
 
-RestClient::RestClient(std::unique_ptr<HttpTransport> transport,
-                       std::shared_ptr<TokenSource> token, const Clock& clock,
-                       RestClientOptions opts)
+RestClient::RestClient(std::unique_ptr<HttpTransport> transport, std::shared_ptr<TokenSource> token,
+                       const Clock& clock, RestClientOptions opts)
     : transport_(std::move(transport)),
       token_(std::move(token)),
       clock_(clock),
       opts_(std::move(opts)),
       limiter_(opts_.qps, opts_.burst, clock) {
-  if (!opts_.sleep) opts_.sleep = [](std::chrono::nanoseconds d) { std::this_thread::sleep_for(d); };
+  if (!opts_.sleep)
+    opts_.sleep = [](std::chrono::nanoseconds d) { std::this_thread::sleep_for(d); };
 }
 
 Result<std::unique_ptr<RestClient>> RestClient::FromConfig(const RestConfig& cfg,
@@ -156,14 +159,14 @@ Result<HttpResponse> RestClient::Do(const std::string& verb, HttpRequest req,
     auto wait = st.retry_after().value_or(std::chrono::seconds(1));
     if (wait > opts_.max_retry_after) wait = opts_.max_retry_after;
     log::Debug("kube", "retrying after server asked to wait",
-               {{"request", what}, {"code", std::to_string(resp->status)},
+               {{"request", what},
+                {"code", std::to_string(resp->status)},
                 {"wait_s", std::to_string(wait.count())}});
     opts_.sleep(wait);
   }
 }
 
-Result<Json> RestClient::DoJson(const std::string& verb, HttpRequest req,
-                                const std::string& what) {
+Result<Json> RestClient::DoJson(const std::string& verb, HttpRequest req, const std::string& what) {
   auto resp = Do(verb, std::move(req), what);
   if (!resp.ok()) return resp.status();
   return ParseJson(resp->body, what);

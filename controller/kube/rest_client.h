@@ -27,8 +27,7 @@ struct RestClientOptions {
   std::string user_agent = std::string("rollgate/") + ROLLGATE_VERSION;
   // Called after every request: verb ("get", "list", "watch", ...), HTTP code (0 on transport
   // failure), latency. Hook for rollgate_kube_requests_total and friends.
-  std::function<void(const std::string& verb, int code, std::chrono::nanoseconds latency)>
-      observe;
+  std::function<void(const std::string& verb, int code, std::chrono::nanoseconds latency)> observe;
   // How throttling and Retry-After waits sleep; injectable so tests need not sleep.
   std::function<void(std::chrono::nanoseconds)> sleep;
 };

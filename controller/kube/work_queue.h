@@ -14,9 +14,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <deque>
 #include <mutex>
 #include <optional>
-#include <deque>
 #include <queue>
 #include <string>
 #include <unordered_map>

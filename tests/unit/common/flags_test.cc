@@ -30,11 +30,11 @@ Status ParseArgs(const std::vector<const char*>& flags, Parsed& p, bool* help = 
 
 TEST(FlagsTest, ParsesBothFormsAndTypes) {
   Parsed p;
-  ASSERT_TRUE(ParseArgs({"--kubeconfig", "/k", "--concurrency=8", "--kube-qps=2.5",
-                         "--leader-elect=false", "--allowed-registries=a.io,b.io",
-                         "--allowed-registries", "c.io"},
-                        p)
-                  .ok());
+  ASSERT_TRUE(
+      ParseArgs({"--kubeconfig", "/k", "--concurrency=8", "--kube-qps=2.5", "--leader-elect=false",
+                 "--allowed-registries=a.io,b.io", "--allowed-registries", "c.io"},
+                p)
+          .ok());
   EXPECT_EQ(p.kubeconfig, "/k");
   EXPECT_EQ(p.concurrency, 8);
   EXPECT_DOUBLE_EQ(p.qps, 2.5);

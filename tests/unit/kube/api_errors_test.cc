@@ -49,8 +49,9 @@ TEST(ApiErrorsTest, MapsEveryApiStatus) {
 TEST(ApiErrorsTest, InvalidCarriesFieldCauses) {
   Status st = StatusFromResponse(
       422,
-      StatusBody(422, "Invalid", "ContainerRollout.rollgate.io r is invalid",
-                 R"({"name":"r","causes":[{"reason":"FieldValueInvalid","message":"Invalid value: \"Bad\": must be DNS-1123","field":"spec.environments[0].name"}]})"),
+      StatusBody(
+          422, "Invalid", "ContainerRollout.rollgate.io r is invalid",
+          R"({"name":"r","causes":[{"reason":"FieldValueInvalid","message":"Invalid value: \"Bad\": must be DNS-1123","field":"spec.environments[0].name"}]})"),
       {}, "create r");
   ASSERT_EQ(st.code(), StatusCode::kInvalid);
   ASSERT_EQ(st.causes().size(), 1u);

@@ -31,8 +31,7 @@ class ScriptedClient : public KubeClient {
   std::vector<ListOptions> list_calls;
   std::vector<WatchOptions> watch_calls;
 
-  Result<ObjectList> List(const ResourceType&, const std::string&,
-                          const ListOptions& o) override {
+  Result<ObjectList> List(const ResourceType&, const std::string&, const ListOptions& o) override {
     std::lock_guard<std::mutex> l(mu);
     list_calls.push_back(o);
     if (lists.empty()) return Status(StatusCode::kUnavailable, "no more scripted lists");

@@ -55,10 +55,9 @@ TEST(ItemBackoffTest, PerKeyIndependentAndCapped) {
 TEST(BackoffTest, WatchSequenceDoublesFrom800msTo30sWithJitter) {
   double r = 0.0;
   Backoff b({}, [&] { return r; });
-  const std::vector<milliseconds> want = {milliseconds(800),   milliseconds(1600),
-                                          milliseconds(3200),  milliseconds(6400),
-                                          milliseconds(12800), milliseconds(25600),
-                                          milliseconds(30000), milliseconds(30000)};
+  const std::vector<milliseconds> want = {
+      milliseconds(800),   milliseconds(1600),  milliseconds(3200),  milliseconds(6400),
+      milliseconds(12800), milliseconds(25600), milliseconds(30000), milliseconds(30000)};
   for (auto w : want) EXPECT_EQ(std::chrono::duration_cast<milliseconds>(b.Next()), w);
   b.Reset();
   r = 0.5;  // jitter 0.2 * 0.5 = +10 %
