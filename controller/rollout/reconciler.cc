@@ -187,6 +187,35 @@ ReconcileResult Reconciler::Reconcile(const std::string& key) {
   for (const auto& e : obs.rollout.spec.environments) {
     if (e.name == obs.rollout.status.current_environment) current = &e;
   }
+  // The caches may lag behind objects created a moment ago (a Deployment applied together with
+  // its rollout): before the planner may conclude "not found" for the environment at hand, ask
+  // the API server. Only misses cost a request.
+  const EnvironmentSpec* at_hand =
+      current != nullptr
+          ? current
+          : (obs.rollout.spec.environments.empty() ? nullptr : &obs.rollout.spec.environments[0]);
+  if (at_hand != nullptr) {
+    const std::string ns = EnvironmentNamespace(obs.rollout, *at_hand);
+    if (!obs.namespaces.contains(ns)) {
+      auto n = client_.Get(kube::resources::Namespaces(), "", ns);
+      if (n.ok()) {
+        obs.namespaces[ns] = DecodeNamespace(*n);
+      } else if (n.status().code() != StatusCode::kNotFound) {
+        return {n.status(), std::nullopt};
+      }
+    }
+    for (const auto& t : at_hand->targets) {
+      const std::string dkey = ns + "/" + t.deployment;
+      if (obs.deployments.contains(dkey)) continue;
+      auto d = client_.Get(kube::resources::Deployments(), ns, t.deployment);
+      if (d.ok()) {
+        auto dv = DecodeDeployment(*d, opts_.planner.gpu_resource);
+        if (dv.ok()) obs.deployments[dkey] = std::move(dv).value();
+      } else if (d.status().code() != StatusCode::kNotFound) {
+        return {d.status(), std::nullopt};  // retried with backoff: never a false "not found"
+      }
+    }
+  }
   if (current != nullptr && validation_ != nullptr) {
     obs.validation = validation_->Observe(obs.rollout, *current);
   }
