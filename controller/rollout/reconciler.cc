@@ -196,7 +196,7 @@ ReconcileResult Reconciler::Reconcile(const std::string& key) {
           : (obs.rollout.spec.environments.empty() ? nullptr : &obs.rollout.spec.environments[0]);
   if (at_hand != nullptr) {
     const std::string ns = EnvironmentNamespace(obs.rollout, *at_hand);
-    if (!obs.namespaces.contains(ns)) {
+    if (ns != obs.rollout.namespace_ && !obs.namespaces.contains(ns)) {  // own: always allowed
       auto n = client_.Get(kube::resources::Namespaces(), "", ns);
       if (n.ok()) {
         obs.namespaces[ns] = DecodeNamespace(*n);

@@ -1,0 +1,270 @@
+// The reconciler against a recording fake KubeClient and map-backed caches: the order of its
+// writes (previous images before any patch; patches before the status that leaves Updating),
+// error handling (a failed patch writes no status; a status conflict records no events), the
+// overlay of its own writes while the caches lag, and live confirmation of cache misses.
+#include "controller/rollout/reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <mutex>
+
+#include "controller/rollout/codec.h"
+#include "tests/fakes/fake_clock.h"
+
+namespace rollgate::rollout {
+namespace {
+
+using kube::Json;
+
+class MapLister : public kube::ObjectLister {
+ public:
+  std::map<std::string, kube::ObjectPtr> objects;
+  kube::ObjectPtr Get(const std::string& key) const override {
+    auto it = objects.find(key);
+    return it == objects.end() ? nullptr : it->second;
+  }
+  std::vector<kube::ObjectPtr> ListNamespace(const std::string& ns) const override {
+    std::vector<kube::ObjectPtr> out;
+    for (const auto& [k, v] : objects) {
+      if (k.rfind(ns + "/", 0) == 0) out.push_back(v);
+    }
+    return out;
+  }
+  void Put(const Json& obj) { objects[kube::ObjectKey(obj)] = std::make_shared<const Json>(obj); }
+};
+
+// Holds Deployments and rollouts by key; records every write; errors can be injected.
+class RecordingClient : public kube::KubeClient {
+ public:
+  std::map<std::string, Json> objects;  // "ns/name" (deployments and rollouts share the space)
+  std::vector<std::string> actions;     // "patch ns/name", "status ns/name", "get ns/name"
+  std::optional<Status> patch_error;
+  std::optional<Status> status_error;
+  int version = 100;
+
+  Result<Json> Get(const kube::ResourceType& rt, const std::string& ns,
+                   const std::string& name) override {
+    actions.push_back("get " + rt.resource + " " + ns + "/" + name);
+    auto it = objects.find(ns + "/" + name);
+    if (it == objects.end()) return Status(StatusCode::kNotFound, name + " not found");
+    return it->second;
+  }
+  Result<Json> Patch(const kube::ResourceType&, const std::string& ns, const std::string& name,
+                     kube::PatchType, const std::string& body, const kube::PatchOptions&) override {
+    actions.push_back("patch " + ns + "/" + name);
+    if (patch_error) return *patch_error;
+    Json& d = objects.at(ns + "/" + name);
+    const Json p = Json::parse(body);
+    for (const auto& c : p.at("spec").at("template").at("spec").at("containers").as_array()) {
+      for (auto& dc : d["spec"]["template"]["spec"]["containers"].as_array()) {
+        if (dc.at("name").as_string() == c.at("name").as_string()) dc["image"] = c.at("image");
+      }
+    }
+    d["metadata"]["annotations"]["rollgate.io/revision"] =
+        p.at("metadata").at("annotations").at("rollgate.io/revision");
+    d["metadata"]["generation"] = Json::number(d.at("metadata").at("generation").as_integer() + 1);
+    d["metadata"]["resourceVersion"] = Json::string(std::to_string(++version));
+    return d;
+  }
+  Result<Json> UpdateStatus(const kube::ResourceType&, const std::string& ns,
+                            const Json& obj) override {
+    const std::string key = ns + "/" + kube::MetaString(obj, "name");
+    actions.push_back("status " + key);
+    if (status_error) return *status_error;
+    Json stored = obj;
+    stored["metadata"]["resourceVersion"] = Json::string(std::to_string(++version));
+    objects[key] = stored;
+    return stored;
+  }
+  Result<Json> Create(const kube::ResourceType& rt, const std::string&, const Json& obj) override {
+    actions.push_back("create " + rt.resource);
+    return obj;
+  }
+  Result<kube::ObjectList> List(const kube::ResourceType&, const std::string&,
+                                const kube::ListOptions&) override {
+    return Status(StatusCode::kUnknown, "unused");
+  }
+  Result<Json> Update(const kube::ResourceType&, const std::string&, const Json&) override {
+    return Status(StatusCode::kUnknown, "unused");
+  }
+  Status Delete(const kube::ResourceType&, const std::string&, const std::string&,
+                const kube::DeleteOptions&) override {
+    return Status(StatusCode::kUnknown, "unused");
+  }
+  Status Watch(const kube::ResourceType&, const std::string&, const kube::WatchOptions&,
+               const std::function<bool(kube::WatchEvent&&)>&, const CancelToken&) override {
+    return Status(StatusCode::kUnknown, "unused");
+  }
+  int Count(const std::string& prefix) const {
+    int n = 0;
+    for (const auto& a : actions) n += a.rfind(prefix, 0) == 0 ? 1 : 0;
+    return n;
+  }
+};
+
+class RecordingEvents : public kube::EventRecorder {
+ public:
+  std::vector<std::string> reasons;
+  void Record(const kube::ObjectReference&, const std::string&, const std::string& reason,
+              const std::string&) override {
+    reasons.push_back(reason);
+  }
+};
+
+Json DeploymentJson(const std::string& image, int rv) {
+  return Json::parse(
+      R"({"metadata":{"namespace":"app","name":"api","generation":1,"resourceVersion":")" +
+      std::to_string(rv) +
+      R"("},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"api"}},"template":{"spec":)"
+      R"({"containers":[{"name":"api","image":")" +
+      image +
+      R"("}]}}},"status":{"observedGeneration":1,"replicas":2,"updatedReplicas":2,)"
+      R"("readyReplicas":2,"availableReplicas":2}})");
+}
+
+Json RolloutJson() {
+  return Json::parse(
+      R"({"apiVersion":"rollgate.io/v1alpha1","kind":"ContainerRollout","metadata":{"namespace":)"
+      R"("app","name":"r","uid":"u1","generation":1,"resourceVersion":"10"},"spec":{"images":)"
+      R"({"backend":"registry.example.com/api:2"},"environments":[{"name":"dev","targets":[)"
+      R"({"deployment":"api","containers":{"api":"backend"}}]}]}})");
+}
+
+struct Harness {
+  testing::FakeClock clock;
+  RecordingClient client;
+  MapLister rollouts;
+  MapLister deployments;
+  MapLister namespaces;
+  RecordingEvents events;
+  std::unique_ptr<Reconciler> reconciler;
+
+  Harness() {
+    client.objects["app/api"] = DeploymentJson("registry.example.com/api:1", 5);
+    client.objects["app/r"] = RolloutJson();
+    rollouts.Put(RolloutJson());
+    deployments.Put(DeploymentJson("registry.example.com/api:1", 5));
+    reconciler = std::make_unique<Reconciler>(client, clock, rollouts, deployments, namespaces,
+                                              nullptr, nullptr, events, ReconcilerOptions{});
+  }
+  // The watch catches up: caches see what the fake API server holds.
+  void SyncCaches() {
+    rollouts.Put(client.objects.at("app/r"));
+    deployments.Put(client.objects.at("app/api"));
+  }
+  std::string Phase() const {
+    auto r = DecodeRollout(client.objects.at("app/r"));
+    return r.ok() ? r->status.environments.at(0).phase : "";
+  }
+};
+
+TEST(ReconcilerTest, PreviousImagesArePersistedBeforeThePatch) {
+  Harness h;
+  auto res = h.reconciler->Reconcile("app/r");
+  ASSERT_TRUE(res.status.ok()) << res.status.ToString();
+  EXPECT_EQ(h.client.Count("patch"), 0) << "no patch before the previous images are written";
+  EXPECT_EQ(h.client.Count("status"), 1);
+  EXPECT_EQ(h.Phase(), "Updating");
+  auto r = DecodeRollout(h.client.objects.at("app/r"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status.environments[0].targets[0].previous_images.at("api"),
+            "registry.example.com/api:1");
+  EXPECT_EQ(h.events.reasons, (std::vector<std::string>{"RolloutStarted", "EnvironmentStarted"}));
+
+  h.SyncCaches();
+  res = h.reconciler->Reconcile("app/r");
+  ASSERT_TRUE(res.status.ok()) << res.status.ToString();
+  ASSERT_EQ(h.client.actions.size(), 3u);
+  EXPECT_EQ(h.client.actions[1], "patch app/api");
+  EXPECT_EQ(h.client.actions[2], "status app/r") << "the patch comes before leaving Updating";
+  EXPECT_EQ(h.Phase(), "Verifying");
+}
+
+TEST(ReconcilerTest, OwnWritesOverlayLaggingCachesSoNothingIsPatchedTwice) {
+  Harness h;
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  // The caches have NOT seen the status write: the overlay must be used.
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count("patch"), 1);
+  // Still lagging: neither the patch nor the Verifying status has reached the caches.
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count("patch"), 1) << "a lagging Deployment cache must not cause a re-patch";
+  EXPECT_EQ(h.reconciler->patches(), 1u);
+}
+
+TEST(ReconcilerTest, FailedPatchWritesNoStatus) {
+  Harness h;
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  h.SyncCaches();
+  h.client.patch_error = Status(StatusCode::kUnavailable, "apiserver restarting");
+  auto res = h.reconciler->Reconcile("app/r");
+  EXPECT_EQ(res.status.code(), StatusCode::kUnavailable);
+  EXPECT_TRUE(res.status.IsRetryable());
+  EXPECT_EQ(h.client.Count("status"), 1) << "Updating must not be left without the patch";
+  EXPECT_EQ(h.Phase(), "Updating");
+  h.client.patch_error.reset();
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.Phase(), "Verifying");
+}
+
+TEST(ReconcilerTest, StatusConflictRecordsNoEvents) {
+  Harness h;
+  h.client.status_error = Status(StatusCode::kConflict, "the object has been modified");
+  auto res = h.reconciler->Reconcile("app/r");
+  EXPECT_EQ(res.status.code(), StatusCode::kConflict);
+  EXPECT_TRUE(h.events.reasons.empty()) << "events describe persisted transitions only";
+  EXPECT_EQ(h.client.Count("patch"), 0);
+}
+
+TEST(ReconcilerTest, CacheMissIsConfirmedWithTheApiServer) {
+  Harness h;
+  h.deployments.objects.clear();  // created a moment ago: not in the cache yet
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count("get deployments app/api"), 1);
+  EXPECT_EQ(h.Phase(), "Updating") << "a lagging cache is no reason for DeploymentNotFound";
+
+  Harness gone;
+  gone.deployments.objects.clear();
+  gone.client.objects.erase("app/api");
+  ASSERT_TRUE(gone.reconciler->Reconcile("app/r").status.ok());
+  auto r = DecodeRollout(gone.client.objects.at("app/r"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status.environments[0].reason, "DeploymentNotFound");
+}
+
+TEST(ReconcilerTest, DeletedRolloutIsDone) {
+  Harness h;
+  h.rollouts.objects.clear();
+  auto res = h.reconciler->Reconcile("app/r");
+  EXPECT_TRUE(res.status.ok());
+  EXPECT_TRUE(h.client.actions.empty());
+}
+
+TEST(ReconcilerTest, DryRunChangesNothing) {
+  Harness h;
+  ReconcilerOptions o;
+  o.dry_run = true;
+  Reconciler dry(h.client, h.clock, h.rollouts, h.deployments, h.namespaces, nullptr, nullptr,
+                 h.events, o);
+  ASSERT_TRUE(dry.Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count("patch"), 0);
+  EXPECT_EQ(h.client.Count("status"), 0);
+  EXPECT_TRUE(h.events.reasons.empty());
+}
+
+TEST(ReconcilerTest, ImagePatchIsAStrategicMergeOfNamedContainers) {
+  DeploymentPatch p{"app", "api", {{"api", "r/a:2"}, {"sidecar", "r/s:2"}}, "3", false, {}, {},
+                    {},    false};
+  const Json patch = Json::parse(BuildImagePatch(p));
+  EXPECT_EQ(patch.at("metadata").at("annotations").at("rollgate.io/revision").as_string(), "3");
+  const auto& cs = patch.at("spec").at("template").at("spec").at("containers").as_array();
+  ASSERT_EQ(cs.size(), 2u);
+  EXPECT_EQ(cs.at(0).at("name").as_string(), "api");
+  EXPECT_EQ(cs.at(0).at("image").as_string(), "r/a:2");
+  EXPECT_FALSE(patch.at("spec").at("template").at("spec").has_field("initContainers"));
+}
+
+}  // namespace
+}  // namespace rollgate::rollout
