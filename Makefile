@@ -5,7 +5,7 @@ SAN_BUILD  ?= build-san
 JOBS       ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all deps control-plane build build-san test test-unit test-san demo format lint clean
+.PHONY: all deps control-plane build build-san test test-unit test-san demo manifests format lint clean
 
 all: build
 
@@ -24,8 +24,9 @@ $(SAN_BUILD)/build.ninja: | deps
 build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j$(JOBS)
 
+# The sanitizer tree runs the unit label only, so it builds only what that label needs.
 build-san: deps $(SAN_BUILD)/build.ninja
-	cmake --build $(SAN_BUILD) -j$(JOBS)
+	cmake --build $(SAN_BUILD) -j$(JOBS) --target unit_tests
 
 # Every test: unit and end-to-end (real control plane) on the normal build, then the unit tests
 # again under AddressSanitizer + UndefinedBehaviorSanitizer.
@@ -40,6 +41,9 @@ test-unit: build
 demo: control-plane deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j$(JOBS) --target rollgate-controller rollgate
 	@bash hack/demo.sh $(BUILD)
+
+manifests: control-plane
+	bash hack/render-manifests.sh
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')
