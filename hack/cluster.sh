@@ -11,6 +11,10 @@
 #   hack/cluster.sh down DIR         stop the cluster's processes and remove DIR (idempotent)
 #   hack/cluster.sh env DIR          print the export lines again
 #   hack/cluster.sh status DIR       which components are alive, whether the API server is ready
+#   hack/cluster.sh stop-component DIR NAME    stop one component (SIGTERM, SIGKILL after 10 s)
+#   hack/cluster.sh start-component DIR NAME   start a stopped kube-apiserver again (same port,
+#                                    flags and etcd; no-op when alive) and wait for its /readyz
+#   hack/cluster.sh restart-apiserver DIR [--down-seconds N]   stop, wait N s (default 0), start
 #
 # DIR layout: kubeconfig (admin, context rollgate-local), pki/, kubeconfigs/, etcd/ (data),
 # logs/<component>.log, pids/<component>, cluster.env (ports), kwok.yaml (the stages in use).
@@ -33,7 +37,7 @@ die() {
   exit 1
 }
 usage() {
-  sed -n '8,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '8,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -104,6 +108,8 @@ any_alive() {
 
 # Set while `up` runs; read by the EXIT trap.
 cluster_dir="" up_done=0 failing="" started=() lock_held=0
+# Set by start-component: append to the component's log instead of truncating it.
+start_append=0
 
 # start NAME CMD...: run CMD in its own session (so the caller's terminal or test runner signals
 # do not reach it), with no inherited stdio and without the port lock's descriptor.
@@ -111,7 +117,11 @@ start() {
   local name=$1
   shift
   failing=$name
-  setsid "$@" </dev/null >"$cluster_dir/logs/$name.log" 2>&1 8>&- &
+  if ((start_append)); then
+    setsid "$@" </dev/null >>"$cluster_dir/logs/$name.log" 2>&1 8>&- &
+  else
+    setsid "$@" </dev/null >"$cluster_dir/logs/$name.log" 2>&1 8>&- &
+  fi
   echo $! >"$cluster_dir/pids/$name"
   started+=("$name")
 }
@@ -284,6 +294,27 @@ on_up_exit() {
   exit "$rc"
 }
 
+# start_apiserver BIN ETCD_CLIENT_PORT: start kube-apiserver for $cluster_dir on $api_port (used by
+# `up` and by `start-component`, so a restarted API server has exactly the flags of the first).
+start_apiserver() {
+  local bin=$1 etcd_client=$2 pki=$cluster_dir/pki
+  start kube-apiserver "$bin/kube-apiserver" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
+    --etcd-servers="http://127.0.0.1:$etcd_client" \
+    --client-ca-file="$pki/ca.crt" \
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+    --service-account-key-file="$pki/sa.pub" \
+    --service-account-signing-key-file="$pki/sa.key" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range="$SERVICE_CIDR" \
+    --authorization-mode=Node,RBAC \
+    --allow-privileged=true \
+    --enable-priority-and-fairness=false \
+    --endpoint-reconciler-type=none \
+    --disable-admission-plugins=TaintNodesByCondition \
+    --profiling=false
+}
+
 cmd_up() {
   local dir=""
   while [[ $# -gt 0 ]]; do
@@ -361,21 +392,7 @@ EOF
   wait_until etcd 30 "etcd to be healthy" curl -fsS --max-time 2 "http://127.0.0.1:$etcd_client/health"
   log "etcd healthy at $(elapsed "$t0")s"
 
-  start kube-apiserver "$bin/kube-apiserver" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
-    --etcd-servers="http://127.0.0.1:$etcd_client" \
-    --client-ca-file="$pki/ca.crt" \
-    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
-    --service-account-key-file="$pki/sa.pub" \
-    --service-account-signing-key-file="$pki/sa.key" \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-cluster-ip-range="$SERVICE_CIDR" \
-    --authorization-mode=Node,RBAC \
-    --allow-privileged=true \
-    --enable-priority-and-fairness=false \
-    --endpoint-reconciler-type=none \
-    --disable-admission-plugins=TaintNodesByCondition \
-    --profiling=false
+  start_apiserver "$bin" "$etcd_client"
   wait_until kube-apiserver 60 "the API server to listen" port_open "$api_port"
   flock -u 8
   exec 8>&-
@@ -479,6 +496,87 @@ cmd_status() {
   return "$rc"
 }
 
+# --- stop-component / start-component / restart-apiserver ---------------------------------------
+# Fault injection for the end-to-end tests: stop the API server (etcd and the other components
+# keep running) and start it again with the same data, port and flags.
+
+# cluster_dir_arg DIR: DIR as an absolute path; dies unless it is a cluster directory.
+cluster_dir_arg() {
+  local dir
+  dir=$(cd "$1" 2>/dev/null && pwd -P) || die "no such directory: $1"
+  [[ -f "$dir/$MARKER" ]] || die "$dir is not a cluster directory (no $MARKER)"
+  echo "$dir"
+}
+
+known_component() {
+  local name
+  for name in "${COMPONENTS[@]}"; do [[ "$name" != "$1" ]] || return 0; done
+  die "unknown component $1 (one of: ${COMPONENTS[*]})"
+}
+
+cmd_stop_component() {
+  [[ $# -eq 2 ]] || usage
+  local dir name=$2 pid t0
+  dir=$(cluster_dir_arg "$1")
+  known_component "$name"
+  t0=$(now)
+  pid=$(pid_of "$dir" "$name")
+  if [[ -z "$pid" ]]; then
+    log "$name is not running; nothing to do"
+    return 0
+  fi
+  stop_group "$dir" "$name"
+  log "$name (pid $pid) stopped in $(elapsed "$t0")s"
+}
+
+cmd_start_component() {
+  [[ $# -eq 2 ]] || usage
+  local dir name=$2 pid t0 etcd_client
+  dir=$(cluster_dir_arg "$1")
+  known_component "$name"
+  [[ "$name" == kube-apiserver ]] ||
+    die "start-component restarts kube-apiserver only; use down and up for the other components"
+  t0=$(now)
+  cluster_dir=$dir
+  api_port=$(sed -n 's|^API_SERVER=https://127.0.0.1:||p' "$dir/cluster.env")
+  etcd_client=$(sed -n 's|^ETCD_CLIENT_PORT=||p' "$dir/cluster.env")
+  [[ -n "$api_port" && -n "$etcd_client" ]] || die "$dir/cluster.env lacks the ports"
+  pid=$(pid_of "$dir" "$name")
+  if [[ -n "$pid" ]]; then
+    log "$name already running (pid $pid)"
+  else
+    [[ -n "$(pid_of "$dir" etcd)" ]] || die "etcd is not running in $dir; run: $0 down $dir"
+    printf '=== cluster.sh start-component at %s\n' "$(date -u +%FT%TZ)" >>"$dir/logs/$name.log"
+    start_append=1
+    start_apiserver "$CONTROL_PLANE_BIN" "$etcd_client"
+    log "$name started (pid $(<"$dir/pids/$name")) on port $api_port"
+  fi
+  if ! wait_until kube-apiserver 90 "the API server's /readyz" api_get /readyz; then
+    log "last 30 lines of $dir/logs/$name.log:"
+    tail -n 30 "$dir/logs/$name.log" >&2 || true
+    exit 1
+  fi
+  log "API server https://127.0.0.1:$api_port ready in $(elapsed "$t0")s"
+}
+
+cmd_restart_apiserver() {
+  [[ $# -ge 1 ]] || usage
+  local dir=$1 down=0
+  shift
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --down-seconds) [[ $# -ge 2 ]] || usage; down=$2; shift 2 ;;
+      --down-seconds=*) down=${1#--down-seconds=}; shift ;;
+      *) usage ;;
+    esac
+  done
+  [[ "$down" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--down-seconds wants a number of seconds, got $down"
+  cmd_stop_component "$dir" kube-apiserver
+  log "API server down; waiting ${down}s"
+  sleep "$down"
+  cmd_start_component "$dir" kube-apiserver
+}
+
 main() {
   [[ $# -ge 1 ]] || usage
   local cmd=$1
@@ -488,6 +586,9 @@ main() {
     down) cmd_down "$@" ;;
     env) cmd_env "$@" ;;
     status) cmd_status "$@" ;;
+    stop-component) cmd_stop_component "$@" ;;
+    start-component) cmd_start_component "$@" ;;
+    restart-apiserver) cmd_restart_apiserver "$@" ;;
     -h | --help | help) usage ;;
     *) usage ;;
   esac

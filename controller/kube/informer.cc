@@ -1,5 +1,6 @@
 #include "controller/kube/informer.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "controller/common/log.h"
@@ -152,6 +153,17 @@ Status Informer::WatchOnce(const CancelToken& cancel) {
   return st;
 }
 
+Duration Informer::RetryDelay(const Status& st) {
+  // A server that says when to come back (429/503 with Retry-After, e.g. while it starts) is
+  // believed: its hint replaces our growing backoff, which would otherwise leave us up to 30 s
+  // late after an API-server restart.
+  if (st.retry_after()) {
+    backoff_.Reset();
+    return std::min<Duration>(*st.retry_after(), opts_.backoff.max);
+  }
+  return backoff_.Next();
+}
+
 void Informer::Run(const CancelToken& cancel) {
   const std::string what = opts_.type.Name();
   bool need_list = true;
@@ -159,7 +171,7 @@ void Informer::Run(const CancelToken& cancel) {
     if (need_list) {
       Status st = ListAndReplace();
       if (!st.ok()) {
-        const auto wait = backoff_.Next();
+        const auto wait = RetryDelay(st);
         log::Warn("informer", "list failed; retrying",
                   {{"resource", what},
                    {"error", st.ToString()},
@@ -182,7 +194,7 @@ void Informer::Run(const CancelToken& cancel) {
       need_list = true;
       continue;
     }
-    const auto wait = backoff_.Next();
+    const auto wait = RetryDelay(st);
     log::Warn(
         "informer", "watch failed; resuming",
         {{"resource", what},

@@ -92,6 +92,7 @@ class Informer final : public ObjectLister {
   void Apply(WatchEvent&& ev);
   ObjectPtr Make(Json&& obj) const;
   void SetResourceVersion(const std::string& rv);
+  Duration RetryDelay(const Status& st);
 
   KubeClient& client_;
   InformerOptions opts_;

@@ -224,6 +224,25 @@ TEST(InformerTest, ListFailuresBackOffAndSyncLater) {
   EXPECT_EQ(c.list_calls.size(), 3u);
 }
 
+TEST(InformerTest, RetryAfterFromTheServerReplacesTheBackoff) {
+  ScriptedClient c;
+  c.lists.push_back(ListOf({Obj("a", "x", "1")}, "5"));
+  // A long own backoff: only the server's short hint lets the test finish quickly.
+  Status starting(StatusCode::kTooManyRequests, "storage is (re)initializing");
+  starting.set_retry_after(std::chrono::seconds(0));
+  for (int i = 0; i < 5; ++i) c.watches.push_back({{}, starting});
+  auto opts = FastOptions();
+  opts.backoff.initial = std::chrono::seconds(20);
+  opts.backoff.max = std::chrono::seconds(30);
+  Informer inf(c, opts);
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(RunUntil(inf, [&] {
+    std::lock_guard<std::mutex> l(c.mu);
+    return c.watch_calls.size() >= 6;
+  }));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
 TEST(InformerTest, TransformIsAppliedBeforeStoring) {
   ScriptedClient c;
   c.lists.push_back(ListOf({Obj("a", "x", "1")}, "5"));
