@@ -227,17 +227,23 @@ int main(int argc, char** argv) {
              {"health", o.health_bind},
              {"leader_election", o.leader_elect ? lo.namespace_ + "/" + lo.name : "off"}});
 
+  // Waits for SIGINT/SIGTERM, polling so that it also ends when the controller stops by itself
+  // (leadership lost) without anyone having to signal it.
   std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    log::Info("controller", "stopping", {{"signal", std::to_string(sig)}});
-    stop.Cancel();
+    const timespec tick{0, 200 * 1000 * 1000};
+    while (!stop.cancelled()) {
+      const int sig = sigtimedwait(&stop_signals, nullptr, &tick);
+      if (sig > 0) {
+        log::Info("controller", "stopping", {{"signal", std::to_string(sig)}});
+        stop.Cancel();
+      }
+    }
   });
   std::thread elector_thread;
   if (elector) elector_thread = std::thread([&] { elector->Run(stop); });
   controller.Run(stop);
   if (elector_thread.joinable()) elector_thread.join();  // releases the lease on SIGTERM
-  pthread_kill(signal_thread.native_handle(), SIGTERM);
+  stop.Cancel();                                         // the controller may have ended on its own
   signal_thread.join();
   if (lost_lease) {
     log::Error("controller", "stopped: leadership lost");
