@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
   fs.String("log-level", &o.log_level, "debug, info, warning or error");
   fs.String("log-format", &o.log_format, "text or json");
   fs.String("metrics-bind-address", &o.metrics_bind,
-            "address of /metrics (\":8080\", \"127.0.0.1:8080\", \"0\" disables it)");
+            R"(address of /metrics (":8080", "127.0.0.1:8080", "0" disables it))");
   fs.String("health-probe-bind-address", &o.health_bind,
             "address of /healthz and /readyz (\"0\" disables them)");
   bool help = false;
@@ -161,7 +161,9 @@ int main(int argc, char** argv) {
   mo.initially_leader = !o.leader_elect;
   metrics::Metrics metrics(nullptr, mo);
   metrics::Heartbeat heartbeat(clock);
+  CancelToken stop;  // SIGINT/SIGTERM or leadership lost; also cancels requests in flight
   kube::RestClientOptions ro;
+  ro.cancel = &stop;
   ro.qps = o.kube_qps;
   ro.burst = o.kube_burst;
   ro.observe = [&metrics](const std::string& verb, int code, std::chrono::nanoseconds d) {
@@ -169,6 +171,12 @@ int main(int argc, char** argv) {
   };
   auto client = kube::RestClient::FromConfig(*cfg, clock, ro);
   if (!client.ok()) return Fail(cfg->source + ": " + client.status().message());
+  // The elector's client is not cancelled by the stop signal: releasing the Lease on SIGTERM is
+  // a request made after the stop.
+  kube::RestClientOptions lease_ro = ro;
+  lease_ro.cancel = nullptr;
+  auto lease_client = kube::RestClient::FromConfig(*cfg, clock, lease_ro);
+  if (!lease_client.ok()) return Fail(cfg->source + ": " + lease_client.status().message());
 
   kube::ApiEventRecorder events(**client, clock, "rollgate-controller", host);
   rollout::ControllerOptions co;
@@ -188,13 +196,12 @@ int main(int argc, char** argv) {
   // Leader election: the elector campaigns on its own thread; the controller's workers start
   // once it leads. Losing the lease stops everything (the process exits 1 and is restarted),
   // so no stale leader keeps acting.
-  CancelToken stop;
   CancelToken became_leader;
   std::atomic<bool> lost_lease{false};
   std::unique_ptr<kube::LeaderElector> elector;
   if (o.leader_elect) {
     elector = std::make_unique<kube::LeaderElector>(
-        **client, clock, lo,
+        **lease_client, clock, lo,
         kube::LeaderElector::Callbacks{[&] { became_leader.Cancel(); },
                                        [&] {
                                          lost_lease = true;

@@ -11,7 +11,7 @@ namespace {
 std::string MicroTime(Clock::WallTime t) {
   const auto us =
       std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(us / 1000000);
+  const auto secs = static_cast<std::time_t>(us / 1000000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[64];

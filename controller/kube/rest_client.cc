@@ -142,9 +142,9 @@ Result<HttpResponse> RestClient::Do(const std::string& verb, HttpRequest req,
   if (Status st = Authorize(req); !st.ok()) return st;
   if (req.timeout <= std::chrono::milliseconds::zero()) req.timeout = opts_.request_timeout;
   for (int attempt = 0;; ++attempt) {
-    Throttle(nullptr);
+    Throttle(opts_.cancel);
     const auto start = clock_.Now();
-    auto resp = transport_->Send(req, nullptr);
+    auto resp = transport_->Send(req, opts_.cancel);
     const auto latency = clock_.Now() - start;
     if (opts_.observe) opts_.observe(verb, resp.ok() ? resp->status : 0, latency);
     if (!resp.ok()) {
@@ -162,7 +162,13 @@ Result<HttpResponse> RestClient::Do(const std::string& verb, HttpRequest req,
                {{"request", what},
                 {"code", std::to_string(resp->status)},
                 {"wait_s", std::to_string(wait.count())}});
-    opts_.sleep(wait);
+    if (opts_.cancel != nullptr) {
+      if (!opts_.cancel->SleepFor(wait)) {
+        return Status(StatusCode::kCancelled, what + ": cancelled");
+      }
+    } else {
+      opts_.sleep(wait);
+    }
   }
 }
 

@@ -30,6 +30,8 @@ struct RestClientOptions {
   std::function<void(const std::string& verb, int code, std::chrono::nanoseconds latency)> observe;
   // How throttling and Retry-After waits sleep; injectable so tests need not sleep.
   std::function<void(std::chrono::nanoseconds)> sleep;
+  // Cancels every request in flight and every wait (process shutdown); optional.
+  const CancelToken* cancel = nullptr;
 };
 
 class RestClient final : public KubeClient {

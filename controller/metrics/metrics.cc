@@ -13,9 +13,6 @@
 namespace rollgate::metrics {
 namespace {
 
-using prometheus::Counter;
-using prometheus::Gauge;
-using prometheus::Histogram;
 using prometheus::Labels;
 
 bool Contains(const std::vector<std::string>& v, const std::string& s) {

@@ -263,7 +263,7 @@ void Planner::Advance(EnvironmentStatus& env) {
   Event("Normal", "EnvironmentSucceeded", "environment " + env.name + " succeeded");
   const int i = CurrentIndex();
   if (i + 1 < static_cast<int>(st_.environments.size())) {
-    st_.current_environment = st_.environments[static_cast<size_t>(i + 1)].name;
+    st_.current_environment = st_.environments[static_cast<size_t>(i) + 1].name;
     st_.message = "environment " + env.name + " succeeded; next: " + st_.current_environment;
     RequeueAfter(seconds(1));
   } else {
@@ -347,8 +347,11 @@ void Planner::StepPending(const EnvironmentSpec& spec, EnvironmentStatus& env) {
     for (const auto& [container, logical] : t.containers) {
       auto it = d->container_images.find(container);
       if (it == d->container_images.end()) {
-        Fail(spec, env, "ContainerNotFound",
-             "deployment " + ns + "/" + t.deployment + " has no container \"" + container + "\"");
+        std::string msg = "deployment " + ns + "/" + t.deployment;
+        msg += " has no container \"";
+        msg += container;
+        msg += "\"";
+        Fail(spec, env, "ContainerNotFound", msg);
         return;
       }
       ts.previous_images[container] = it->second;

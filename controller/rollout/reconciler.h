@@ -24,11 +24,9 @@
 #include "controller/rollout/analysis.h"
 #include "controller/rollout/planner.h"
 
-namespace rollgate {
-namespace metrics {
+namespace rollgate::metrics {
 class Metrics;
-}  // namespace metrics
-}  // namespace rollgate
+}  // namespace rollgate::metrics
 
 namespace rollgate::rollout {
 
