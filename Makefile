@@ -4,8 +4,10 @@ BUILD      ?= build
 SAN_BUILD  ?= build-san
 JOBS       ?= 2
 CMAKE_ARGS ?=
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps control-plane build build-san test test-unit test-san demo manifests format lint clean
+.PHONY: all deps control-plane build build-san test test-unit test-san demo manifests bench fuzz format lint clean
 
 all: build
 
@@ -42,6 +44,15 @@ demo: control-plane deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j$(JOBS) --target rollgate-controller rollgate
 	@bash hack/demo.sh $(BUILD)
 
+# Fuzzes every decoder for FUZZ_SECONDS each (clang, ASan+UBSan, in $(FUZZ_BUILD)); fails on a finding.
+fuzz: deps
+	FUZZ_BUILD=$(FUZZ_BUILD) JOBS=$(JOBS) bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# The benchmark (not part of `make test`): make bench BENCH_ARGS="--preset medium"
+bench: control-plane deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j$(JOBS) --target rollgate-controller
+	@bash hack/bench.sh --build-dir $(BUILD) $(BENCH_ARGS)
+
 manifests: control-plane
 	bash hack/render-manifests.sh
 
@@ -52,4 +63,4 @@ lint: build
 	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'controller/*.cc')
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

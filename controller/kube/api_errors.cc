@@ -2,6 +2,7 @@
 
 #include <cpprest/json.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace rollgate::kube {
@@ -48,6 +49,12 @@ std::string Summarise(const std::string& body) {
   return line;
 }
 
+// A server's Retry-After, bounded to [1 s, 1 h]: a zero or negative hint would let a client
+// hammer an overloaded server; a huge one would overflow durations and stall us for ever.
+std::chrono::seconds ClampRetryAfter(long long secs) {
+  return std::chrono::seconds(std::clamp<long long>(secs, 1, 3600));
+}
+
 std::string StringField(const web::json::value& v, const char* key) {
   if (!v.is_object() || !v.has_field(key) || !v.at(key).is_string()) return {};
   return v.at(key).as_string();
@@ -71,7 +78,7 @@ bool FromStatusJson(const web::json::value& v, Status& st, int http, const std::
       }
     }
     if (d.has_field("retryAfterSeconds") && d.at("retryAfterSeconds").is_integer()) {
-      st.set_retry_after(std::chrono::seconds(d.at("retryAfterSeconds").as_integer()));
+      st.set_retry_after(ClampRetryAfter(d.at("retryAfterSeconds").as_number().to_int64()));
     }
   }
   return true;
@@ -99,7 +106,7 @@ Status StatusFromResponse(int http_status, const std::string& body,
     long long secs = 0;
     const auto& s = it->second;
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), secs);
-    if (ec == std::errc() && secs >= 0) st.set_retry_after(std::chrono::seconds(secs));
+    if (ec == std::errc() && ptr == s.data() + s.size()) st.set_retry_after(ClampRetryAfter(secs));
   }
   return st;
 }

@@ -210,6 +210,9 @@ std::optional<WallTime> ParseTime(const std::string& s) {
                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6) {
     return std::nullopt;
   }
+  // Only years a system_clock time point can hold (roughly 1678-2262 in nanoseconds); Go's zero
+  // time (year 1) and other far dates are "no time", not an overflow.
+  if (tm.tm_year < 1970 || tm.tm_year > 2200) return std::nullopt;
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   const std::time_t secs = timegm(&tm);

@@ -24,7 +24,12 @@ bool FailedTermination(const kube::Json* state, std::string* out) {
   const int exit_code = code != nullptr && code->is_integer() ? code->as_integer() : -1;
   if (exit_code == 0) return false;
   std::string msg = Str(*term, "message");
-  if (msg.size() > 600) msg = msg.substr(0, 600) + "...";
+  if (msg.size() > 600) {
+    // Cut on a UTF-8 character boundary: never leave half a character in status or Events.
+    size_t cut = 600;
+    while (cut > 0 && (static_cast<unsigned char>(msg[cut]) & 0xC0) == 0x80) --cut;
+    msg = msg.substr(0, cut) + "...";
+  }
   *out = "exited " + std::to_string(exit_code);
   if (const std::string reason = Str(*term, "reason"); !reason.empty()) *out += " (" + reason + ")";
   if (!msg.empty()) *out += ": " + msg;
