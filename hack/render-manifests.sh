@@ -4,6 +4,8 @@
 #
 #   crds/rollgate.io_containerrollouts.yaml -> charts/rollgate/crds/rollgate.io_containerrollouts.yaml
 #   manifests/alerts/rollgate-alerts.yaml   -> charts/rollgate/files/rollgate-alerts.yaml
+#   manifests/dashboards/rollgate-dashboard.json
+#                                           -> charts/rollgate/files/rollgate-dashboard.json
 #   charts/rollgate (default values)        -> manifests/install/rollgate.yaml (helm template
 #                                              --include-crds, release "rollgate", namespace
 #                                              "rollgate-system", preceded by that Namespace
@@ -23,7 +25,7 @@ case "${1:-}" in
   "") ;;
   --check) check=1 ;;
   -h | --help)
-    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *)
@@ -53,6 +55,8 @@ crd_src=$repo/crds/rollgate.io_containerrollouts.yaml
 crd_dst=$chart/crds/rollgate.io_containerrollouts.yaml
 alerts_src=$repo/manifests/alerts/rollgate-alerts.yaml
 alerts_dst=$chart/files/rollgate-alerts.yaml
+dashboard_src=$repo/manifests/dashboards/rollgate-dashboard.json
+dashboard_dst=$chart/files/rollgate-dashboard.json
 install_dst=$repo/manifests/install/rollgate.yaml
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rollgate-render.XXXXXX")
@@ -71,6 +75,11 @@ else
   # and metrics.prometheusRule.enabled=true fails the render with a message saying so.
   echo "render-manifests: warning: TODO: manifests/alerts/rollgate-alerts.yaml does not exist;" \
     "the chart's PrometheusRule has no source yet" >&2
+fi
+
+rm -f "$work/rollgate/files/rollgate-dashboard.json"
+if [[ -f "$dashboard_src" ]]; then
+  cp "$dashboard_src" "$work/rollgate/files/rollgate-dashboard.json"
 fi
 
 namespace_doc() {
@@ -135,6 +144,7 @@ sync() {
 
 sync "$work/rollgate/crds/rollgate.io_containerrollouts.yaml" "$crd_dst"
 sync "$work/rollgate/files/rollgate-alerts.yaml" "$alerts_dst"
+sync "$work/rollgate/files/rollgate-dashboard.json" "$dashboard_dst"
 sync "$work/rollgate.yaml" "$install_dst"
 
 if ((check)); then
@@ -142,5 +152,5 @@ if ((check)); then
     echo "render-manifests: FAIL: generated files are stale; run hack/render-manifests.sh" >&2
     exit 1
   fi
-  echo "render-manifests: OK: the chart's CRD and alerts and manifests/install/rollgate.yaml are up to date"
+  echo "render-manifests: OK: the chart's CRD, alerts and dashboard and manifests/install/rollgate.yaml are up to date"
 fi

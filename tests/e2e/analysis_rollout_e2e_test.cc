@@ -67,8 +67,9 @@ std::string StartSuite() {
   char templ[] = "/tmp/rollgate-analysis-e2e.XXXXXX";
   if (::mkdtemp(templ) == nullptr) return "mkdtemp failed";
   s.prom_dir = templ;
-  if (RunCommand({"/bin/bash", Script(), "start", s.prom_dir, "--owner", std::to_string(::getpid())},
-                 out) != 0) {
+  if (RunCommand(
+          {"/bin/bash", Script(), "start", s.prom_dir, "--owner", std::to_string(::getpid())},
+          out) != 0) {
     return "prometheus.sh start failed: " + out;
   }
   for (size_t pos = 0; pos < out.size();) {

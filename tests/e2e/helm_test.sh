@@ -176,9 +176,23 @@ expect_kinds values-dev.yaml "$base_kinds Role RoleBinding Service ServiceAccoun
 mon_kinds=ServiceMonitor
 ((alerts_present)) && mon_kinds="PrometheusRule ServiceMonitor"
 for v in values-staging.yaml values-prod.yaml; do
-  want=$(tr ' ' '\n' <<<"$base_kinds PodDisruptionBudget Role RoleBinding Service ServiceAccount $mon_kinds" | sort | tr '\n' ' ' | sed 's/ $//')
+  dash_kind=""
+  [[ $v == values-prod.yaml ]] && dash_kind=ConfigMap # dashboard.enabled: the Grafana dashboard
+  want=$(tr ' ' '\n' <<<"$base_kinds PodDisruptionBudget Role RoleBinding Service ServiceAccount $mon_kinds${dash_kind:+ $dash_kind}" | sort | tr '\n' ' ' | sed 's/ $//')
   expect_kinds "$v" "$want"
 done
+# prod ships the Grafana dashboard: a ConfigMap labelled for Grafana's sidecar that carries
+# files/rollgate-dashboard.json verbatim (valid JSON, the same uid as the source).
+dash_json=$("$helm" template rollgate-render "$chart" -n render-ns -f "$chart/values-prod.yaml" \
+  "${no_alerts_args[@]}" --show-only templates/dashboard-configmap.yaml 2>/dev/null |
+  "$kubectl" create --dry-run=client -o json -f - 2>/dev/null || true)
+if [[ -n "$dash_json" && $(jq -r '.metadata.labels.grafana_dashboard' <<<"$dash_json") == 1 ]] &&
+  [[ $(jq -r '.data["rollgate-dashboard.json"] | fromjson | .uid' <<<"$dash_json" 2>/dev/null) == \
+    "$(jq -r .uid "$repo/manifests/dashboards/rollgate-dashboard.json")" ]]; then
+  pass "prod: the Grafana dashboard ConfigMap (grafana_dashboard: \"1\") carries manifests/dashboards/rollgate-dashboard.json"
+else
+  fail "prod: no dashboard ConfigMap labelled grafana_dashboard=1 with the dashboard JSON"
+fi
 if grep -q -- '--namespace=app-dev' "$work/template-values-dev.yaml" &&
   ! grep -q -- '--leader-elect=true' "$work/template-values-dev.yaml" &&
   grep -q -- '--log-level=debug' "$work/template-values-dev.yaml"; then
