@@ -11,28 +11,14 @@
 
 #include "controller/rollout/codec.h"
 #include "tests/fakes/fake_clock.h"
+#include "tests/fakes/map_lister.h"
 
 namespace rollgate::rollout {
 namespace {
 
 using kube::Json;
 
-class MapLister : public kube::ObjectLister {
- public:
-  std::map<std::string, kube::ObjectPtr> objects;
-  kube::ObjectPtr Get(const std::string& key) const override {
-    auto it = objects.find(key);
-    return it == objects.end() ? nullptr : it->second;
-  }
-  std::vector<kube::ObjectPtr> ListNamespace(const std::string& ns) const override {
-    std::vector<kube::ObjectPtr> out;
-    for (const auto& [k, v] : objects) {
-      if (k.rfind(ns + "/", 0) == 0) out.push_back(v);
-    }
-    return out;
-  }
-  void Put(const Json& obj) { objects[kube::ObjectKey(obj)] = std::make_shared<const Json>(obj); }
-};
+using rollgate::testing::MapLister;
 
 // Holds Deployments and rollouts by key; records every write; errors can be injected.
 class RecordingClient : public kube::KubeClient {
