@@ -293,11 +293,11 @@ std::string ParseAllowedEntry(std::string_view entry, AllowedEntry* out) {
     out->wildcard = true;
     domain.remove_prefix(2);
     if (domain.empty() || domain.front() == '[' || domain.front() == ':') {
-      return "needs a domain name after \"*.\", e.g. \"*.example.com\"";
+      return R"(needs a domain name after "*.", e.g. "*.example.com")";
     }
   }
   if (domain.find('*') != std::string_view::npos) {
-    return "may use '*' only as a leading \"*.\", e.g. \"*.example.com\"";
+    return R"(may use '*' only as a leading "*.", e.g. "*.example.com")";
   }
   if (std::string p = CheckDomain(domain); !p.empty()) return p;
   if (!out->wildcard && !LooksLikeRegistry(domain)) {
