@@ -144,7 +144,6 @@ bool Controller::HasSynced() const {
 
 void Controller::Worker() {
   while (auto key = queue_.Get()) {
-    if (opts_.on_queue_depth) opts_.on_queue_depth(queue_.Len());
     if (opts_.heartbeat != nullptr) opts_.heartbeat->Beat();
     const auto start = clock_.Now();
     ReconcileResult res = reconciler_->Reconcile(*key);

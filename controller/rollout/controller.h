@@ -34,8 +34,6 @@ struct ControllerOptions {
   int concurrency = 4;
   ReconcilerOptions reconciler;
   std::function<std::unique_ptr<PrometheusClient>()> prometheus_factory;
-  // Called with the work queue depth after each change (metrics hook).
-  std::function<void(std::size_t)> on_queue_depth;
   // Blocks until this replica may reconcile (leader election); false: stop. Unset: always.
   std::function<bool(const CancelToken&)> wait_for_leadership;
   metrics::Heartbeat* heartbeat = nullptr;  // workers beat it: /healthz detects a wedged loop
