@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "controller/kube/json_fields.h"
+
 namespace rollgate::kube {
 namespace {
 
@@ -53,11 +55,6 @@ std::string Summarise(const std::string& body) {
 // hammer an overloaded server; a huge one would overflow durations and stall us for ever.
 std::chrono::seconds ClampRetryAfter(long long secs) {
   return std::chrono::seconds(std::clamp<long long>(secs, 1, 3600));
-}
-
-std::string StringField(const web::json::value& v, const char* key) {
-  if (!v.is_object() || !v.has_field(key) || !v.at(key).is_string()) return {};
-  return v.at(key).as_string();
 }
 
 // Fills `st` from a parsed metav1.Status; returns false when `v` is not one.

@@ -5,19 +5,13 @@
 #include <cstdio>
 #include <ctime>
 
+#include "controller/kube/json_fields.h"
+
 namespace rollgate::rollout {
 namespace {
 
-const Json* Field(const Json& obj, const char* name) {
-  if (!obj.is_object() || !obj.has_field(name)) return nullptr;
-  const Json& v = obj.at(name);
-  return v.is_null() ? nullptr : &v;
-}
-
-std::string Str(const Json& obj, const char* name) {
-  const Json* v = Field(obj, name);
-  return v != nullptr && v->is_string() ? v->as_string() : std::string();
-}
+using kube::Field;
+using kube::StringField;
 
 std::int64_t Int(const Json& obj, const char* name, std::int64_t def = 0) {
   const Json* v = Field(obj, name);
@@ -53,7 +47,7 @@ Result<RolloutSpec> DecodeSpec(const Json& spec) {
   out.images = StringMap(spec, "images");
   out.progress_deadline_seconds =
       static_cast<int>(Int(spec, "progressDeadlineSeconds", out.progress_deadline_seconds));
-  out.automatic_rollback = Str(spec, "rollback") != "None";
+  out.automatic_rollback = StringField(spec, "rollback") != "None";
   const Json* paused = Field(spec, "paused");
   out.paused = paused != nullptr && paused->is_boolean() && paused->as_bool();
   const Json* envs = Field(spec, "environments");
@@ -63,19 +57,19 @@ Result<RolloutSpec> DecodeSpec(const Json& spec) {
     const std::string path = "spec.environments[" + std::to_string(ei++) + "]";
     if (!e.is_object()) return Bad(path, "must be an object");
     EnvironmentSpec env;
-    env.name = Str(e, "name");
-    env.namespace_ = Str(e, "namespace");
-    env.manual_approval = Str(e, "approval") == "Manual";
+    env.name = StringField(e, "name");
+    env.namespace_ = StringField(e, "namespace");
+    env.manual_approval = StringField(e, "approval") == "Manual";
     env.bake_seconds = static_cast<int>(Int(e, "bakeSeconds", 0));
     const Json* targets = Field(e, "targets");
     if (targets == nullptr || !targets->is_array()) return Bad(path + ".targets", "must be a list");
     for (const auto& t : targets->as_array()) {
       TargetSpec ts;
-      ts.deployment = Str(t, "deployment");
+      ts.deployment = StringField(t, "deployment");
       ts.containers = StringMap(t, "containers");
       if (const Json* wv = Field(t, "workerValidation"); wv != nullptr && wv->is_object()) {
         WorkerValidationSpec w;
-        w.cuda_required = Str(*wv, "cuda") != "Disabled";
+        w.cuda_required = StringField(*wv, "cuda") != "Disabled";
         if (const Json* cmd = Field(*wv, "command"); cmd != nullptr && cmd->is_array()) {
           for (const auto& a : cmd->as_array()) {
             if (a.is_string()) w.command.push_back(a.as_string());
@@ -88,14 +82,14 @@ Result<RolloutSpec> DecodeSpec(const Json& spec) {
     if (const Json* an = Field(e, "analysis"); an != nullptr && an->is_object()) {
       AnalysisSpec a;
       if (const Json* p = Field(*an, "prometheus"); p != nullptr)
-        a.prometheus_address = Str(*p, "address");
+        a.prometheus_address = StringField(*p, "address");
       a.interval_seconds = static_cast<int>(Int(*an, "intervalSeconds", a.interval_seconds));
       a.samples = static_cast<int>(Int(*an, "samples", a.samples));
       if (const Json* checks = Field(*an, "checks"); checks != nullptr && checks->is_array()) {
         for (const auto& c : checks->as_array()) {
           CheckSpec cs;
-          cs.name = Str(c, "name");
-          cs.query = Str(c, "query");
+          cs.name = StringField(c, "name");
+          cs.query = StringField(c, "query");
           if (const Json* mn = Field(c, "min"); mn != nullptr && mn->is_number())
             cs.min = mn->as_double();
           if (const Json* mx = Field(c, "max"); mx != nullptr && mx->is_number())
@@ -114,30 +108,30 @@ RolloutStatus DecodeStatus(const Json& st) {
   RolloutStatus out;
   out.observed_generation = Int(st, "observedGeneration");
   out.revision = Int(st, "revision");
-  out.phase = Str(st, "phase");
-  out.current_environment = Str(st, "currentEnvironment");
-  out.message = Str(st, "message");
+  out.phase = StringField(st, "phase");
+  out.current_environment = StringField(st, "currentEnvironment");
+  out.message = StringField(st, "message");
   if (const Json* envs = Field(st, "environments"); envs != nullptr && envs->is_array()) {
     for (const auto& e : envs->as_array()) {
       EnvironmentStatus es;
-      es.name = Str(e, "name");
-      es.phase = Str(e, "phase");
+      es.name = StringField(e, "name");
+      es.phase = StringField(e, "phase");
       if (es.phase.empty()) es.phase = phase::kPending;
-      es.started_at = ParseTime(Str(e, "startedAt"));
-      es.verified_at = ParseTime(Str(e, "verifiedAt"));
-      es.finished_at = ParseTime(Str(e, "finishedAt"));
-      es.approved_at = ParseTime(Str(e, "approvedAt"));
-      es.reason = Str(e, "reason");
-      es.message = Str(e, "message");
+      es.started_at = ParseTime(StringField(e, "startedAt"));
+      es.verified_at = ParseTime(StringField(e, "verifiedAt"));
+      es.finished_at = ParseTime(StringField(e, "finishedAt"));
+      es.approved_at = ParseTime(StringField(e, "approvedAt"));
+      es.reason = StringField(e, "reason");
+      es.message = StringField(e, "message");
       es.attempts = static_cast<int>(Int(e, "attempts"));
       if (const Json* ts = Field(e, "targets"); ts != nullptr && ts->is_array()) {
         for (const auto& t : ts->as_array()) {
           TargetStatus x;
-          x.deployment = Str(t, "deployment");
-          x.namespace_ = Str(t, "namespace");
+          x.deployment = StringField(t, "deployment");
+          x.namespace_ = StringField(t, "namespace");
           x.previous_images = StringMap(t, "previousImages");
           x.previous_init_containers = StringMap(t, "previousInitContainers");
-          x.previous_validation_label = Str(t, "previousValidationLabel");
+          x.previous_validation_label = StringField(t, "previousValidationLabel");
           x.replicas = static_cast<int>(Int(t, "replicas"));
           x.updated_replicas = static_cast<int>(Int(t, "updatedReplicas"));
           x.ready_replicas = static_cast<int>(Int(t, "readyReplicas"));
@@ -150,7 +144,7 @@ RolloutStatus DecodeStatus(const Json& st) {
         vs.gpu_pods = static_cast<int>(Int(*v, "gpuPods"));
         vs.passed = static_cast<int>(Int(*v, "passed"));
         vs.failed = static_cast<int>(Int(*v, "failed"));
-        vs.message = Str(*v, "message");
+        vs.message = StringField(*v, "message");
         es.validation = vs;
       }
       if (const Json* a = Field(e, "analysis"); a != nullptr && a->is_object()) {
@@ -159,9 +153,9 @@ RolloutStatus DecodeStatus(const Json& st) {
         as.passed = static_cast<int>(Int(*a, "passed"));
         as.failed = static_cast<int>(Int(*a, "failed"));
         as.inconclusive = static_cast<int>(Int(*a, "inconclusive"));
-        as.last_sample_at = ParseTime(Str(*a, "lastSampleAt"));
-        as.last_value = Str(*a, "lastValue");
-        as.message = Str(*a, "message");
+        as.last_sample_at = ParseTime(StringField(*a, "lastSampleAt"));
+        as.last_value = StringField(*a, "lastValue");
+        as.message = StringField(*a, "message");
         es.analysis = as;
       }
       out.environments.push_back(std::move(es));
@@ -170,17 +164,18 @@ RolloutStatus DecodeStatus(const Json& st) {
   if (const Json* cs = Field(st, "conditions"); cs != nullptr && cs->is_array()) {
     for (const auto& c : cs->as_array()) {
       Condition cond;
-      cond.type = Str(c, "type");
-      cond.status = Str(c, "status");
-      cond.reason = Str(c, "reason");
-      cond.message = Str(c, "message");
+      cond.type = StringField(c, "type");
+      cond.status = StringField(c, "status");
+      cond.reason = StringField(c, "reason");
+      cond.message = StringField(c, "message");
       cond.observed_generation = Int(c, "observedGeneration");
-      cond.last_transition_time = ParseTime(Str(c, "lastTransitionTime")).value_or(WallTime{});
+      cond.last_transition_time =
+          ParseTime(StringField(c, "lastTransitionTime")).value_or(WallTime{});
       out.conditions.push_back(std::move(cond));
     }
   }
   if (const Json* b = Field(st, "bookkeeping"); b != nullptr && b->is_object()) {
-    out.spec_hash = Str(*b, "specHash");
+    out.spec_hash = StringField(*b, "specHash");
     out.handled_annotations = StringMap(*b, "handledAnnotations");
   }
   return out;
@@ -224,11 +219,11 @@ Result<Rollout> DecodeRollout(const Json& obj) {
   Rollout r;
   const Json* meta = Field(obj, "metadata");
   if (meta == nullptr || !meta->is_object()) return Bad("metadata", "missing");
-  r.namespace_ = Str(*meta, "namespace");
-  r.name = Str(*meta, "name");
-  r.uid = Str(*meta, "uid");
+  r.namespace_ = StringField(*meta, "namespace");
+  r.name = StringField(*meta, "name");
+  r.uid = StringField(*meta, "uid");
   r.generation = Int(*meta, "generation");
-  r.resource_version = Str(*meta, "resourceVersion");
+  r.resource_version = StringField(*meta, "resourceVersion");
   r.annotations = StringMap(*meta, "annotations");
   const Json* spec = Field(obj, "spec");
   if (spec == nullptr || !spec->is_object()) return Bad("spec", "missing");
@@ -329,8 +324,8 @@ Result<DeploymentView> DecodeDeployment(const Json& obj, const std::string& gpu_
   DeploymentView d;
   const Json* meta = Field(obj, "metadata");
   if (meta == nullptr) return Bad("metadata", "missing");
-  d.namespace_ = Str(*meta, "namespace");
-  d.name = Str(*meta, "name");
+  d.namespace_ = StringField(*meta, "namespace");
+  d.name = StringField(*meta, "name");
   d.generation = Int(*meta, "generation");
   d.annotations = StringMap(*meta, "annotations");
   const Json* spec = Field(obj, "spec");
@@ -344,8 +339,8 @@ Result<DeploymentView> DecodeDeployment(const Json& obj, const std::string& gpu_
   const Json* containers = pspec != nullptr ? Field(*pspec, "containers") : nullptr;
   if (containers != nullptr && containers->is_array()) {
     for (const auto& c : containers->as_array()) {
-      const std::string name = Str(c, "name");
-      d.container_images[name] = Str(c, "image");
+      const std::string name = StringField(c, "name");
+      d.container_images[name] = StringField(c, "image");
       const Json* res = Field(c, "resources");
       for (const char* kind : {"limits", "requests"}) {
         const Json* q = res != nullptr ? Field(*res, kind) : nullptr;
@@ -362,7 +357,7 @@ Result<DeploymentView> DecodeDeployment(const Json& obj, const std::string& gpu_
   const Json* inits = pspec != nullptr ? Field(*pspec, "initContainers") : nullptr;
   if (inits != nullptr && inits->is_array()) {
     for (const auto& c : inits->as_array()) {
-      d.init_container_images[Str(c, "name")] = Str(c, "image");
+      d.init_container_images[StringField(c, "name")] = StringField(c, "image");
     }
   }
   if (tmpl != nullptr) {
@@ -378,8 +373,8 @@ Result<DeploymentView> DecodeDeployment(const Json& obj, const std::string& gpu_
     d.available_replicas = static_cast<int>(Int(*st, "availableReplicas"));
     if (const Json* cs = Field(*st, "conditions"); cs != nullptr && cs->is_array()) {
       for (const auto& c : cs->as_array()) {
-        if (Str(c, "type") == "Progressing" && Str(c, "status") == "False" &&
-            Str(c, "reason") == "ProgressDeadlineExceeded") {
+        if (StringField(c, "type") == "Progressing" && StringField(c, "status") == "False" &&
+            StringField(c, "reason") == "ProgressDeadlineExceeded") {
           d.progress_deadline_exceeded = true;
         }
       }
@@ -391,7 +386,7 @@ Result<DeploymentView> DecodeDeployment(const Json& obj, const std::string& gpu_
 NamespaceView DecodeNamespace(const Json& obj) {
   NamespaceView n;
   if (const Json* meta = Field(obj, "metadata"); meta != nullptr) {
-    n.name = Str(*meta, "name");
+    n.name = StringField(*meta, "name");
     n.labels = StringMap(*meta, "labels");
   }
   return n;

@@ -1,20 +1,13 @@
 #include "controller/validation/pod_validation.h"
 
+#include "controller/kube/json_fields.h"
 #include "controller/rollout/codec.h"
 
 namespace rollgate::validation {
 namespace {
 
-const kube::Json* Field(const kube::Json& obj, const char* name) {
-  if (!obj.is_object() || !obj.has_field(name)) return nullptr;
-  const kube::Json& v = obj.at(name);
-  return v.is_null() ? nullptr : &v;
-}
-
-std::string Str(const kube::Json& obj, const char* name) {
-  const kube::Json* v = Field(obj, name);
-  return v != nullptr && v->is_string() ? v->as_string() : std::string();
-}
+using kube::Field;
+using kube::StringField;
 
 // A terminated state with a non-zero exit code, as "exited N (Reason): message".
 bool FailedTermination(const kube::Json* state, std::string* out) {
@@ -23,7 +16,7 @@ bool FailedTermination(const kube::Json* state, std::string* out) {
   const kube::Json* code = Field(*term, "exitCode");
   const int exit_code = code != nullptr && code->is_integer() ? code->as_integer() : -1;
   if (exit_code == 0) return false;
-  std::string msg = Str(*term, "message");
+  std::string msg = StringField(*term, "message");
   if (msg.size() > 600) {
     // Cut on a UTF-8 character boundary: never leave half a character in status or Events.
     size_t cut = 600;
@@ -31,7 +24,8 @@ bool FailedTermination(const kube::Json* state, std::string* out) {
     msg = msg.substr(0, cut) + "...";
   }
   *out = "exited " + std::to_string(exit_code);
-  if (const std::string reason = Str(*term, "reason"); !reason.empty()) *out += " (" + reason + ")";
+  if (const std::string reason = StringField(*term, "reason"); !reason.empty())
+    *out += " (" + reason + ")";
   if (!msg.empty()) *out += ": " + msg;
   return true;
 }
@@ -55,7 +49,7 @@ Verdict PodVerdict(const kube::Json& pod, const std::vector<std::string>& init_c
     const kube::Json* cs = nullptr;
     if (statuses != nullptr && statuses->is_array()) {
       for (const auto& s : statuses->as_array()) {
-        if (Str(s, "name") == name) cs = &s;
+        if (StringField(s, "name") == name) cs = &s;
       }
     }
     if (cs == nullptr) continue;
@@ -66,7 +60,7 @@ Verdict PodVerdict(const kube::Json& pod, const std::vector<std::string>& init_c
       v.state = Verdict::State::kFailed;
       std::string node;
       if (const kube::Json* spec = Field(pod, "spec"); spec != nullptr)
-        node = Str(*spec, "nodeName");
+        node = StringField(*spec, "nodeName");
       v.message = "pod " + kube::MetaString(pod, "name") +
                   (node.empty() ? "" : " on node " + node) + ": " + name + " " + detail;
       return v;
@@ -102,9 +96,10 @@ std::optional<rollout::ValidationObservation> PodValidationObserver::Observe(
       const kube::Json* meta = Field(*pod, "metadata");
       if (meta == nullptr || Field(*meta, "deletionTimestamp") != nullptr) continue;
       const kube::Json* labels = Field(*meta, "labels");
-      if (labels == nullptr || Str(*labels, rollout::kValidationLabel) != rev) continue;
+      if (labels == nullptr || StringField(*labels, rollout::kValidationLabel) != rev) continue;
       bool selected = true;
-      for (const auto& [k, v] : d->selector) selected = selected && Str(*labels, k.c_str()) == v;
+      for (const auto& [k, v] : d->selector)
+        selected = selected && StringField(*labels, k.c_str()) == v;
       if (!selected) continue;
       ++obs.gpu_pods;
       Verdict verdict = PodVerdict(*pod, names);
