@@ -5,6 +5,8 @@
 #include <deque>
 #include <thread>
 
+#include "tests/fakes/unimplemented_client.h"
+
 namespace rollgate::kube {
 namespace {
 
@@ -19,7 +21,7 @@ Json Obj(const std::string& ns, const std::string& name, const std::string& rv) 
 }
 
 // A KubeClient whose List and Watch answers are scripted per call; records what was asked.
-class ScriptedClient : public KubeClient {
+class ScriptedClient : public testing::UnimplementedClient {
  public:
   struct WatchScript {
     std::vector<WatchEvent> events;
@@ -61,26 +63,6 @@ class ScriptedClient : public KubeClient {
       while (!cancel.cancelled()) (void)cancel.SleepFor(std::chrono::milliseconds(5));
     }
     return s.end;
-  }
-  Result<Json> Get(const ResourceType&, const std::string&, const std::string&) override {
-    return Status(StatusCode::kUnknown, "unused");
-  }
-  Result<Json> Create(const ResourceType&, const std::string&, const Json&) override {
-    return Status(StatusCode::kUnknown, "unused");
-  }
-  Result<Json> Update(const ResourceType&, const std::string&, const Json&) override {
-    return Status(StatusCode::kUnknown, "unused");
-  }
-  Result<Json> UpdateStatus(const ResourceType&, const std::string&, const Json&) override {
-    return Status(StatusCode::kUnknown, "unused");
-  }
-  Result<Json> Patch(const ResourceType&, const std::string&, const std::string&, PatchType,
-                     const std::string&, const PatchOptions&) override {
-    return Status(StatusCode::kUnknown, "unused");
-  }
-  Status Delete(const ResourceType&, const std::string&, const std::string&,
-                const DeleteOptions&) override {
-    return Status(StatusCode::kUnknown, "unused");
   }
 };
 

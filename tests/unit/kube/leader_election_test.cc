@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "tests/fakes/fake_clock.h"
+#include "tests/fakes/unimplemented_client.h"
 
 namespace rollgate::kube {
 namespace {
@@ -15,7 +16,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // An API server holding one Lease, with resourceVersion-checked updates like the real one.
-class LeaseServer : public KubeClient {
+class LeaseServer : public testing::UnimplementedClient {
  public:
   std::mutex mu;
   std::optional<Json> lease;
@@ -50,24 +51,6 @@ class LeaseServer : public KubeClient {
   std::string Holder() {
     std::lock_guard<std::mutex> l(mu);
     return lease ? lease->at("spec").at("holderIdentity").as_string() : "";
-  }
-  Result<ObjectList> List(const ResourceType&, const std::string&, const ListOptions&) override {
-    return Status(StatusCode::kUnknown, "unused");
-  }
-  Result<Json> UpdateStatus(const ResourceType&, const std::string&, const Json&) override {
-    return Status(StatusCode::kUnknown, "unused");
-  }
-  Result<Json> Patch(const ResourceType&, const std::string&, const std::string&, PatchType,
-                     const std::string&, const PatchOptions&) override {
-    return Status(StatusCode::kUnknown, "unused");
-  }
-  Status Delete(const ResourceType&, const std::string&, const std::string&,
-                const DeleteOptions&) override {
-    return Status(StatusCode::kUnknown, "unused");
-  }
-  Status Watch(const ResourceType&, const std::string&, const WatchOptions&,
-               const std::function<bool(WatchEvent&&)>&, const CancelToken&) override {
-    return Status(StatusCode::kUnknown, "unused");
   }
 };
 

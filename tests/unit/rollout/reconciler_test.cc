@@ -12,6 +12,7 @@
 #include "controller/rollout/codec.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/map_lister.h"
+#include "tests/fakes/unimplemented_client.h"
 
 namespace rollgate::rollout {
 namespace {
@@ -21,7 +22,7 @@ using kube::Json;
 using rollgate::testing::MapLister;
 
 // Holds Deployments and rollouts by key; records every write; errors can be injected.
-class RecordingClient : public kube::KubeClient {
+class RecordingClient : public testing::UnimplementedClient {
  public:
   std::map<std::string, Json> objects;  // "ns/name" (deployments and rollouts share the space)
   std::vector<std::string> actions;     // "patch ns/name", "status ns/name", "get ns/name"
@@ -66,21 +67,6 @@ class RecordingClient : public kube::KubeClient {
   Result<Json> Create(const kube::ResourceType& rt, const std::string&, const Json& obj) override {
     actions.push_back("create " + rt.resource);
     return obj;
-  }
-  Result<kube::ObjectList> List(const kube::ResourceType&, const std::string&,
-                                const kube::ListOptions&) override {
-    return Status(StatusCode::kUnknown, "unused");
-  }
-  Result<Json> Update(const kube::ResourceType&, const std::string&, const Json&) override {
-    return Status(StatusCode::kUnknown, "unused");
-  }
-  Status Delete(const kube::ResourceType&, const std::string&, const std::string&,
-                const kube::DeleteOptions&) override {
-    return Status(StatusCode::kUnknown, "unused");
-  }
-  Status Watch(const kube::ResourceType&, const std::string&, const kube::WatchOptions&,
-               const std::function<bool(kube::WatchEvent&&)>&, const CancelToken&) override {
-    return Status(StatusCode::kUnknown, "unused");
   }
   int Count(const std::string& prefix) const {
     int n = 0;
