@@ -30,8 +30,8 @@ build: deps $(BUILD)/build.ninja
 build-san: deps $(SAN_BUILD)/build.ninja
 	cmake --build $(SAN_BUILD) -j$(JOBS) --target unit_tests
 
-# Every test: unit and end-to-end (real control plane) on the normal build, then the unit tests
-# again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Every test: unit, lint (clang-tidy, tests/tidy_check.sh) and end-to-end (real control plane) on
+# the normal build, then the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test: control-plane build build-san
 	cd $(BUILD) && ctest --output-on-failure --timeout 900
 	cd $(SAN_BUILD) && ctest --output-on-failure -L unit --timeout 900
@@ -59,8 +59,9 @@ manifests: control-plane
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')
 
+# clang-tidy on controller/ and tests/ (also run by `make test`, as the ctest test tidy_check).
 lint: build
-	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'controller/*.cc')
+	bash tests/tidy_check.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

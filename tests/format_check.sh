@@ -3,9 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v clang-format >/dev/null || { echo "format check: clang-format is not installed" >&2; exit 1; }
-mapfile -t files < <(git ls-files '*.h' '*.cc')
+# Tracked files that still exist (a deletion not yet committed is not a format error).
+mapfile -t files < <(git ls-files '*.h' '*.cc' | while read -r f; do [[ -f $f ]] && echo "$f"; done)
 if ! out=$(clang-format --dry-run -Werror "${files[@]}" 2>&1); then
-  echo "$out" | grep 'error:' | head -20
+  { echo "$out" | grep 'error:' || echo "$out"; } | head -20
   echo "format check: FAIL (run: make format)"
   exit 1
 fi

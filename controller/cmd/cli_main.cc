@@ -9,11 +9,11 @@
 #include <cstdlib>
 #include <string>
 
+#include "controller/api/codec.h"
 #include "controller/common/clock.h"
 #include "controller/common/flags.h"
 #include "controller/kube/kube_config.h"
 #include "controller/kube/rest_client.h"
-#include "controller/rollout/codec.h"
 
 namespace {
 
@@ -28,14 +28,15 @@ int Usage(const FlagSet& fs, const std::string& error) {
   return 2;
 }
 
-void PrintStatus(const rollout::Rollout& r) {
+void PrintStatus(const api::Rollout& r) {
   const auto& s = r.status;
+  const std::string phase = api::PhaseName(s.phase);
   std::printf("%s/%s  phase=%s  revision=%lld  environment=%s\n", r.namespace_.c_str(),
-              r.name.c_str(), s.phase.empty() ? "(not reconciled yet)" : s.phase.c_str(),
+              r.name.c_str(), phase.empty() ? "(not reconciled yet)" : phase.c_str(),
               static_cast<long long>(s.revision), s.current_environment.c_str());
   if (!s.message.empty()) std::printf("  %s\n", s.message.c_str());
   for (const auto& e : s.environments) {
-    std::printf("  %-12s %-16s", e.name.c_str(), e.phase.c_str());
+    std::printf("  %-12s %-16s", e.name.c_str(), api::PhaseName(e.phase).c_str());
     if (!e.reason.empty() && e.reason != "Succeeded") std::printf(" %s:", e.reason.c_str());
     if (!e.message.empty()) std::printf(" %s", e.message.c_str());
     std::printf("\n");
@@ -121,10 +122,10 @@ int main(int argc, char** argv) {
     std::printf("%-12s %-28s %-16s %-14s %s\n", "NAMESPACE", "NAME", "PHASE", "ENVIRONMENT",
                 "REVISION");
     for (const auto& item : list->items) {
-      auto r = rollout::DecodeRollout(item);
+      auto r = api::DecodeRollout(item);
       if (!r.ok()) continue;
       std::printf("%-12s %-28s %-16s %-14s %lld\n", r->namespace_.c_str(), r->name.c_str(),
-                  r->status.phase.c_str(), r->status.current_environment.c_str(),
+                  api::PhaseName(r->status.phase).c_str(), r->status.current_environment.c_str(),
                   static_cast<long long>(r->status.revision));
     }
     return 0;
@@ -136,7 +137,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "rollgate: %s\n", obj.status().ToString().c_str());
       return 1;
     }
-    auto r = rollout::DecodeRollout(*obj);
+    auto r = api::DecodeRollout(*obj);
     if (!r.ok()) {
       std::fprintf(stderr, "rollgate: %s/%s: %s\n", ns.c_str(), name.c_str(),
                    r.status().message().c_str());
@@ -150,7 +151,7 @@ int main(int argc, char** argv) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(clock.WallNow().time_since_epoch())
           .count();
   const std::string value =
-      rollout::FormatTime(clock.WallNow()) + "/" + std::to_string(now % 1000000000);
+      api::FormatTime(clock.WallNow()) + "/" + std::to_string(now % 1000000000);
   kube::Json patch = kube::Json::object();
   patch["metadata"]["annotations"]["rollgate.io/" + verb] = kube::Json::string(value);
   auto res = (*client)->Patch(rt, ns, name, kube::PatchType::kMerge, patch.serialize(), {});

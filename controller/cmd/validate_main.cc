@@ -1,11 +1,11 @@
 // rollgate-validate: the worker startup validator that the controller injects as an init
-// container into GPU workers (DESIGN.md "Worker startup validation"). Runs the CUDA probe
-// (controller/cuda/probe.h) bounded by --timeout, prints one JSON verdict on stdout, writes the
-// same verdict to the termination log, and exits with the failure class's code (0 passed,
-// 2 usage, 10 library, 11 init, 12 devices, 13 below minimum, 14 context/memory, 15 kernel,
-// 16 timeout). A hung driver call cannot be cancelled, so on a timeout the process reports and
-// ends with _exit while the probe thread is still inside the driver.
-// Thread-safety: main thread plus one probe thread; they share only the VerdictRecorder.
+// container into GPU workers (docs/design.md "Worker startup validation"). Runs the CUDA probe
+// (controller/validator/probe.h) bounded by --timeout, prints one JSON verdict on stdout, writes
+// the same verdict to the termination log, and exits with the failure class's code (0 passed, 2
+// usage, 10 library, 11 init, 12 devices, 13 below minimum, 14 context/memory, 15 kernel, 16
+// timeout). A hung driver call cannot be cancelled, so on a timeout the process reports and ends
+// with _exit while the probe thread is still inside the driver. Thread-safety: main thread plus one
+// probe thread; they share only the VerdictRecorder.
 #include <unistd.h>
 
 #include <chrono>
@@ -14,16 +14,16 @@
 #include <string>
 #include <vector>
 
-#include "controller/cuda/bounded_run.h"
-#include "controller/cuda/options.h"
-#include "controller/cuda/probe.h"
-#include "controller/cuda/termination_log.h"
-#include "controller/cuda/verdict.h"
-#include "controller/cuda/verdict_recorder.h"
+#include "controller/validator/bounded_run.h"
+#include "controller/validator/options.h"
+#include "controller/validator/probe.h"
+#include "controller/validator/termination_log.h"
+#include "controller/validator/verdict.h"
+#include "controller/validator/verdict_recorder.h"
 
 namespace {
 
-using rollgate::cuda::Verdict;
+using rollgate::validator::Verdict;
 using Clock = std::chrono::steady_clock;
 
 // Stamps the duration, then writes the verdict to the termination log first (stdout may be a
@@ -32,8 +32,8 @@ using Clock = std::chrono::steady_clock;
 void Emit(Verdict verdict, const std::string& termination_log, Clock::time_point start) {
   verdict.duration_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-  std::string json = rollgate::cuda::RenderVerdictJson(verdict);
-  if (std::string error = rollgate::cuda::WriteTerminationLog(termination_log, json);
+  std::string json = rollgate::validator::RenderVerdictJson(verdict);
+  if (std::string error = rollgate::validator::WriteTerminationLog(termination_log, json);
       !error.empty()) {
     std::fprintf(stderr, "rollgate-validate: cannot write the termination log: %s\n",
                  error.c_str());
@@ -52,36 +52,36 @@ int main(int argc, char** argv) {
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
 
-  rollgate::cuda::ParsedArgs parsed = rollgate::cuda::ParseArgs(args);
+  rollgate::validator::ParsedArgs parsed = rollgate::validator::ParseArgs(args);
   if (!parsed.error.empty()) {
     std::fprintf(stderr, "rollgate-validate: %s\n\n%s", parsed.error.c_str(),
-                 rollgate::cuda::Usage(program).c_str());
-    Verdict verdict = rollgate::cuda::UsageVerdict(parsed.error);
+                 rollgate::validator::Usage(program).c_str());
+    Verdict verdict = rollgate::validator::UsageVerdict(parsed.error);
     Emit(verdict, parsed.options.termination_log, start);
-    return rollgate::cuda::ExitCode(verdict.failure);
+    return rollgate::validator::ExitCode(verdict.failure);
   }
   if (parsed.help) {
-    std::fputs(rollgate::cuda::Usage(program).c_str(), stdout);
+    std::fputs(rollgate::validator::Usage(program).c_str(), stdout);
     return 0;
   }
 
-  const rollgate::cuda::ValidateOptions options = parsed.options;
+  const rollgate::validator::ValidateOptions options = parsed.options;
   // Shared with the probe thread, which may outlive main's interest in it after a timeout.
-  auto recorder = std::make_shared<rollgate::cuda::VerdictRecorder>();
+  auto recorder = std::make_shared<rollgate::validator::VerdictRecorder>();
   const auto timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::duration<double>(options.timeout_seconds));
-  rollgate::cuda::BoundedRunResult result = rollgate::cuda::RunBounded(
-      [recorder, options] { rollgate::cuda::RunProbe(options, *recorder); }, timeout);
+  rollgate::validator::BoundedRunResult result = rollgate::validator::RunBounded(
+      [recorder, options] { rollgate::validator::RunProbe(options, *recorder); }, timeout);
 
-  if (result == rollgate::cuda::BoundedRunResult::kFinished) {
+  if (result == rollgate::validator::BoundedRunResult::kFinished) {
     Verdict verdict = recorder->Snapshot().verdict;
     Emit(verdict, options.termination_log, start);
-    return rollgate::cuda::ExitCode(verdict.failure);
+    return rollgate::validator::ExitCode(verdict.failure);
   }
-  rollgate::cuda::VerdictRecorder::Progress progress = recorder->Snapshot();
-  Verdict verdict = rollgate::cuda::TimedOutVerdict(std::move(progress.verdict), progress.running,
-                                                    options.timeout_seconds);
+  rollgate::validator::VerdictRecorder::Progress progress = recorder->Snapshot();
+  Verdict verdict = rollgate::validator::TimedOutVerdict(std::move(progress.verdict),
+                                                         progress.running, options.timeout_seconds);
   Emit(verdict, options.termination_log, start);
   // The probe thread is stuck in the driver: end the process without unwinding or joining it.
-  _exit(rollgate::cuda::ExitCode(verdict.failure));
+  _exit(rollgate::validator::ExitCode(verdict.failure));
 }

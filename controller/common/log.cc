@@ -6,6 +6,8 @@
 #include <ctime>
 #include <mutex>
 
+#include "controller/common/json_escape.h"
+
 namespace rollgate::log {
 namespace {
 
@@ -13,38 +15,6 @@ namespace {
 std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
 std::atomic<int> g_format{static_cast<int>(OutputFormat::kText)};
 std::mutex g_write_mu;
-
-void AppendJsonString(std::string& out, std::string_view v) {
-  out += '"';
-  for (unsigned char ch : v) {
-    switch (ch) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (ch < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", ch);
-          out += buf;
-        } else {
-          out += static_cast<char>(ch);
-        }
-    }
-  }
-  out += '"';
-}
 
 const char* LevelName(Level l) {
   switch (l) {
@@ -92,18 +62,18 @@ std::string FormatRecord(OutputFormat format, Level level, std::string_view comp
     return ::rollgate::log::Format(level, component, message, fields);
   std::string text = ::rollgate::log::Format(level, component, "", {});
   std::string out = "{\"ts\":";
-  AppendJsonString(out, text.substr(0, text.find(' ')));
+  json::AppendQuoted(out, text.substr(0, text.find(' ')));
   out += ",\"level\":";
-  AppendJsonString(out, LevelName(level));
+  json::AppendQuoted(out, LevelName(level));
   out += ",\"component\":";
-  AppendJsonString(out, component);
+  json::AppendQuoted(out, component);
   out += ",\"msg\":";
-  AppendJsonString(out, message);
+  json::AppendQuoted(out, message);
   for (const auto& [k, v] : fields) {
     out += ',';
-    AppendJsonString(out, k);
+    json::AppendQuoted(out, k);
     out += ':';
-    AppendJsonString(out, v);
+    json::AppendQuoted(out, v);
   }
   out += '}';
   return out;

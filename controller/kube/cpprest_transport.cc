@@ -1,6 +1,16 @@
 // The cpprestsdk implementation of HttpTransport: the only file that includes cpprest's HTTP
 // client headers (see http_transport.h). TLS is configured from memory with OpenSSL: the default
 // certificate store is replaced by one holding only the configured CA(s).
+//
+// Destruction is deterministic: cpprest finishes a request on its thread pool after the caller
+// has its result (the request task completes first; then the response body stream is closed by a
+// chain of pplx continuations, each scheduled as a heap-allocated chore). A chore still queued
+// when the process exits is dropped with the pool and leaks (LeakSanitizer reports it). So the
+// transport counts the chores (ChoreCounter, pplx's ambient scheduler) and remembers each
+// client's communicator, which every request in flight keeps alive; its destructor waits until
+// the communicators are gone (every request has run its last handler, so its chores are
+// scheduled) and then until no chore is pending (each chore schedules its successors before it
+// ends, so the count reaches zero only when the chains are done).
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
 #include <openssl/err.h>
@@ -11,9 +21,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "controller/common/log.h"
 #include "controller/kube/http_transport.h"
@@ -23,6 +38,111 @@ namespace {
 
 namespace http = web::http;
 namespace client = web::http::client;
+
+// How long a transport's destructor waits for cpprest to finish its requests' work.
+constexpr std::chrono::seconds kDrainTimeout{10};
+
+// pplx's ambient scheduler: forwards every chore to cpprest's default scheduler (its thread pool)
+// and counts the chores scheduled but not yet finished. Installed once per process, before the
+// first request; never destroyed (pool threads may run chores during exit).
+// Thread-safety: schedule and WaitIdle may be called from any thread.
+// pplx::scheduler_interface has no virtual destructor; a ChoreCounter is only ever destroyed
+// through its own type (it is not destroyed at all), so the warning does not apply.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnon-virtual-dtor"
+class ChoreCounter final : public pplx::scheduler_interface {
+ public:
+  ChoreCounter() : next_(std::make_shared<pplx::default_scheduler_t>()) {}
+  ChoreCounter(const ChoreCounter&) = delete;
+  ChoreCounter& operator=(const ChoreCounter&) = delete;
+  virtual ~ChoreCounter() = default;
+
+  void schedule(pplx::TaskProc_t proc, void* param) override {
+    auto chore = std::make_unique<Chore>(Chore{proc, param, this});
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++pending_;
+    }
+    try {
+      next_->schedule(&Run, chore.get());
+      static_cast<void>(chore.release());  // Run owns it now
+    } catch (...) {
+      Finished();
+      throw;
+    }
+  }
+
+  // Waits until no chore is pending but the ones the calling thread is running (a transport may
+  // be destroyed from inside a continuation). False when `deadline` passed first.
+  bool WaitIdle(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock<std::mutex> lock(mu_);
+    const int own = running_here_;
+    return idle_.wait_until(lock, deadline, [&] { return pending_ <= own; });
+  }
+
+ private:
+  struct Chore {
+    pplx::TaskProc_t proc;
+    void* param;
+    ChoreCounter* counter;
+  };
+
+  static void Run(void* p) {
+    const std::unique_ptr<Chore> chore(static_cast<Chore*>(p));
+    ++running_here_;
+    try {
+      chore->proc(chore->param);
+    } catch (...) {
+      --running_here_;
+      chore->counter->Finished();
+      throw;
+    }
+    --running_here_;
+    chore->counter->Finished();
+  }
+
+  void Finished() {
+    std::lock_guard<std::mutex> lock(mu_);
+    --pending_;
+    idle_.notify_all();
+  }
+
+  static thread_local int running_here_;  // chores running on this thread (nested: inlined)
+  std::shared_ptr<pplx::scheduler_interface> next_;
+  std::mutex mu_;
+  std::condition_variable idle_;
+  int pending_ = 0;  // guarded by mu_
+};
+#pragma GCC diagnostic pop
+thread_local int ChoreCounter::running_here_ = 0;
+
+// The process's ChoreCounter, or null when pplx's ambient scheduler was already in use before the
+// first transport (then destruction waits for the requests' handlers only).
+ChoreCounter* g_chores = nullptr;
+
+// Installs the ChoreCounter; called once, before the first request.
+void InstallChoreCounter() {
+  // Never destroyed: pplx keeps its own reference, and chores may run while the process exits.
+  static auto* const counter = new std::shared_ptr<ChoreCounter>(std::make_shared<ChoreCounter>());
+  try {
+    pplx::set_ambient_scheduler(*counter);
+    g_chores = counter->get();
+  } catch (const std::exception& e) {
+    log::Debug("transport", "pplx scheduler already in use: destruction waits for handlers only",
+               {{"error", e.what()}});
+  }
+}
+
+// A pass-through pipeline stage added to every client. Its next stage is the client's
+// communicator, which each request in flight holds (through its request context) until its last
+// handler has run: a weak reference to it tells when the client's last request is over.
+class CommunicatorHandle final : public http::http_pipeline_stage {
+ public:
+  pplx::task<http::http_response> propagate(http::http_request request) override {
+    return next_stage()->propagate(request);
+  }
+  std::weak_ptr<http::http_pipeline_stage> communicator() const { return next_stage(); }
+};
 
 struct BioDeleter {
   void operator()(BIO* b) const { BIO_free(b); }
@@ -80,6 +200,33 @@ std::string Lower(std::string s) {
 class CpprestTransport final : public HttpTransport {
  public:
   explicit CpprestTransport(TransportOptions opts) : opts_(std::move(opts)) {}
+  CpprestTransport(const CpprestTransport&) = delete;
+  CpprestTransport& operator=(const CpprestTransport&) = delete;
+
+  // Waits (at most kDrainTimeout) until cpprest has finished all the work of this transport's
+  // requests, so that nothing of it is pending when the transport, or the process, goes away.
+  // Every Send and Stream call must have returned.
+  ~CpprestTransport() override {
+    std::vector<std::weak_ptr<http::http_pipeline_stage>> communicators;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      clients_.clear();
+      communicators.swap(communicators_);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + kDrainTimeout;
+    bool drained = true;
+    for (const auto& c : communicators) {
+      while (!c.expired() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      drained = drained && c.expired();
+    }
+    if (g_chores != nullptr) drained = g_chores->WaitIdle(deadline) && drained;
+    if (!drained) {
+      log::Warn("transport", "cpprest work still pending when the transport was destroyed",
+                {{"server", opts_.server}});
+    }
+  }
 
   Result<HttpResponse> Send(const HttpRequest& req, const CancelToken* cancel) override {
     pplx::cancellation_token_source cts;
@@ -105,6 +252,10 @@ class CpprestTransport final : public HttpTransport {
       // A stream gets a client of its own: its inactivity timeout is the stream's, and its
       // connection is never shared with short requests.
       client::http_client c(base_uri(), Config(req.timeout));
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        Track(c);
+      }
       http::http_response resp = c.request(BuildRequest(req), cts.get_token()).get();
       HttpResponse out = ResponseHead(resp);
       if (out.status < 200 || out.status > 299) {
@@ -161,8 +312,19 @@ class CpprestTransport final : public HttpTransport {
   std::shared_ptr<client::http_client> ClientFor(std::chrono::milliseconds timeout) {
     std::lock_guard<std::mutex> lock(mu_);
     auto& slot = clients_[timeout.count()];
-    if (!slot) slot = std::make_shared<client::http_client>(base_uri(), Config(timeout));
+    if (!slot) {
+      slot = std::make_shared<client::http_client>(base_uri(), Config(timeout));
+      Track(*slot);
+    }
     return slot;
+  }
+
+  // Remembers the client's communicator for the destructor. Called with mu_ held.
+  void Track(client::http_client& c) {
+    auto handle = std::make_shared<CommunicatorHandle>();
+    c.add_handler(handle);
+    std::erase_if(communicators_, [](const auto& w) { return w.expired(); });
+    communicators_.push_back(handle->communicator());
   }
 
   http::http_request BuildRequest(const HttpRequest& req) const {
@@ -207,7 +369,9 @@ class CpprestTransport final : public HttpTransport {
 
   TransportOptions opts_;
   std::mutex mu_;
-  std::map<long long, std::shared_ptr<client::http_client>> clients_;
+  std::map<long long, std::shared_ptr<client::http_client>> clients_;  // guarded by mu_
+  // The communicators of every client made, while requests may hold them; guarded by mu_.
+  std::vector<std::weak_ptr<http::http_pipeline_stage>> communicators_;
 };
 
 }  // namespace
@@ -246,6 +410,7 @@ Result<std::unique_ptr<HttpTransport>> NewCpprestTransport(const TransportOption
   // cpprest's pool is process-wide; size it once before the first request (default 40 threads).
   static std::once_flag pool_once;
   std::call_once(pool_once, [&] {
+    InstallChoreCounter();
     try {
       crossplat::threadpool::initialize_with_threads(
           static_cast<size_t>(std::max(2, opts.threads)));

@@ -8,7 +8,8 @@
 
 #include <algorithm>
 
-#include "controller/rollout/types.h"
+#include "controller/api/codec.h"
+#include "controller/api/reasons.h"
 
 namespace rollgate::metrics {
 namespace {
@@ -22,35 +23,33 @@ bool Contains(const std::vector<std::string>& v, const std::string& s) {
 }  // namespace
 
 const std::vector<std::string>& RolloutPhases() {
-  namespace p = rollout::phase;
-  static const std::vector<std::string> kPhases = {
-      p::kPending,     p::kProgressing, p::kAwaitingApproval, p::kPaused, p::kSucceeded,
-      p::kRollingBack, p::kRolledBack,  p::kFailed,           p::kAborted};
+  static const std::vector<std::string> kPhases = [] {
+    std::vector<std::string> out;
+    for (api::RolloutPhase p : api::AllRolloutPhases()) out.push_back(api::PhaseName(p));
+    return out;
+  }();
   return kPhases;
 }
 
 const std::vector<std::string>& EnvironmentPhases() {
-  namespace p = rollout::phase;
-  static const std::vector<std::string> kPhases = {
-      p::kPending,   p::kUpdating, p::kVerifying,   p::kBaking,    p::kAwaitingApproval,
-      p::kSucceeded, p::kFailed,   p::kRollingBack, p::kRolledBack};
+  static const std::vector<std::string> kPhases = [] {
+    std::vector<std::string> out;
+    for (api::EnvironmentPhase p : api::AllEnvironmentPhases()) out.push_back(api::PhaseName(p));
+    return out;
+  }();
   return kPhases;
 }
 
+// Every failure reason of the catalogue (api/reasons.h), sorted.
 const std::vector<std::string>& KnownFailureReasons() {
-  static const std::vector<std::string> kReasons = {"AnalysisFailed",
-                                                    "AnalysisInconclusive",
-                                                    "ContainerNotFound",
-                                                    "DeploymentNotFound",
-                                                    "ImageNotAllowed",
-                                                    "ImagesChangedExternally",
-                                                    "NamespaceNotPermitted",
-                                                    "ProgressDeadlineExceeded",
-                                                    "RollbackFailed",
-                                                    "UnhealthyDuringBake",
-                                                    "WorkerValidationFailed",
-                                                    "WorkerValidationTimeout",
-                                                    "WorkerValidationUnavailable"};
+  static const std::vector<std::string> kReasons = [] {
+    std::vector<std::string> out;
+    for (const api::ReasonInfo& r : api::Reasons()) {
+      if (r.kind == api::ReasonKind::kFailure) out.emplace_back(r.name);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }();
   return kReasons;
 }
 
@@ -223,7 +222,7 @@ void Metrics::ObserveRollout(const std::string& ns, const std::string& name, std
   r.info->Set(static_cast<double>(revision));
 
   // One-hot phase; a phase outside the known set gets a series of its own while it lasts.
-  const std::string current = phase.empty() ? rollout::phase::kPending : SanitizeLabelValue(phase);
+  const std::string current = phase.empty() ? "Pending" : SanitizeLabelValue(phase);
   if (!r.phase.contains(current)) {
     r.phase[current] =
         &rollout_phase_.Add({{"namespace", ns}, {"rollout", name}, {"phase", current}});
@@ -251,8 +250,7 @@ void Metrics::ObserveRollout(const std::string& ns, const std::string& name, std
   }
   for (const auto& [env_name, env_phase] : environments) {
     EnvironmentSeries& e = EnvironmentLocked(r, ns, name, env_name);
-    const std::string cur =
-        env_phase.empty() ? rollout::phase::kPending : SanitizeLabelValue(env_phase);
+    const std::string cur = env_phase.empty() ? "Pending" : SanitizeLabelValue(env_phase);
     if (!e.phase.contains(cur)) {
       e.phase[cur] = &environment_phase_.Add(
           {{"namespace", ns}, {"rollout", name}, {"environment", env_name}, {"phase", cur}});

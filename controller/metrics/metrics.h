@@ -39,7 +39,7 @@ class Family;
 namespace rollgate::metrics {
 
 // Rollout phases (status.phase) and environment phases (status.environments[].phase), in the
-// order their series are exported. They mirror rollout::phase (controller/rollout/types.h).
+// order their series are exported. They are the phases of api/types.h, as api/codec.h writes them.
 const std::vector<std::string>& RolloutPhases();
 const std::vector<std::string>& EnvironmentPhases();
 // The environment failure reasons the planner reports (CamelCase, as in status and events).

@@ -3,13 +3,16 @@
 #include <chrono>
 #include <utility>
 
+#include "controller/api/codec.h"
+#include "controller/api/reasons.h"
+
 namespace rollgate::metrics {
 namespace {
 
-namespace phase = rollout::phase;
-using rollout::EnvironmentStatus;
+using api::EnvironmentPhase;
+using api::EnvironmentStatus;
 
-const EnvironmentStatus* FindEnvironment(const rollout::RolloutStatus* st,
+const EnvironmentStatus* FindEnvironment(const api::RolloutStatus* st,
                                          const EnvironmentStatus& like) {
   if (st == nullptr) return nullptr;
   for (const auto& e : st->environments) {
@@ -21,26 +24,25 @@ const EnvironmentStatus* FindEnvironment(const rollout::RolloutStatus* st,
 
 }  // namespace
 
-StatusDelta DiffStatus(const rollout::RolloutStatus* before, const rollout::RolloutStatus& after) {
+StatusDelta DiffStatus(const api::RolloutStatus* before, const api::RolloutStatus& after) {
   if (before != nullptr && before->revision != after.revision) before = nullptr;
   StatusDelta d;
   for (const auto& env : after.environments) {
     const EnvironmentStatus* prev = FindEnvironment(before, env);
-    const std::string prev_phase = prev != nullptr ? prev->phase : "";
-    const bool changed = env.phase != prev_phase;
-    const bool aborted = env.reason == "Aborted";
-    if (changed && env.phase == phase::kRollingBack && !aborted) {
+    const bool changed = prev == nullptr || env.phase != prev->phase;
+    const bool aborted = env.reason == api::ReasonName(api::Reason::kAborted);
+    if (changed && env.phase == EnvironmentPhase::kRollingBack && !aborted) {
       d.failures.push_back({env.name, env.reason.empty() ? "Unknown" : env.reason});
       d.rollbacks.push_back(env.name);
     }
-    if (changed && env.phase == phase::kFailed) {
-      if (prev_phase == phase::kRollingBack) {
-        d.failures.push_back({env.name, "RollbackFailed"});
+    if (changed && env.phase == EnvironmentPhase::kFailed) {
+      if (prev != nullptr && prev->phase == EnvironmentPhase::kRollingBack) {
+        d.failures.push_back({env.name, api::ReasonName(api::Reason::kRollbackFailed)});
       } else {
         d.failures.push_back({env.name, env.reason.empty() ? "Unknown" : env.reason});
       }
     }
-    if (changed && env.phase == phase::kSucceeded && env.started_at && env.finished_at) {
+    if (changed && env.phase == EnvironmentPhase::kSucceeded && env.started_at && env.finished_at) {
       const double s = std::chrono::duration<double>(*env.finished_at - *env.started_at).count();
       if (s >= 0) d.durations.push_back({env.name, s});
     }
@@ -61,12 +63,12 @@ StatusDelta DiffStatus(const rollout::RolloutStatus* before, const rollout::Roll
 }
 
 void RecordStatus(Metrics& m, const std::string& ns, const std::string& name,
-                  const rollout::RolloutStatus* before, const rollout::RolloutStatus& after) {
+                  const api::RolloutStatus* before, const api::RolloutStatus& after) {
   std::vector<std::pair<std::string, std::string>> envs;
   envs.reserve(after.environments.size());
-  for (const auto& e : after.environments) envs.emplace_back(e.name, e.phase);
+  for (const auto& e : after.environments) envs.emplace_back(e.name, api::PhaseName(e.phase));
   // Gauges first: the first observation creates the zero-valued counters the delta increments.
-  m.ObserveRollout(ns, name, after.revision, after.phase, envs);
+  m.ObserveRollout(ns, name, after.revision, api::PhaseName(after.phase), envs);
   const StatusDelta d = DiffStatus(before, after);
   for (const auto& f : d.failures) m.CountFailure(ns, name, f.environment, f.reason);
   for (const auto& env : d.rollbacks) m.CountRollback(ns, name, env);

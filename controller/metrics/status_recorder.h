@@ -12,15 +12,19 @@
 //   validation  growth of validation.passed / validation.failed (a retried environment restarts).
 // A rollout-level failure without a failed environment (InvalidSpec) counts nothing here; it
 // shows as rollgate_rollout_phase{phase="Failed"}.
-// Thread-safety: DiffStatus is pure; RecordStatus is as safe as Metrics (any thread).
+// MetricsRecorder is the reconciler's ReconcileRecorder that feeds all of this into Metrics.
+// Thread-safety: DiffStatus is pure; RecordStatus and MetricsRecorder are as safe as Metrics (any
+// thread).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "controller/api/types.h"
 #include "controller/metrics/metrics.h"
-#include "controller/rollout/types.h"
+#include "controller/rollout/reconciler.h"
 
 namespace rollgate::metrics {
 
@@ -48,10 +52,29 @@ struct StatusDelta {
 };
 
 // `before` is null for a rollout seen for the first time.
-StatusDelta DiffStatus(const rollout::RolloutStatus* before, const rollout::RolloutStatus& after);
+StatusDelta DiffStatus(const api::RolloutStatus* before, const api::RolloutStatus& after);
 
 // Reports DiffStatus(before, after) and calls Metrics::ObserveRollout with `after`.
 void RecordStatus(Metrics& m, const std::string& ns, const std::string& name,
-                  const rollout::RolloutStatus* before, const rollout::RolloutStatus& after);
+                  const api::RolloutStatus* before, const api::RolloutStatus& after);
+
+// The reconciler's recorder: statuses, deletions and reaction latency into Metrics.
+class MetricsRecorder final : public rollout::ReconcileRecorder {
+ public:
+  explicit MetricsRecorder(Metrics& m) : m_(m) {}
+  void StatusWritten(const api::Rollout& r, const api::RolloutStatus* before,
+                     const api::RolloutStatus& after) override {
+    RecordStatus(m_, r.namespace_, r.name, before, after);
+  }
+  void RolloutDeleted(const std::string& ns, const std::string& name) override {
+    m_.RolloutDeleted(ns, name);
+  }
+  void ReactionLatency(std::chrono::duration<double> latency) override {
+    m_.ObserveReactionLatency(latency.count());
+  }
+
+ private:
+  Metrics& m_;
+};
 
 }  // namespace rollgate::metrics

@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <charconv>
 
+#include "controller/api/codec.h"
+#include "controller/api/well_known.h"
 #include "controller/common/log.h"
-#include "controller/metrics/metrics.h"
-#include "controller/metrics/status_recorder.h"
-#include "controller/rollout/codec.h"
 
 namespace rollgate::rollout {
 namespace {
@@ -54,7 +53,7 @@ std::string BuildImagePatch(const DeploymentPatch& p) {
     containers[i++] = c;
   }
   kube::Json patch = kube::Json::object();
-  patch["metadata"]["annotations"][kRevisionAnnotation] = kube::Json::string(p.revision);
+  patch["metadata"]["annotations"][api::kRevisionAnnotation] = kube::Json::string(p.revision);
   patch["spec"]["template"]["spec"]["containers"] = containers;
   if (!p.init_containers.empty() || !p.remove_init_containers.empty()) {
     // Strategic merge: init containers merge by name, so re-applying is idempotent.
@@ -77,8 +76,16 @@ std::string BuildImagePatch(const DeploymentPatch& p) {
         c["command"] = cmd;
       }
       if (!ic.gpu_resource.empty()) {  // injection (a restore only sets the image back)
+        for (const auto& [name, q] : ic.requests) {
+          c["resources"]["requests"][name] = kube::Json::string(q);
+        }
+        for (const auto& [name, q] : ic.limits)
+          c["resources"]["limits"][name] = kube::Json::string(q);
         c["resources"]["requests"][ic.gpu_resource] = kube::Json::string(ic.gpu_amount);
         c["resources"]["limits"][ic.gpu_resource] = kube::Json::string(ic.gpu_amount);
+        if (!ic.security_context_json.empty()) {
+          c["securityContext"] = kube::Json::parse(ic.security_context_json);
+        }
         c["terminationMessagePath"] = kube::Json::string("/dev/termination-log");
         c["terminationMessagePolicy"] = kube::Json::string("FallbackToLogsOnError");
       }
@@ -87,9 +94,9 @@ std::string BuildImagePatch(const DeploymentPatch& p) {
     patch["spec"]["template"]["spec"]["initContainers"] = inits;
   }
   if (p.remove_validation_label) {
-    patch["spec"]["template"]["metadata"]["labels"][kValidationLabel] = kube::Json::null();
+    patch["spec"]["template"]["metadata"]["labels"][api::kValidationLabel] = kube::Json::null();
   } else if (!p.validation_label.empty()) {
-    patch["spec"]["template"]["metadata"]["labels"][kValidationLabel] =
+    patch["spec"]["template"]["metadata"]["labels"][api::kValidationLabel] =
         kube::Json::string(p.validation_label);
   }
   return patch.serialize();
@@ -98,7 +105,7 @@ std::string BuildImagePatch(const DeploymentPatch& p) {
 Reconciler::Reconciler(kube::KubeClient& client, const Clock& clock,
                        const kube::ObjectLister& rollouts, const kube::ObjectLister& deployments,
                        const kube::ObjectLister& namespaces, PrometheusClient* prometheus,
-                       ValidationObserver* validation, kube::EventRecorder& events,
+                       validation::ValidationObserver* validation, kube::EventRecorder& events,
                        ReconcilerOptions opts)
     : client_(client),
       clock_(clock),
@@ -152,163 +159,212 @@ ReconcileResult Reconciler::Reconcile(const std::string& key) {
   const auto started = clock_.Now();
   kube::ObjectPtr obj = Fresher("rollout", key, rollouts_.Get(key));
   if (!obj) {  // deleted: nothing to do but forget its series
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      eligible_.erase(key);
-    }
-    if (opts_.metrics != nullptr) {
-      const auto slash = key.find('/');
-      opts_.metrics->RolloutDeleted(key.substr(0, slash), key.substr(slash + 1));
-    }
+    RecordDeleted(key);
     return {};
   }
-  auto decoded = DecodeRollout(*obj);
+  auto observation = Observe(key, obj);
+  if (!observation.ok()) return {observation.status(), std::nullopt};
+  Observation& o = *observation;
+  const Plan plan = MakePlan(o);
+  if (Status st = Execute(key, o, plan, started); !st.ok()) return {st, std::nullopt};
+  RecordUnchanged(o.observed, plan);
+  ReconcileResult out;
+  if (plan.requeue_after) out.requeue_after = *plan.requeue_after;
+  return out;
+}
+
+// ---- Observe ----
+
+Result<Reconciler::Observation> Reconciler::Observe(const std::string& key,
+                                                    const kube::ObjectPtr& obj) {
+  auto decoded = api::DecodeRollout(*obj);
   if (!decoded.ok()) {
     log::Error("reconciler", "cannot decode ContainerRollout",
                {{"rollout", key}, {"error", decoded.status().message()}});
-    return {Status(StatusCode::kInvalidArgument, decoded.status().message()), std::nullopt};
+    return Status(StatusCode::kInvalidArgument, decoded.status().message());
   }
-  Observed obs;
+  Observation o;
+  o.object = obj;
+  Observed& obs = o.observed;
   obs.rollout = std::move(decoded).value();
-  obs.spec_hash = SpecHash(*obj);
+  obs.spec_hash = api::SpecHash(*obj);
   obs.now = clock_.WallNow();
   for (const auto& e : obs.rollout.spec.environments) {
-    const std::string ns = EnvironmentNamespace(obs.rollout, e);
-    if (auto n = namespaces_.Get(ns)) obs.namespaces[ns] = DecodeNamespace(*n);
+    const std::string ns = api::EnvironmentNamespace(obs.rollout, e);
+    if (auto n = namespaces_.Get(ns)) obs.namespaces[ns] = api::DecodeNamespace(*n);
     for (const auto& t : e.targets) {
       const std::string dkey = ns + "/" + t.deployment;
       if (auto d = Fresher("deployment", dkey, deployments_.Get(dkey))) {
-        auto dv = DecodeDeployment(*d, opts_.planner.gpu_resource);
+        auto dv = api::DecodeDeployment(*d, opts_.planner.gpu_resource);
         if (dv.ok()) obs.deployments[dkey] = std::move(dv).value();
       }
     }
   }
-  const EnvironmentSpec* current = nullptr;
   for (const auto& e : obs.rollout.spec.environments) {
-    if (e.name == obs.rollout.status.current_environment) current = &e;
+    if (e.name == obs.rollout.status.current_environment) o.current = &e;
   }
-  // The caches may lag behind objects created a moment ago (a Deployment applied together with
-  // its rollout): before the planner may conclude "not found" for the environment at hand, ask
-  // the API server. Only misses cost a request.
-  const EnvironmentSpec* at_hand =
-      current != nullptr
-          ? current
+  const api::EnvironmentSpec* at_hand =
+      o.current != nullptr
+          ? o.current
           : (obs.rollout.spec.environments.empty() ? nullptr : &obs.rollout.spec.environments[0]);
   if (at_hand != nullptr) {
-    const std::string ns = EnvironmentNamespace(obs.rollout, *at_hand);
-    if (ns != obs.rollout.namespace_ && !obs.namespaces.contains(ns)) {  // own: always allowed
-      auto n = client_.Get(kube::resources::Namespaces(), "", ns);
-      if (n.ok()) {
-        obs.namespaces[ns] = DecodeNamespace(*n);
-      } else if (n.status().code() != StatusCode::kNotFound) {
-        return {n.status(), std::nullopt};
-      }
-    }
-    for (const auto& t : at_hand->targets) {
-      const std::string dkey = ns + "/" + t.deployment;
-      if (obs.deployments.contains(dkey)) continue;
-      auto d = client_.Get(kube::resources::Deployments(), ns, t.deployment);
-      if (d.ok()) {
-        auto dv = DecodeDeployment(*d, opts_.planner.gpu_resource);
-        if (dv.ok()) obs.deployments[dkey] = std::move(dv).value();
-      } else if (d.status().code() != StatusCode::kNotFound) {
-        return {d.status(), std::nullopt};  // retried with backoff: never a false "not found"
-      }
-    }
+    if (Status st = ObserveLive(*at_hand, obs); !st.ok()) return st;
   }
-  if (current != nullptr && validation_ != nullptr) {
-    obs.validation = validation_->Observe(obs.rollout, *current);
+  if (o.current != nullptr && validation_ != nullptr) {
+    obs.validation = validation_->Observe(obs.rollout, *o.current);
   }
+  return o;
+}
 
-  Plan plan = PlanRollout(obs, opts_.planner);
-  if (plan.sample_analysis && current != nullptr && current->analysis) {
-    std::vector<Check> checks;
-    for (const auto& c : current->analysis->checks)
-      checks.push_back({c.name, c.query, c.min, c.max});
-    SampleResult sample;
-    if (prometheus_ != nullptr) {
-      sample = prometheus_->Sample(current->analysis->prometheus_address, checks);
-    } else {
-      sample.outcome = SampleOutcome::kInconclusive;
+// The caches may lag behind objects created a moment ago (a Deployment applied together with its
+// rollout): before the planner may conclude "not found" for the environment at hand, ask the API
+// server. Only misses cost a request; an error other than NotFound is retried with backoff, never
+// taken for a "not found".
+Status Reconciler::ObserveLive(const api::EnvironmentSpec& env, Observed& obs) {
+  const std::string ns = api::EnvironmentNamespace(obs.rollout, env);
+  if (ns != obs.rollout.namespace_ && !obs.namespaces.contains(ns)) {  // own: always allowed
+    auto n = client_.Get(kube::resources::Namespaces(), "", ns);
+    if (n.ok()) {
+      obs.namespaces[ns] = api::DecodeNamespace(*n);
+    } else if (n.status().code() != StatusCode::kNotFound) {
+      return n.status();
     }
-    obs.analysis_sample = ToObservation(sample);
-    plan = PlanRollout(obs, opts_.planner);
   }
+  for (const auto& t : env.targets) {
+    const std::string dkey = ns + "/" + t.deployment;
+    if (obs.deployments.contains(dkey)) continue;
+    auto d = client_.Get(kube::resources::Deployments(), ns, t.deployment);
+    if (d.ok()) {
+      auto dv = api::DecodeDeployment(*d, opts_.planner.gpu_resource);
+      if (dv.ok()) obs.deployments[dkey] = std::move(dv).value();
+    } else if (d.status().code() != StatusCode::kNotFound) {
+      return d.status();
+    }
+  }
+  return Status::Ok();
+}
 
+// ---- Plan ----
+
+// Plans; when the plan asks for an analysis sample, takes exactly one and plans again with it.
+Plan Reconciler::MakePlan(Observation& o) {
+  Plan plan = PlanRollout(o.observed, opts_.planner);
+  if (!plan.sample_analysis || o.current == nullptr || !o.current->analysis) return plan;
+  std::vector<Check> checks;
+  for (const auto& c : o.current->analysis->checks)
+    checks.push_back({c.name, c.query, c.min, c.max});
+  SampleResult sample;
+  if (prometheus_ != nullptr) {
+    sample = prometheus_->Sample(o.current->analysis->prometheus_address, checks);
+  } else {
+    sample.outcome = SampleOutcome::kInconclusive;
+  }
+  o.observed.analysis_sample = ToObservation(sample);
+  return PlanRollout(o.observed, opts_.planner);
+}
+
+// ---- Execute ----
+
+Status Reconciler::Execute(const std::string& key, const Observation& o, const Plan& plan,
+                           Clock::MonoTime started) {
+  if (Status st = ExecutePatches(key, o.observed, plan); !st.ok()) return st;
+  if (!plan.status) return Status::Ok();
+  if (opts_.dry_run) {
+    log::Info("reconciler", "dry run: would write status",
+              {{"rollout", key},
+               {"phase", api::PhaseName(plan.status->phase)},
+               {"message", plan.status->message}});
+    return Status::Ok();
+  }
+  return ExecuteStatus(key, o, plan, started);
+}
+
+// The patches, in plan order. The first roll-forward patch of an environment closes its
+// reaction-latency measurement.
+Status Reconciler::ExecutePatches(const std::string& key, const Observed& obs, const Plan& plan) {
   const std::string stage =
       std::to_string(obs.rollout.status.revision) + "/" + obs.rollout.status.current_environment;
   bool observed_reaction = false;
   for (const auto& p : plan.patches) {
-    if (!p.rollback && opts_.metrics != nullptr && !observed_reaction && !opts_.dry_run) {
+    if (!p.rollback && opts_.recorder != nullptr && !observed_reaction && !opts_.dry_run) {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = eligible_.find(key);
       if (it != eligible_.end() && it->second.first == stage) {
-        opts_.metrics->ObserveReactionLatency(
-            std::chrono::duration<double>(clock_.Now() - it->second.second).count());
+        opts_.recorder->ReactionLatency(clock_.Now() - it->second.second);
         eligible_.erase(it);
         observed_reaction = true;
       }
     }
     if (Status st = ApplyPatch(p); !st.ok()) {
-      return {Status(st.code(), "patch " + p.namespace_ + "/" + p.name + ": " + st.message()),
-              std::nullopt};
+      return Status(st.code(), "patch " + p.namespace_ + "/" + p.name + ": " + st.message());
     }
   }
-  if (plan.status) {
-    if (opts_.dry_run) {
-      log::Info(
-          "reconciler", "dry run: would write status",
-          {{"rollout", key}, {"phase", plan.status->phase}, {"message", plan.status->message}});
-    } else {
-      kube::Json updated = *obj;
-      updated["status"] = EncodeStatus(*plan.status);
-      auto res = client_.UpdateStatus(kube::resources::ContainerRollouts(), obs.rollout.namespace_,
-                                      updated);
-      if (!res.ok()) return {res.status(), std::nullopt};
-      status_writes_.fetch_add(1);
-      // An environment entering Updating is eligible from this reconcile's start; its first
-      // patch (next reconcile) closes the reaction-latency measurement.
-      for (const auto& e : plan.status->environments) {
-        if (e.name != plan.status->current_environment || e.phase != phase::kUpdating) continue;
-        const bool was_updating =
-            std::any_of(obs.rollout.status.environments.begin(),
-                        obs.rollout.status.environments.end(), [&](const EnvironmentStatus& o) {
-                          return o.name == e.name && o.phase == phase::kUpdating &&
-                                 obs.rollout.status.revision == plan.status->revision;
-                        });
-        if (!was_updating) {
-          std::lock_guard<std::mutex> lock(mu_);
-          eligible_[key] = {std::to_string(plan.status->revision) + "/" + e.name, started};
-        }
-      }
-      // Counted only after a successful write, so a retried reconcile never counts twice.
-      if (opts_.metrics != nullptr) {
-        metrics::RecordStatus(*opts_.metrics, obs.rollout.namespace_, obs.rollout.name,
-                              &obs.rollout.status, *plan.status);
-      }
-      Remember("rollout", key, std::move(res).value());
-      const kube::ObjectReference ref{"rollgate.io/v1alpha1", "ContainerRollout",
-                                      obs.rollout.namespace_, obs.rollout.name,
-                                      obs.rollout.uid,        ""};
-      for (const auto& ev : plan.events) events_.Record(ref, ev.type, ev.reason, ev.message);
-      if (plan.status->phase != obs.rollout.status.phase) {
-        log::Info("reconciler", "rollout phase changed",
-                  {{"rollout", key},
-                   {"from", obs.rollout.status.phase.empty() ? "(new)" : obs.rollout.status.phase},
-                   {"to", plan.status->phase},
-                   {"environment", plan.status->current_environment},
-                   {"message", plan.status->message}});
-      }
+  return Status::Ok();
+}
+
+// The status write, then what depends on its success: the reaction-latency start, the metrics,
+// the overlay, the Events and the phase-change log line.
+Status Reconciler::ExecuteStatus(const std::string& key, const Observation& o, const Plan& plan,
+                                 Clock::MonoTime started) {
+  const api::Rollout& before = o.observed.rollout;
+  const api::RolloutStatus& after = *plan.status;
+  kube::Json updated = *o.object;
+  updated["status"] = api::EncodeStatus(after);
+  auto res = client_.UpdateStatus(kube::resources::ContainerRollouts(), before.namespace_, updated);
+  if (!res.ok()) return res.status();
+  status_writes_.fetch_add(1);
+  // An environment entering Updating is eligible from this reconcile's start; its first patch
+  // (next reconcile) closes the reaction-latency measurement.
+  for (const auto& e : after.environments) {
+    if (e.name != after.current_environment || e.phase != api::EnvironmentPhase::kUpdating) {
+      continue;
+    }
+    const bool was_updating = std::any_of(
+        before.status.environments.begin(), before.status.environments.end(),
+        [&](const api::EnvironmentStatus& prev) {
+          return prev.name == e.name && prev.phase == api::EnvironmentPhase::kUpdating &&
+                 before.status.revision == after.revision;
+        });
+    if (!was_updating) {
+      std::lock_guard<std::mutex> lock(mu_);
+      eligible_[key] = {std::to_string(after.revision) + "/" + e.name, started};
     }
   }
-  if (opts_.metrics != nullptr && (!plan.status || opts_.dry_run)) {
-    // Nothing written: keep the gauges current (e.g. after a restart).
-    metrics::RecordStatus(*opts_.metrics, obs.rollout.namespace_, obs.rollout.name,
-                          &obs.rollout.status, obs.rollout.status);
+  // Recorded only after a successful write, so a retried reconcile never counts twice.
+  if (opts_.recorder != nullptr) opts_.recorder->StatusWritten(before, &before.status, after);
+  Remember("rollout", key, std::move(res).value());
+  const kube::ObjectReference ref{
+      "rollgate.io/v1alpha1", "ContainerRollout", before.namespace_, before.name, before.uid, ""};
+  for (const auto& ev : plan.events) events_.Record(ref, ev.type, ev.reason, ev.message);
+  if (after.phase != before.status.phase) {
+    const std::string from = api::PhaseName(before.status.phase);
+    log::Info("reconciler", "rollout phase changed",
+              {{"rollout", key},
+               {"from", from.empty() ? "(new)" : from},
+               {"to", api::PhaseName(after.phase)},
+               {"environment", after.current_environment},
+               {"message", after.message}});
   }
-  ReconcileResult out;
-  if (plan.requeue_after) out.requeue_after = *plan.requeue_after;
-  return out;
+  return Status::Ok();
+}
+
+// ---- Record ----
+
+void Reconciler::RecordDeleted(const std::string& key) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    eligible_.erase(key);
+  }
+  if (opts_.recorder != nullptr) {
+    const auto slash = key.find('/');
+    opts_.recorder->RolloutDeleted(key.substr(0, slash), key.substr(slash + 1));
+  }
+}
+
+// Nothing written: keep the gauges current (e.g. after a restart).
+void Reconciler::RecordUnchanged(const Observed& obs, const Plan& plan) {
+  if (opts_.recorder == nullptr || (plan.status && !opts_.dry_run)) return;
+  opts_.recorder->StatusWritten(obs.rollout, &obs.rollout.status, obs.rollout.status);
 }
 
 }  // namespace rollgate::rollout

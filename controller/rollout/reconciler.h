@@ -1,14 +1,19 @@
-// Reconciler: executes what the planner decides for one ContainerRollout key. It reads the
-// rollout, its target Deployments and namespaces (and the pods for worker validation) from the
-// informer caches, takes an analysis sample when the plan asks for one, then applies the plan in
-// its fixed order: Deployment patches, the status write (optimistic concurrency on the observed
-// resourceVersion), then events. Objects returned by its own writes are kept as an overlay until
-// the caches catch up, so a reconcile that runs before the watch delivers its own change never
-// patches twice or plans from a stale status.
+// Reconciler: executes what the planner decides for one ContainerRollout key, in four steps:
+//   Observe  the rollout, its target Deployments and namespaces (and the pods for worker
+//            validation) from the informer caches, overlaid with the objects its own writes
+//            returned, and a live GET where the caches miss what the current environment needs;
+//   Plan     the pure planner, with an analysis sample taken at most once when it asks for one;
+//   Execute  the Deployment patches, then the status write (optimistic concurrency on the
+//            observed resourceVersion), then the Events;
+//   Record   reaction latency and metrics, through a ReconcileRecorder.
+// Objects returned by its own writes are kept as an overlay until the caches catch up, so a
+// reconcile that runs before the watch delivers its own change never patches twice or plans from
+// a stale status. See docs/design.md "Write order and crash safety".
 // Thread-safety: Reconcile() may run concurrently for different keys (the work queue never hands
 // one key to two workers); the overlay is internally locked.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -23,25 +28,28 @@
 #include "controller/kube/kube_client.h"
 #include "controller/rollout/analysis.h"
 #include "controller/rollout/planner.h"
-
-namespace rollgate::metrics {
-class Metrics;
-}  // namespace rollgate::metrics
+#include "controller/validation/observer.h"
 
 namespace rollgate::rollout {
 
-// Computes the worker-validation observation of an environment (see validation/); null: none.
-class ValidationObserver {
+// What the reconciler reports as it goes; the metrics implement it (metrics/status_recorder.h).
+// Thread-safety: called from every reconcile worker.
+class ReconcileRecorder {
  public:
-  virtual ~ValidationObserver() = default;
-  virtual std::optional<ValidationObservation> Observe(const Rollout& r,
-                                                       const EnvironmentSpec& env) = 0;
+  virtual ~ReconcileRecorder() = default;
+  // A status was written: `before` is the status the plan started from. Also called with
+  // before == &after when nothing was written, to keep gauges current (e.g. after a restart).
+  virtual void StatusWritten(const api::Rollout& r, const api::RolloutStatus* before,
+                             const api::RolloutStatus& after) = 0;
+  virtual void RolloutDeleted(const std::string& ns, const std::string& name) = 0;
+  // From an environment becoming eligible (entering Updating) to its first patch.
+  virtual void ReactionLatency(std::chrono::duration<double> latency) = 0;
 };
 
 struct ReconcilerOptions {
   PlannerOptions planner;
-  bool dry_run = false;                 // plan and report, change nothing
-  metrics::Metrics* metrics = nullptr;  // optional
+  bool dry_run = false;                   // plan and report, change nothing
+  ReconcileRecorder* recorder = nullptr;  // optional
 };
 
 struct ReconcileResult {
@@ -53,7 +61,7 @@ class Reconciler {
  public:
   Reconciler(kube::KubeClient& client, const Clock& clock, const kube::ObjectLister& rollouts,
              const kube::ObjectLister& deployments, const kube::ObjectLister& namespaces,
-             PrometheusClient* prometheus, ValidationObserver* validation,
+             PrometheusClient* prometheus, validation::ValidationObserver* validation,
              kube::EventRecorder& events, ReconcilerOptions opts);
 
   ReconcileResult Reconcile(const std::string& key);
@@ -63,6 +71,24 @@ class Reconciler {
   std::uint64_t status_writes() const { return status_writes_; }
 
  private:
+  // The observed world of one rollout and what its current environment is.
+  struct Observation {
+    kube::ObjectPtr object;  // the rollout as read (cache or own write)
+    Observed observed;
+    const api::EnvironmentSpec* current = nullptr;  // status.currentEnvironment, if any
+  };
+
+  Result<Observation> Observe(const std::string& key, const kube::ObjectPtr& obj);
+  Status ObserveLive(const api::EnvironmentSpec& env, Observed& obs);
+  Plan MakePlan(Observation& o);
+  Status Execute(const std::string& key, const Observation& o, const Plan& plan,
+                 Clock::MonoTime started);
+  Status ExecutePatches(const std::string& key, const Observed& obs, const Plan& plan);
+  Status ExecuteStatus(const std::string& key, const Observation& o, const Plan& plan,
+                       Clock::MonoTime started);
+  void RecordDeleted(const std::string& key);
+  void RecordUnchanged(const Observed& obs, const Plan& plan);
+
   kube::ObjectPtr Fresher(const std::string& kind, const std::string& key,
                           const kube::ObjectPtr& cached);
   void Remember(const std::string& kind, const std::string& key, kube::Json obj);
@@ -74,14 +100,14 @@ class Reconciler {
   const kube::ObjectLister& deployments_;
   const kube::ObjectLister& namespaces_;
   PrometheusClient* prometheus_;
-  ValidationObserver* validation_;
+  validation::ValidationObserver* validation_;
   kube::EventRecorder& events_;
   ReconcilerOptions opts_;
 
   std::mutex mu_;
   std::map<std::string, kube::ObjectPtr> written_;  // "kind:ns/name" -> object from our write
   // When each rollout's current environment became eligible (entered Updating), for the
-  // reaction-latency histogram: "ns/name" -> (revision/environment, time).
+  // reaction-latency measurement: "ns/name" -> (revision/environment, time).
   std::map<std::string, std::pair<std::string, Clock::MonoTime>> eligible_;
   std::atomic<std::uint64_t> patches_{0};
   std::atomic<std::uint64_t> status_writes_{0};

@@ -1,7 +1,8 @@
 #include "controller/validation/pod_validation.h"
 
+#include "controller/api/codec.h"
+#include "controller/api/well_known.h"
 #include "controller/kube/json_fields.h"
-#include "controller/rollout/codec.h"
 
 namespace rollgate::validation {
 namespace {
@@ -61,8 +62,12 @@ Verdict PodVerdict(const kube::Json& pod, const std::vector<std::string>& init_c
       std::string node;
       if (const kube::Json* spec = Field(pod, "spec"); spec != nullptr)
         node = StringField(*spec, "nodeName");
-      v.message = "pod " + kube::MetaString(pod, "name") +
-                  (node.empty() ? "" : " on node " + node) + ": " + name + " " + detail;
+      v.message = "pod " + kube::MetaString(pod, "name");
+      if (!node.empty()) v.message += " on node " + node;
+      v.message += ": ";
+      v.message += name;
+      v.message += " ";
+      v.message += detail;
       return v;
     }
     if (Succeeded(Field(*cs, "state"))) ++passed;
@@ -73,30 +78,31 @@ Verdict PodVerdict(const kube::Json& pod, const std::vector<std::string>& init_c
 
 PodValidationObserver::PodValidationObserver(const kube::ObjectLister& pods,
                                              const kube::ObjectLister& deployments,
-                                             rollout::PlannerOptions opts)
+                                             InjectionOptions opts)
     : pods_(pods), deployments_(deployments), opts_(std::move(opts)) {}
 
-std::optional<rollout::ValidationObservation> PodValidationObserver::Observe(
-    const rollout::Rollout& r, const rollout::EnvironmentSpec& env) {
-  rollout::ValidationObservation obs;
-  const std::string ns = rollout::EnvironmentNamespace(r, env);
+std::optional<ValidationObservation> PodValidationObserver::Observe(
+    const api::Rollout& r, const api::EnvironmentSpec& env) {
+  ValidationObservation obs;
+  const std::string ns = api::EnvironmentNamespace(r, env);
   const std::string rev = std::to_string(r.status.revision);
   int pending = 0;
   for (const auto& t : env.targets) {
     auto dobj = deployments_.Get(ns + "/" + t.deployment);
     if (!dobj) continue;
-    auto d = rollout::DecodeDeployment(*dobj, opts_.gpu_resource);
+    auto d = api::DecodeDeployment(*dobj, opts_.gpu_resource);
     if (!d.ok()) continue;
-    auto inits = rollout::ValidationContainers(r.spec, t, *d, opts_);
+    auto inits = ValidationContainers(r.spec, t, *d, opts_);
     if (inits.empty()) continue;
     obs.required = true;
     std::vector<std::string> names;
+    names.reserve(inits.size());
     for (const auto& ic : inits) names.push_back(ic.name);
     for (const auto& pod : pods_.ListNamespace(ns)) {
       const kube::Json* meta = Field(*pod, "metadata");
       if (meta == nullptr || Field(*meta, "deletionTimestamp") != nullptr) continue;
       const kube::Json* labels = Field(*meta, "labels");
-      if (labels == nullptr || StringField(*labels, rollout::kValidationLabel) != rev) continue;
+      if (labels == nullptr || StringField(*labels, api::kValidationLabel) != rev) continue;
       bool selected = true;
       for (const auto& [k, v] : d->selector)
         selected = selected && StringField(*labels, k.c_str()) == v;

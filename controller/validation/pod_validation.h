@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "controller/kube/informer.h"
-#include "controller/rollout/planner.h"
-#include "controller/rollout/reconciler.h"
+#include "controller/validation/injection.h"
+#include "controller/validation/observer.h"
 
 namespace rollgate::validation {
 
@@ -24,17 +24,17 @@ struct Verdict {
 // The verdict of one pod for the given injected init container names.
 Verdict PodVerdict(const kube::Json& pod, const std::vector<std::string>& init_containers);
 
-class PodValidationObserver final : public rollout::ValidationObserver {
+class PodValidationObserver final : public ValidationObserver {
  public:
   PodValidationObserver(const kube::ObjectLister& pods, const kube::ObjectLister& deployments,
-                        rollout::PlannerOptions opts);
-  std::optional<rollout::ValidationObservation> Observe(
-      const rollout::Rollout& r, const rollout::EnvironmentSpec& env) override;
+                        InjectionOptions opts);
+  std::optional<ValidationObservation> Observe(const api::Rollout& r,
+                                               const api::EnvironmentSpec& env) override;
 
  private:
   const kube::ObjectLister& pods_;
   const kube::ObjectLister& deployments_;
-  rollout::PlannerOptions opts_;
+  InjectionOptions opts_;
 };
 
 }  // namespace rollgate::validation

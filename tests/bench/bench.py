@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rollgate benchmark (issue 9): Rollgate against a kubectl script on the same local cluster,
+"""Rollgate benchmark: Rollgate against a kubectl script on the same local cluster,
 reaction latency, controller cost. Entry point: hack/bench.sh (see tests/bench/README.md).
 
 Steps: start a local control plane (hack/cluster.sh) unless --cluster-dir names a running one;

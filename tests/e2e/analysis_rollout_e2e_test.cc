@@ -3,105 +3,57 @@
 // holds lets the environment succeed after `samples` samples; one that does not fails it with
 // AnalysisFailed and rolls it back; an unreachable Prometheus is inconclusive, never a pass, and
 // fails it with AnalysisInconclusive after `samples` attempts.
+// Needs: KUBECONFIG, ROLLGATE_CONTROLLER_BIN, ROLLGATE_CRD, CONTROL_PLANE_BIN (ctest sets them).
+// Thread-safety: single-threaded tests.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <cstdlib>
-#include <filesystem>
-#include <thread>
+#include <string>
 
-#include "controller/common/clock.h"
-#include "controller/kube/kube_config.h"
 #include "controller/kube/rest_client.h"
-#include "tests/e2e/rollout_e2e_support.h"
+#include "tests/e2e/support/cluster.h"
+#include "tests/e2e/support/controller.h"
+#include "tests/e2e/support/prometheus.h"
+#include "tests/e2e/support/rollout_checks.h"
+#include "tests/e2e/support/scenario.h"
 
 namespace rollgate::e2e {
 namespace {
 
-using std::chrono::milliseconds;
-using std::chrono::seconds;
-
-std::string EnvVar(const char* name) {
-  const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): test set-up
-  return v == nullptr ? std::string() : std::string(v);
-}
-
-std::string Script() {
-  return (std::filesystem::path(__FILE__).parent_path() / "prometheus.sh").string();
-}
+constexpr const char* kWorker1 = "registry.example.com/app/worker-gpu:1.0.0";
+constexpr const char* kWorker2 = "registry.example.com/app/worker-gpu:2.0.0";
 
 struct Suite {
-  std::string error;
-  std::string prom_dir;
-  std::string prometheus_url;
   std::string ns;
-  std::unique_ptr<kube::RestClient> client;
-  ChildProcess controller;
-  std::string controller_log;
-  RealClock clock;
+  std::string dir;  // prometheus.sh's directory (removed by its stop), the controller's log
+  PrometheusScript prometheus;
+  std::unique_ptr<ControllerProcess> controller;
 };
 
 Suite& Ctx() {
-  static Suite* s = new Suite();
+  static Suite* s = new Suite();  // never destroyed: outlives every test
   return *s;
 }
 
+// The suite's controller (one namespace, no HTTP endpoints) and Prometheus.
 std::string StartSuite() {
   Suite& s = Ctx();
-  const std::string kubeconfig = EnvVar("KUBECONFIG");
-  const std::string bin = EnvVar("ROLLGATE_CONTROLLER_BIN");
-  const std::string crd = EnvVar("ROLLGATE_CRD");
-  const std::string kubectl = EnvVar("CONTROL_PLANE_BIN") + "/kubectl";
-  if (kubeconfig.empty() || bin.empty() || crd.empty()) {
-    return "KUBECONFIG, ROLLGATE_CONTROLLER_BIN and ROLLGATE_CRD must be set by ctest";
+  Cluster& cluster = Cluster::Get();
+  if (std::string err = RequireEnv(
+          {"KUBECONFIG", "ROLLGATE_CONTROLLER_BIN", "ROLLGATE_CRD", "CONTROL_PLANE_BIN"});
+      !err.empty()) {
+    return err;
   }
-  std::string out;
-  if (RunCommand({kubectl, "--kubeconfig", kubeconfig, "apply", "--server-side",
-                  "--force-conflicts", "-f", crd},
-                 out) != 0) {
-    return "applying the CRD failed: " + out;
-  }
-  (void)RunCommand({kubectl, "--kubeconfig", kubeconfig, "wait", "--for=condition=Established",
-                    "crd/containerrollouts.rollgate.io", "--timeout=60s"},
-                   out);
-  char templ[] = "/tmp/rollgate-analysis-e2e.XXXXXX";
-  if (::mkdtemp(templ) == nullptr) return "mkdtemp failed";
-  s.prom_dir = templ;
-  if (RunCommand(
-          {"/bin/bash", Script(), "start", s.prom_dir, "--owner", std::to_string(::getpid())},
-          out) != 0) {
-    return "prometheus.sh start failed: " + out;
-  }
-  for (size_t pos = 0; pos < out.size();) {
-    size_t nl = out.find('\n', pos);
-    if (nl == std::string::npos) nl = out.size();
-    const std::string line = out.substr(pos, nl - pos);
-    if (line.rfind("PROMETHEUS_URL=", 0) == 0) s.prometheus_url = line.substr(15);
-    pos = nl + 1;
-  }
-  if (s.prometheus_url.empty()) return "prometheus.sh printed no PROMETHEUS_URL: " + out;
-
-  auto cfg = kube::LoadKubeconfig({kubeconfig, ""});
-  if (!cfg.ok()) return cfg.status().ToString();
-  auto c = kube::RestClient::FromConfig(*cfg, s.clock, {});
-  if (!c.ok()) return c.status().ToString();
-  s.client = std::move(c).value();
+  if (std::string err = cluster.Connect(); !err.empty()) return err;
+  if (std::string err = cluster.ApplyCrd(); !err.empty()) return err;
+  s.dir = MakeTempDir("rollgate-analysis-e2e");
+  if (s.dir.empty()) return "mkdtemp failed";
+  if (std::string err = s.prometheus.Start(s.dir); !err.empty()) return err;
   s.ns = "e2e-analysis-" + std::to_string(::getpid());
-  auto created = s.client->Create(kube::resources::Namespaces(), "",
-                                  Obj({{"apiVersion", Json::string("v1")},
-                                       {"kind", Json::string("Namespace")},
-                                       {"metadata", Obj({{"name", Json::string(s.ns)}})}}));
-  if (!created.ok()) return created.status().ToString();
-  for (int i = 0; i < 100; ++i) {
-    if (s.client->Get(kube::ResourceType::Core("v1", "serviceaccounts"), s.ns, "default").ok()) {
-      break;
-    }
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  s.controller_log = s.prom_dir + "/controller.log";
-  return s.controller.Start({bin, "--kubeconfig", kubeconfig, "--namespace", s.ns,
-                             "--metrics-bind-address=0", "--health-probe-bind-address=0"},
-                            s.controller_log);
+  if (std::string err = cluster.CreateNamespace(s.ns); !err.empty()) return err;
+  (void)cluster.WaitForServiceAccount(s.ns, Deadline(seconds(10)));
+  s.controller = std::make_unique<ControllerProcess>("analysis", s.dir + "/controller.log");
+  return s.controller->Start({"--namespace", s.ns}, Endpoint::kOff, Endpoint::kOff);
 }
 
 class AnalysisRolloutE2E : public ::testing::Test {
@@ -109,92 +61,85 @@ class AnalysisRolloutE2E : public ::testing::Test {
   static void SetUpTestSuite() { error_ = new std::string(StartSuite()); }
   static void TearDownTestSuite() {
     Suite& s = Ctx();
-    s.controller.Signal(SIGTERM);
-    (void)s.controller.Wait(seconds(10));
-    if (s.client) {
-      kube::DeleteOptions d;
-      d.propagation_policy = "Background";
-      (void)s.client->Delete(kube::resources::Namespaces(), "", s.ns, d);
-    }
-    if (!s.prom_dir.empty()) {
-      std::string out;
-      (void)RunCommand({"/bin/bash", Script(), "stop", s.prom_dir}, out);
-    }
+    if (s.controller) s.controller->Shutdown(seconds(10));
+    if (Cluster::Get().connected()) Cluster::Get().DeleteNamespaces();
+    s.prometheus.Stop();
   }
   void SetUp() override { ASSERT_TRUE(error_->empty()) << *error_; }
 
-  static Json Deployment(const std::string& name) {
-    return Json::parse(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":")" +
-                       name + R"("},"spec":{"replicas":1,"selector":{"matchLabels":{"app":")" +
-                       name + R"("}},"template":{"metadata":{"labels":{"app":")" + name +
-                       R"("}},"spec":{"containers":[{"name":"worker","image":)"
-                       R"("registry.example.com/app/worker-gpu:1.0.0"}]}}}})");
+  // Given: a Deployment `name` running kWorker1 and a one-environment ("canary") rollout to
+  // kWorker2 whose analysis checks `query` <= `max` 3 times, a second apart, against `address`.
+  static Scenario GivenAnalyzedRollout(const std::string& name, const std::string& address,
+                                       const std::string& query, double max) {
+    Suite& s = Ctx();
+    auto& client = Cluster::Get().client();
+    EXPECT_TRUE(client
+                    .Create(kube::resources::Deployments(), s.ns,
+                            DeploymentBuilder(name).Container("worker", kWorker1).Build())
+                    .ok());
+    const Json rollout = RolloutBuilder(name)
+                             .Image("worker", kWorker2)
+                             .Env({"canary", "", false, {{name, {{"worker", "worker"}}}}})
+                             .Analyze("canary", {address, {{"error-rate", query, max}}, 1, 3})
+                             .Build();
+    auto created = client.Create(kube::resources::ContainerRollouts(), s.ns, rollout);
+    EXPECT_TRUE(created.ok()) << created.status().ToString();
+    return RolloutNamed(s.ns, name);
   }
 
-  // Creates a Deployment and a one-environment rollout whose analysis runs `query` within
-  // [.., max] against `address`; returns the rollout's final status.
-  static Json RunRollout(const std::string& name, const std::string& address,
-                         const std::string& query, double max) {
-    Suite& s = Ctx();
-    EXPECT_TRUE(s.client->Create(kube::resources::Deployments(), s.ns, Deployment(name)).ok());
-    const std::string rollout =
-        R"({"apiVersion":"rollgate.io/v1alpha1","kind":"ContainerRollout","metadata":{"name":")" +
-        name +
-        R"("},"spec":{"images":{"worker":"registry.example.com/app/worker-gpu:2.0.0"},)"
-        R"("environments":[{"name":"canary","targets":[{"deployment":")" +
-        name + R"(","containers":{"worker":"worker"}}],"analysis":{"prometheus":{"address":")" +
-        address + R"("},"checks":[{"name":"error-rate","query":")" + query + R"(","max":)" +
-        std::to_string(max) + R"(}],"intervalSeconds":1,"samples":3}}]}})";
-    auto created =
-        s.client->Create(kube::resources::ContainerRollouts(), s.ns, Json::parse(rollout));
-    EXPECT_TRUE(created.ok()) << created.status().ToString();
-    const auto deadline = std::chrono::steady_clock::now() + seconds(90);
-    Json last;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto got = s.client->Get(kube::resources::ContainerRollouts(), s.ns, name);
-      if (got.ok()) {
-        last = *got;
-        const std::string phase = Str(last, "status.phase");
-        if (phase == "Succeeded" || phase == "Failed" || phase == "RolledBack") return last;
-      }
-      std::this_thread::sleep_for(milliseconds(100));
-    }
-    ADD_FAILURE() << name << " did not finish; last status: " << last.serialize();
-    return last;
+  // When: the controller runs it to its end (up to 90 s); its final state.
+  static Json WhenItFinishes(const Scenario& rollout) {
+    return WaitRollout(rollout, "a terminal phase",
+                       [](const Json& r) { return Terminal(Str(r, "status.phase")); })
+        .value_or(Json::null());
   }
 
   static std::string DeploymentImage(const std::string& name) {
-    auto d = Ctx().client->Get(kube::resources::Deployments(), Ctx().ns, name);
-    return d.ok() ? Str(*d, "spec.template.spec.containers.0.image") : "";
+    return ContainerImages(GetDeployment({Ctx().ns, name, {}, "", 0}))["worker"];
   }
 
   static inline std::string* error_ = nullptr;
 };
 
 TEST_F(AnalysisRolloutE2E, QueryThatHoldsPassesAfterEverySample) {
-  Json st = RunRollout("holds", Ctx().prometheus_url, "rollgate_demo_errors_ratio", 0.01);
+  // Given
+  const Scenario rollout =
+      GivenAnalyzedRollout("holds", Ctx().prometheus.url(), "rollgate_demo_errors_ratio", 0.01);
+  // When
+  const Json st = WhenItFinishes(rollout);
+  // Then
   EXPECT_EQ(Str(st, "status.phase"), "Succeeded") << st.serialize();
   EXPECT_EQ(Int(st, "status.environments.0.analysis.samples"), 3);
   EXPECT_EQ(Int(st, "status.environments.0.analysis.passed"), 3);
-  EXPECT_EQ(DeploymentImage("holds"), "registry.example.com/app/worker-gpu:2.0.0");
+  EXPECT_EQ(DeploymentImage("holds"), kWorker2);
 }
 
 TEST_F(AnalysisRolloutE2E, QueryOutOfBoundsFailsAndRollsBack) {
-  Json st = RunRollout("breaks", Ctx().prometheus_url, "rollgate_demo_errors_ratio", 0.001);
+  // Given
+  const Scenario rollout =
+      GivenAnalyzedRollout("breaks", Ctx().prometheus.url(), "rollgate_demo_errors_ratio", 0.001);
+  // When
+  const Json st = WhenItFinishes(rollout);
+  // Then
   EXPECT_EQ(Str(st, "status.phase"), "RolledBack") << st.serialize();
   EXPECT_EQ(Str(st, "status.environments.0.reason"), "AnalysisFailed");
   EXPECT_NE(Str(st, "status.environments.0.message").find("> max 0.001"), std::string::npos)
       << Str(st, "status.environments.0.message");
-  EXPECT_EQ(DeploymentImage("breaks"), "registry.example.com/app/worker-gpu:1.0.0");
+  EXPECT_EQ(DeploymentImage("breaks"), kWorker1);
 }
 
 TEST_F(AnalysisRolloutE2E, UnreachablePrometheusIsInconclusiveNeverAPass) {
-  Json st = RunRollout("unreachable", "http://127.0.0.1:1", "rollgate_demo_errors_ratio", 0.01);
+  // Given
+  const Scenario rollout =
+      GivenAnalyzedRollout("unreachable", "http://127.0.0.1:1", "rollgate_demo_errors_ratio", 0.01);
+  // When
+  const Json st = WhenItFinishes(rollout);
+  // Then
   EXPECT_EQ(Str(st, "status.phase"), "RolledBack") << st.serialize();
   EXPECT_EQ(Str(st, "status.environments.0.reason"), "AnalysisInconclusive");
   EXPECT_EQ(Int(st, "status.environments.0.analysis.inconclusive"), 3);
   EXPECT_EQ(Int(st, "status.environments.0.analysis.passed"), 0);
-  EXPECT_EQ(DeploymentImage("unreachable"), "registry.example.com/app/worker-gpu:1.0.0");
+  EXPECT_EQ(DeploymentImage("unreachable"), kWorker1);
 }
 
 }  // namespace

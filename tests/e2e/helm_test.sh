@@ -124,8 +124,6 @@ new_ns() {
 }
 
 start=$SECONDS
-alerts_present=0
-[[ -f "$alerts_copy" ]] && alerts_present=1
 
 # --- 1. Single sources ---------------------------------------------------------------------------
 if cmp -s "$crd_file" "$chart/crds/rollgate.io_containerrollouts.yaml"; then
@@ -140,21 +138,17 @@ else
 fi
 check "hack/render-manifests.sh --check: chart copies and manifests/install/rollgate.yaml are fresh" \
   env HELM="$helm" bash "$repo/hack/render-manifests.sh" --check
-if ((alerts_present)); then
+if [[ -s "$alerts_copy" ]]; then
   pass "the chart carries the alerts (files/rollgate-alerts.yaml)"
 else
-  skip "TODO: manifests/alerts/rollgate-alerts.yaml does not exist yet, so the chart has no alerts; PrometheusRule checks are skipped and staging/prod render with metrics.prometheusRule.enabled=false"
+  fail "the chart has no files/rollgate-alerts.yaml: run hack/render-manifests.sh"
 fi
 
 # --- 2. helm lint / helm template per values file ------------------------------------------------
-# Extra --set for a values file: without the alerts the PrometheusRule cannot render (by design).
-no_alerts_args=()
-((alerts_present)) || no_alerts_args=(--set metrics.prometheusRule.enabled=false)
 values_files=(values.yaml values-dev.yaml values-staging.yaml values-prod.yaml)
 for v in "${values_files[@]}"; do
-  check "helm lint --strict -f $v" "$helm" lint --strict "$chart" -f "$chart/$v" "${no_alerts_args[@]}"
-  if out=$("$helm" template rollgate-render "$chart" -n render-ns -f "$chart/$v" \
-    "${no_alerts_args[@]}" 2>&1); then
+  check "helm lint --strict -f $v" "$helm" lint --strict "$chart" -f "$chart/$v"
+  if out=$("$helm" template rollgate-render "$chart" -n render-ns -f "$chart/$v" 2>&1); then
     printf '%s\n' "$out" >"$work/template-$v"
     pass "helm template -f $v renders ($(grep -c '^kind:' "$work/template-$v") objects)"
   else
@@ -173,8 +167,7 @@ base_kinds="ClusterRole ClusterRoleBinding Deployment"
 expect_kinds values.yaml "$base_kinds PodDisruptionBudget Role RoleBinding Service ServiceAccount"
 # dev: one replica (no PDB), no leader election (no Lease Role), Role/RoleBinding in watchNamespace.
 expect_kinds values-dev.yaml "$base_kinds Role RoleBinding Service ServiceAccount"
-mon_kinds=ServiceMonitor
-((alerts_present)) && mon_kinds="PrometheusRule ServiceMonitor"
+mon_kinds="PrometheusRule ServiceMonitor"
 for v in values-staging.yaml values-prod.yaml; do
   dash_kind=""
   [[ $v == values-prod.yaml ]] && dash_kind=ConfigMap # dashboard.enabled: the Grafana dashboard
@@ -184,7 +177,7 @@ done
 # prod ships the Grafana dashboard: a ConfigMap labelled for Grafana's sidecar that carries
 # files/rollgate-dashboard.json verbatim (valid JSON, the same uid as the source).
 dash_json=$("$helm" template rollgate-render "$chart" -n render-ns -f "$chart/values-prod.yaml" \
-  "${no_alerts_args[@]}" --show-only templates/dashboard-configmap.yaml 2>/dev/null |
+  --show-only templates/dashboard-configmap.yaml 2>/dev/null |
   "$kubectl" create --dry-run=client -o json -f - 2>/dev/null || true)
 if [[ -n "$dash_json" && $(jq -r '.metadata.labels.grafana_dashboard' <<<"$dash_json") == 1 ]] &&
   [[ $(jq -r '.data["rollgate-dashboard.json"] | fromjson | .uid' <<<"$dash_json" 2>/dev/null) == \
@@ -207,13 +200,11 @@ if grep -q -- '--leader-elect=true' "$work/template-values-prod.yaml" &&
 else
   fail "prod flags: $(grep -- '        - --\|replicas:' "$work/template-values-prod.yaml" | tr -s ' \n' ' ')"
 fi
-if ((alerts_present)); then
-  if grep -q 'kind: PrometheusRule' "$work/template-values-prod.yaml" &&
-    grep -q 'environment: prod' "$work/template-values-prod.yaml"; then
-    pass "prod renders a PrometheusRule from files/rollgate-alerts.yaml with the environment=prod rule label"
-  else
-    fail "prod: no PrometheusRule with the ruleLabels (environment: prod) rendered"
-  fi
+if grep -q 'kind: PrometheusRule' "$work/template-values-prod.yaml" &&
+  grep -q 'environment: prod' "$work/template-values-prod.yaml"; then
+  pass "prod renders a PrometheusRule from files/rollgate-alerts.yaml with the environment=prod rule label"
+else
+  fail "prod: no PrometheusRule with the ruleLabels (environment: prod) rendered"
 fi
 
 # refused VALUE_ARGS... -- WANT: helm template must fail with a message containing WANT.
@@ -235,9 +226,6 @@ refused --set securityContext.runAsNonRoot=false "runAsNonRoot"
 refused --set concurrency=100 "concurrency"
 refused --set noSuchValue=1 "noSuchValue"
 refused --set 'allowedRegistries={a.example.com,b c}' "allowedRegistries"
-if ((!alerts_present)); then
-  refused --set metrics.prometheusRule.enabled=true "files/rollgate-alerts.yaml"
-fi
 
 # --- CRDs the chart needs on the cluster ---------------------------------------------------------
 if kc get crd "$crd_name" >/dev/null 2>&1; then
@@ -289,7 +277,7 @@ fi
 
 new_ns "$staging_ns" restricted
 if out=$("$helm" install "$staging_rel" "$chart" -n "$staging_ns" -f "$chart/values-staging.yaml" \
-  "${no_alerts_args[@]}" --dry-run=server 2>&1); then
+  --dry-run=server 2>&1); then
   pass "helm install --dry-run=server -f values-staging.yaml accepted by the API server"
 else
   fail "helm install --dry-run=server -f values-staging.yaml: $(one_line "$out")"
@@ -317,7 +305,7 @@ install() {
   fi
 }
 install "$dev_rel" "$dev_ns" values-dev.yaml --set "watchNamespace=$app_ns"
-install "$prod_rel" "$prod_ns" values-prod.yaml "${no_alerts_args[@]}"
+install "$prod_rel" "$prod_ns" values-prod.yaml
 
 if kc wait --for=condition=Established --timeout=30s "crd/$crd_name" >/dev/null 2>&1; then
   if ((crd_preexisting)); then
@@ -395,26 +383,22 @@ exists "prod: ServiceAccount, Deployment, metrics Service, PDB" -n "$prod_ns" "s
 exists "prod: ClusterRole + ClusterRoleBinding" "clusterrole/$prod_rel" "clusterrolebinding/$prod_rel"
 exists "prod: leader-election Role + RoleBinding" -n "$prod_ns" "role/$prod_rel-leader-election" "rolebinding/$prod_rel-leader-election"
 exists "prod: ServiceMonitor" -n "$prod_ns" "servicemonitors.monitoring.coreos.com/$prod_rel"
-if ((alerts_present)); then
-  exists "prod: PrometheusRule" -n "$prod_ns" "prometheusrules.monitoring.coreos.com/$prod_rel"
-  # Every rule of the source made it, alerts carry the prod label, {{ $labels.x }} is untouched.
-  rule_json=$(kc -n "$prod_ns" get "prometheusrules.monitoring.coreos.com/$prod_rel" -o json 2>/dev/null || echo '{}')
-  src_rules=$(grep -cE '^[[:space:]]*(-[[:space:]]+)?(alert|record):' "$alerts_copy" || true)
-  live_rules=$(jq '[.spec.groups[]?.rules[]?] | length' <<<"$rule_json")
-  unlabelled=$(jq -r '[.spec.groups[]?.rules[]? | select(.alert != null and .labels.environment != "prod") | .alert] | join(" ")' <<<"$rule_json")
-  if [[ "$live_rules" == "$src_rules" && "$src_rules" -gt 0 && -z "$unlabelled" ]]; then
-    pass "prod: the PrometheusRule holds all $src_rules rules of manifests/alerts/rollgate-alerts.yaml, every alert labelled environment=prod"
-  else
-    fail "prod PrometheusRule: $live_rules rules (source: $src_rules); alerts without environment=prod: [$unlabelled]"
-  fi
-  # shellcheck disable=SC2016 # a literal $labels
-  if ! grep -q '{{ *\$labels' "$alerts_copy" || jq -e '[.. | strings | select(test("[{][{] *[$]labels"))] | length > 0' <<<"$rule_json" >/dev/null; then
-    pass "prod: alert templates ({{ \$labels.x }}) reach the PrometheusRule untouched by helm"
-  else
-    fail "prod: the alerts' {{ \$labels.x }} templates were lost in the PrometheusRule"
-  fi
+exists "prod: PrometheusRule" -n "$prod_ns" "prometheusrules.monitoring.coreos.com/$prod_rel"
+# Every rule of the source made it, alerts carry the prod label, {{ $labels.x }} is untouched.
+rule_json=$(kc -n "$prod_ns" get "prometheusrules.monitoring.coreos.com/$prod_rel" -o json 2>/dev/null || echo '{}')
+src_rules=$(grep -cE '^[[:space:]]*(-[[:space:]]+)?(alert|record):' "$alerts_copy" || true)
+live_rules=$(jq '[.spec.groups[]?.rules[]?] | length' <<<"$rule_json")
+unlabelled=$(jq -r '[.spec.groups[]?.rules[]? | select(.alert != null and .labels.environment != "prod") | .alert] | join(" ")' <<<"$rule_json")
+if [[ "$live_rules" == "$src_rules" && "$src_rules" -gt 0 && -z "$unlabelled" ]]; then
+  pass "prod: the PrometheusRule holds all $src_rules rules of manifests/alerts/rollgate-alerts.yaml, every alert labelled environment=prod"
 else
-  skip "prod: PrometheusRule (TODO: no manifests/alerts/rollgate-alerts.yaml yet)"
+  fail "prod PrometheusRule: $live_rules rules (source: $src_rules); alerts without environment=prod: [$unlabelled]"
+fi
+# shellcheck disable=SC2016 # a literal $labels
+if ! grep -q '{{ *\$labels' "$alerts_copy" || jq -e '[.. | strings | select(test("[{][{] *[$]labels"))] | length > 0' <<<"$rule_json" >/dev/null; then
+  pass "prod: alert templates ({{ \$labels.x }}) reach the PrometheusRule untouched by helm"
+else
+  fail "prod: the alerts' {{ \$labels.x }} templates were lost in the PrometheusRule"
 fi
 pdb_allowed=$(kc -n "$prod_ns" get "poddisruptionbudget/$prod_rel" -o jsonpath='{.status.disruptionsAllowed}' 2>/dev/null || true)
 for _ in $(seq 1 50); do
@@ -520,10 +504,7 @@ run_controller() {
       "users: [{name: sa, user: {token: '$token'}}]" \
       "contexts: [{name: c, context: {cluster: c, user: sa}}]" "current-context: c" >"$kcfg"
   )
-  # Flags the binary does not know yet are tolerated only when they are the announced ones
-  # (TODO: empty this list once controller_main.cc has them all; then every chart flag must be
-  # accepted).
-  local pending_flags=" metrics-bind-address health-probe-bind-address "
+  # Every flag the chart passes must be one the binary accepts.
   help=$("$controller_bin" --help 2>&1 || true)
   mapfile -t chart_args < <(kc -n "$ns" get "deployment/$rel" -o json |
     jq -r '.spec.template.spec.containers[0].args[]')
@@ -537,11 +518,7 @@ print(" ".join(str(x.getsockname()[1]) for x in s))')
     name=${a#--}
     name=${name%%=*}
     if ! grep -qE -- "^ *--$name( |\$)" <<<"$help"; then
-      if [[ "$pending_flags" == *" $name "* ]]; then
-        skip "the chart passes --$name, which this rollgate-controller does not implement yet (announced; TODO)"
-      else
-        fail "the chart passes $a, which rollgate-controller does not accept"
-      fi
+      fail "the chart passes $a, which rollgate-controller does not accept"
       continue
     fi
     case $name in

@@ -2,88 +2,69 @@
 // (KUBECONFIG from the e2e fixture): TLS with the cluster's CA and admin client certificate,
 // every REST verb, the errors the API server decides (AlreadyExists, Conflict, Invalid with
 // causes, NotFound), and watches/informers seeing the Deployment controller's work.
+// Thread-safety: single-threaded tests (the informer runs on a thread of its own).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <cstdlib>
+#include <atomic>
 #include <thread>
 
-#include "controller/common/clock.h"
 #include "controller/kube/informer.h"
-#include "controller/kube/kube_config.h"
 #include "controller/kube/rest_client.h"
+#include "tests/e2e/support/cluster.h"
+#include "tests/e2e/support/rollout_checks.h"
+#include "tests/e2e/support/scenario.h"
+#include "tests/e2e/support/wait.h"
 
 namespace rollgate::kube {
 namespace {
 
+using e2e::Cluster;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 class KubeClientE2E : public ::testing::Test {
  protected:
+  // Given: a client on the shared cluster and a namespace of this test's own.
   void SetUp() override {
-    const char* kc = std::getenv("KUBECONFIG");  // NOLINT(concurrency-mt-unsafe)
-    ASSERT_NE(kc, nullptr) << "KUBECONFIG must point at the e2e cluster";
-    auto cfg = LoadKubeconfig({kc, ""});
-    ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
-    auto c = RestClient::FromConfig(*cfg, clock_, {});
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    client_ = std::move(c).value();
+    ASSERT_EQ(e2e::RequireEnv({"KUBECONFIG"}), "") << "KUBECONFIG must point at the e2e cluster";
+    Cluster& cluster = Cluster::Get();
+    ASSERT_EQ(cluster.Connect(), "");
+    client_ = &cluster.client();
     static int counter = 0;
     ns_ = "e2e-client-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
-    Json nsobj = Json::parse(R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":")" + ns_ +
-                             R"("}})");
-    auto created = client_->Create(resources::Namespaces(), "", nsobj);
-    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    ASSERT_EQ(cluster.CreateNamespace(ns_), "");
     // Pods need the namespace's default service account (created by the controller-manager).
-    for (int i = 0; i < 100; ++i) {
-      if (client_->Get(ResourceType::Core("v1", "serviceaccounts"), ns_, "default").ok()) break;
-      std::this_thread::sleep_for(milliseconds(100));
-    }
+    (void)cluster.WaitForServiceAccount(ns_, e2e::Deadline(seconds(10)));
   }
   void TearDown() override {
-    if (client_) {
-      DeleteOptions d;
-      d.propagation_policy = "Background";
-      (void)client_->Delete(resources::Namespaces(), "", ns_, d);
-    }
+    if (!ns_.empty()) Cluster::Get().DeleteNamespace(ns_);
   }
 
   Json DeploymentObj(const std::string& name, int replicas, const std::string& image) const {
-    return Json::parse(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":")" +
-                       name + R"(","namespace":")" + ns_ + R"(","labels":{"app":")" + name +
-                       R"("}},"spec":{"replicas":)" + std::to_string(replicas) +
-                       R"(,"selector":{"matchLabels":{"app":")" + name +
-                       R"("}},"template":{"metadata":{"labels":{"app":")" + name +
-                       R"("}},"spec":{"containers":[{"name":"api","image":")" + image +
-                       R"("}]}}}})");
+    return e2e::DeploymentBuilder(name)
+        .Namespace(ns_)
+        .Replicas(replicas)
+        .Container("api", image)
+        .Build();
   }
 
-  static bool Available(const Json& d) {
-    if (!d.has_field("status") || !d.at("status").is_object()) return false;
-    const auto& s = d.at("status");
-    const auto num = [&](const char* f) {
-      return s.has_field(f) && s.at(f).is_integer() ? s.at(f).as_integer() : -1;
-    };
-    const int want = d.at("spec").at("replicas").as_integer();
-    return num("observedGeneration") >= d.at("metadata").at("generation").as_integer() &&
-           num("updatedReplicas") == want && num("availableReplicas") == want &&
-           num("replicas") == want;
-  }
-
-  RealClock clock_;
-  std::unique_ptr<RestClient> client_;
+  RestClient* client_ = nullptr;
   std::string ns_;
 };
 
 TEST_F(KubeClientE2E, ListsNodesIncludingGpuNodes) {
+  // Given: the fixture's cluster (4 nodes, 2 of them with 8 GPUs).
+  // When: every node is listed, then the GPU nodes one page at a time.
   auto nodes = ListAll(*client_, resources::Nodes(), "", {});
-  ASSERT_TRUE(nodes.ok()) << nodes.status().ToString();
-  EXPECT_GE(nodes->items.size(), 4u);
   ListOptions gpu;
   gpu.label_selector = "nvidia.com/gpu.present=true";
   gpu.limit = 1;  // paging through the real server's continue tokens
   auto gpus = ListAll(*client_, resources::Nodes(), "", gpu);
+
+  // Then
+  ASSERT_TRUE(nodes.ok()) << nodes.status().ToString();
+  EXPECT_GE(nodes->items.size(), 4u);
   ASSERT_TRUE(gpus.ok()) << gpus.status().ToString();
   ASSERT_GE(gpus->items.size(), 2u);
   for (const auto& n : gpus->items) {
@@ -93,14 +74,16 @@ TEST_F(KubeClientE2E, ListsNodesIncludingGpuNodes) {
 }
 
 TEST_F(KubeClientE2E, DeploymentLifecycleAndServerDecidedErrors) {
+  // Given: a Deployment.
   const auto rt = resources::Deployments();
   auto created = client_->Create(rt, ns_, DeploymentObj("api", 2, "registry.example.com/api:1.0"));
   ASSERT_TRUE(created.ok()) << created.status().ToString();
 
+  // When it is created again / Then: AlreadyExists.
   auto again = client_->Create(rt, ns_, DeploymentObj("api", 2, "registry.example.com/api:1.0"));
   EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists) << again.status().ToString();
 
-  // A stale resourceVersion is a Conflict decided by the server.
+  // When it is updated from a stale resourceVersion / Then: a Conflict decided by the server.
   Json stale = *created;
   auto patched = client_->Patch(
       rt, ns_, "api", PatchType::kStrategicMerge,
@@ -114,14 +97,14 @@ TEST_F(KubeClientE2E, DeploymentLifecycleAndServerDecidedErrors) {
   auto conflict = client_->Update(rt, ns_, stale);
   EXPECT_EQ(conflict.status().code(), StatusCode::kConflict) << conflict.status().ToString();
 
-  // Invalid objects come back as 422 with field causes.
+  // When an invalid object is created / Then: 422 with field causes.
   Json bad = DeploymentObj("bad", -1, "x");
   auto invalid = client_->Create(rt, ns_, bad);
   ASSERT_EQ(invalid.status().code(), StatusCode::kInvalid) << invalid.status().ToString();
   ASSERT_FALSE(invalid.status().causes().empty());
   EXPECT_EQ(invalid.status().causes()[0].field, "spec.replicas");
 
-  // Merge patch, JSON patch and server-side apply.
+  // When: merge patch, JSON patch and server-side apply / Then: each applied.
   ASSERT_TRUE(client_
                   ->Patch(rt, ns_, "api", PatchType::kMerge,
                           R"({"metadata":{"annotations":{"rollgate.io/revision":"2"}}})", {})
@@ -141,19 +124,22 @@ TEST_F(KubeClientE2E, DeploymentLifecycleAndServerDecidedErrors) {
   EXPECT_EQ(ssa->at("metadata").at("labels").at("owner").as_string(), "rollgate");
   EXPECT_EQ(ssa->at("metadata").at("annotations").at("rollgate.io/revision").as_string(), "2");
 
+  // When: it is deleted / Then: NotFound follows (deletion of a Deployment with finalizers may
+  // take a moment), and deleting it again is NotFound.
   ASSERT_TRUE(client_->Delete(rt, ns_, "api", {}).ok());
-  // Deletion of a Deployment with finalizers may take a moment; NotFound must follow.
   Status last;
-  for (int i = 0; i < 50; ++i) {
-    last = client_->Get(rt, ns_, "api").status();
-    if (last.code() == StatusCode::kNotFound) break;
-    std::this_thread::sleep_for(milliseconds(100));
-  }
+  (void)e2e::Eventually(
+      [&] {
+        last = client_->Get(rt, ns_, "api").status();
+        return last.code() == StatusCode::kNotFound;
+      },
+      seconds(5), milliseconds(100));
   EXPECT_EQ(last.code(), StatusCode::kNotFound) << last.ToString();
   EXPECT_EQ(client_->Delete(rt, ns_, "api", {}).code(), StatusCode::kNotFound);
 }
 
 TEST_F(KubeClientE2E, InformerSeesDeploymentBecomeAvailableAfterImagePatch) {
+  // Given: a Deployment of 3 replicas and a synced informer on the namespace's Deployments.
   const auto rt = resources::Deployments();
   ASSERT_TRUE(client_->Create(rt, ns_, DeploymentObj("web", 3, "registry.example.com/web:1")).ok());
   InformerOptions io;
@@ -165,21 +151,24 @@ TEST_F(KubeClientE2E, InformerSeesDeploymentBecomeAvailableAfterImagePatch) {
   CancelToken cancel;
   std::thread t([&] { inf.Run(cancel); });
   ASSERT_TRUE(inf.WaitForSync(cancel, std::chrono::seconds(20)));
-
   auto wait_available = [&](const std::string& image) {
-    const auto deadline = std::chrono::steady_clock::now() + seconds(60);
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto d = inf.Get(ns_ + "/web");
-      if (d && Available(*d) &&
-          d->at("spec").at("template").at("spec").at("containers").at(0).at("image").as_string() ==
-              image) {
-        return true;
-      }
-      std::this_thread::sleep_for(milliseconds(50));
-    }
-    return false;
+    return e2e::Eventually(
+        [&] {
+          auto d = inf.Get(ns_ + "/web");
+          return d && e2e::Available(*d) &&
+                 d->at("spec")
+                         .at("template")
+                         .at("spec")
+                         .at("containers")
+                         .at(0)
+                         .at("image")
+                         .as_string() == image;
+        },
+        seconds(60), milliseconds(50));
   };
   EXPECT_TRUE(wait_available("registry.example.com/web:1"));
+
+  // When: its image is patched.
   ASSERT_TRUE(
       client_
           ->Patch(
@@ -187,6 +176,8 @@ TEST_F(KubeClientE2E, InformerSeesDeploymentBecomeAvailableAfterImagePatch) {
               R"({"spec":{"template":{"spec":{"containers":[{"name":"api","image":"registry.example.com/web:2"}]}}}})",
               {})
           .ok());
+
+  // Then: the informer sees the new image rolled out, through its watch alone.
   EXPECT_TRUE(wait_available("registry.example.com/web:2"))
       << "the real Deployment controller, scheduler and kwok roll the new image out";
   cancel.Cancel();

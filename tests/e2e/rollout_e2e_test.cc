@@ -16,35 +16,27 @@
 // directory under the working directory); a failing test prints the lines about its scenario.
 // Thread-safety: single-threaded tests.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
-#include <random>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "controller/common/clock.h"
-#include "controller/kube/kube_config.h"
 #include "controller/kube/rest_client.h"
-#include "controller/rollout/codec.h"
-#include "tests/e2e/rollout_e2e_support.h"
+#include "tests/e2e/support/cluster.h"
+#include "tests/e2e/support/controller.h"
+#include "tests/e2e/support/log_reader.h"
+#include "tests/e2e/support/rollout_checks.h"
+#include "tests/e2e/support/scenario.h"
+#include "tests/e2e/support/wait.h"
 
 namespace rollgate::e2e {
 namespace {
-
-using std::chrono::milliseconds;
-using std::chrono::seconds;
-using std::chrono::steady_clock;
 
 namespace resources = kube::resources;
 
@@ -61,94 +53,16 @@ constexpr const char* kWorkerGpu2 = "registry.example.com/app/worker-gpu:2.0.0";
 // (hack/cluster/stages/chaos-pod-never-ready.yaml).
 constexpr const char* kBackendNeverReady = "registry.example.com/app/backend:2.0.0-never-ready";
 
-constexpr const char* kRevisionAnnotation = "rollgate.io/revision";
-
-// ---- scenario model ----------------------------------------------------------------------------
-
-struct Dep {
-  std::string ns;
-  std::string name;
-  std::map<std::string, std::string> images;  // container -> image it was created with
-  std::int64_t generation = 0;                // metadata.generation right after creation
-  std::string Key() const { return ns + "/" + name; }
-};
-
-struct TargetDef {
-  std::string deployment;
-  std::map<std::string, std::string> containers;  // container -> logical image
-};
-
-struct EnvDef {
-  std::string name;
-  std::string ns;  // "" = the rollout's namespace
-  bool manual = false;
-  std::vector<TargetDef> targets;
-};
-
-struct Scenario {
-  std::string ns;  // the rollout's namespace
-  std::string rollout = "app";
-  std::map<std::string, std::string> namespaces;  // name -> allow-rollouts-from value ("" none)
-  std::map<std::string, Dep> deps;                // by short name ("dev-api")
-  Json object;                                    // the ContainerRollout to create
-  std::string log;                                // the controller log acting on it
-  std::string Key() const { return ns + "/" + rollout; }
-};
-
-Json DeploymentObject(const Dep& d) {
-  Json containers = Json::array();
-  size_t i = 0;
-  for (const auto& [c, image] : d.images)
-    containers[i++] = Obj({{"name", S(c)}, {"image", S(image)}});
-  Json labels = Obj({{"app", S(d.name)}});
-  return Obj({{"apiVersion", S("apps/v1")},
-              {"kind", S("Deployment")},
-              {"metadata", Obj({{"name", S(d.name)}, {"namespace", S(d.ns)}, {"labels", labels}})},
-              {"spec", Obj({{"replicas", Json::number(2)},
-                            {"selector", Obj({{"matchLabels", labels}})},
-                            {"template", Obj({{"metadata", Obj({{"labels", labels}})},
-                                              {"spec", Obj({{"containers", containers},
-                                                            {"terminationGracePeriodSeconds",
-                                                             Json::number(0)}})}})}})}});
-}
-
-Json RolloutObject(const Scenario& s, const std::map<std::string, std::string>& images,
-                   const std::vector<EnvDef>& envs, int progress_deadline_seconds = 0) {
-  Json environments = Json::array();
-  size_t i = 0;
-  for (const auto& e : envs) {
-    Json targets = Json::array();
-    size_t j = 0;
-    for (const auto& t : e.targets) {
-      targets[j++] = Obj({{"deployment", S(t.deployment)}, {"containers", StrObj(t.containers)}});
-    }
-    Json env = Obj({{"name", S(e.name)}, {"targets", targets}});
-    if (!e.ns.empty()) env["namespace"] = S(e.ns);
-    if (e.manual) env["approval"] = S("Manual");
-    environments[i++] = env;
-  }
-  Json spec = Obj({{"images", StrObj(images)}, {"environments", environments}});
-  if (progress_deadline_seconds > 0) {
-    spec["progressDeadlineSeconds"] = Json::number(progress_deadline_seconds);
-  }
-  return Obj({{"apiVersion", S("rollgate.io/v1alpha1")},
-              {"kind", S("ContainerRollout")},
-              {"metadata", Obj({{"name", S(s.rollout)}, {"namespace", S(s.ns)}})},
-              {"spec", spec}});
-}
+const std::map<std::string, std::string> kNewImages = {
+    {"backend", kBackend2}, {"worker-cpu", kWorkerCpu2}, {"worker-gpu", kWorkerGpu2}};
 
 // ---- suite-wide state --------------------------------------------------------------------------
 
 struct Suite {
-  RealClock clock;
-  std::unique_ptr<kube::RestClient> client;
-  std::string kubeconfig;
-  std::string controller_bin;
   std::string prefix;  // of every namespace this run creates
   std::filesystem::path log_dir;
-  std::vector<std::string> namespaces;        // created, deleted in TearDownTestSuite
   std::map<std::string, Scenario> scenarios;  // by test name
-  std::unique_ptr<ChildProcess> shared;       // the shared controller
+  std::unique_ptr<ControllerProcess> shared;  // the shared controller
   std::string shared_log;
   std::string setup_error;
 };
@@ -158,375 +72,19 @@ Suite& G() {
   return *s;
 }
 
-std::string TestName() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return info == nullptr ? std::string() : info->name();
-}
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): tests are single-threaded
-  return v == nullptr ? std::string() : std::string(v);
-}
-
-void AppendLine(const std::string& path, const std::string& line) {
-  std::ofstream out(path, std::ios::app);
-  out << line << '\n';
-}
-
-std::vector<std::string> ReadLines(const std::string& path) {
-  std::vector<std::string> out;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
-
-// Log lines about any of the scenario's namespaces, plus every warning and error.
-std::vector<std::string> ScenarioLog(const Scenario& s) {
-  std::vector<std::string> out;
-  for (const auto& line : ReadLines(s.log)) {
-    bool keep = line.find("level=error") != std::string::npos ||
-                line.find("level=warning") != std::string::npos || line.rfind("=== ", 0) == 0;
-    for (const auto& [ns, label] : s.namespaces) keep = keep || line.find(ns) != std::string::npos;
-    if (keep) out.push_back(line);
-  }
-  return out;
-}
-
-// How many times the controller logged that it patched (or restored) this Deployment.
-int CountLog(const Scenario& s, const std::string& msg, const std::string& field_value) {
-  int n = 0;
-  for (const auto& line : ReadLines(s.log)) {
-    if (line.find("msg=\"" + msg + "\"") == std::string::npos) continue;
-    const size_t at = line.find(field_value);
-    if (at == std::string::npos) continue;
-    const size_t end = at + field_value.size();
-    if (end == line.size() || line[end] == ' ') ++n;
-  }
-  return n;
-}
-
-// ---- API helpers
-// ---------------------------------------------------------------------------------
-
-std::string Apply(const std::string& crd) {
-  const std::string kubectl = Env("CONTROL_PLANE_BIN") + "/kubectl";
-  std::string out;
-  int rc = RunCommand({kubectl, "--kubeconfig", G().kubeconfig, "apply", "--server-side",
-                       "--force-conflicts", "--field-manager=rollgate-rollout-e2e", "-f", crd},
-                      out);
-  if (rc != 0) return "kubectl apply of the CRD failed (" + std::to_string(rc) + "): " + out;
-  rc = RunCommand({kubectl, "--kubeconfig", G().kubeconfig, "wait", "--for=condition=Established",
-                   "--timeout=60s", "crd/containerrollouts.rollgate.io"},
-                  out);
-  if (rc != 0) return "the CRD did not become Established: " + out;
-  return "";
-}
-
-bool Available(const Json& d) {
-  const std::int64_t want = Int(d, "spec.replicas");
-  return Int(d, "status.observedGeneration") >= Int(d, "metadata.generation") &&
-         Int(d, "status.updatedReplicas", 0) == want &&
-         Int(d, "status.availableReplicas", 0) == want && Int(d, "status.replicas", 0) == want;
-}
-
-// Creates the scenarios' namespaces, Deployments (waiting until they are available) and
-// rollouts. Returns "" or what failed.
-std::string Provision(const std::vector<Scenario*>& scenarios) {
-  auto& c = *G().client;
-  for (auto* s : scenarios) {
-    for (const auto& [ns, allow_from] : s->namespaces) {
-      Json obj = Obj({{"apiVersion", S("v1")},
-                      {"kind", S("Namespace")},
-                      {"metadata", Obj({{"name", S(ns)}})}});
-      if (!allow_from.empty()) {
-        obj["metadata"]["labels"] = Obj({{"rollgate.io/allow-rollouts-from", S(allow_from)}});
-      }
-      auto created = c.Create(resources::Namespaces(), "", obj);
-      if (!created.ok()) return "create namespace " + ns + ": " + created.status().ToString();
-      G().namespaces.push_back(ns);
-    }
-  }
-  // Pods need the namespace's default service account (made by the controller-manager).
-  const auto sa_deadline = steady_clock::now() + seconds(60);
-  for (auto* s : scenarios) {
-    for (const auto& [ns, allow_from] : s->namespaces) {
-      while (!c.Get(kube::ResourceType::Core("v1", "serviceaccounts"), ns, "default").ok()) {
-        if (steady_clock::now() > sa_deadline) return "no default service account in " + ns;
-        std::this_thread::sleep_for(milliseconds(100));
-      }
-    }
-  }
-  for (auto* s : scenarios) {
-    for (auto& [short_name, d] : s->deps) {
-      auto created = c.Create(resources::Deployments(), d.ns, DeploymentObject(d));
-      if (!created.ok()) return "create deployment " + d.Key() + ": " + created.status().ToString();
-      d.generation = Int(*created, "metadata.generation");
-    }
-  }
-  const auto deadline = steady_clock::now() + seconds(120);
-  for (auto* s : scenarios) {
-    for (const auto& [short_name, d] : s->deps) {
-      for (;;) {
-        auto got = c.Get(resources::Deployments(), d.ns, d.name);
-        if (got.ok() && Available(*got)) break;
-        if (steady_clock::now() > deadline) {
-          return "deployment " + d.Key() + " not available within 120s: " +
-                 (got.ok() ? At(*got, "status")->serialize() : got.status().ToString());
-        }
-        std::this_thread::sleep_for(milliseconds(100));
-      }
-    }
-  }
-  for (auto* s : scenarios) {
-    if (s->object.is_null()) continue;
-    auto created = c.Create(resources::ContainerRollouts(), s->ns, s->object);
-    if (!created.ok()) return "create rollout " + s->Key() + ": " + created.status().ToString();
-  }
-  return "";
-}
-
-std::string StartController(ChildProcess& p, const std::string& log,
-                            const std::vector<std::string>& extra) {
-  std::vector<std::string> argv = {G().controller_bin, "--kubeconfig", G().kubeconfig,
-                                   "--log-level=debug"};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  std::string line = "=== rollout e2e: starting";
-  for (const auto& a : argv) line += " " + a;
-  AppendLine(log, line);
-  return p.Start(argv, log);
+// The shared controller: cluster-wide, images from registry.example.com only.
+std::string StartSharedController() {
+  G().shared = std::make_unique<ControllerProcess>("shared", G().shared_log);
+  return G().shared->Start({"--log-level=debug", "--allowed-registries=registry.example.com"});
 }
 
 // SIGTERM, then the controller must exit with code 0 within 5 s (graceful shutdown).
-void StopController(ChildProcess& p, const std::string& log) {
-  if (!p.Running()) return;
-  AppendLine(log, "=== rollout e2e: SIGTERM");
-  p.Signal(SIGTERM);
-  const std::optional<int> st = p.Wait(seconds(5));
-  if (!st) {
-    ADD_FAILURE() << "the controller (pid " << p.pid() << ") did not stop within 5 s of SIGTERM";
-    p.Signal(SIGKILL);
-    (void)p.Wait(seconds(10));
-    return;
-  }
-  EXPECT_EQ(ChildProcess::Describe(*st), "exit code 0") << "after SIGTERM";
-}
-
 void StopSharedController() {
-  if (G().shared) StopController(*G().shared, G().shared_log);
+  if (G().shared) G().shared->Stop(seconds(5));
   G().shared.reset();
 }
 
-// ---- rollout and deployment helpers
-// --------------------------------------------------------------
-
-Json GetRollout(const Scenario& s) {
-  auto r = G().client->Get(resources::ContainerRollouts(), s.ns, s.rollout);
-  return r.ok() ? *r : Json::null();
-}
-
-Json GetDeployment(const Dep& d) {
-  auto r = G().client->Get(resources::Deployments(), d.ns, d.name);
-  return r.ok() ? *r : Json::null();
-}
-
-std::string RevisionAnnotation(const Json& deployment) {
-  auto annotations = StrMap(deployment, "metadata.annotations");
-  auto it = annotations.find(kRevisionAnnotation);
-  return it == annotations.end() ? std::string() : it->second;
-}
-
-std::map<std::string, std::string> ContainerImages(const Json& deployment) {
-  std::map<std::string, std::string> out;
-  const Json* cs = At(deployment, "spec.template.spec.containers");
-  if (cs == nullptr || !cs->is_array()) return out;
-  for (const auto& c : cs->as_array()) out[Str(c, "name")] = Str(c, "image");
-  return out;
-}
-
-std::string Status(const Json& r) {
-  const Json* st = At(r, "status");
-  return st == nullptr ? "(no status)" : st->serialize();
-}
-
-const Json* EnvStatus(const Json& r, const std::string& env) {
-  return Find(r, "status.environments", "name", env);
-}
-
-std::string EnvField(const Json& r, const std::string& env, const char* field) {
-  const Json* e = EnvStatus(r, env);
-  return e == nullptr ? std::string() : Str(*e, field);
-}
-
-std::map<std::string, std::string> PreviousImages(const Json& r, const std::string& env,
-                                                  const std::string& deployment) {
-  const Json* e = EnvStatus(r, env);
-  if (e == nullptr) return {};
-  const Json* t = Find(*e, "targets", "deployment", deployment);
-  return t == nullptr ? std::map<std::string, std::string>{} : StrMap(*t, "previousImages");
-}
-
-bool Terminal(const std::string& phase) {
-  return phase == "Succeeded" || phase == "Failed" || phase == "RolledBack" || phase == "Aborted";
-}
-
-using Pred = std::function<bool(const Json&)>;
-
-std::chrono::system_clock::time_point ParseTimeOrEpoch(const std::string& s) {
-  return rollout::ParseTime(s).value_or(std::chrono::system_clock::time_point{});
-}
-
-// Polls the rollout every 100 ms until `pred` holds. On timeout, or when `stop` holds first, adds
-// a failure naming `what` with the last status; returns the last object read.
-std::optional<Json> WaitRollout(const Scenario& s, const std::string& what, const Pred& pred,
-                                seconds timeout = seconds(90), const Pred& stop = nullptr) {
-  const auto deadline = steady_clock::now() + timeout;
-  Json last;
-  for (;;) {
-    last = GetRollout(s);
-    if (!last.is_null() && pred(last)) return last;
-    if (!last.is_null() && stop && stop(last)) {
-      ADD_FAILURE() << s.Key() << ": gave up waiting for " << what
-                    << "; the rollout reached a state it will not leave: " << Status(last);
-      return std::nullopt;
-    }
-    if (steady_clock::now() > deadline) {
-      ADD_FAILURE() << s.Key() << ": timed out after " << timeout.count() << "s waiting for "
-                    << what << "; last status: " << Status(last);
-      return std::nullopt;
-    }
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-}
-
-// Waits for a phase; fails early when the rollout ends in another terminal phase (once `armed`
-// holds, when given: e.g. once a retry was taken into account).
-std::optional<Json> WaitPhase(const Scenario& s, const std::string& phase,
-                              seconds timeout = seconds(90), const Pred& armed = nullptr) {
-  return WaitRollout(
-      s, "phase " + phase, [&](const Json& r) { return Str(r, "status.phase") == phase; }, timeout,
-      [&](const Json& r) { return Terminal(Str(r, "status.phase")) && (!armed || armed(r)); });
-}
-
-// Polls for `duration`: `pred` must hold on every read.
-void ExpectRolloutStays(const Scenario& s, const std::string& what, const Pred& pred,
-                        milliseconds duration) {
-  const auto end = steady_clock::now() + duration;
-  while (steady_clock::now() < end) {
-    const Json r = GetRollout(s);
-    if (r.is_null() || !pred(r)) {
-      ADD_FAILURE() << s.Key() << ": expected " << what << " to hold for " << duration.count()
-                    << " ms; status now: " << Status(r);
-      return;
-    }
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-}
-
-void ExpectCondition(const Json& r, const std::string& type, const std::string& status,
-                     const std::string& reason) {
-  const Json* c = Find(r, "status.conditions", "type", type);
-  ASSERT_NE(c, nullptr) << "no condition " << type << " in " << Status(r);
-  EXPECT_EQ(Str(*c, "status"), status) << type << " in " << Status(r);
-  if (!reason.empty()) {
-    EXPECT_EQ(Str(*c, "reason"), reason) << type << " in " << Status(r);
-  }
-  EXPECT_EQ(Int(*c, "observedGeneration"), Int(r, "metadata.generation")) << type;
-}
-
-// The Deployment was never changed: same generation, images, no revision annotation.
-void ExpectUntouched(const Dep& d) {
-  const Json got = GetDeployment(d);
-  ASSERT_FALSE(got.is_null()) << d.Key();
-  EXPECT_EQ(Int(got, "metadata.generation"), d.generation) << d.Key() << " was changed";
-  EXPECT_EQ(ContainerImages(got), d.images) << d.Key();
-  EXPECT_EQ(RevisionAnnotation(got), "") << d.Key() << " carries a rollgate revision";
-}
-
-// The Deployment's pod template was changed `patches` times since creation (each image patch
-// bumps metadata.generation by one) and now runs `images` with revision annotation `revision`.
-void ExpectRuns(const Dep& d, const std::map<std::string, std::string>& images, int patches,
-                const std::string& revision) {
-  const Json got = GetDeployment(d);
-  ASSERT_FALSE(got.is_null()) << d.Key();
-  EXPECT_EQ(Int(got, "metadata.generation"), d.generation + patches)
-      << d.Key() << ": pod template changes since creation";
-  EXPECT_EQ(ContainerImages(got), images) << d.Key();
-  EXPECT_EQ(RevisionAnnotation(got), revision) << d.Key();
-}
-
-// Waits (up to 30 s) until the Deployment runs `images` and is fully rolled out.
-void WaitDeploymentAvailable(const Dep& d, const std::map<std::string, std::string>& images) {
-  const auto deadline = steady_clock::now() + seconds(30);
-  Json got;
-  while (steady_clock::now() < deadline) {
-    got = GetDeployment(d);
-    if (!got.is_null() && ContainerImages(got) == images && Available(got)) return;
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  ADD_FAILURE() << d.Key() << " not available with " << Render(images)
-                << " within 30s; status: " << (got.is_null() ? "(none)" : Status(got));
-}
-
-std::vector<Json> Events(const Scenario& s) {
-  kube::ListOptions lo;
-  lo.field_selector = "involvedObject.name=" + s.rollout + ",involvedObject.kind=ContainerRollout";
-  auto list = kube::ListAll(*G().client, kube::ResourceType::Core("v1", "events"), s.ns, lo);
-  return list.ok() ? list->items : std::vector<Json>{};
-}
-
-int CountEvents(const std::vector<Json>& events, const std::string& type,
-                const std::string& reason) {
-  return static_cast<int>(std::count_if(events.begin(), events.end(), [&](const Json& e) {
-    return Str(e, "type") == type && Str(e, "reason") == reason;
-  }));
-}
-
-std::string RenderEvents(const std::vector<Json>& events) {
-  std::string out;
-  for (const auto& e : events) {
-    out += "\n  " + Str(e, "type") + " " + Str(e, "reason") + ": " + Str(e, "message");
-  }
-  return out.empty() ? " (none)" : out;
-}
-
-// Waits (up to 20 s) for an event of that type and reason about the rollout; returns it.
-std::optional<Json> WaitEvent(const Scenario& s, const std::string& type,
-                              const std::string& reason) {
-  const auto deadline = steady_clock::now() + seconds(20);
-  std::vector<Json> events;
-  for (;;) {
-    events = Events(s);
-    for (const auto& e : events) {
-      if (Str(e, "type") == type && Str(e, "reason") == reason) return e;
-    }
-    if (steady_clock::now() > deadline) break;
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  ADD_FAILURE() << s.Key() << ": no " << type << " event " << reason
-                << "; events:" << RenderEvents(events);
-  return std::nullopt;
-}
-
-void Annotate(const Scenario& s, const std::string& key, const std::string& value) {
-  Json patch = Obj({{"metadata", Obj({{"annotations", Obj({{key, S(value)}})}})}});
-  auto r = G().client->Patch(resources::ContainerRollouts(), s.ns, s.rollout,
-                             kube::PatchType::kMerge, patch.serialize(), {});
-  ASSERT_TRUE(r.ok()) << "annotate " << s.Key() << " " << key << ": " << r.status().ToString();
-}
-
-void SetImage(const Scenario& s, const std::string& logical, const std::string& image) {
-  Json patch = Obj({{"spec", Obj({{"images", Obj({{logical, S(image)}})}})}});
-  auto r = G().client->Patch(resources::ContainerRollouts(), s.ns, s.rollout,
-                             kube::PatchType::kMerge, patch.serialize(), {});
-  ASSERT_TRUE(r.ok()) << "patch " << s.Key() << " spec.images: " << r.status().ToString();
-}
-
-Pred EnvPhaseIs(const std::string& env, const std::string& phase) {
-  return [env, phase](const Json& r) { return EnvField(r, env, "phase") == phase; };
-}
-
-// ---- scenarios
-// -----------------------------------------------------------------------------------
+// ---- scenarios ---------------------------------------------------------------------------------
 
 Scenario NewScenario(const std::string& suffix) {
   Scenario s;
@@ -536,45 +94,35 @@ Scenario NewScenario(const std::string& suffix) {
   return s;
 }
 
-Dep AddDep(Scenario& s, const std::string& short_name, const std::string& ns,
-           const std::string& name, std::map<std::string, std::string> images) {
-  Dep d{ns, name, std::move(images), 0};
-  s.deps[short_name] = d;
-  return d;
-}
-
-const std::map<std::string, std::string> kNewImages = {
-    {"backend", kBackend2}, {"worker-cpu", kWorkerCpu2}, {"worker-gpu", kWorkerGpu2}};
-
 // dev/staging/prod in three namespaces that opt in to rollouts from the rollout's namespace; an
 // API Deployment (backend image) and a worker Deployment (CPU worker in dev, GPU worker later).
 Scenario HappyScenario() {
   Scenario s = NewScenario("happy");
-  std::vector<EnvDef> envs;
+  std::vector<Environment> envs;
   for (const char* env : {"dev", "staging", "prod"}) {
     const std::string ns = s.ns + "-" + env;
     s.namespaces[ns] = s.ns;
     const bool dev = std::string(env) == "dev";
-    AddDep(s, std::string(env) + "-api", ns, "api", {{"api", kBackend1}});
-    AddDep(s, std::string(env) + "-worker", ns, "worker",
-           {{"worker", dev ? kWorkerCpu1 : kWorkerGpu1}});
+    AddDeployment(s, std::string(env) + "-api", ns, "api", {{"api", kBackend1}});
+    AddDeployment(s, std::string(env) + "-worker", ns, "worker",
+                  {{"worker", dev ? kWorkerCpu1 : kWorkerGpu1}});
     envs.push_back({env,
                     ns,
                     false,
                     {{"api", {{"api", "backend"}}},
                      {"worker", {{"worker", dev ? "worker-cpu" : "worker-gpu"}}}}});
   }
-  s.object = RolloutObject(s, kNewImages, envs);
+  SetRollout(s, kNewImages, envs);
   return s;
 }
 
 // dev (a CPU worker, healthy) then staging, whose new backend image never becomes ready.
 Scenario DeadlineScenario() {
   Scenario s = NewScenario("deadline");
-  AddDep(s, "dev-worker", s.ns, "dev-worker", {{"worker", kWorkerCpu1}});
-  AddDep(s, "staging-api", s.ns, "staging-api", {{"api", kBackend1}});
-  AddDep(s, "staging-worker", s.ns, "staging-worker", {{"worker", kWorkerGpu1}});
-  s.object = RolloutObject(
+  AddDeployment(s, "dev-worker", s.ns, "dev-worker", {{"worker", kWorkerCpu1}});
+  AddDeployment(s, "staging-api", s.ns, "staging-api", {{"api", kBackend1}});
+  AddDeployment(s, "staging-worker", s.ns, "staging-worker", {{"worker", kWorkerGpu1}});
+  SetRollout(
       s,
       {{"backend", kBackendNeverReady}, {"worker-cpu", kWorkerCpu2}, {"worker-gpu", kWorkerGpu2}},
       {{"dev", "", false, {{"dev-worker", {{"worker", "worker-cpu"}}}}},
@@ -589,25 +137,27 @@ Scenario DeadlineScenario() {
 // dev, staging (manual approval: holds there), prod; one API Deployment each.
 Scenario RespecScenario() {
   Scenario s = NewScenario("respec");
-  std::vector<EnvDef> envs;
+  std::vector<Environment> envs;
   for (const char* env : {"dev", "staging", "prod"}) {
-    AddDep(s, std::string(env) + "-api", s.ns, std::string(env) + "-api", {{"api", kBackend1}});
+    AddDeployment(s, std::string(env) + "-api", s.ns, std::string(env) + "-api",
+                  {{"api", kBackend1}});
     envs.push_back({env,
                     "",
                     std::string(env) == "staging",
                     {{std::string(env) + "-api", {{"api", "backend"}}}}});
   }
-  s.object = RolloutObject(s, {{"backend", kBackend2}}, envs);
+  SetRollout(s, {{"backend", kBackend2}}, envs);
   return s;
 }
 
+// dev and staging, both with manual approval; one API Deployment each.
 Scenario ApprovalScenario() {
   Scenario s = NewScenario("approval");
-  AddDep(s, "dev-api", s.ns, "dev-api", {{"api", kBackend1}});
-  AddDep(s, "staging-api", s.ns, "staging-api", {{"api", kBackend1}});
-  s.object = RolloutObject(s, {{"backend", kBackend2}},
-                           {{"dev", "", true, {{"dev-api", {{"api", "backend"}}}}},
-                            {"staging", "", true, {{"staging-api", {{"api", "backend"}}}}}});
+  AddDeployment(s, "dev-api", s.ns, "dev-api", {{"api", kBackend1}});
+  AddDeployment(s, "staging-api", s.ns, "staging-api", {{"api", kBackend1}});
+  SetRollout(s, {{"backend", kBackend2}},
+             {{"dev", "", true, {{"dev-api", {{"api", "backend"}}}}},
+              {"staging", "", true, {{"staging-api", {{"api", "backend"}}}}}});
   return s;
 }
 
@@ -615,35 +165,33 @@ Scenario ApprovalScenario() {
 // Verifying until the test aborts it.
 Scenario AbortScenario() {
   Scenario s = NewScenario("abort");
-  AddDep(s, "dev-api", s.ns, "dev-api", {{"api", kBackend1}});
-  AddDep(s, "dev-worker", s.ns, "dev-worker", {{"worker", kWorkerCpu1}});
-  s.object = RolloutObject(
-      s, {{"backend", kBackendNeverReady}, {"worker-cpu", kWorkerCpu2}},
-      {{"dev",
-        "",
-        false,
-        {{"dev-api", {{"api", "backend"}}}, {"dev-worker", {{"worker", "worker-cpu"}}}}}});
+  AddDeployment(s, "dev-api", s.ns, "dev-api", {{"api", kBackend1}});
+  AddDeployment(s, "dev-worker", s.ns, "dev-worker", {{"worker", kWorkerCpu1}});
+  SetRollout(s, {{"backend", kBackendNeverReady}, {"worker-cpu", kWorkerCpu2}},
+             {{"dev",
+               "",
+               false,
+               {{"dev-api", {{"api", "backend"}}}, {"dev-worker", {{"worker", "worker-cpu"}}}}}});
   return s;
 }
 
+// One environment with manual approval.
 Scenario AbortHeldScenario() {
   Scenario s = NewScenario("abort-held");
-  AddDep(s, "dev-api", s.ns, "dev-api", {{"api", kBackend1}});
-  s.object = RolloutObject(s, {{"backend", kBackend2}},
-                           {{"dev", "", true, {{"dev-api", {{"api", "backend"}}}}}});
+  AddDeployment(s, "dev-api", s.ns, "dev-api", {{"api", kBackend1}});
+  SetRollout(s, {{"backend", kBackend2}}, {{"dev", "", true, {{"dev-api", {{"api", "backend"}}}}}});
   return s;
 }
 
 // dev targets dev-api and dev-late; dev-late is created by the test after the failure.
 Scenario RetryScenario() {
   Scenario s = NewScenario("retry");
-  AddDep(s, "dev-api", s.ns, "dev-api", {{"api", kBackend1}});
-  s.object = RolloutObject(
-      s, {{"backend", kBackend2}, {"worker-cpu", kWorkerCpu2}},
-      {{"dev",
-        "",
-        false,
-        {{"dev-api", {{"api", "backend"}}}, {"dev-late", {{"worker", "worker-cpu"}}}}}});
+  AddDeployment(s, "dev-api", s.ns, "dev-api", {{"api", kBackend1}});
+  SetRollout(s, {{"backend", kBackend2}, {"worker-cpu", kWorkerCpu2}},
+             {{"dev",
+               "",
+               false,
+               {{"dev-api", {{"api", "backend"}}}, {"dev-late", {{"worker", "worker-cpu"}}}}}});
   return s;
 }
 
@@ -652,27 +200,27 @@ Scenario OptInScenario() {
   Scenario s = NewScenario("optin");
   const std::string other = s.ns + "-other";
   s.namespaces[other] = "";
-  AddDep(s, "api", other, "api", {{"api", kBackend1}});
-  s.object = RolloutObject(s, {{"backend", kBackend2}},
-                           {{"dev", other, false, {{"api", {{"api", "backend"}}}}}});
+  AddDeployment(s, "api", other, "api", {{"api", kBackend1}});
+  SetRollout(s, {{"backend", kBackend2}}, {{"dev", other, false, {{"api", {{"api", "backend"}}}}}});
   return s;
 }
 
+// dev targets dev-api and "ghost", which does not exist.
 Scenario NoDeploymentScenario() {
   Scenario s = NewScenario("nodeploy");
-  AddDep(s, "dev-api", s.ns, "dev-api", {{"api", kBackend1}});
-  s.object = RolloutObject(
+  AddDeployment(s, "dev-api", s.ns, "dev-api", {{"api", kBackend1}});
+  SetRollout(
       s, {{"backend", kBackend2}},
       {{"dev", "", false, {{"dev-api", {{"api", "backend"}}}, {"ghost", {{"api", "backend"}}}}}});
   return s;
 }
 
+// dev targets a container "sidecar" that dev-api does not have.
 Scenario NoContainerScenario() {
   Scenario s = NewScenario("nocontainer");
-  AddDep(s, "dev-api", s.ns, "dev-api", {{"api", kBackend1}});
-  s.object = RolloutObject(
-      s, {{"backend", kBackend2}, {"worker-cpu", kWorkerCpu2}},
-      {{"dev", "", false, {{"dev-api", {{"api", "backend"}, {"sidecar", "worker-cpu"}}}}}});
+  AddDeployment(s, "dev-api", s.ns, "dev-api", {{"api", kBackend1}});
+  SetRollout(s, {{"backend", kBackend2}, {"worker-cpu", kWorkerCpu2}},
+             {{"dev", "", false, {{"dev-api", {{"api", "backend"}, {"sidecar", "worker-cpu"}}}}}});
   return s;
 }
 
@@ -680,18 +228,18 @@ Scenario NoContainerScenario() {
 // repository.
 Scenario InvalidScenario() {
   Scenario s = NewScenario("invalid");
-  AddDep(s, "dev-api", s.ns, "dev-api", {{"api", kBackend1}});
-  s.object = RolloutObject(s, {{"backend", "registry.example.com/App:1"}},
-                           {{"dev", "", false, {{"dev-api", {{"api", "backend"}}}}}});
+  AddDeployment(s, "dev-api", s.ns, "dev-api", {{"api", kBackend1}});
+  SetRollout(s, {{"backend", "registry.example.com/App:1"}},
+             {{"dev", "", false, {{"dev-api", {{"api", "backend"}}}}}});
   return s;
 }
 
 // The shared controller runs with --allowed-registries=registry.example.com.
 Scenario RegistryScenario() {
   Scenario s = NewScenario("registry");
-  AddDep(s, "dev-api", s.ns, "dev-api", {{"api", kBackend1}});
-  s.object = RolloutObject(s, {{"backend", "docker.io/library/nginx:1"}},
-                           {{"dev", "", false, {{"dev-api", {{"api", "backend"}}}}}});
+  AddDeployment(s, "dev-api", s.ns, "dev-api", {{"api", kBackend1}});
+  SetRollout(s, {{"backend", "docker.io/library/nginx:1"}},
+             {{"dev", "", false, {{"dev-api", {{"api", "backend"}}}}}});
   return s;
 }
 
@@ -714,45 +262,28 @@ const std::vector<std::pair<std::string, std::function<Scenario()>>>& SharedScen
   return *list;
 }
 
-// ---- the fixture
-// ---------------------------------------------------------------------------------
+// ---- the fixture -------------------------------------------------------------------------------
 
 class RolloutE2E : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    Suite& g = G();
-    g.setup_error = SetUpSuite();
-  }
+  static void SetUpTestSuite() { G().setup_error = SetUpSuite(); }
 
   static std::string SetUpSuite() {
     Suite& g = G();
-    g.kubeconfig = Env("KUBECONFIG");
-    g.controller_bin = Env("ROLLGATE_CONTROLLER_BIN");
-    const std::string crd = Env("ROLLGATE_CRD");
-    if (g.kubeconfig.empty() || g.controller_bin.empty() || crd.empty() ||
-        Env("CONTROL_PLANE_BIN").empty()) {
-      return "KUBECONFIG, ROLLGATE_CONTROLLER_BIN, ROLLGATE_CRD and CONTROL_PLANE_BIN must be set "
-             "(ctest sets them)";
+    if (std::string err = RequireEnv(
+            {"KUBECONFIG", "ROLLGATE_CONTROLLER_BIN", "ROLLGATE_CRD", "CONTROL_PLANE_BIN"});
+        !err.empty()) {
+      return err;
     }
-    auto cfg = kube::LoadKubeconfig({g.kubeconfig, ""});
-    if (!cfg.ok()) return cfg.status().ToString();
-    auto c = kube::RestClient::FromConfig(*cfg, g.clock, {});
-    if (!c.ok()) return c.status().ToString();
-    g.client = std::move(c).value();
-
-    std::random_device rd;
-    char suffix[8];
-    std::snprintf(suffix, sizeof suffix, "%04x", rd() & 0xffffu);
-    g.prefix = "rg-" + std::to_string(::getpid()) + "-" + suffix;
-    const std::string dir = Env("ROLLGATE_E2E_LOG_DIR");
-    g.log_dir = dir.empty() ? std::filesystem::current_path() / ("rollout-e2e-logs-" + g.prefix)
-                            : std::filesystem::path(dir);
-    std::filesystem::create_directories(g.log_dir);
+    Cluster& cluster = Cluster::Get();
+    if (std::string err = cluster.Connect(); !err.empty()) return err;
+    g.prefix = UniquePrefix("rg");
+    g.log_dir = LogDir("rollout-e2e-logs-" + g.prefix);
     g.shared_log = (g.log_dir / "shared-controller.log").string();
     std::cout << "[rollout e2e] namespaces " << g.prefix << "-*, controller logs in "
               << g.log_dir.string() << std::endl;
 
-    if (std::string err = Apply(crd); !err.empty()) return err;
+    if (std::string err = cluster.ApplyCrd("rollgate-rollout-e2e"); !err.empty()) return err;
 
     // Provision the shared scenarios of the tests that will run, then start their controller.
     std::set<std::string> selected;
@@ -770,10 +301,7 @@ class RolloutE2E : public ::testing::Test {
     if (to_provision.empty()) return "";
     const auto t0 = steady_clock::now();
     if (std::string err = Provision(to_provision); !err.empty()) return err;
-    g.shared = std::make_unique<ChildProcess>();
-    if (std::string err =
-            StartController(*g.shared, g.shared_log, {"--allowed-registries=registry.example.com"});
-        !err.empty()) {
+    if (std::string err = StartSharedController(); !err.empty()) {
       return "start the controller: " + err;
     }
     std::cout << "[rollout e2e] " << to_provision.size() << " scenarios provisioned in "
@@ -783,12 +311,8 @@ class RolloutE2E : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    Suite& g = G();
     StopSharedController();
-    if (Env("ROLLGATE_E2E_KEEP_NAMESPACES") == "1" || !g.client) return;
-    kube::DeleteOptions d;
-    d.propagation_policy = "Background";
-    for (const auto& ns : g.namespaces) (void)g.client->Delete(resources::Namespaces(), "", ns, d);
+    if (Cluster::Get().connected()) Cluster::Get().DeleteNamespaces();
   }
 
   void SetUp() override {
@@ -807,19 +331,12 @@ class RolloutE2E : public ::testing::Test {
     if (G().shared && s.log == G().shared_log) {
       EXPECT_TRUE(G().shared->Running()) << "the shared controller exited; see " << G().shared_log;
     }
-    if (!HasFailure()) return;
-    const auto lines = ScenarioLog(s);
-    const std::string path = (G().log_dir / (TestName() + ".log")).string();
-    std::ofstream out(path);
-    for (const auto& l : lines) out << l << '\n';
-    std::cout << "---- controller log lines about " << s.Key() << " (all of them: " << s.log
-              << "; these: " << path << ") ----\n";
-    const size_t from = lines.size() > 300 ? lines.size() - 300 : 0;
-    for (size_t i = from; i < lines.size(); ++i) std::cout << lines[i] << '\n';
-    std::cout << "---- events ----" << RenderEvents(Events(s)) << "\n---- end ----" << std::endl;
+    if (HasFailure()) ReportScenario(s, (G().log_dir / (TestName() + ".log")).string());
   }
 
-  static Scenario& Sc() {
+  // Given: the test's scenario, provisioned in SetUpTestSuite and progressing under the shared
+  // controller.
+  static Scenario& Given() {
     static Scenario none;
     auto it = G().scenarios.find(TestName());
     if (it == G().scenarios.end()) {
@@ -830,11 +347,13 @@ class RolloutE2E : public ::testing::Test {
   }
 };
 
-// ---- 5a: manual approval
-// -------------------------------------------------------------------------
+// ---- 5a: manual approval -----------------------------------------------------------------------
 
 TEST_F(RolloutE2E, ManualApprovalHoldsUntilPromoteAnnotationChanges) {
-  Scenario& s = Sc();
+  // Given: dev and staging, both with manual approval.
+  Scenario& s = Given();
+
+  // When: nothing promotes dev yet / Then: dev is held, untouched.
   auto r = WaitRollout(s, "dev AwaitingApproval", EnvPhaseIs("dev", "AwaitingApproval"));
   ASSERT_TRUE(r);
   EXPECT_EQ(Str(*r, "status.phase"), "AwaitingApproval");
@@ -846,6 +365,7 @@ TEST_F(RolloutE2E, ManualApprovalHoldsUntilPromoteAnnotationChanges) {
   ExpectUntouched(s.deps["dev-api"]);
   WaitEvent(s, "Normal", "AwaitingApproval");
 
+  // When: the promote annotation is set / Then: dev rolls out, staging is held.
   Annotate(s, "rollgate.io/promote", "first");
   r = WaitRollout(s, "dev Succeeded and staging AwaitingApproval", [](const Json& x) {
     return EnvField(x, "dev", "phase") == "Succeeded" &&
@@ -854,13 +374,14 @@ TEST_F(RolloutE2E, ManualApprovalHoldsUntilPromoteAnnotationChanges) {
   ASSERT_TRUE(r);
   EXPECT_NE(EnvField(*r, "dev", "approvedAt"), "");
   ExpectRuns(s.deps["dev-api"], {{"api", kBackend2}}, 1, "1");
-  // The same promote value acts once: staging stays held.
+  // Then: the same promote value acts once: staging stays held.
   ExpectRolloutStays(
       s, "staging held while rollgate.io/promote keeps its old value",
       [](const Json& x) { return EnvField(x, "staging", "phase") == "AwaitingApproval"; },
       seconds(2));
   ExpectUntouched(s.deps["staging-api"]);
 
+  // When: the promote annotation changes / Then: staging rolls out; the rollout succeeds.
   Annotate(s, "rollgate.io/promote", "second");
   r = WaitPhase(s, "Succeeded");
   ASSERT_TRUE(r);
@@ -871,11 +392,11 @@ TEST_F(RolloutE2E, ManualApprovalHoldsUntilPromoteAnnotationChanges) {
   EXPECT_GE(CountEvents(Events(s), "Normal", "Promoted"), 2) << RenderEvents(Events(s));
 }
 
-// ---- 4: spec change mid-rollout
-// --------------------------------------------------------------------
+// ---- 4: spec change mid-rollout ----------------------------------------------------------------
 
 TEST_F(RolloutE2E, SpecChangeMidRolloutStartsRevisionTwoAtFirstEnvironment) {
-  Scenario& s = Sc();
+  // Given: revision 1 done in dev and held at staging (manual approval).
+  Scenario& s = Given();
   auto r = WaitRollout(s, "dev Succeeded, staging AwaitingApproval", [](const Json& x) {
     return EnvField(x, "dev", "phase") == "Succeeded" &&
            EnvField(x, "staging", "phase") == "AwaitingApproval";
@@ -884,7 +405,10 @@ TEST_F(RolloutE2E, SpecChangeMidRolloutStartsRevisionTwoAtFirstEnvironment) {
   EXPECT_EQ(Int(*r, "status.revision"), 1);
   ExpectRuns(s.deps["dev-api"], {{"api", kBackend2}}, 1, "1");
 
+  // When: the spec's image changes.
   SetImage(s, "backend", kBackend3);
+
+  // Then: revision 2 starts over at dev and is held at staging again.
   bool saw_restart_at_dev = false;
   r = WaitRollout(s, "revision 2 held again at staging", [&](const Json& x) {
     if (Int(x, "status.revision") == 2 && Str(x, "status.currentEnvironment") == "dev") {
@@ -908,6 +432,7 @@ TEST_F(RolloutE2E, SpecChangeMidRolloutStartsRevisionTwoAtFirstEnvironment) {
         << Str(*ev, "message");
   }
 
+  // When: staging is promoted / Then: revision 2 completes everywhere.
   Annotate(s, "rollgate.io/promote", "rev2");
   r = WaitPhase(s, "Succeeded");
   ASSERT_TRUE(r);
@@ -924,7 +449,8 @@ TEST_F(RolloutE2E, SpecChangeMidRolloutStartsRevisionTwoAtFirstEnvironment) {
 // ---- 5b: abort during a never-ready environment -------------------------------------------------
 
 TEST_F(RolloutE2E, AbortDuringNeverReadyEnvironmentRollsBackAndEndsAborted) {
-  Scenario& s = Sc();
+  // Given: dev patched to an image whose pods never become ready.
+  Scenario& s = Given();
   auto r = WaitRollout(s, "dev Verifying (patched, waiting for never-ready pods)",
                        EnvPhaseIs("dev", "Verifying"));
   ASSERT_TRUE(r);
@@ -932,7 +458,10 @@ TEST_F(RolloutE2E, AbortDuringNeverReadyEnvironmentRollsBackAndEndsAborted) {
   ExpectRolloutStays(s, "dev still Verifying (its new pods never become ready)",
                      EnvPhaseIs("dev", "Verifying"), seconds(2));
 
+  // When: the rollout is aborted.
   Annotate(s, "rollgate.io/abort", "stop");
+
+  // Then: dev is rolled back and the rollout ends Aborted.
   r = WaitPhase(s, "Aborted", seconds(60));
   ASSERT_TRUE(r);
   EXPECT_EQ(EnvField(*r, "dev", "phase"), "RolledBack");
@@ -946,21 +475,26 @@ TEST_F(RolloutE2E, AbortDuringNeverReadyEnvironmentRollsBackAndEndsAborted) {
   WaitEvent(s, "Normal", "RolledBack");
 }
 
-// ---- 5b': abort while an environment awaits approval
-// ----------------------------------------------
+// ---- 5b': abort while an environment awaits approval -------------------------------------------
 
 TEST_F(RolloutE2E, AbortWhileAwaitingApprovalEndsAbortedAndStaysAborted) {
-  Scenario& s = Sc();
+  // Given: dev held for approval.
+  Scenario& s = Given();
   ASSERT_TRUE(WaitRollout(s, "dev AwaitingApproval", EnvPhaseIs("dev", "AwaitingApproval")));
+
+  // When: the rollout is aborted.
   Annotate(s, "rollgate.io/abort", "stop");
+
+  // Then: it ends Aborted without touching dev.
   auto r = WaitPhase(s, "Aborted", seconds(30));
   ASSERT_TRUE(r);
   EXPECT_EQ(EnvField(*r, "dev", "reason"), "Aborted");
   ExpectCondition(*r, "Degraded", "True", "Aborted");
   ExpectUntouched(s.deps["dev-api"]);
   WaitEvent(s, "Warning", "Aborted");
-  // Aborted is terminal: a promote arriving afterwards must not start the environment (only a
-  // retry restarts an aborted rollout).
+
+  // When: a promote arrives afterwards / Then: Aborted is terminal: the environment does not
+  // start (only a retry restarts an aborted rollout).
   Annotate(s, "rollgate.io/promote", "late");
   ExpectRolloutStays(
       s, "phase Aborted after a late promote",
@@ -968,26 +502,27 @@ TEST_F(RolloutE2E, AbortWhileAwaitingApprovalEndsAbortedAndStaysAborted) {
   ExpectUntouched(s.deps["dev-api"]);
 }
 
-// ---- 5c: retry a failed environment
-// ------------------------------------------------------------------
+// ---- 5c: retry a failed environment ------------------------------------------------------------
 
 TEST_F(RolloutE2E, RetryRestartsFailedEnvironment) {
-  Scenario& s = Sc();
+  // Given: dev failed because one of its Deployments did not exist.
+  Scenario& s = Given();
   auto r = WaitPhase(s, "Failed");
   ASSERT_TRUE(r);
   EXPECT_EQ(EnvField(*r, "dev", "reason"), "DeploymentNotFound");
   EXPECT_EQ(EnvField(*r, "dev", "attempts").size(), 0u);
   ExpectUntouched(s.deps["dev-api"]);
 
-  // Fix the cause, then retry.
-  Dep late{s.ns, "dev-late", {{"worker", kWorkerCpu1}}, 0};
-  auto created = G().client->Create(resources::Deployments(), late.ns, DeploymentObject(late));
+  // When: the cause is fixed (the Deployment created), then the rollout retried.
+  Workload late{s.ns, "dev-late", {{"worker", kWorkerCpu1}}, "", 0};
+  auto created = Cluster::Get().client().Create(resources::Deployments(), late.ns, late.Object());
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   late.generation = Int(*created, "metadata.generation");
   s.deps["dev-late"] = late;
   WaitDeploymentAvailable(late, late.images);
-
   Annotate(s, "rollgate.io/retry", "1");
+
+  // Then: dev restarts (attempt 1) and succeeds.
   r = WaitPhase(s, "Succeeded", seconds(90), [](const Json& x) {
     const Json* e = EnvStatus(x, "dev");
     return e != nullptr && Int(*e, "attempts", 0) >= 1;
@@ -995,7 +530,7 @@ TEST_F(RolloutE2E, RetryRestartsFailedEnvironment) {
   ASSERT_TRUE(r);
   const Json* env = EnvStatus(*r, "dev");
   ASSERT_NE(env, nullptr);
-  EXPECT_EQ(Int(*env, "attempts", 0), 1) << Status(*r);
+  EXPECT_EQ(Int(*env, "attempts", 0), 1) << StatusOf(*r);
   ExpectRuns(s.deps["dev-api"], {{"api", kBackend2}}, 1, "1");
   ExpectRuns(late, {{"worker", kWorkerCpu2}}, 1, "1");
   EXPECT_EQ(PreviousImages(*r, "dev", "dev-late"),
@@ -1005,12 +540,16 @@ TEST_F(RolloutE2E, RetryRestartsFailedEnvironment) {
   ExpectCondition(*r, "Degraded", "False", "");
 }
 
-// ---- 1: happy path
-// -------------------------------------------------------------------------------------
+// ---- 1: happy path -----------------------------------------------------------------------------
 
 TEST_F(RolloutE2E, HappyPathAcrossThreeEnvironmentsPatchesEachDeploymentOnce) {
-  Scenario& s = Sc();
+  // Given: dev, staging, prod in namespaces that opt in; no approval.
+  Scenario& s = Given();
+
+  // When: the controller runs the rollout to its end.
   auto r = WaitPhase(s, "Succeeded", seconds(120));
+
+  // Then: every environment succeeded in order, each Deployment patched exactly once.
   ASSERT_TRUE(r);
   EXPECT_EQ(Int(*r, "status.revision"), 1);
   EXPECT_EQ(Int(*r, "status.observedGeneration"), Int(*r, "metadata.generation"));
@@ -1043,7 +582,7 @@ TEST_F(RolloutE2E, HappyPathAcrossThreeEnvironmentsPatchesEachDeploymentOnce) {
     WaitDeploymentAvailable(s.deps[std::string(env) + "-api"], {{"api", kBackend2}});
   }
   for (const auto& [name, d] : s.deps) {
-    EXPECT_EQ(CountLog(s, "patched deployment images", "deployment=" + d.Key()), 1) << d.Key();
+    EXPECT_EQ(CountLog(s.log, "patched deployment images", "deployment=" + d.Key()), 1) << d.Key();
   }
   WaitEvent(s, "Normal", "RolloutSucceeded");
   const auto events = Events(s);
@@ -1053,12 +592,16 @@ TEST_F(RolloutE2E, HappyPathAcrossThreeEnvironmentsPatchesEachDeploymentOnce) {
   for (const auto& e : events) EXPECT_EQ(Str(e, "type"), "Normal") << RenderEvents(events);
 }
 
-// ---- 2: a target that never becomes ready
-// ---------------------------------------------------------
+// ---- 2: a target that never becomes ready ------------------------------------------------------
 
 TEST_F(RolloutE2E, NeverReadyTargetHitsProgressDeadlineAndRollsBack) {
-  Scenario& s = Sc();
+  // Given: dev healthy, then staging's new backend never ready, with a 30 s progress deadline.
+  Scenario& s = Given();
+
+  // When: the deadline passes.
   auto r = WaitPhase(s, "RolledBack", seconds(150));
+
+  // Then: staging is rolled back after the deadline; dev keeps the new images.
   ASSERT_TRUE(r);
   EXPECT_EQ(EnvField(*r, "dev", "phase"), "Succeeded");
   EXPECT_EQ(EnvField(*r, "staging", "phase"), "RolledBack");
@@ -1067,9 +610,9 @@ TEST_F(RolloutE2E, NeverReadyTargetHitsProgressDeadlineAndRollsBack) {
   EXPECT_EQ(PreviousImages(*r, "staging", "staging-api"),
             (std::map<std::string, std::string>{{"api", kBackend1}}));
   // The deadline (30 s) passed before the environment failed.
-  const auto started = ParseTimeOrEpoch(EnvField(*r, "staging", "startedAt"));
-  const auto finished = ParseTimeOrEpoch(EnvField(*r, "staging", "finishedAt"));
-  EXPECT_GE(finished - started, seconds(30)) << Status(*r);
+  const auto started = EnvTime(*r, "staging", "startedAt");
+  const auto finished = EnvTime(*r, "staging", "finishedAt");
+  EXPECT_GE(finished - started, seconds(30)) << StatusOf(*r);
   // Earlier environments keep the new images; the failed one is restored.
   ExpectRuns(s.deps["dev-worker"], {{"worker", kWorkerCpu2}}, 1, "1");
   ExpectRuns(s.deps["staging-api"], {{"api", kBackend1}}, 2, "1-rollback");
@@ -1081,8 +624,8 @@ TEST_F(RolloutE2E, NeverReadyTargetHitsProgressDeadlineAndRollsBack) {
   WaitEvent(s, "Warning", "RollingBack");
   WaitEvent(s, "Normal", "RolledBack");
 
-  // Retry restarts the rolled-back environment (attempt 2): previous images recorded again,
-  // the never-ready image patched in again. Then abort it, which rolls back again.
+  // When: the rollout is retried / Then: the rolled-back environment restarts (attempt 2):
+  // previous images recorded again, the never-ready image patched in again.
   Annotate(s, "rollgate.io/retry", "1");
   r = WaitRollout(s, "staging restarted by the retry", [](const Json& x) {
     const Json* env = EnvStatus(x, "staging");
@@ -1095,18 +638,24 @@ TEST_F(RolloutE2E, NeverReadyTargetHitsProgressDeadlineAndRollsBack) {
             (std::map<std::string, std::string>{{"api", kBackend1}}));
   ExpectRuns(s.deps["staging-api"], {{"api", kBackendNeverReady}}, 3, "1");
   ExpectRuns(s.deps["dev-worker"], {{"worker", kWorkerCpu2}}, 1, "1");
+
+  // When: it is aborted / Then: it rolls back again.
   Annotate(s, "rollgate.io/abort", "1");
   r = WaitPhase(s, "Aborted", seconds(60));
   ASSERT_TRUE(r);
   ExpectRuns(s.deps["staging-api"], {{"api", kBackend1}}, 4, "1-rollback");
 }
 
-// ---- 6: namespace opt-in
-// ------------------------------------------------------------------------------
+// ---- 6: namespace opt-in -----------------------------------------------------------------------
 
 TEST_F(RolloutE2E, CrossNamespaceTargetWithoutOptInFailsUntouched) {
-  Scenario& s = Sc();
+  // Given: a target in a namespace without rollgate.io/allow-rollouts-from.
+  Scenario& s = Given();
+
+  // When
   auto r = WaitPhase(s, "Failed", seconds(60));
+
+  // Then: NamespaceNotPermitted, nothing recorded or changed.
   ASSERT_TRUE(r);
   EXPECT_EQ(EnvField(*r, "dev", "reason"), "NamespaceNotPermitted");
   EXPECT_NE(EnvField(*r, "dev", "message").find("rollgate.io/allow-rollouts-from=" + s.ns),
@@ -1119,12 +668,16 @@ TEST_F(RolloutE2E, CrossNamespaceTargetWithoutOptInFailsUntouched) {
   WaitEvent(s, "Warning", "NamespaceNotPermitted");
 }
 
-// ---- 7: missing Deployment / container
-// -----------------------------------------------------------
+// ---- 7: missing Deployment / container ---------------------------------------------------------
 
 TEST_F(RolloutE2E, MissingDeploymentFailsBeforeAnyPatch) {
-  Scenario& s = Sc();
+  // Given: one of dev's targets does not exist.
+  Scenario& s = Given();
+
+  // When
   auto r = WaitPhase(s, "Failed", seconds(60));
+
+  // Then: DeploymentNotFound, the existing target untouched.
   ASSERT_TRUE(r);
   EXPECT_EQ(EnvField(*r, "dev", "reason"), "DeploymentNotFound");
   EXPECT_NE(EnvField(*r, "dev", "message").find(s.ns + "/ghost"), std::string::npos);
@@ -1135,8 +688,13 @@ TEST_F(RolloutE2E, MissingDeploymentFailsBeforeAnyPatch) {
 }
 
 TEST_F(RolloutE2E, MissingContainerFailsBeforeAnyPatch) {
-  Scenario& s = Sc();
+  // Given: dev's target lacks one of the containers the rollout names.
+  Scenario& s = Given();
+
+  // When
   auto r = WaitPhase(s, "Failed", seconds(60));
+
+  // Then: ContainerNotFound, the target untouched.
   ASSERT_TRUE(r);
   EXPECT_EQ(EnvField(*r, "dev", "reason"), "ContainerNotFound");
   EXPECT_NE(EnvField(*r, "dev", "message").find("sidecar"), std::string::npos);
@@ -1145,36 +703,40 @@ TEST_F(RolloutE2E, MissingContainerFailsBeforeAnyPatch) {
   WaitEvent(s, "Warning", "ContainerNotFound");
 }
 
-// ---- 8: what only the controller can check
-// -----------------------------------------------------------
+// ---- 8: what only the controller can check -----------------------------------------------------
 
 TEST_F(RolloutE2E, InvalidImageReferenceIsInvalidSpecWithoutRequeueLoop) {
-  Scenario& s = Sc();
+  // Given: an image reference the CRD accepts but that is not valid.
+  Scenario& s = Given();
+
+  // When: the controller sees it / Then: Ready=False InvalidSpec, the target untouched.
   auto r = WaitRollout(s, "Ready=False reason InvalidSpec", [](const Json& x) {
     const Json* c = Find(x, "status.conditions", "type", "Ready");
     return c != nullptr && Str(*c, "reason") == "InvalidSpec";
   });
   ASSERT_TRUE(r);
   ExpectCondition(*r, "Ready", "False", "InvalidSpec");
-  EXPECT_NE(Str(*r, "status.message").find("spec.images.backend"), std::string::npos) << Status(*r);
+  EXPECT_NE(Str(*r, "status.message").find("spec.images.backend"), std::string::npos)
+      << StatusOf(*r);
   EXPECT_EQ(Int(*r, "status.observedGeneration"), Int(*r, "metadata.generation"));
   ExpectUntouched(s.deps["dev-api"]);
 
-  // No requeue loop: the object stays exactly as it is and no reconcile fails.
+  // Then: no requeue loop: the object stays exactly as it is and no reconcile fails.
   const std::string rv = Str(*r, "metadata.resourceVersion");
   const int events_before = CountEvents(Events(s), "Warning", "InvalidSpec");
   ExpectRolloutStays(
       s, "resourceVersion " + rv,
       [&](const Json& x) { return Str(x, "metadata.resourceVersion") == rv; }, seconds(5));
   const int events_after = CountEvents(Events(s), "Warning", "InvalidSpec");
-  EXPECT_EQ(CountLog(s, "reconcile failed; will retry", "rollout=" + s.Key()), 0);
-  EXPECT_EQ(CountLog(s, "reconcile failed; not retrying", "rollout=" + s.Key()), 0);
-  // A target's change makes the controller look at the rollout again; the spec is still the same
-  // invalid one, so nothing new may be reported (the Warning was already recorded). A label, as
-  // a Deployment's metadata.generation also counts annotation changes.
-  auto touched = G().client->Patch(resources::Deployments(), s.deps["dev-api"].ns,
-                                   s.deps["dev-api"].name, kube::PatchType::kMerge,
-                                   R"({"metadata":{"labels":{"e2e.rollgate.io/touch":"1"}}})", {});
+  EXPECT_EQ(CountLog(s.log, "reconcile failed; will retry", "rollout=" + s.Key()), 0);
+  EXPECT_EQ(CountLog(s.log, "reconcile failed; not retrying", "rollout=" + s.Key()), 0);
+
+  // When: a target's change makes the controller look at the rollout again (a label, as a
+  // Deployment's metadata.generation also counts annotation changes) / Then: the spec is still
+  // the same invalid one, so nothing new may be reported (the Warning was already recorded).
+  auto touched = Cluster::Get().client().Patch(
+      resources::Deployments(), s.deps["dev-api"].ns, s.deps["dev-api"].name,
+      kube::PatchType::kMerge, R"({"metadata":{"labels":{"e2e.rollgate.io/touch":"1"}}})", {});
   ASSERT_TRUE(touched.ok()) << touched.status().ToString();
   ExpectRolloutStays(
       s, "resourceVersion " + rv + " after a target Deployment changed",
@@ -1188,7 +750,7 @@ TEST_F(RolloutE2E, InvalidImageReferenceIsInvalidSpecWithoutRequeueLoop) {
          "every reconcile of an unchanged invalid spec"
       << RenderEvents(events);
 
-  // Fixing the spec starts revision 1.
+  // When: the spec is fixed / Then: revision 1 starts and succeeds.
   SetImage(s, "backend", kBackend2);
   r = WaitRollout(s, "phase Succeeded after the fix",
                   [](const Json& x) { return Str(x, "status.phase") == "Succeeded"; });
@@ -1198,12 +760,16 @@ TEST_F(RolloutE2E, InvalidImageReferenceIsInvalidSpecWithoutRequeueLoop) {
   ExpectRuns(s.deps["dev-api"], {{"api", kBackend2}}, 1, "1");
 }
 
-// ---- 9: --allowed-registries
-// -------------------------------------------------------------------------
+// ---- 9: --allowed-registries -------------------------------------------------------------------
 
 TEST_F(RolloutE2E, ImageFromRegistryNotAllowedFailsUntouched) {
-  Scenario& s = Sc();
+  // Given: an image from docker.io; the controller allows registry.example.com only.
+  Scenario& s = Given();
+
+  // When
   auto r = WaitPhase(s, "Failed", seconds(60));
+
+  // Then: ImageNotAllowed, naming both registries; the target untouched.
   ASSERT_TRUE(r);
   EXPECT_EQ(EnvField(*r, "dev", "reason"), "ImageNotAllowed");
   const std::string msg = EnvField(*r, "dev", "message");
@@ -1214,8 +780,7 @@ TEST_F(RolloutE2E, ImageFromRegistryNotAllowedFailsUntouched) {
   WaitEvent(s, "Warning", "ImageNotAllowed");
 }
 
-// ---- 3: SIGKILL between the status write and the patch, and after the patch
-// ---------------------------
+// ---- 3: SIGKILL between the status write and the patch, and after the patch --------------------
 
 // What the API shows about one environment of the kill scenario.
 struct KillState {
@@ -1238,37 +803,42 @@ struct KillState {
   }
 };
 
-TEST_F(RolloutE2E, KilledBetweenStatusWriteAndPatchAndAfterPatchPatchesOnce) {
-  // Two controllers must never act on one rollout: this test runs its own.
-  StopSharedController();
+// dev, staging, prod in the scenario's namespace, an API and a worker Deployment each.
+Scenario KillScenario() {
   Scenario s = NewScenario("kill");
   s.log = (G().log_dir / "kill-restart-controller.log").string();
-  const std::vector<std::string> envs = {"dev", "staging", "prod"};
-  std::vector<EnvDef> env_defs;
-  for (const auto& env : envs) {
+  std::vector<Environment> envs;
+  for (const std::string env : {"dev", "staging", "prod"}) {
     const bool dev = env == "dev";
-    AddDep(s, env + "-api", s.ns, env + "-api", {{"api", kBackend1}});
-    AddDep(s, env + "-worker", s.ns, env + "-worker",
-           {{"worker", dev ? kWorkerCpu1 : kWorkerGpu1}});
-    env_defs.push_back({env,
-                        "",
-                        false,
-                        {{env + "-api", {{"api", "backend"}}},
-                         {env + "-worker", {{"worker", dev ? "worker-cpu" : "worker-gpu"}}}}});
+    AddDeployment(s, env + "-api", s.ns, env + "-api", {{"api", kBackend1}});
+    AddDeployment(s, env + "-worker", s.ns, env + "-worker",
+                  {{"worker", dev ? kWorkerCpu1 : kWorkerGpu1}});
+    envs.push_back({env,
+                    "",
+                    false,
+                    {{env + "-api", {{"api", "backend"}}},
+                     {env + "-worker", {{"worker", dev ? "worker-cpu" : "worker-gpu"}}}}});
   }
-  s.object = RolloutObject(s, kNewImages, env_defs);
-  G().scenarios[TestName()] = s;  // for the log extract on failure
-  ASSERT_EQ(Provision({&G().scenarios[TestName()]}), "");
-  s = G().scenarios[TestName()];
+  SetRollout(s, kNewImages, envs);
+  return s;
+}
 
-  // A slow API budget (4 requests/s, no burst) spaces the controller's writes ~250 ms apart, so
-  // the test can see each instant through the API and SIGKILL the controller right there.
-  const std::vector<std::string> flags = {"--namespace=" + s.ns, "--kube-qps=4", "--kube-burst=1"};
-  ChildProcess ctl;
+TEST_F(RolloutE2E, KilledBetweenStatusWriteAndPatchAndAfterPatchPatchesOnce) {
+  // Given: a three-environment rollout and a controller of its own (two controllers must never
+  // act on one rollout), with a slow API budget (4 requests/s, no burst) that spaces its writes
+  // ~250 ms apart, so the test can see each instant through the API and SIGKILL it right there.
+  StopSharedController();
+  G().scenarios[TestName()] = KillScenario();  // for the log extract on failure
+  ASSERT_EQ(Provision({&G().scenarios[TestName()]}), "");
+  Scenario s = G().scenarios[TestName()];
+  const std::vector<std::string> envs = {"dev", "staging", "prod"};
+  const std::vector<std::string> flags = {"--log-level=debug", "--namespace=" + s.ns,
+                                          "--kube-qps=4", "--kube-burst=1"};
+  ControllerProcess ctl("kill-restart", s.log);
   int runs = 0;
   auto ensure_running = [&]() {
     if (ctl.Running()) return;
-    ASSERT_EQ(StartController(ctl, s.log, flags), "");
+    ASSERT_EQ(ctl.Start(flags), "");
     ++runs;
   };
   auto observe = [&](size_t env_index) {
@@ -1289,6 +859,8 @@ TEST_F(RolloutE2E, KilledBetweenStatusWriteAndPatchAndAfterPatchPatchesOnce) {
     return st;
   };
 
+  // When: per environment, the controller is SIGKILLed once it wrote Updating with previous
+  // images and 0, 1, then 2 of the 2 targets patched, restarted each time, then left to finish.
   std::vector<std::string> hits;
   std::vector<std::string> missed;
   int hit_a = 0;
@@ -1304,10 +876,7 @@ TEST_F(RolloutE2E, KilledBetweenStatusWriteAndPatchAndAfterPatchPatchesOnce) {
       while (!killed && !passed && steady_clock::now() < deadline) {
         const KillState st = observe(e);
         if (st.env_phase == "Updating" && st.previous && st.patched == want_patched) {
-          ctl.Signal(SIGKILL);
-          const auto ws = ctl.Wait(seconds(10));
-          ASSERT_TRUE(ws) << "the controller survived SIGKILL";
-          AppendLine(s.log, "=== rollout e2e: SIGKILL (" + target + ")");
+          ASSERT_TRUE(ctl.Kill(target)) << "the controller survived SIGKILL";
           killed = true;
         } else if (st.env_index > static_cast<int>(e) ||
                    (st.env_phase != "" && st.env_phase != "Pending" &&
@@ -1333,8 +902,10 @@ TEST_F(RolloutE2E, KilledBetweenStatusWriteAndPatchAndAfterPatchPatchesOnce) {
   }
   ensure_running();
   auto r = WaitPhase(s, "Succeeded", seconds(120));
-  StopController(ctl, s.log);
+  ctl.Stop(seconds(5));
 
+  // Then: both kinds of instants were hit, and the rollout ends exactly as an undisturbed one:
+  // every Deployment patched once.
   std::cout << "[rollout e2e] controller runs: " << runs << "; SIGKILL instants hit:\n";
   for (const auto& h : hits) std::cout << "  " << h << "\n";
   for (const auto& m : missed) std::cout << "  missed " << m << "\n";
@@ -1361,7 +932,7 @@ TEST_F(RolloutE2E, KilledBetweenStatusWriteAndPatchAndAfterPatchPatchesOnce) {
   // A second, identical patch would not bump the generation: count the patches in the log too
   // (0 when the kill came after the API server applied a patch but before the line was written).
   for (const auto& [name, d] : s.deps) {
-    EXPECT_LE(CountLog(s, "patched deployment images", "deployment=" + d.Key()), 1) << d.Key();
+    EXPECT_LE(CountLog(s.log, "patched deployment images", "deployment=" + d.Key()), 1) << d.Key();
   }
 }
 

@@ -23,6 +23,8 @@
 #include <cstdlib>
 #include <exception>
 
+#include "tests/fakes/openssl_ptr.h"
+
 namespace rollgate::testing {
 
 // One accepted connection. The connection thread owns `ssl` and closes `fd`; other threads only
@@ -36,17 +38,6 @@ struct Connection {
 };
 
 namespace {
-
-template <auto Free>
-struct Deleter {
-  template <typename T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
 
 [[noreturn]] void Die(const char* what) {
   std::fprintf(stderr, "HttpsServer: %s failed\n", what);
@@ -312,7 +303,9 @@ std::string ResponseWriter::Head(
   } else if (content_length != std::string::npos) {
     out += "Content-Length: " + std::to_string(content_length) + "\r\n";
   }
-  for (const auto& [name, value] : extra_headers) out += name + ": " + value + "\r\n";
+  for (const auto& [name, value] : extra_headers) {
+    out.append(name).append(": ").append(value).append("\r\n");
+  }
   if (close_) out += "Connection: close\r\n";
   out += "\r\n";
   return out;
@@ -325,8 +318,9 @@ bool ResponseWriter::Expect(State state, const char* call) {
   return false;
 }
 
-void ResponseWriter::Respond(int status, std::string body, std::string content_type,
-                             std::vector<std::pair<std::string, std::string>> extra_headers) {
+void ResponseWriter::Respond(
+    int status, const std::string& body, const std::string& content_type,
+    const std::vector<std::pair<std::string, std::string>>& extra_headers) {
   if (!Expect(State::kNone, "Respond")) return;
   state_ = State::kResponded;
   bool no_body = status < 200 || status == 204 || status == 304;
@@ -336,8 +330,9 @@ void ResponseWriter::Respond(int status, std::string body, std::string content_t
   Write(out);
 }
 
-void ResponseWriter::StartChunked(int status, std::string content_type,
-                                  std::vector<std::pair<std::string, std::string>> extra_headers) {
+void ResponseWriter::StartChunked(
+    int status, const std::string& content_type,
+    const std::vector<std::pair<std::string, std::string>>& extra_headers) {
   if (!Expect(State::kNone, "StartChunked")) return;
   state_ = State::kChunked;
   Write(Head(status, content_type, extra_headers, true, std::string::npos));
@@ -400,40 +395,41 @@ void ResponseWriter::Finish() {
 // ---------------------------------------------------------------------------------------------
 // HttpsServer
 
-HttpsServer::HttpsServer(Options opts, Handler handler) : handler_(std::move(handler)) {
+HttpsServer::HttpsServer(const Options& opts, Handler handler) : handler_(std::move(handler)) {
   IgnoreSigpipe();
 
-  ctx_ = SSL_CTX_new(TLS_server_method());
-  if (ctx_ == nullptr) Die("SSL_CTX_new");
+  ctx_.reset(SSL_CTX_new(TLS_server_method()));
+  if (!ctx_) Die("SSL_CTX_new");
   {
     BioPtr bio = MemBio(opts.server.cert);
     X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
     if (!cert) Die("PEM_read_bio_X509 (server certificate)");
-    if (SSL_CTX_use_certificate(ctx_, cert.get()) != 1) Die("SSL_CTX_use_certificate");
+    if (SSL_CTX_use_certificate(ctx_.get(), cert.get()) != 1) Die("SSL_CTX_use_certificate");
   }
   {
     BioPtr bio = MemBio(opts.server.key);
     PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
     if (!key) Die("PEM_read_bio_PrivateKey (server key)");
-    if (SSL_CTX_use_PrivateKey(ctx_, key.get()) != 1) Die("SSL_CTX_use_PrivateKey");
-    if (SSL_CTX_check_private_key(ctx_) != 1) Die("SSL_CTX_check_private_key");
+    if (SSL_CTX_use_PrivateKey(ctx_.get(), key.get()) != 1) Die("SSL_CTX_use_PrivateKey");
+    if (SSL_CTX_check_private_key(ctx_.get()) != 1) Die("SSL_CTX_check_private_key");
   }
   static const unsigned char kSessionContext[] = "rollgate-test";
-  if (SSL_CTX_set_session_id_context(ctx_, kSessionContext, sizeof kSessionContext - 1) != 1) {
+  if (SSL_CTX_set_session_id_context(ctx_.get(), kSessionContext, sizeof kSessionContext - 1) !=
+      1) {
     Die("SSL_CTX_set_session_id_context");
   }
   if (!opts.client_ca_pem.empty()) {
     BioPtr bio = MemBio(opts.client_ca_pem);
-    X509_STORE* store = SSL_CTX_get_cert_store(ctx_);
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx_.get());
     int count = 0;
     while (X509Ptr ca{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
       if (X509_STORE_add_cert(store, ca.get()) != 1) Die("X509_STORE_add_cert");
-      if (SSL_CTX_add_client_CA(ctx_, ca.get()) != 1) Die("SSL_CTX_add_client_CA");
+      if (SSL_CTX_add_client_CA(ctx_.get(), ca.get()) != 1) Die("SSL_CTX_add_client_CA");
       ++count;
     }
     ERR_clear_error();  // the read past the last certificate
     if (count == 0) Die("PEM_read_bio_X509 (client CA)");
-    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
     verify_clients_ = true;
   }
 
@@ -474,7 +470,6 @@ HttpsServer::~HttpsServer() {
     if (conn->thread.joinable()) conn->thread.join();
   }
   ::close(listen_fd_);
-  SSL_CTX_free(ctx_);
 }
 
 std::string HttpsServer::url() const { return "https://127.0.0.1:" + std::to_string(port_); }
@@ -528,7 +523,7 @@ void HttpsServer::ReapFinished() {
 }
 
 void HttpsServer::Serve(Connection* conn) {
-  SSL* ssl = SSL_new(ctx_);
+  SSL* ssl = SSL_new(ctx_.get());
   if (ssl == nullptr) Die("SSL_new");
   conn->ssl = ssl;
   if (SSL_set_fd(ssl, conn->fd) != 1) Die("SSL_set_fd");

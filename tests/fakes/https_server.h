@@ -11,8 +11,6 @@
 // may run concurrently (one per connection) and must synchronise what they share.
 #pragma once
 
-#include <openssl/types.h>
-
 #include <atomic>
 #include <cstddef>
 #include <functional>
@@ -26,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "tests/fakes/openssl_ptr.h"
 #include "tests/fakes/test_certs.h"
 
 namespace rollgate::testing {
@@ -55,12 +54,13 @@ class ResponseWriter {
   ~ResponseWriter() = default;
 
   // A full response with Content-Length (none, and no body, for 1xx/204/304).
-  void Respond(int status, std::string body, std::string content_type = "application/json",
-               std::vector<std::pair<std::string, std::string>> extra_headers = {});
+  void Respond(int status, const std::string& body,
+               const std::string& content_type = "application/json",
+               const std::vector<std::pair<std::string, std::string>>& extra_headers = {});
 
   // A chunked stream: headers first, then each WriteChunk is one chunk, flushed immediately.
-  void StartChunked(int status, std::string content_type = "application/json",
-                    std::vector<std::pair<std::string, std::string>> extra_headers = {});
+  void StartChunked(int status, const std::string& content_type = "application/json",
+                    const std::vector<std::pair<std::string, std::string>>& extra_headers = {});
   bool WriteChunk(std::string_view data);  // false when the client has gone (or the server stops)
   void EndChunked();                       // the terminating zero-length chunk
 
@@ -112,7 +112,7 @@ class HttpsServer {
   };
 
   // Starts listening immediately; aborts on bad PEM data or socket errors.
-  HttpsServer(Options opts, Handler handler);
+  HttpsServer(const Options& opts, Handler handler);
   HttpsServer(const HttpsServer&) = delete;
   HttpsServer& operator=(const HttpsServer&) = delete;
   // Stops: closes the listener and shuts down every open connection, then joins every thread.
@@ -135,7 +135,7 @@ class HttpsServer {
   void ReapFinished();
 
   Handler handler_;
-  SSL_CTX* ctx_ = nullptr;
+  SslCtxPtr ctx_;
   bool verify_clients_ = false;
   int listen_fd_ = -1;
   int port_ = 0;

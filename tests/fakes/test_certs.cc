@@ -14,20 +14,10 @@
 #include <cstdlib>
 #include <memory>
 
+#include "tests/fakes/openssl_ptr.h"
+
 namespace rollgate::testing {
 namespace {
-
-template <auto Free>
-struct Deleter {
-  template <typename T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
-using ExtPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION_free>>;
 
 [[noreturn]] void Die(const char* what) {
   std::fprintf(stderr, "test_certs: %s failed\n", what);
@@ -58,7 +48,8 @@ void AddNameEntry(X509_NAME* name, const char* field, const std::string& value) 
 }
 
 void AddExt(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
-  ExtPtr ext(CheckPtr(X509V3_EXT_nconf_nid(nullptr, ctx, nid, value), "X509V3_EXT_nconf_nid"));
+  X509ExtensionPtr ext(
+      CheckPtr(X509V3_EXT_nconf_nid(nullptr, ctx, nid, value), "X509V3_EXT_nconf_nid"));
   CheckOk(X509_add_ext(cert, ext.get(), -1), "X509_add_ext");
 }
 

@@ -1,5 +1,5 @@
 // Fuzz target: a ContainerRollout / Deployment / Namespace object as JSON text, decoded by
-// rollout::DecodeRollout, DecodeDeployment, DecodeNamespace and hashed by SpecHash.
+// api::DecodeRollout, DecodeDeployment, DecodeNamespace and hashed by SpecHash.
 // Invariants: no exception escapes the decoders; a decode is ok or kInvalidArgument with a short
 // message naming the field; SpecHash is 16 lowercase hex digits; a decoded status survives
 // EncodeStatus -> JSON text -> DecodeRollout unchanged.
@@ -10,13 +10,13 @@
 #include <exception>
 #include <string>
 
-#include "controller/rollout/codec.h"
+#include "controller/api/codec.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace {
 
 using rollgate::StatusCode;
-using rollgate::rollout::Json;
+using rollgate::api::Json;
 
 void CheckDecodeError(const rollgate::Status& st) {
   FUZZ_CHECK(st.code() == StatusCode::kInvalidArgument, st.ToString());
@@ -44,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;  // not JSON: the callers report it as kMalformed before any decoder runs
   }
 
-  auto rollout = rollgate::rollout::DecodeRollout(obj);
+  auto rollout = rollgate::api::DecodeRollout(obj);
   if (!rollout.ok()) {
     CheckDecodeError(rollout.status());
   } else {
@@ -53,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     again["metadata"] = Json::object();
     again["spec"] = Json::object();
     again["spec"]["environments"] = Json::array();
-    again["status"] = rollgate::rollout::EncodeStatus(rollout->status);
+    again["status"] = rollgate::api::EncodeStatus(rollout->status);
     const std::string wire = again.serialize();
     Json reparsed;
     try {
@@ -61,19 +61,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } catch (const std::exception& e) {
       FUZZ_CHECK(false, std::string("EncodeStatus produced unparseable JSON: ") + e.what());
     }
-    auto back = rollgate::rollout::DecodeRollout(reparsed);
+    auto back = rollgate::api::DecodeRollout(reparsed);
     FUZZ_CHECK(back.ok(), back.status().ToString());
-    FUZZ_CHECK(
-        back->status == rollout->status,
-        wire + "\n  re-encoded: " + rollgate::rollout::EncodeStatus(back->status).serialize());
+    FUZZ_CHECK(back->status == rollout->status,
+               wire + "\n  re-encoded: " + rollgate::api::EncodeStatus(back->status).serialize());
   }
 
-  auto deployment = rollgate::rollout::DecodeDeployment(obj);
+  auto deployment = rollgate::api::DecodeDeployment(obj);
   if (!deployment.ok()) CheckDecodeError(deployment.status());
 
-  (void)rollgate::rollout::DecodeNamespace(obj);
+  (void)rollgate::api::DecodeNamespace(obj);
 
-  const std::string hash = rollgate::rollout::SpecHash(obj);
+  const std::string hash = rollgate::api::SpecHash(obj);
   FUZZ_CHECK(hash.size() == 16 && IsLowerHex(hash), hash);
   return 0;
 }

@@ -1,11 +1,11 @@
-// Fuzz target: rollgate-validate's verdict JSON (cuda::RenderVerdictJson, JsonString), which goes
-// to the container's termination log (Kubernetes keeps 4096 bytes of it).
-// Input: a Verdict: flags and numbers from the first bytes, then its strings (message, failed
-// check, CUDA error name and message, device names, check names and details), NUL-separated.
-// Invariants: no exception escapes; the default rendering is at most kMaxVerdictBytes (< 4096)
-// and a rendering with a budget of B >= 256 at most B bytes; every rendering is one line of
-// valid UTF-8 and parses as a JSON object whose "passed" is the verdict's; JsonString of a short
-// valid UTF-8 string parses back to the same string.
+// Fuzz target: rollgate-validate's verdict JSON (validator::RenderVerdictJson, JsonString), which
+// goes to the container's termination log (Kubernetes keeps 4096 bytes of it). Input: a Verdict:
+// flags and numbers from the first bytes, then its strings (message, failed check, CUDA error name
+// and message, device names, check names and details), NUL-separated. Invariants: no exception
+// escapes; the default rendering is at most kMaxVerdictBytes (< 4096) and a rendering with a budget
+// of B >= 256 at most B bytes; every rendering is one line of valid UTF-8 and parses as a JSON
+// object whose "passed" is the verdict's; JsonString of a short valid UTF-8 string parses back to
+// the same string.
 #include <cpprest/json.h>
 
 #include <cstddef>
@@ -14,12 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "controller/cuda/verdict.h"
+#include "controller/validator/verdict.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace {
 
-using rollgate::cuda::Verdict;
+using rollgate::validator::Verdict;
 
 void CheckRendering(const Verdict& v, const std::string& json, std::size_t budget) {
   FUZZ_CHECK(json.size() <= budget,
@@ -47,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Verdict v;
   const std::uint8_t flags = in.Byte();
   v.passed = (flags & 1U) != 0;
-  v.failure = static_cast<rollgate::cuda::FailureClass>(in.Byte() % 9);
+  v.failure = static_cast<rollgate::validator::FailureClass>(in.Byte() % 9);
   const std::size_t budget = 256 + static_cast<std::size_t>(in.U16() % 8192);
   const std::size_t n_devices = in.Byte() % 40;
   const std::size_t n_checks = in.Byte() % 40;
@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if ((flags & 8U) != 0) v.device_count = static_cast<int>(in.U32());
   v.duration_ms = static_cast<std::int64_t>(in.U64());
   const int cuda_code = static_cast<int>(in.U32());
-  std::vector<std::pair<int, rollgate::cuda::ComputeCapability>> device_numbers;
+  std::vector<std::pair<int, rollgate::validator::ComputeCapability>> device_numbers;
   for (std::size_t i = 0; i < n_devices; ++i) {
     const int index = static_cast<int>(in.U16());
     const int major = static_cast<int>(static_cast<std::int8_t>(in.Byte()));
@@ -69,9 +69,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   v.message = str();
   v.failed_check = str();
-  if ((flags & 16U) != 0) v.cuda_error = rollgate::cuda::CudaError{cuda_code, str(), str()};
+  if ((flags & 16U) != 0) v.cuda_error = rollgate::validator::CudaError{cuda_code, str(), str()};
   for (std::size_t i = 0; i < n_devices; ++i) {
-    rollgate::cuda::DeviceInfo d;
+    rollgate::validator::DeviceInfo d;
     d.index = device_numbers[i].first;
     d.compute_capability = device_numbers[i].second;
     d.name = str();
@@ -82,18 +82,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string name = str();
     v.checks.push_back({name, (flags & 32U) != 0, str()});
   }
-  if ((flags & 64U) != 0) v = rollgate::cuda::TimedOutVerdict(std::move(v), str(), 60);
-  if ((flags & 128U) != 0) v = rollgate::cuda::UsageVerdict(str());
+  if ((flags & 64U) != 0) v = rollgate::validator::TimedOutVerdict(std::move(v), str(), 60);
+  if ((flags & 128U) != 0) v = rollgate::validator::UsageVerdict(str());
 
-  const std::string json = rollgate::cuda::RenderVerdictJson(v);
+  const std::string json = rollgate::validator::RenderVerdictJson(v);
   FUZZ_CHECK(json.size() < 4096, json);
-  CheckRendering(v, json, rollgate::cuda::kMaxVerdictBytes);
-  CheckRendering(v, rollgate::cuda::RenderVerdictJson(v, budget), budget);
+  CheckRendering(v, json, rollgate::validator::kMaxVerdictBytes);
+  CheckRendering(v, rollgate::validator::RenderVerdictJson(v, budget), budget);
 
   // JsonString: a string within its budget comes back exactly.
   const std::string& text = v.message;
   bool cut = false;
-  const std::string lit = rollgate::cuda::JsonString(text, 512, &cut);
+  const std::string lit = rollgate::validator::JsonString(text, 512, &cut);
   FUZZ_CHECK(rollgate::fuzz::IsValidUtf8(lit), lit);
   web::json::value parsed;
   try {

@@ -17,13 +17,13 @@
 #include <string_view>
 #include <utility>
 
+#include "controller/api/codec.h"
 #include "controller/common/cancel.h"
 #include "controller/common/clock.h"
 #include "controller/kube/http_transport.h"
 #include "controller/kube/kube_client.h"
 #include "controller/kube/resource.h"
 #include "controller/kube/rest_client.h"
-#include "controller/rollout/codec.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace {
@@ -100,14 +100,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string name = rollgate::kube::MetaString(ev.object, "name");
     FUZZ_CHECK(key == (ns.empty() ? name : ns + "/" + name), key);
     (void)rollgate::kube::MetaString(ev.object, "resourceVersion");
-    if (auto r = rollgate::rollout::DecodeRollout(ev.object); !r.ok()) {
+    if (auto r = rollgate::api::DecodeRollout(ev.object); !r.ok()) {
       FUZZ_CHECK(r.status().code() == StatusCode::kInvalidArgument, r.status().ToString());
     }
-    if (auto d = rollgate::rollout::DecodeDeployment(ev.object); !d.ok()) {
+    if (auto d = rollgate::api::DecodeDeployment(ev.object); !d.ok()) {
       FUZZ_CHECK(d.status().code() == StatusCode::kInvalidArgument, d.status().ToString());
     }
-    (void)rollgate::rollout::DecodeNamespace(ev.object);
-    (void)rollgate::rollout::SpecHash(ev.object);
+    (void)rollgate::api::DecodeNamespace(ev.object);
+    (void)rollgate::api::SpecHash(ev.object);
     return true;
   };
 

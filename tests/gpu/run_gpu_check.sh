@@ -60,7 +60,7 @@ if [[ -z "$validator" ]]; then
   command -v "$cxx" >/dev/null 2>&1 || cxx=clang++
   validator="$build_dir/rollgate-validate-standalone"
   "$cxx" -std=c++20 -O2 -Wall -Wextra -I"$root" \
-    "$root"/controller/cuda/*.cc "$root/controller/cmd/validate_main.cc" \
+    "$root"/controller/validator/*.cc "$root/controller/cmd/validate_main.cc" \
     -o "$validator" -ldl -pthread
   log "built standalone with $cxx: $validator"
 fi

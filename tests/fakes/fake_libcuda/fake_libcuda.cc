@@ -1,12 +1,13 @@
 // A fake CUDA driver library for the tests of rollgate-validate on machines without a GPU. Built
 // as a shared library named libcuda.so.1, it exports the driver API entry points the probe
-// resolves (signatures transcribed from NVIDIA's cuda.h independently of controller/cuda, so a
-// mismatch between the two shows up as a failing test) and behaves like a driver with working
-// devices: contexts are per thread, memory is host memory handed out as device pointers and
-// bounds-checked, and cuModuleLoadData really parses the PTX (the subset that vecadd uses), which
-// cuLaunchKernel then interprets thread by thread over the grid, reading the kernel parameters as
-// the entry's signature declares them. Errors of the kernel (a bad address) surface at
-// cuCtxSynchronize, as a real launch's do.
+// resolves, declared by the validator's own controller/validator/driver_api.h (each export is
+// checked at compile time against DriverApi's function type, so the two cannot drift; what the
+// fake cannot catch, a mismatch with NVIDIA's cuda.h, is the GPU check's job: tests/gpu), and
+// behaves like a driver with working devices: contexts are per thread, memory is host memory handed
+// out as device pointers and bounds-checked, and cuModuleLoadData really parses the PTX (the subset
+// that vecadd uses), which cuLaunchKernel then interprets thread by thread over the grid, reading
+// the kernel parameters as the entry's signature declares them. Errors of the kernel (a bad
+// address) surface at cuCtxSynchronize, as a real launch's do.
 //
 // Behaviour per test, read from the environment at every cuInit:
 //   FAKE_CUDA_MODE         ok (default) | init_fail | init_no_device | hang_init | version_fail |
@@ -39,34 +40,35 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
+#include "controller/validator/driver_api.h"
+
 #define FAKE_API extern "C" __attribute__((visibility("default")))
 
-// cuda.h's types (64-bit).
-using CUresult = int;
-using CUdevice = int;
-using CUdeviceptr = unsigned long long;  // NOLINT(google-runtime-int)
-struct CUctx_st;
-struct CUmod_st;
-struct CUfunc_st;
-struct CUstream_st;
-using CUcontext = CUctx_st*;
-using CUmodule = CUmod_st*;
-using CUfunction = CUfunc_st*;
-using CUstream = CUstream_st*;
+// cuda.h's types, as the validator declares them.
+using rollgate::validator::CUcontext;
+using rollgate::validator::CUdevice;
+using rollgate::validator::CUdevice_attribute;
+using rollgate::validator::CUdeviceptr;
+using rollgate::validator::CUfunction;
+using rollgate::validator::CUmodule;
+using rollgate::validator::CUresult;
+using rollgate::validator::CUstream;
 
 namespace {
 
-// cudaError_enum values and their cuGetErrorName / cuGetErrorString texts.
+// cudaError_enum values and their cuGetErrorName / cuGetErrorString texts (the validator names
+// only the two it acts on).
 enum : CUresult {
-  CUDA_SUCCESS = 0,
+  CUDA_SUCCESS = rollgate::validator::kCudaSuccess,
   CUDA_ERROR_INVALID_VALUE = 1,
   CUDA_ERROR_OUT_OF_MEMORY = 2,
   CUDA_ERROR_NOT_INITIALIZED = 3,
   CUDA_ERROR_DEVICES_UNAVAILABLE = 46,
-  CUDA_ERROR_NO_DEVICE = 100,
+  CUDA_ERROR_NO_DEVICE = rollgate::validator::kCudaErrorNoDevice,
   CUDA_ERROR_INVALID_DEVICE = 101,
   CUDA_ERROR_INVALID_IMAGE = 200,
   CUDA_ERROR_INVALID_CONTEXT = 201,
@@ -117,11 +119,13 @@ constexpr ErrorText kErrors[] = {
 
 // ---- configuration ------------------------------------------------------------------------
 
+// Defaults for the tests' environment variables are applied by ReadConfig (at every cuInit);
+// before the first cuInit the empty mode behaves as "ok".
 struct Config {
-  std::string mode = "ok";
+  std::string mode;
   int devices = 1;
   int fail_device = -1;  // -1: every device
-  std::string device_name = "Fake CUDA Device";
+  std::string device_name;
   int driver_version = 12040;
   int cc_major = 9;
   int cc_minor = 0;
@@ -129,6 +133,7 @@ struct Config {
 };
 
 std::string Env(const char* name, const char* fallback) {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read under g_mu; the tests never setenv meanwhile
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? v : fallback;
 }
@@ -400,6 +405,14 @@ Allocation* Find(std::uintptr_t address, std::size_t size) {
   return &it->second;
 }
 
+// The host bytes behind device addresses [address, address + size), or nullptr when no allocation
+// holds them all.
+unsigned char* HostBytes(std::uintptr_t address, std::size_t size) {
+  Allocation* a = Find(address, size);
+  if (a == nullptr) return nullptr;
+  return a->bytes.get() + (address - reinterpret_cast<std::uintptr_t>(a->bytes.get()));
+}
+
 CUresult DeviceOk(CUdevice dev) {
   if (!g_initialized) return CUDA_ERROR_NOT_INITIALIZED;
   if (dev < 0 || dev >= g_config.devices) return CUDA_ERROR_INVALID_DEVICE;
@@ -515,9 +528,9 @@ class Interpreter {
       if (!addr) return CUDA_ERROR_LAUNCH_FAILED;
       std::optional<std::uint64_t> base = Read(addr->first);
       if (!base) return CUDA_ERROR_LAUNCH_FAILED;
-      std::uintptr_t address = static_cast<std::uintptr_t>(*base + addr->second);
-      if (Find(address, 4) == nullptr) return CUDA_ERROR_ILLEGAL_ADDRESS;
-      void* p = reinterpret_cast<void*>(address);
+      const auto address = static_cast<std::uintptr_t>(*base + addr->second);
+      unsigned char* p = HostBytes(address, 4);
+      if (p == nullptr) return CUDA_ERROR_ILLEGAL_ADDRESS;
       if (load) {
         std::uint32_t bits;
         std::memcpy(&bits, p, 4);
@@ -543,7 +556,7 @@ class Interpreter {
     } else if ((op == "mad.lo.s32" || op == "mad.lo.u32") && src.size() == 3) {
       write(Lo(Lo(src[0]) * Lo(src[1]) + Lo(src[2])));
     } else if ((op == "mul.lo.s32" || op == "mul.lo.u32") && src.size() == 2) {
-      write(Lo(Lo(src[0]) * Lo(src[1])));
+      write(Lo(std::uint64_t{Lo(src[0])} * Lo(src[1])));
     } else if ((op == "add.s32" || op == "add.u32") && src.size() == 2) {
       write(Lo(Lo(src[0]) + Lo(src[1])));
     } else if ((op == "add.s64" || op == "add.u64") && src.size() == 2) {
@@ -637,14 +650,14 @@ FAKE_API CUresult cuDeviceGetName(char* name, int len, CUdevice dev) {
   return CUDA_SUCCESS;
 }
 
-FAKE_API CUresult cuDeviceGetAttribute(int* value, int attrib, CUdevice dev) {
+FAKE_API CUresult cuDeviceGetAttribute(int* value, CUdevice_attribute attrib, CUdevice dev) {
   std::lock_guard lock(g_mu);
   if (value == nullptr) return CUDA_ERROR_INVALID_VALUE;
   if (CUresult r = DeviceOk(dev); r != CUDA_SUCCESS) return r;
   bool low = Mode("low_cc") && FaultOn(dev);
-  if (attrib == 75) {  // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR
+  if (attrib == rollgate::validator::kAttrComputeCapabilityMajor) {
     *value = low ? 3 : g_config.cc_major;
-  } else if (attrib == 76) {  // ..._MINOR
+  } else if (attrib == rollgate::validator::kAttrComputeCapabilityMinor) {
     *value = low ? 5 : g_config.cc_minor;
   } else {
     return CUDA_ERROR_INVALID_VALUE;
@@ -738,11 +751,10 @@ FAKE_API CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, std::size_t 
   std::lock_guard lock(g_mu);
   FakeContext* c = nullptr;
   if (CUresult r = Current(&c); r != CUDA_SUCCESS) return r;
-  if (src == nullptr || Find(static_cast<std::uintptr_t>(dst), bytes) == nullptr) {
-    return CUDA_ERROR_INVALID_VALUE;
-  }
+  unsigned char* device = HostBytes(static_cast<std::uintptr_t>(dst), bytes);
+  if (src == nullptr || device == nullptr) return CUDA_ERROR_INVALID_VALUE;
   if (c->sticky_error != CUDA_SUCCESS) return c->sticky_error;
-  std::memcpy(reinterpret_cast<void*>(static_cast<std::uintptr_t>(dst)), src, bytes);
+  std::memcpy(device, src, bytes);
   return CUDA_SUCCESS;
 }
 
@@ -750,11 +762,10 @@ FAKE_API CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, std::size_t bytes)
   std::lock_guard lock(g_mu);
   FakeContext* c = nullptr;
   if (CUresult r = Current(&c); r != CUDA_SUCCESS) return r;
-  if (dst == nullptr || Find(static_cast<std::uintptr_t>(src), bytes) == nullptr) {
-    return CUDA_ERROR_INVALID_VALUE;
-  }
+  const unsigned char* device = HostBytes(static_cast<std::uintptr_t>(src), bytes);
+  if (dst == nullptr || device == nullptr) return CUDA_ERROR_INVALID_VALUE;
   if (c->sticky_error != CUDA_SUCCESS) return c->sticky_error;
-  std::memcpy(dst, reinterpret_cast<const void*>(static_cast<std::uintptr_t>(src)), bytes);
+  std::memcpy(dst, device, bytes);
   return CUDA_SUCCESS;
 }
 
@@ -850,9 +861,15 @@ FAKE_API CUresult cuLaunchKernel(CUfunction fn, unsigned int grid_x, unsigned in
     int n = 0;
     std::memcpy(&out, kernel_params[2], sizeof out);
     std::memcpy(&n, kernel_params[3], sizeof n);
-    if (n > 0 && Find(static_cast<std::uintptr_t>(out) + 4 * static_cast<unsigned>(n / 2), 4)) {
-      float* p = reinterpret_cast<float*>(static_cast<std::uintptr_t>(out)) + n / 2;
-      *p += 1.0F;
+    unsigned char* p = n > 0 ? HostBytes(static_cast<std::uintptr_t>(out) +
+                                             sizeof(float) * static_cast<unsigned>(n / 2),
+                                         sizeof(float))
+                             : nullptr;
+    if (p != nullptr) {
+      float value = 0;
+      std::memcpy(&value, p, sizeof value);
+      value += 1.0F;
+      std::memcpy(p, &value, sizeof value);
     }
   }
   return CUDA_SUCCESS;
@@ -887,3 +904,31 @@ FAKE_API int fake_cuda_live_objects() {
   std::lock_guard lock(g_mu);
   return static_cast<int>(g_contexts.size() + g_allocations.size() + g_modules.size());
 }
+
+// Every export has exactly the type the validator's DriverApi expects of it (the _v2 entry points
+// under their exported names), so a change to driver_api.h that the fake does not follow, or the
+// reverse, fails to compile.
+namespace {
+namespace v = rollgate::validator;
+static_assert(std::is_same_v<decltype(&cuInit), v::CuInitFn>);
+static_assert(std::is_same_v<decltype(&cuDriverGetVersion), v::CuDriverGetVersionFn>);
+static_assert(std::is_same_v<decltype(&cuDeviceGetCount), v::CuDeviceGetCountFn>);
+static_assert(std::is_same_v<decltype(&cuDeviceGet), v::CuDeviceGetFn>);
+static_assert(std::is_same_v<decltype(&cuDeviceGetName), v::CuDeviceGetNameFn>);
+static_assert(std::is_same_v<decltype(&cuDeviceGetAttribute), v::CuDeviceGetAttributeFn>);
+static_assert(std::is_same_v<decltype(&cuDeviceTotalMem_v2), v::CuDeviceTotalMemFn>);
+static_assert(std::is_same_v<decltype(&cuCtxCreate_v2), v::CuCtxCreateFn>);
+static_assert(std::is_same_v<decltype(&cuCtxDestroy_v2), v::CuCtxDestroyFn>);
+static_assert(std::is_same_v<decltype(&cuCtxSetCurrent), v::CuCtxSetCurrentFn>);
+static_assert(std::is_same_v<decltype(&cuCtxSynchronize), v::CuCtxSynchronizeFn>);
+static_assert(std::is_same_v<decltype(&cuMemAlloc_v2), v::CuMemAllocFn>);
+static_assert(std::is_same_v<decltype(&cuMemFree_v2), v::CuMemFreeFn>);
+static_assert(std::is_same_v<decltype(&cuMemcpyHtoD_v2), v::CuMemcpyHtoDFn>);
+static_assert(std::is_same_v<decltype(&cuMemcpyDtoH_v2), v::CuMemcpyDtoHFn>);
+static_assert(std::is_same_v<decltype(&cuModuleLoadData), v::CuModuleLoadDataFn>);
+static_assert(std::is_same_v<decltype(&cuModuleGetFunction), v::CuModuleGetFunctionFn>);
+static_assert(std::is_same_v<decltype(&cuModuleUnload), v::CuModuleUnloadFn>);
+static_assert(std::is_same_v<decltype(&cuLaunchKernel), v::CuLaunchKernelFn>);
+static_assert(std::is_same_v<decltype(&cuGetErrorName), v::CuGetErrorNameFn>);
+static_assert(std::is_same_v<decltype(&cuGetErrorString), v::CuGetErrorStringFn>);
+}  // namespace

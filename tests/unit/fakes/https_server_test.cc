@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "tests/fakes/openssl_ptr.h"
 #include "tests/fakes/test_certs.h"
 
 namespace rollgate::testing {
@@ -36,21 +37,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
-
-template <auto Free>
-struct Deleter {
-  template <typename T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
-using StorePtr = std::unique_ptr<X509_STORE, Deleter<X509_STORE_free>>;
-using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX_free>>;
-using SslCtxPtr = std::unique_ptr<SSL_CTX, Deleter<SSL_CTX_free>>;
-using SslPtr = std::unique_ptr<SSL, Deleter<SSL_free>>;
 
 X509Ptr ParseCert(const std::string& pem) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
@@ -73,13 +59,13 @@ std::string NameEntry(X509* cert, int nid) {
 
 // X509_V_OK when `leaf` verifies against `ca_pem` for `purpose`.
 int Verify(const std::string& ca_pem, const std::string& leaf_pem, int purpose) {
-  StorePtr store(X509_STORE_new());
+  X509StorePtr store(X509_STORE_new());
   X509Ptr ca = ParseCert(ca_pem);
   X509Ptr leaf = ParseCert(leaf_pem);
   EXPECT_TRUE(ca && leaf);
   if (!ca || !leaf) return -1;
   X509_STORE_add_cert(store.get(), ca.get());
-  StoreCtxPtr ctx(X509_STORE_CTX_new());
+  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   X509_STORE_CTX_init(ctx.get(), store.get(), leaf.get(), nullptr);
   X509_STORE_CTX_set_purpose(ctx.get(), purpose);
   X509_verify_cert(ctx.get());

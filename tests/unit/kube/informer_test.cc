@@ -128,8 +128,8 @@ bool RunUntil(Informer& inf, Pred done) {
 
 TEST(InformerTest, PagedListThenWatchFromListVersion) {
   ScriptedClient c;
-  c.lists.push_back(ListOf({Obj("a", "x", "1"), Obj("a", "y", "2")}, "", "tok"));
-  c.lists.push_back(ListOf({Obj("b", "z", "3")}, "10"));
+  c.lists.emplace_back(ListOf({Obj("a", "x", "1"), Obj("a", "y", "2")}, "", "tok"));
+  c.lists.emplace_back(ListOf({Obj("b", "z", "3")}, "10"));
   c.watches.push_back({{Ev(WatchEvent::Type::kModified, Obj("a", "x", "11")),
                         Ev(WatchEvent::Type::kAdded, Obj("b", "w", "12")),
                         Ev(WatchEvent::Type::kDeleted, Obj("a", "y", "13"))},
@@ -156,7 +156,7 @@ TEST(InformerTest, PagedListThenWatchFromListVersion) {
 
 TEST(InformerTest, ResumesFromLastVersionAfterDropAndBookmark) {
   ScriptedClient c;
-  c.lists.push_back(ListOf({Obj("a", "x", "1")}, "5"));
+  c.lists.emplace_back(ListOf({Obj("a", "x", "1")}, "5"));
   Json bookmark = Obj("", "", "20");
   c.watches.push_back({{Ev(WatchEvent::Type::kModified, Obj("a", "x", "7"))},
                        Status(StatusCode::kTransport, "connection reset")});
@@ -176,9 +176,9 @@ TEST(InformerTest, ResumesFromLastVersionAfterDropAndBookmark) {
 
 TEST(InformerTest, GoneTriggersRelistAndDiffsTheStore) {
   ScriptedClient c;
-  c.lists.push_back(ListOf({Obj("a", "x", "1"), Obj("a", "y", "2")}, "5"));
+  c.lists.emplace_back(ListOf({Obj("a", "x", "1"), Obj("a", "y", "2")}, "5"));
   c.watches.push_back({{}, Status(StatusCode::kGone, "too old resource version")});
-  c.lists.push_back(ListOf({Obj("a", "x", "1"), Obj("a", "z", "9")}, "50"));
+  c.lists.emplace_back(ListOf({Obj("a", "x", "1"), Obj("a", "z", "9")}, "50"));
   Informer inf(c, FastOptions());
   Recorder rec;
   inf.AddHandlers(rec.Handlers());
@@ -197,9 +197,9 @@ TEST(InformerTest, GoneTriggersRelistAndDiffsTheStore) {
 
 TEST(InformerTest, ListFailuresBackOffAndSyncLater) {
   ScriptedClient c;
-  c.lists.push_back(Status(StatusCode::kUnavailable, "apiserver starting"));
-  c.lists.push_back(Result<ObjectList>(Status(StatusCode::kForbidden, "rbac")));
-  c.lists.push_back(ListOf({Obj("a", "x", "1")}, "5"));
+  c.lists.emplace_back(Status(StatusCode::kUnavailable, "apiserver starting"));
+  c.lists.emplace_back(Status(StatusCode::kForbidden, "rbac"));
+  c.lists.emplace_back(ListOf({Obj("a", "x", "1")}, "5"));
   Informer inf(c, FastOptions());
   EXPECT_FALSE(inf.HasSynced());
   ASSERT_TRUE(RunUntil(inf, [&] { return inf.HasSynced(); }));
@@ -208,7 +208,7 @@ TEST(InformerTest, ListFailuresBackOffAndSyncLater) {
 
 TEST(InformerTest, RetryAfterFromTheServerReplacesTheBackoff) {
   ScriptedClient c;
-  c.lists.push_back(ListOf({Obj("a", "x", "1")}, "5"));
+  c.lists.emplace_back(ListOf({Obj("a", "x", "1")}, "5"));
   // A long own backoff: only the server's short hint lets the test finish quickly.
   Status starting(StatusCode::kTooManyRequests, "storage is (re)initializing");
   starting.set_retry_after(std::chrono::seconds(0));
@@ -227,7 +227,7 @@ TEST(InformerTest, RetryAfterFromTheServerReplacesTheBackoff) {
 
 TEST(InformerTest, TransformIsAppliedBeforeStoring) {
   ScriptedClient c;
-  c.lists.push_back(ListOf({Obj("a", "x", "1")}, "5"));
+  c.lists.emplace_back(ListOf({Obj("a", "x", "1")}, "5"));
   auto opts = FastOptions();
   opts.transform = [](Json&& o) {
     o["metadata"].erase("managedFields");

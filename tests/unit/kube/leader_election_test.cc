@@ -117,6 +117,7 @@ TEST(LeaderElectionTest, ConcurrentCandidatesNeverBothWin) {
   RealClock clock;
   std::atomic<int> wins{0};
   std::vector<std::thread> ts;
+  ts.reserve(8);
   for (int i = 0; i < 8; ++i) {
     ts.emplace_back([&, i] {
       LeaderElector e(api, clock, Opts("c" + std::to_string(i)), {});

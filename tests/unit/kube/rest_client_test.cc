@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -43,9 +44,12 @@ class TempDir {
     char tmpl[] = "/tmp/rollgate-rest-XXXXXX";
     path_ = mkdtemp(tmpl);
   }
-  ~TempDir() { std::system(("rm -rf " + path_).c_str()); }  // NOLINT(cert-env33-c)
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
   std::string Write(const std::string& name, const std::string& content) const {
-    const std::string p = path_ + "/" + name;
+    std::string p = path_ + "/" + name;
     std::ofstream(p, std::ios::trunc) << content;
     return p;
   }
@@ -169,7 +173,7 @@ TEST(RestClientTest, ApiErrorsBecomeTypedStatuses) {
   Fixture f([](const Request& r, ResponseWriter& w) {
     const std::string& name = r.target_path.substr(r.target_path.rfind('/') + 1);
     if (name == "missing") {
-      w.Respond(404, StatusJson(404, "NotFound", "deployments.apps \\\"missing\\\" not found"));
+      w.Respond(404, StatusJson(404, "NotFound", R"(deployments.apps \"missing\" not found)"));
     } else if (name == "exists") {
       w.Respond(409, StatusJson(409, "AlreadyExists", "already exists"));
     } else if (name == "forbidden") {

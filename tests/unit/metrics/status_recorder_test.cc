@@ -8,13 +8,13 @@
 namespace rollgate::metrics {
 namespace {
 
-using rollout::EnvironmentStatus;
-using rollout::RolloutStatus;
-using rollout::ValidationStatus;
-namespace phase = rollout::phase;
+using api::EnvironmentPhase;
+using api::EnvironmentStatus;
+using api::RolloutPhase;
+using api::RolloutStatus;
+using api::ValidationStatus;
 
-EnvironmentStatus Env(const std::string& name, const std::string& p,
-                      const std::string& reason = "") {
+EnvironmentStatus Env(const std::string& name, EnvironmentPhase p, const std::string& reason = "") {
   EnvironmentStatus e;
   e.name = name;
   e.phase = p;
@@ -22,7 +22,7 @@ EnvironmentStatus Env(const std::string& name, const std::string& p,
   return e;
 }
 
-RolloutStatus Status(const std::string& p, std::vector<EnvironmentStatus> envs,
+RolloutStatus Status(RolloutPhase p, std::vector<EnvironmentStatus> envs,
                      std::int64_t revision = 1) {
   RolloutStatus s;
   s.revision = revision;
@@ -34,7 +34,8 @@ RolloutStatus Status(const std::string& p, std::vector<EnvironmentStatus> envs,
 using Failure = StatusDelta::Failure;
 
 TEST(MetricsStatusDeltaTest, UnchangedStatusIsEmpty) {
-  auto st = Status(phase::kFailed, {Env("dev", phase::kFailed, "DeploymentNotFound")});
+  auto st =
+      Status(RolloutPhase::kFailed, {Env("dev", EnvironmentPhase::kFailed, "DeploymentNotFound")});
   st.environments[0].validation = ValidationStatus{2, 1, 1, "x"};
   const StatusDelta d = DiffStatus(&st, st);
   EXPECT_TRUE(d.failures.empty());
@@ -44,50 +45,54 @@ TEST(MetricsStatusDeltaTest, UnchangedStatusIsEmpty) {
 }
 
 TEST(MetricsStatusDeltaTest, FailureWithAutomaticRollback) {
-  auto before =
-      Status(phase::kProgressing, {Env("dev", phase::kSucceeded), Env("prod", phase::kVerifying)});
-  auto after =
-      Status(phase::kRollingBack, {Env("dev", phase::kSucceeded),
-                                   Env("prod", phase::kRollingBack, "ProgressDeadlineExceeded")});
+  auto before = Status(RolloutPhase::kProgressing, {Env("dev", EnvironmentPhase::kSucceeded),
+                                                    Env("prod", EnvironmentPhase::kVerifying)});
+  auto after = Status(RolloutPhase::kRollingBack,
+                      {Env("dev", EnvironmentPhase::kSucceeded),
+                       Env("prod", EnvironmentPhase::kRollingBack, "ProgressDeadlineExceeded")});
   const StatusDelta d = DiffStatus(&before, after);
   EXPECT_EQ(d.failures, (std::vector<Failure>{{"prod", "ProgressDeadlineExceeded"}}));
   EXPECT_EQ(d.rollbacks, (std::vector<std::string>{"prod"}));
   // Finishing the rollback counts nothing more.
-  auto done = Status(
-      phase::kRolledBack,
-      {Env("dev", phase::kSucceeded), Env("prod", phase::kRolledBack, "ProgressDeadlineExceeded")});
+  auto done = Status(RolloutPhase::kRolledBack,
+                     {Env("dev", EnvironmentPhase::kSucceeded),
+                      Env("prod", EnvironmentPhase::kRolledBack, "ProgressDeadlineExceeded")});
   const StatusDelta d2 = DiffStatus(&after, done);
   EXPECT_TRUE(d2.failures.empty());
   EXPECT_TRUE(d2.rollbacks.empty());
 }
 
 TEST(MetricsStatusDeltaTest, FailureWithoutRollback) {
-  auto before = Status(phase::kProgressing, {Env("dev", phase::kPending)});
-  auto after = Status(phase::kFailed, {Env("dev", phase::kFailed, "NamespaceNotPermitted")});
+  auto before = Status(RolloutPhase::kProgressing, {Env("dev", EnvironmentPhase::kPending)});
+  auto after = Status(RolloutPhase::kFailed,
+                      {Env("dev", EnvironmentPhase::kFailed, "NamespaceNotPermitted")});
   const StatusDelta d = DiffStatus(&before, after);
   EXPECT_EQ(d.failures, (std::vector<Failure>{{"dev", "NamespaceNotPermitted"}}));
   EXPECT_TRUE(d.rollbacks.empty());
 }
 
 TEST(MetricsStatusDeltaTest, FailedRollbackCountsRollbackFailed) {
-  auto before = Status(phase::kRollingBack, {Env("prod", phase::kRollingBack, "AnalysisFailed")});
-  auto after = Status(phase::kFailed, {Env("prod", phase::kFailed, "AnalysisFailed")});
+  auto before = Status(RolloutPhase::kRollingBack,
+                       {Env("prod", EnvironmentPhase::kRollingBack, "AnalysisFailed")});
+  auto after =
+      Status(RolloutPhase::kFailed, {Env("prod", EnvironmentPhase::kFailed, "AnalysisFailed")});
   EXPECT_EQ(DiffStatus(&before, after).failures,
             (std::vector<Failure>{{"prod", "RollbackFailed"}}));
 }
 
 TEST(MetricsStatusDeltaTest, AbortIsNeitherAFailureNorARollback) {
-  auto before = Status(phase::kProgressing, {Env("prod", phase::kVerifying)});
-  auto after = Status(phase::kRollingBack, {Env("prod", phase::kRollingBack, "Aborted")});
+  auto before = Status(RolloutPhase::kProgressing, {Env("prod", EnvironmentPhase::kVerifying)});
+  auto after =
+      Status(RolloutPhase::kRollingBack, {Env("prod", EnvironmentPhase::kRollingBack, "Aborted")});
   const StatusDelta d = DiffStatus(&before, after);
   EXPECT_TRUE(d.failures.empty());
   EXPECT_TRUE(d.rollbacks.empty());
 }
 
 TEST(MetricsStatusDeltaTest, SucceededEnvironmentReportsItsDuration) {
-  auto before = Status(phase::kProgressing, {Env("dev", phase::kBaking)});
-  auto after = Status(phase::kProgressing, {Env("dev", phase::kSucceeded)});
-  const auto t0 = rollout::WallTime(std::chrono::hours(1000));
+  auto before = Status(RolloutPhase::kProgressing, {Env("dev", EnvironmentPhase::kBaking)});
+  auto after = Status(RolloutPhase::kProgressing, {Env("dev", EnvironmentPhase::kSucceeded)});
+  const auto t0 = api::WallTime(std::chrono::hours(1000));
   after.environments[0].started_at = t0;
   after.environments[0].finished_at = t0 + std::chrono::seconds(330);
   EXPECT_EQ(DiffStatus(&before, after).durations,
@@ -95,7 +100,7 @@ TEST(MetricsStatusDeltaTest, SucceededEnvironmentReportsItsDuration) {
 }
 
 TEST(MetricsStatusDeltaTest, ValidationsCountGrowthAndRestartWithARetry) {
-  auto before = Status(phase::kProgressing, {Env("canary", phase::kVerifying)});
+  auto before = Status(RolloutPhase::kProgressing, {Env("canary", EnvironmentPhase::kVerifying)});
   before.environments[0].validation = ValidationStatus{3, 1, 0, ""};
   auto after = before;
   after.environments[0].validation = ValidationStatus{3, 2, 1, "pod x: cuInit failed"};
@@ -110,8 +115,10 @@ TEST(MetricsStatusDeltaTest, ValidationsCountGrowthAndRestartWithARetry) {
 }
 
 TEST(MetricsStatusDeltaTest, NewRevisionStartsFromNothing) {
-  auto before = Status(phase::kFailed, {Env("dev", phase::kFailed, "AnalysisFailed")}, 1);
-  auto after = Status(phase::kFailed, {Env("dev", phase::kFailed, "DeploymentNotFound")}, 2);
+  auto before =
+      Status(RolloutPhase::kFailed, {Env("dev", EnvironmentPhase::kFailed, "AnalysisFailed")}, 1);
+  auto after = Status(RolloutPhase::kFailed,
+                      {Env("dev", EnvironmentPhase::kFailed, "DeploymentNotFound")}, 2);
   EXPECT_EQ(DiffStatus(&before, after).failures,
             (std::vector<Failure>{{"dev", "DeploymentNotFound"}}));
   EXPECT_EQ(DiffStatus(nullptr, after).failures,
@@ -120,10 +127,10 @@ TEST(MetricsStatusDeltaTest, NewRevisionStartsFromNothing) {
 
 TEST(MetricsStatusDeltaTest, RecordStatusSetsGaugesAndCounts) {
   Metrics m;
-  auto first = Status(phase::kProgressing, {Env("dev", phase::kVerifying)}, 4);
+  auto first = Status(RolloutPhase::kProgressing, {Env("dev", EnvironmentPhase::kVerifying)}, 4);
   RecordStatus(m, "app", "r", &first, first);
-  auto failed =
-      Status(phase::kRollingBack, {Env("dev", phase::kRollingBack, "WorkerValidationFailed")}, 4);
+  auto failed = Status(RolloutPhase::kRollingBack,
+                       {Env("dev", EnvironmentPhase::kRollingBack, "WorkerValidationFailed")}, 4);
   failed.environments[0].validation = ValidationStatus{1, 0, 1, "no CUDA device"};
   RecordStatus(m, "app", "r", &first, failed);
   RecordStatus(m, "app", "r", &failed, failed);  // a later reconcile with nothing new

@@ -9,7 +9,7 @@
 #include <map>
 #include <mutex>
 
-#include "controller/rollout/codec.h"
+#include "controller/api/codec.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/map_lister.h"
 #include "tests/fakes/unimplemented_client.h"
@@ -126,8 +126,8 @@ struct Harness {
     deployments.Put(client.objects.at("app/api"));
   }
   std::string Phase() const {
-    auto r = DecodeRollout(client.objects.at("app/r"));
-    return r.ok() ? r->status.environments.at(0).phase : "";
+    auto r = api::DecodeRollout(client.objects.at("app/r"));
+    return r.ok() ? api::PhaseName(r->status.environments.at(0).phase) : "";
   }
 };
 
@@ -138,7 +138,7 @@ TEST(ReconcilerTest, PreviousImagesArePersistedBeforeThePatch) {
   EXPECT_EQ(h.client.Count("patch"), 0) << "no patch before the previous images are written";
   EXPECT_EQ(h.client.Count("status"), 1);
   EXPECT_EQ(h.Phase(), "Updating");
-  auto r = DecodeRollout(h.client.objects.at("app/r"));
+  auto r = api::DecodeRollout(h.client.objects.at("app/r"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status.environments[0].targets[0].previous_images.at("api"),
             "registry.example.com/api:1");
@@ -201,7 +201,7 @@ TEST(ReconcilerTest, CacheMissIsConfirmedWithTheApiServer) {
   gone.deployments.objects.clear();
   gone.client.objects.erase("app/api");
   ASSERT_TRUE(gone.reconciler->Reconcile("app/r").status.ok());
-  auto r = DecodeRollout(gone.client.objects.at("app/r"));
+  auto r = api::DecodeRollout(gone.client.objects.at("app/r"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status.environments[0].reason, "DeploymentNotFound");
 }
@@ -236,6 +236,43 @@ TEST(ReconcilerTest, ImagePatchIsAStrategicMergeOfNamedContainers) {
   EXPECT_EQ(cs.at(0).at("name").as_string(), "api");
   EXPECT_EQ(cs.at(0).at("image").as_string(), "r/a:2");
   EXPECT_FALSE(patch.at("spec").at("template").at("spec").has_field("initContainers"));
+}
+
+TEST(ReconcilerTest, AnInjectedInitContainerCarriesItsSecurityContextAndResources) {
+  DeploymentPatch p{"app", "worker", {{"worker", "r/w:2"}}, "3", false, {}, "3", {}, false};
+  validation::InitContainer v;
+  v.name = "rollgate-validate";
+  v.image = "r/validate:1";
+  v.gpu_resource = "nvidia.com/gpu";
+  v.gpu_amount = "1";
+  v.security_context_json = validation::kValidatorSecurityContext;
+  v.requests = {{"cpu", "10m"}, {"memory", "64Mi"}};
+  v.limits = {{"memory", "1Gi"}};
+  p.init_containers.push_back(v);
+  const Json patch = Json::parse(BuildImagePatch(p));
+  const auto& inits = patch.at("spec").at("template").at("spec").at("initContainers").as_array();
+  ASSERT_EQ(inits.size(), 1u);
+  const Json& c = inits.at(0);
+  EXPECT_EQ(c.at("resources").at("requests").at("cpu").as_string(), "10m");
+  EXPECT_EQ(c.at("resources").at("requests").at("memory").as_string(), "64Mi");
+  EXPECT_EQ(c.at("resources").at("requests").at("nvidia.com/gpu").as_string(), "1");
+  EXPECT_EQ(c.at("resources").at("limits").at("memory").as_string(), "1Gi");
+  EXPECT_EQ(c.at("resources").at("limits").at("nvidia.com/gpu").as_string(), "1");
+  EXPECT_TRUE(c.at("securityContext").at("runAsNonRoot").as_bool());
+  EXPECT_EQ(c.at("securityContext").at("seccompProfile").at("type").as_string(), "RuntimeDefault");
+}
+
+TEST(ReconcilerTest, ARestoredInitContainerGetsOnlyItsImageBack) {
+  DeploymentPatch p{"app", "worker", {{"worker", "r/w:1"}}, "3-rollback", true, {}, {}, {}, true};
+  validation::InitContainer restore;
+  restore.name = "rollgate-validate";
+  restore.image = "r/validate:0";
+  p.init_containers.push_back(restore);
+  const Json patch = Json::parse(BuildImagePatch(p));
+  const Json& c = patch.at("spec").at("template").at("spec").at("initContainers").at(0);
+  EXPECT_EQ(c.at("image").as_string(), "r/validate:0");
+  EXPECT_FALSE(c.has_field("resources"));
+  EXPECT_FALSE(c.has_field("securityContext"));
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 
 #include <map>
 
-#include "controller/rollout/codec.h"
+#include "controller/api/codec.h"
 #include "tests/fakes/map_lister.h"
 
 namespace rollgate::validation {
@@ -64,19 +64,19 @@ TEST(PodVerdictTest, Table) {
 
 using rollgate::testing::MapLister;
 
-rollout::Rollout GpuRollout(bool validate) {
-  rollout::Rollout r;
+api::Rollout GpuRollout(bool validate) {
+  api::Rollout r;
   r.namespace_ = "app";
   r.name = "r";
   r.status.revision = 1;
   r.spec.images = {{"worker-gpu", "registry.example.com/w:2"}};
-  rollout::EnvironmentSpec env;
+  api::EnvironmentSpec env;
   env.name = "canary";
   env.namespace_ = "prod";
-  rollout::TargetSpec t;
+  api::TargetSpec t;
   t.deployment = "w";
   t.containers = {{"worker", "worker-gpu"}};
-  if (validate) t.worker_validation = rollout::WorkerValidationSpec{};
+  if (validate) t.worker_validation = api::WorkerValidationSpec{};
   env.targets.push_back(t);
   r.spec.environments.push_back(env);
   return r;
@@ -99,7 +99,7 @@ TEST(PodValidationObserverTest, CountsNewGpuPodsOfTheTargetOnly) {
   pods.Put(Pod("old", kFailed, "0"));                            // previous revision: ignored
   pods.Put(Pod("other", kFailed, "1", "someone-else"));          // another deployment: ignored
   pods.Put(Pod("going", kFailed, "1", "w", /*deleting=*/true));  // terminating: ignored
-  rollout::PlannerOptions opts;
+  InjectionOptions opts;
   opts.validator_image = "registry.example.com/rollgate-validate:1";
   PodValidationObserver obs(pods, deployments, opts);
   auto r = GpuRollout(true);
@@ -121,7 +121,7 @@ TEST(PodValidationObserverTest, CountsNewGpuPodsOfTheTargetOnly) {
 TEST(PodValidationObserverTest, CpuWorkersAndUnvalidatedTargetsAreNotValidated) {
   MapLister pods;
   MapLister deployments;
-  rollout::PlannerOptions opts;
+  InjectionOptions opts;
   opts.validator_image = "registry.example.com/rollgate-validate:1";
   PodValidationObserver obs(pods, deployments, opts);
   deployments.Put(Deployment(false));  // the CPU-only worker

@@ -1,0 +1,546 @@
+#include "controller/api/codec.h"
+
+#include <openssl/evp.h>
+
+#include <cstdio>
+#include <ctime>
+
+#include "controller/kube/json_fields.h"
+
+namespace rollgate::api {
+namespace {
+
+using kube::Field;
+using kube::StringField;
+
+std::int64_t Int(const Json& obj, const char* name, std::int64_t def = 0) {
+  const Json* v = Field(obj, name);
+  return v != nullptr && v->is_integer() ? v->as_number().to_int64() : def;
+}
+
+std::map<std::string, std::string> StringMap(const Json& obj, const char* name) {
+  std::map<std::string, std::string> out;
+  const Json* v = Field(obj, name);
+  if (v == nullptr || !v->is_object()) return out;
+  for (const auto& [k, val] : v->as_object()) {
+    if (val.is_string()) out[k] = val.as_string();
+  }
+  return out;
+}
+
+Json FromMap(const std::map<std::string, std::string>& m) {
+  Json o = Json::object();
+  for (const auto& [k, v] : m) o[k] = Json::string(v);
+  return o;
+}
+
+void PutTime(Json& o, const char* name, const std::optional<WallTime>& t) {
+  if (t) o[name] = Json::string(FormatTime(*t));
+}
+
+Status Bad(const std::string& field, const std::string& what) {
+  return Status(StatusCode::kInvalidArgument, field + ": " + what);
+}
+
+// Quantities arrive as strings ("500m") or numbers (1).
+std::map<std::string, std::string> Quantities(const Json* obj) {
+  std::map<std::string, std::string> out;
+  if (obj == nullptr || !obj->is_object()) return out;
+  for (const auto& [k, v] : obj->as_object()) {
+    if (v.is_string()) {
+      out[k] = v.as_string();
+    } else if (v.is_integer()) {
+      out[k] = std::to_string(v.as_number().to_int64());
+    } else if (v.is_number()) {
+      out[k] = v.serialize();
+    }
+  }
+  return out;
+}
+
+ContainerSettings DecodeSettings(const Json& container) {
+  ContainerSettings s;
+  if (const Json* sc = Field(container, "securityContext"); sc != nullptr && sc->is_object()) {
+    s.security_context_json = sc->serialize();
+  }
+  if (const Json* res = Field(container, "resources"); res != nullptr && res->is_object()) {
+    s.requests = Quantities(Field(*res, "requests"));
+    s.limits = Quantities(Field(*res, "limits"));
+  }
+  return s;
+}
+
+Result<RolloutSpec> DecodeSpec(const Json& spec) {
+  RolloutSpec out;
+  out.images = StringMap(spec, "images");
+  out.progress_deadline_seconds =
+      static_cast<int>(Int(spec, "progressDeadlineSeconds", out.progress_deadline_seconds));
+  out.automatic_rollback = StringField(spec, "rollback") != "None";
+  const Json* paused = Field(spec, "paused");
+  out.paused = paused != nullptr && paused->is_boolean() && paused->as_bool();
+  const Json* envs = Field(spec, "environments");
+  if (envs == nullptr || !envs->is_array()) return Bad("spec.environments", "must be a list");
+  int ei = 0;
+  for (const auto& e : envs->as_array()) {
+    const std::string path = "spec.environments[" + std::to_string(ei++) + "]";
+    if (!e.is_object()) return Bad(path, "must be an object");
+    EnvironmentSpec env;
+    env.name = StringField(e, "name");
+    env.namespace_ = StringField(e, "namespace");
+    env.manual_approval = StringField(e, "approval") == "Manual";
+    env.bake_seconds = static_cast<int>(Int(e, "bakeSeconds", 0));
+    const Json* targets = Field(e, "targets");
+    if (targets == nullptr || !targets->is_array()) return Bad(path + ".targets", "must be a list");
+    for (const auto& t : targets->as_array()) {
+      TargetSpec ts;
+      ts.deployment = StringField(t, "deployment");
+      ts.containers = StringMap(t, "containers");
+      if (const Json* wv = Field(t, "workerValidation"); wv != nullptr && wv->is_object()) {
+        WorkerValidationSpec w;
+        w.cuda_required = StringField(*wv, "cuda") != "Disabled";
+        if (const Json* cmd = Field(*wv, "command"); cmd != nullptr && cmd->is_array()) {
+          for (const auto& a : cmd->as_array()) {
+            if (a.is_string()) w.command.push_back(a.as_string());
+          }
+        }
+        ts.worker_validation = w;
+      }
+      env.targets.push_back(std::move(ts));
+    }
+    if (const Json* an = Field(e, "analysis"); an != nullptr && an->is_object()) {
+      AnalysisSpec a;
+      if (const Json* p = Field(*an, "prometheus"); p != nullptr)
+        a.prometheus_address = StringField(*p, "address");
+      a.interval_seconds = static_cast<int>(Int(*an, "intervalSeconds", a.interval_seconds));
+      a.samples = static_cast<int>(Int(*an, "samples", a.samples));
+      if (const Json* checks = Field(*an, "checks"); checks != nullptr && checks->is_array()) {
+        for (const auto& c : checks->as_array()) {
+          CheckSpec cs;
+          cs.name = StringField(c, "name");
+          cs.query = StringField(c, "query");
+          if (const Json* mn = Field(c, "min"); mn != nullptr && mn->is_number())
+            cs.min = mn->as_double();
+          if (const Json* mx = Field(c, "max"); mx != nullptr && mx->is_number())
+            cs.max = mx->as_double();
+          a.checks.push_back(std::move(cs));
+        }
+      }
+      env.analysis = std::move(a);
+    }
+    out.environments.push_back(std::move(env));
+  }
+  return out;
+}
+
+Result<RolloutStatus> DecodeStatus(const Json& st) {
+  RolloutStatus out;
+  out.observed_generation = Int(st, "observedGeneration");
+  out.revision = Int(st, "revision");
+  const std::string rollout_phase = StringField(st, "phase");
+  auto rp = ParseRolloutPhase(rollout_phase);
+  if (!rp) return Bad("status.phase", "unknown phase \"" + rollout_phase + "\"");
+  out.phase = *rp;
+  out.current_environment = StringField(st, "currentEnvironment");
+  out.message = StringField(st, "message");
+  if (const Json* envs = Field(st, "environments"); envs != nullptr && envs->is_array()) {
+    for (const auto& e : envs->as_array()) {
+      EnvironmentStatus es;
+      es.name = StringField(e, "name");
+      const std::string env_phase = StringField(e, "phase");
+      auto ep = env_phase.empty() ? EnvironmentPhase::kPending : ParseEnvironmentPhase(env_phase);
+      if (!ep) {
+        return Bad("status.environments[" + es.name + "].phase",
+                   "unknown phase \"" + env_phase + "\"");
+      }
+      es.phase = *ep;
+      es.started_at = ParseTime(StringField(e, "startedAt"));
+      es.verified_at = ParseTime(StringField(e, "verifiedAt"));
+      es.finished_at = ParseTime(StringField(e, "finishedAt"));
+      es.approved_at = ParseTime(StringField(e, "approvedAt"));
+      es.reason = StringField(e, "reason");
+      es.message = StringField(e, "message");
+      es.attempts = static_cast<int>(Int(e, "attempts"));
+      if (const Json* ts = Field(e, "targets"); ts != nullptr && ts->is_array()) {
+        for (const auto& t : ts->as_array()) {
+          TargetStatus x;
+          x.deployment = StringField(t, "deployment");
+          x.namespace_ = StringField(t, "namespace");
+          x.previous_images = StringMap(t, "previousImages");
+          x.previous_init_containers = StringMap(t, "previousInitContainers");
+          x.previous_validation_label = StringField(t, "previousValidationLabel");
+          x.replicas = static_cast<int>(Int(t, "replicas"));
+          x.updated_replicas = static_cast<int>(Int(t, "updatedReplicas"));
+          x.ready_replicas = static_cast<int>(Int(t, "readyReplicas"));
+          x.available_replicas = static_cast<int>(Int(t, "availableReplicas"));
+          es.targets.push_back(std::move(x));
+        }
+      }
+      if (const Json* v = Field(e, "validation"); v != nullptr && v->is_object()) {
+        ValidationStatus vs;
+        vs.gpu_pods = static_cast<int>(Int(*v, "gpuPods"));
+        vs.passed = static_cast<int>(Int(*v, "passed"));
+        vs.failed = static_cast<int>(Int(*v, "failed"));
+        vs.message = StringField(*v, "message");
+        es.validation = vs;
+      }
+      if (const Json* a = Field(e, "analysis"); a != nullptr && a->is_object()) {
+        AnalysisStatus as;
+        as.samples = static_cast<int>(Int(*a, "samples"));
+        as.passed = static_cast<int>(Int(*a, "passed"));
+        as.failed = static_cast<int>(Int(*a, "failed"));
+        as.inconclusive = static_cast<int>(Int(*a, "inconclusive"));
+        as.last_sample_at = ParseTime(StringField(*a, "lastSampleAt"));
+        as.last_value = StringField(*a, "lastValue");
+        as.message = StringField(*a, "message");
+        es.analysis = as;
+      }
+      out.environments.push_back(std::move(es));
+    }
+  }
+  if (const Json* cs = Field(st, "conditions"); cs != nullptr && cs->is_array()) {
+    for (const auto& c : cs->as_array()) {
+      Condition cond;
+      cond.type = StringField(c, "type");
+      cond.status = StringField(c, "status");
+      cond.reason = StringField(c, "reason");
+      cond.message = StringField(c, "message");
+      cond.observed_generation = Int(c, "observedGeneration");
+      cond.last_transition_time =
+          ParseTime(StringField(c, "lastTransitionTime")).value_or(WallTime{});
+      out.conditions.push_back(std::move(cond));
+    }
+  }
+  if (const Json* b = Field(st, "bookkeeping"); b != nullptr && b->is_object()) {
+    out.spec_hash = StringField(*b, "specHash");
+    out.handled_annotations = StringMap(*b, "handledAnnotations");
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string PhaseName(RolloutPhase p) {
+  switch (p) {
+    case RolloutPhase::kNone:
+      return "";
+    case RolloutPhase::kPending:
+      return "Pending";
+    case RolloutPhase::kProgressing:
+      return "Progressing";
+    case RolloutPhase::kAwaitingApproval:
+      return "AwaitingApproval";
+    case RolloutPhase::kPaused:
+      return "Paused";
+    case RolloutPhase::kSucceeded:
+      return "Succeeded";
+    case RolloutPhase::kRollingBack:
+      return "RollingBack";
+    case RolloutPhase::kRolledBack:
+      return "RolledBack";
+    case RolloutPhase::kFailed:
+      return "Failed";
+    case RolloutPhase::kAborted:
+      return "Aborted";
+  }
+  return "";
+}
+
+std::string PhaseName(EnvironmentPhase p) {
+  switch (p) {
+    case EnvironmentPhase::kPending:
+      return "Pending";
+    case EnvironmentPhase::kAwaitingApproval:
+      return "AwaitingApproval";
+    case EnvironmentPhase::kUpdating:
+      return "Updating";
+    case EnvironmentPhase::kVerifying:
+      return "Verifying";
+    case EnvironmentPhase::kBaking:
+      return "Baking";
+    case EnvironmentPhase::kSucceeded:
+      return "Succeeded";
+    case EnvironmentPhase::kRollingBack:
+      return "RollingBack";
+    case EnvironmentPhase::kRolledBack:
+      return "RolledBack";
+    case EnvironmentPhase::kFailed:
+      return "Failed";
+  }
+  return "";
+}
+
+const std::vector<RolloutPhase>& AllRolloutPhases() {
+  static const std::vector<RolloutPhase> kAll = {
+      RolloutPhase::kPending,    RolloutPhase::kProgressing, RolloutPhase::kAwaitingApproval,
+      RolloutPhase::kPaused,     RolloutPhase::kSucceeded,   RolloutPhase::kRollingBack,
+      RolloutPhase::kRolledBack, RolloutPhase::kFailed,      RolloutPhase::kAborted};
+  return kAll;
+}
+
+const std::vector<EnvironmentPhase>& AllEnvironmentPhases() {
+  static const std::vector<EnvironmentPhase> kAll = {
+      EnvironmentPhase::kPending,          EnvironmentPhase::kUpdating,
+      EnvironmentPhase::kVerifying,        EnvironmentPhase::kBaking,
+      EnvironmentPhase::kAwaitingApproval, EnvironmentPhase::kSucceeded,
+      EnvironmentPhase::kFailed,           EnvironmentPhase::kRollingBack,
+      EnvironmentPhase::kRolledBack};
+  return kAll;
+}
+
+std::optional<RolloutPhase> ParseRolloutPhase(std::string_view text) {
+  if (text.empty()) return RolloutPhase::kNone;
+  for (RolloutPhase p : AllRolloutPhases()) {
+    if (PhaseName(p) == text) return p;
+  }
+  return std::nullopt;
+}
+
+std::optional<EnvironmentPhase> ParseEnvironmentPhase(std::string_view text) {
+  for (EnvironmentPhase p : AllEnvironmentPhases()) {
+    if (PhaseName(p) == text) return p;
+  }
+  return std::nullopt;
+}
+
+bool RolloutStatus::operator==(const RolloutStatus& o) const {
+  return EncodeStatus(*this).serialize() == EncodeStatus(o).serialize();
+}
+
+std::string FormatTime(WallTime t) {
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+std::optional<WallTime> ParseTime(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  std::tm tm{};
+  int n = 0;
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6) {
+    return std::nullopt;
+  }
+  // Only years a system_clock time point can hold (roughly 1678-2262 in nanoseconds); Go's zero
+  // time (year 1) and other far dates are "no time", not an overflow.
+  if (tm.tm_year < 1970 || tm.tm_year > 2200) return std::nullopt;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  const std::time_t secs = timegm(&tm);
+  if (secs == static_cast<std::time_t>(-1)) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(secs);
+}
+
+Result<Rollout> DecodeRollout(const Json& obj) {
+  Rollout r;
+  const Json* meta = Field(obj, "metadata");
+  if (meta == nullptr || !meta->is_object()) return Bad("metadata", "missing");
+  r.namespace_ = StringField(*meta, "namespace");
+  r.name = StringField(*meta, "name");
+  r.uid = StringField(*meta, "uid");
+  r.generation = Int(*meta, "generation");
+  r.resource_version = StringField(*meta, "resourceVersion");
+  r.annotations = StringMap(*meta, "annotations");
+  const Json* spec = Field(obj, "spec");
+  if (spec == nullptr || !spec->is_object()) return Bad("spec", "missing");
+  auto decoded = DecodeSpec(*spec);
+  if (!decoded.ok()) return decoded.status();
+  r.spec = std::move(decoded).value();
+  if (const Json* st = Field(obj, "status"); st != nullptr && st->is_object()) {
+    auto status = DecodeStatus(*st);
+    if (!status.ok()) return status.status();
+    r.status = std::move(status).value();
+  }
+  return r;
+}
+
+Json EncodeStatus(const RolloutStatus& s) {
+  Json o = Json::object();
+  o["observedGeneration"] = Json::number(s.observed_generation);
+  o["revision"] = Json::number(s.revision);
+  if (s.phase != RolloutPhase::kNone) o["phase"] = Json::string(PhaseName(s.phase));
+  if (!s.current_environment.empty()) o["currentEnvironment"] = Json::string(s.current_environment);
+  if (!s.message.empty()) o["message"] = Json::string(s.message);
+  Json envs = Json::array();
+  size_t i = 0;
+  for (const auto& e : s.environments) {
+    Json je = Json::object();
+    je["name"] = Json::string(e.name);
+    je["phase"] = Json::string(PhaseName(e.phase));
+    PutTime(je, "startedAt", e.started_at);
+    PutTime(je, "verifiedAt", e.verified_at);
+    PutTime(je, "finishedAt", e.finished_at);
+    PutTime(je, "approvedAt", e.approved_at);
+    if (!e.reason.empty()) je["reason"] = Json::string(e.reason);
+    if (!e.message.empty()) je["message"] = Json::string(e.message);
+    if (e.attempts > 0) je["attempts"] = Json::number(e.attempts);
+    if (!e.targets.empty()) {
+      Json ts = Json::array();
+      size_t j = 0;
+      for (const auto& t : e.targets) {
+        Json jt = Json::object();
+        jt["deployment"] = Json::string(t.deployment);
+        jt["namespace"] = Json::string(t.namespace_);
+        jt["previousImages"] = FromMap(t.previous_images);
+        if (!t.previous_init_containers.empty()) {
+          jt["previousInitContainers"] = FromMap(t.previous_init_containers);
+        }
+        if (!t.previous_validation_label.empty()) {
+          jt["previousValidationLabel"] = Json::string(t.previous_validation_label);
+        }
+        jt["replicas"] = Json::number(t.replicas);
+        jt["updatedReplicas"] = Json::number(t.updated_replicas);
+        jt["readyReplicas"] = Json::number(t.ready_replicas);
+        jt["availableReplicas"] = Json::number(t.available_replicas);
+        ts[j++] = jt;
+      }
+      je["targets"] = ts;
+    }
+    if (e.validation) {
+      Json v = Json::object();
+      v["gpuPods"] = Json::number(e.validation->gpu_pods);
+      v["passed"] = Json::number(e.validation->passed);
+      v["failed"] = Json::number(e.validation->failed);
+      if (!e.validation->message.empty()) v["message"] = Json::string(e.validation->message);
+      je["validation"] = v;
+    }
+    if (e.analysis) {
+      Json a = Json::object();
+      a["samples"] = Json::number(e.analysis->samples);
+      a["passed"] = Json::number(e.analysis->passed);
+      a["failed"] = Json::number(e.analysis->failed);
+      a["inconclusive"] = Json::number(e.analysis->inconclusive);
+      PutTime(a, "lastSampleAt", e.analysis->last_sample_at);
+      if (!e.analysis->last_value.empty()) a["lastValue"] = Json::string(e.analysis->last_value);
+      if (!e.analysis->message.empty()) a["message"] = Json::string(e.analysis->message);
+      je["analysis"] = a;
+    }
+    envs[i++] = je;
+  }
+  o["environments"] = envs;
+  Json conds = Json::array();
+  size_t k = 0;
+  for (const auto& c : s.conditions) {
+    Json jc = Json::object();
+    jc["type"] = Json::string(c.type);
+    jc["status"] = Json::string(c.status);
+    jc["reason"] = Json::string(c.reason);
+    jc["message"] = Json::string(c.message);
+    jc["observedGeneration"] = Json::number(c.observed_generation);
+    jc["lastTransitionTime"] = Json::string(FormatTime(c.last_transition_time));
+    conds[k++] = jc;
+  }
+  o["conditions"] = conds;
+  Json b = Json::object();
+  if (!s.spec_hash.empty()) b["specHash"] = Json::string(s.spec_hash);
+  if (!s.handled_annotations.empty()) b["handledAnnotations"] = FromMap(s.handled_annotations);
+  o["bookkeeping"] = b;
+  return o;
+}
+
+Result<DeploymentView> DecodeDeployment(const Json& obj, const std::string& gpu_resource) {
+  DeploymentView d;
+  const Json* meta = Field(obj, "metadata");
+  if (meta == nullptr) return Bad("metadata", "missing");
+  d.namespace_ = StringField(*meta, "namespace");
+  d.name = StringField(*meta, "name");
+  d.generation = Int(*meta, "generation");
+  d.annotations = StringMap(*meta, "annotations");
+  const Json* spec = Field(obj, "spec");
+  if (spec == nullptr) return Bad("spec", "missing");
+  d.spec_replicas = static_cast<int>(Int(*spec, "replicas", 1));
+  if (const Json* sel = Field(*spec, "selector"); sel != nullptr) {
+    d.selector = StringMap(*sel, "matchLabels");
+  }
+  const Json* tmpl = Field(*spec, "template");
+  const Json* pspec = tmpl != nullptr ? Field(*tmpl, "spec") : nullptr;
+  const Json* containers = pspec != nullptr ? Field(*pspec, "containers") : nullptr;
+  if (containers != nullptr && containers->is_array()) {
+    for (const auto& c : containers->as_array()) {
+      const std::string name = StringField(c, "name");
+      d.container_images[name] = StringField(c, "image");
+      const Json* res = Field(c, "resources");
+      for (const char* kind : {"limits", "requests"}) {
+        const Json* q = res != nullptr ? Field(*res, kind) : nullptr;
+        if (q == nullptr || !q->is_object() || !q->has_field(gpu_resource)) continue;
+        const Json& v = q->at(gpu_resource);
+        // Quantities arrive as strings ("1") or numbers.
+        const std::string amount = v.is_string()    ? v.as_string()
+                                   : v.is_integer() ? std::to_string(v.as_integer())
+                                                    : std::string();
+        if (!amount.empty() && amount != "0") d.gpu_requests[name] = amount;
+      }
+      if (d.gpu_requests.contains(name)) d.gpu_container_settings[name] = DecodeSettings(c);
+    }
+  }
+  const Json* inits = pspec != nullptr ? Field(*pspec, "initContainers") : nullptr;
+  if (inits != nullptr && inits->is_array()) {
+    for (const auto& c : inits->as_array()) {
+      d.init_container_images[StringField(c, "name")] = StringField(c, "image");
+    }
+  }
+  if (tmpl != nullptr) {
+    if (const Json* tm = Field(*tmpl, "metadata"); tm != nullptr) {
+      d.template_labels = StringMap(*tm, "labels");
+    }
+  }
+  if (const Json* st = Field(obj, "status"); st != nullptr) {
+    d.observed_generation = Int(*st, "observedGeneration");
+    d.replicas = static_cast<int>(Int(*st, "replicas"));
+    d.updated_replicas = static_cast<int>(Int(*st, "updatedReplicas"));
+    d.ready_replicas = static_cast<int>(Int(*st, "readyReplicas"));
+    d.available_replicas = static_cast<int>(Int(*st, "availableReplicas"));
+    if (const Json* cs = Field(*st, "conditions"); cs != nullptr && cs->is_array()) {
+      for (const auto& c : cs->as_array()) {
+        if (StringField(c, "type") == "Progressing" && StringField(c, "status") == "False" &&
+            StringField(c, "reason") == "ProgressDeadlineExceeded") {
+          d.progress_deadline_exceeded = true;
+        }
+      }
+    }
+  }
+  return d;
+}
+
+NamespaceView DecodeNamespace(const Json& obj) {
+  NamespaceView n;
+  if (const Json* meta = Field(obj, "metadata"); meta != nullptr) {
+    n.name = StringField(*meta, "name");
+    n.labels = StringMap(*meta, "labels");
+  }
+  return n;
+}
+
+bool SameSpecHash(const std::string& recorded, const std::string& observed) {
+  if (recorded == observed) return true;
+  // Rollgate 0.1 recorded the first 8 bytes only: accept that prefix, so that an upgrade does not
+  // restart every rollout. The next status write records the full hash.
+  return recorded.size() == kLegacySpecHashLength && observed.size() > recorded.size() &&
+         observed.compare(0, recorded.size(), recorded) == 0;
+}
+
+std::string SpecHash(const Json& rollout_obj) {
+  std::string canonical;
+  if (const Json* spec = Field(rollout_obj, "spec"); spec != nullptr) {
+    if (const Json* images = Field(*spec, "images"); images != nullptr)
+      canonical += images->serialize();
+    canonical += "|";
+    if (const Json* envs = Field(*spec, "environments"); envs != nullptr)
+      canonical += envs->serialize();
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(canonical.data(), canonical.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 0xf];
+  }
+  return out;
+}
+
+}  // namespace rollgate::api

@@ -1,0 +1,52 @@
+// JSON <-> API types: decodes ContainerRollouts, Deployments and Namespaces as the API server
+// returns them and encodes the rollout status. Decoding is tolerant of absent optional fields
+// (the API server applies defaults) and reports a wrong shape as kInvalidArgument naming the
+// field, never throwing. The phases' text lives here and nowhere else.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cpprest/json.h>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "controller/api/types.h"
+#include "controller/common/status.h"
+
+namespace rollgate::api {
+
+using Json = web::json::value;
+
+// The phases as the API writes them ("Progressing"); kNone is "".
+std::string PhaseName(RolloutPhase p);
+std::string PhaseName(EnvironmentPhase p);
+std::optional<RolloutPhase> ParseRolloutPhase(std::string_view text);
+std::optional<EnvironmentPhase> ParseEnvironmentPhase(std::string_view text);
+// Every phase but kNone, in declaration order (for zero-initialised metric series).
+const std::vector<RolloutPhase>& AllRolloutPhases();
+const std::vector<EnvironmentPhase>& AllEnvironmentPhases();
+
+Result<Rollout> DecodeRollout(const Json& obj);
+Json EncodeStatus(const RolloutStatus& status);
+// `gpu_resource` names the extended resource that marks a GPU container (nvidia.com/gpu).
+Result<DeploymentView> DecodeDeployment(const Json& obj,
+                                        const std::string& gpu_resource = "nvidia.com/gpu");
+NamespaceView DecodeNamespace(const Json& obj);
+
+// A stable hash of spec.images and spec.environments: a new revision starts when it changes.
+// The full SHA-256 in hex (64 characters): a shorter one would let a birthday search find two
+// specs that count as the same revision.
+std::string SpecHash(const Json& rollout_obj);
+// Whether a recorded spec hash (status.bookkeeping.specHash) names the observed spec. A recorded
+// hash of kLegacySpecHashLength characters (what Rollgate 0.1 wrote) matches its prefix.
+inline constexpr std::size_t kLegacySpecHashLength = 16;
+bool SameSpecHash(const std::string& recorded, const std::string& observed);
+
+// RFC 3339 in UTC with second precision ("2026-11-28T10:00:00Z"), as metav1.Time.
+std::string FormatTime(WallTime t);
+std::optional<WallTime> ParseTime(const std::string& s);
+
+}  // namespace rollgate::api

@@ -1,0 +1,66 @@
+#include "controller/api/reasons.h"
+
+#include <array>
+
+namespace rollgate::api {
+namespace {
+
+constexpr std::array kReasons = {
+    ReasonInfo{Reason::kNamespaceNotPermitted, "NamespaceNotPermitted", ReasonKind::kFailure,
+               "namespace <ns> does not opt in to rollouts from <rollout ns> (label it "
+               "rollgate.io/allow-rollouts-from=<rollout ns>)"},
+    ReasonInfo{Reason::kImageNotAllowed, "ImageNotAllowed", ReasonKind::kFailure,
+               "image \"<ref>\" is from registry \"<host>\", which is not in --allowed-registries "
+               "(<list>)"},
+    ReasonInfo{Reason::kDeploymentNotFound, "DeploymentNotFound", ReasonKind::kFailure,
+               "deployment <ns>/<name> not found"},
+    ReasonInfo{Reason::kContainerNotFound, "ContainerNotFound", ReasonKind::kFailure,
+               "deployment <ns>/<name> has no container \"<container>\""},
+    ReasonInfo{Reason::kWorkerValidationUnavailable, "WorkerValidationUnavailable",
+               ReasonKind::kFailure,
+               "deployment <ns>/<name> requires CUDA validation, but the controller runs without "
+               "--validator-image"},
+    ReasonInfo{Reason::kImagesChangedExternally, "ImagesChangedExternally", ReasonKind::kFailure,
+               "deployment <ns>/<name> no longer runs the images this rollout set (changed by "
+               "someone else)"},
+    ReasonInfo{Reason::kProgressDeadlineExceeded, "ProgressDeadlineExceeded", ReasonKind::kFailure,
+               "not rolled out within <n>s: <what is awaited> | deployment <ns>/<name> reports "
+               "ProgressDeadlineExceeded (<a>/<n> available)"},
+    ReasonInfo{Reason::kWorkerValidationFailed, "WorkerValidationFailed", ReasonKind::kFailure,
+               "<the failing pod's rollgate-validate verdict>"},
+    ReasonInfo{Reason::kWorkerValidationTimeout, "WorkerValidationTimeout", ReasonKind::kFailure,
+               "GPU workers did not validate within the progress deadline: <pending>"},
+    ReasonInfo{Reason::kAnalysisFailed, "AnalysisFailed", ReasonKind::kFailure,
+               "Fail: <check message>; <check message> ..."},
+    ReasonInfo{Reason::kAnalysisInconclusive, "AnalysisInconclusive", ReasonKind::kFailure,
+               "<passed> of <samples> samples passed; last: <summary>"},
+    ReasonInfo{Reason::kUnhealthyDuringBake, "UnhealthyDuringBake", ReasonKind::kFailure,
+               "deployment <ns>/<name>: <u> updated, <a> available of <n>"},
+    ReasonInfo{Reason::kRollbackFailed, "RollbackFailed", ReasonKind::kFailure,
+               "rollback of environment <env> did not become healthy: <what is awaited>"},
+    ReasonInfo{Reason::kInvalidSpec, "InvalidSpec", ReasonKind::kSpec,
+               "spec.images.<logical>: <what is wrong with the reference>"},
+    ReasonInfo{Reason::kAborted, "Aborted", ReasonKind::kUserAction,
+               "aborted by the rollgate.io/abort annotation ..."},
+};
+
+// The array follows the enum's order, so Describe() is an index.
+constexpr bool InEnumOrder() {
+  for (std::size_t i = 0; i < kReasons.size(); ++i) {
+    if (static_cast<std::size_t>(kReasons[i].reason) != i) return false;
+  }
+  return true;
+}
+static_assert(InEnumOrder(), "kReasons must list every Reason in declaration order");
+static_assert(kReasons.size() == static_cast<std::size_t>(Reason::kAborted) + 1,
+              "every Reason needs an entry in kReasons");
+
+}  // namespace
+
+std::span<const ReasonInfo> Reasons() { return kReasons; }
+
+const ReasonInfo& Describe(Reason r) { return kReasons.at(static_cast<std::size_t>(r)); }
+
+std::string ReasonName(Reason r) { return std::string(Describe(r).name); }
+
+}  // namespace rollgate::api

@@ -1,0 +1,57 @@
+// The catalogue of reasons: every reason an environment or a rollout can fail or stop with, the
+// word written to status (environments[].reason, the Degraded condition), to the Warning Event
+// and to the `reason` label of rollgate_rollout_failures_total, and the pattern its message
+// follows. The planner, the metrics' known-reason list, the status recorder and the README's
+// troubleshooting table (checked by a test) all draw on this one list.
+// Thread-safety: constants and pure functions.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace rollgate::api {
+
+enum class Reason {
+  // Pre-flight: nothing of the environment was changed.
+  kNamespaceNotPermitted,
+  kImageNotAllowed,
+  kDeploymentNotFound,
+  kContainerNotFound,
+  kWorkerValidationUnavailable,
+  // After the patch: the environment rolls back (automaticRollback) or fails.
+  kImagesChangedExternally,
+  kProgressDeadlineExceeded,
+  kWorkerValidationFailed,
+  kWorkerValidationTimeout,
+  kAnalysisFailed,
+  kAnalysisInconclusive,
+  kUnhealthyDuringBake,
+  // The rollback itself did not become healthy.
+  kRollbackFailed,
+  // The spec cannot be acted on (no environment is touched).
+  kInvalidSpec,
+  // A user's abort (not a failure: no alert, not counted in rollgate_rollout_failures_total).
+  kAborted,
+};
+
+// How a reason is counted.
+enum class ReasonKind {
+  kFailure,     // an environment failure: counted and alerted on
+  kSpec,        // the rollout's spec is invalid: Ready=False, nothing changed
+  kUserAction,  // requested by a user
+};
+
+struct ReasonInfo {
+  Reason reason;
+  std::string_view name;  // the word in status, Events and metrics
+  ReasonKind kind;
+  std::string_view message;  // the pattern of the message (<...> marks what is filled in)
+};
+
+// Every reason, in declaration order.
+std::span<const ReasonInfo> Reasons();
+const ReasonInfo& Describe(Reason r);
+std::string ReasonName(Reason r);
+
+}  // namespace rollgate::api

@@ -1,0 +1,264 @@
+// The ContainerRollout resource (rollgate.io/v1alpha1) as C++ values: spec and status, the phases
+// as enums (text only in codec.h, so -Wswitch makes every state machine complete), and the views
+// of the objects the planner observes (Deployments, namespaces). Plain data; see codec.h for JSON
+// and docs/design.md "The resource".
+// Thread-safety: value types.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rollgate::api {
+
+using WallTime = std::chrono::system_clock::time_point;
+
+// ---- spec ----
+
+struct WorkerValidationSpec {
+  bool cuda_required = true;
+  std::vector<std::string> command;  // optional check run in the worker's own new image
+};
+
+struct TargetSpec {
+  std::string deployment;
+  std::map<std::string, std::string> containers;  // container name -> logical image name
+  std::optional<WorkerValidationSpec> worker_validation;
+};
+
+struct CheckSpec {
+  std::string name;
+  std::string query;
+  std::optional<double> min;
+  std::optional<double> max;
+};
+
+struct AnalysisSpec {
+  std::string prometheus_address;
+  std::vector<CheckSpec> checks;
+  int interval_seconds = 30;
+  int samples = 4;
+};
+
+struct EnvironmentSpec {
+  std::string name;
+  std::string namespace_;  // empty: the rollout's own namespace
+  bool manual_approval = false;
+  int bake_seconds = 0;
+  std::vector<TargetSpec> targets;
+  std::optional<AnalysisSpec> analysis;
+};
+
+struct RolloutSpec {
+  std::map<std::string, std::string> images;  // logical name -> image reference
+  std::vector<EnvironmentSpec> environments;
+  int progress_deadline_seconds = 600;
+  bool automatic_rollback = true;
+  bool paused = false;
+};
+
+// ---- status ----
+
+// The phase of a whole rollout (status.phase). kNone: never reconciled (no phase written yet).
+enum class RolloutPhase {
+  kNone,
+  kPending,
+  kProgressing,
+  kAwaitingApproval,
+  kPaused,
+  kSucceeded,
+  kRollingBack,
+  kRolledBack,
+  kFailed,
+  kAborted,
+};
+
+// The phase of one environment (status.environments[].phase).
+enum class EnvironmentPhase {
+  kPending,
+  kAwaitingApproval,
+  kUpdating,
+  kVerifying,
+  kBaking,
+  kSucceeded,
+  kRollingBack,
+  kRolledBack,
+  kFailed,
+};
+
+// A rollout that has reached one of these phases changes only when its spec (a new revision) or
+// a retry annotation moves it on.
+constexpr bool IsTerminal(RolloutPhase p) {
+  switch (p) {
+    case RolloutPhase::kSucceeded:
+    case RolloutPhase::kFailed:
+    case RolloutPhase::kRolledBack:
+    case RolloutPhase::kAborted:
+      return true;
+    case RolloutPhase::kNone:
+    case RolloutPhase::kPending:
+    case RolloutPhase::kProgressing:
+    case RolloutPhase::kAwaitingApproval:
+    case RolloutPhase::kPaused:
+    case RolloutPhase::kRollingBack:
+      return false;
+  }
+  return false;
+}
+
+// An environment in one of these phases has (or is about to have) the new images applied.
+constexpr bool IsInProgress(EnvironmentPhase p) {
+  switch (p) {
+    case EnvironmentPhase::kUpdating:
+    case EnvironmentPhase::kVerifying:
+    case EnvironmentPhase::kBaking:
+      return true;
+    case EnvironmentPhase::kPending:
+    case EnvironmentPhase::kAwaitingApproval:
+    case EnvironmentPhase::kSucceeded:
+    case EnvironmentPhase::kRollingBack:
+    case EnvironmentPhase::kRolledBack:
+    case EnvironmentPhase::kFailed:
+      return false;
+  }
+  return false;
+}
+
+struct TargetStatus {
+  std::string deployment;
+  std::string namespace_;
+  std::map<std::string, std::string> previous_images;  // container -> image before the patch
+  // Worker validation bookkeeping, for a rollback that restores the pod template exactly.
+  std::map<std::string, std::string> previous_init_containers;  // name -> image
+  std::string previous_validation_label;                        // "" when absent
+  int replicas = 0;
+  int updated_replicas = 0;
+  int ready_replicas = 0;
+  int available_replicas = 0;
+};
+
+struct ValidationStatus {
+  int gpu_pods = 0;
+  int passed = 0;
+  int failed = 0;
+  std::string message;
+};
+
+struct AnalysisStatus {
+  int samples = 0;
+  int passed = 0;
+  int failed = 0;
+  int inconclusive = 0;
+  std::optional<WallTime> last_sample_at;
+  std::string last_value;
+  std::string message;
+};
+
+struct EnvironmentStatus {
+  std::string name;
+  EnvironmentPhase phase = EnvironmentPhase::kPending;
+  std::optional<WallTime> started_at;
+  std::optional<WallTime> verified_at;
+  std::optional<WallTime> finished_at;
+  std::optional<WallTime> approved_at;
+  std::string reason;
+  std::string message;
+  int attempts = 0;
+  std::vector<TargetStatus> targets;
+  std::optional<ValidationStatus> validation;
+  std::optional<AnalysisStatus> analysis;
+};
+
+struct Condition {
+  std::string type;    // Ready, Progressing, Degraded
+  std::string status;  // True, False, Unknown
+  std::string reason;
+  std::string message;
+  std::int64_t observed_generation = 0;
+  WallTime last_transition_time{};
+};
+
+struct RolloutStatus {
+  std::int64_t observed_generation = 0;
+  std::int64_t revision = 0;
+  RolloutPhase phase = RolloutPhase::kNone;
+  std::string current_environment;
+  std::string message;
+  std::vector<EnvironmentStatus> environments;
+  std::vector<Condition> conditions;
+  std::string spec_hash;                                   // bookkeeping.specHash
+  std::map<std::string, std::string> handled_annotations;  // bookkeeping.handledAnnotations
+
+  bool operator==(const RolloutStatus&) const;
+};
+
+struct Rollout {
+  std::string namespace_;
+  std::string name;
+  std::string uid;
+  std::int64_t generation = 0;
+  std::string resource_version;
+  std::map<std::string, std::string> annotations;
+  RolloutSpec spec;
+  RolloutStatus status;
+
+  std::string Key() const { return namespace_ + "/" + name; }
+};
+
+// ---- observed objects ----
+
+// What a container of the pod template asks of the node: its securityContext (as compact JSON,
+// "" when absent) and its resource requests and limits. Read for GPU workers only, whose
+// settings the check in their own image (workerValidation.command) inherits.
+struct ContainerSettings {
+  std::string security_context_json;
+  std::map<std::string, std::string> requests;
+  std::map<std::string, std::string> limits;
+};
+
+struct DeploymentView {
+  std::string namespace_;
+  std::string name;
+  std::int64_t generation = 0;
+  std::int64_t observed_generation = 0;
+  int spec_replicas = 1;
+  int replicas = 0;
+  int updated_replicas = 0;
+  int ready_replicas = 0;
+  int available_replicas = 0;
+  bool progress_deadline_exceeded = false;
+  std::map<std::string, std::string> container_images;       // spec.template containers
+  std::map<std::string, std::string> init_container_images;  // spec.template initContainers
+  std::map<std::string, std::string> gpu_requests;  // container -> GPU quantity it requests
+  std::map<std::string, ContainerSettings> gpu_container_settings;  // GPU containers only
+  std::map<std::string, std::string> template_labels;
+  std::map<std::string, std::string> annotations;
+  std::map<std::string, std::string> selector;  // spec.selector.matchLabels
+
+  std::string Key() const { return namespace_ + "/" + name; }
+};
+
+struct NamespaceView {
+  std::string name;
+  std::map<std::string, std::string> labels;
+};
+
+// The namespace an environment's targets live in.
+inline std::string EnvironmentNamespace(const Rollout& r, const EnvironmentSpec& env) {
+  return env.namespace_.empty() ? r.namespace_ : env.namespace_;
+}
+
+// Every Deployment the rollout targets ("ns/name"), for watch-to-rollout mapping.
+inline std::vector<std::string> TargetKeys(const Rollout& r) {
+  std::vector<std::string> out;
+  for (const auto& e : r.spec.environments) {
+    const std::string ns = EnvironmentNamespace(r, e);
+    for (const auto& t : e.targets) out.push_back(ns + "/" + t.deployment);
+  }
+  return out;
+}
+
+}  // namespace rollgate::api

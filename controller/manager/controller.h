@@ -1,0 +1,80 @@
+// Controller: the work loop. Informer events (ContainerRollouts, Deployments, Namespaces, pods
+// labelled for worker validation) become keys in the work queue; workers hand each key to the
+// reconcile function and act on DecideRequeue (requeue.h). Deployment, Namespace and pod events
+// map back to the rollouts that target them through an index kept from the rollout informer.
+// Everything it uses is handed in (the informers by the composition root, wiring.h; tests hand in
+// their own); it builds nothing. See docs/design.md "Threading model".
+// Thread-safety: Run() once; the informer handlers and workers are internally synchronised.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "controller/common/cancel.h"
+#include "controller/common/clock.h"
+#include "controller/kube/informer.h"
+#include "controller/kube/work_queue.h"
+#include "controller/rollout/reconciler.h"
+
+namespace rollgate::metrics {
+class Heartbeat;
+class Metrics;
+}  // namespace rollgate::metrics
+
+namespace rollgate::manager {
+
+// The caches the controller watches; owned by the caller, run by Controller::Run.
+struct Informers {
+  kube::Informer& rollouts;
+  kube::Informer& deployments;
+  kube::Informer& namespaces;
+  kube::Informer& pods;  // only pods labelled for worker validation
+};
+
+using ReconcileFn = std::function<rollout::ReconcileResult(const std::string& key)>;
+
+struct ControllerOptions {
+  int concurrency = 4;
+  // Blocks until this replica may reconcile (leader election); false: stop. Unset: always.
+  std::function<bool(const CancelToken&)> wait_for_leadership;
+  metrics::Heartbeat* heartbeat = nullptr;  // workers beat it: /healthz detects a wedged loop
+  metrics::Metrics* metrics = nullptr;      // reconcile durations and errors; optional
+};
+
+class Controller {
+ public:
+  Controller(const Clock& clock, Informers informers, ReconcileFn reconcile,
+             ControllerOptions opts);
+
+  // Runs the informers and, once they synced and this replica may act, the workers; returns
+  // after `stop` fired and every thread it started has ended.
+  void Run(const CancelToken& stop);
+
+  bool HasSynced() const;
+  std::size_t QueueDepth() const { return queue_.Len(); }
+
+ private:
+  void IndexRollout(const kube::ObjectPtr& obj, bool deleted);
+  void EnqueueTargetsOf(const std::string& deployment_key);
+  void EnqueueNamespace(const std::string& ns);
+  void Worker();
+  void ProcessOne(const std::string& key);
+
+  const Clock& clock_;
+  Informers informers_;
+  ReconcileFn reconcile_;
+  ControllerOptions opts_;
+  kube::WorkQueue queue_;
+
+  std::mutex index_mu_;
+  std::map<std::string, std::set<std::string>> by_deployment_;  // "ns/deploy" -> rollout keys
+  std::map<std::string, std::set<std::string>> by_namespace_;   // target ns -> rollout keys
+  std::map<std::string, std::vector<std::string>> targets_of_;  // rollout key -> its index keys
+};
+
+}  // namespace rollgate::manager

@@ -1,0 +1,51 @@
+// rollgate-controller's command line: the flags, their defaults, and every check that can fail
+// before a thread starts (values in range, log level and format, --allowed-registries, bind
+// addresses, leader-election timing). A bad flag is one error naming it; main exits 2.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "controller/common/log.h"
+#include "controller/common/status.h"
+
+namespace rollgate::manager {
+
+struct Options {
+  std::string kubeconfig;
+  std::string context;
+  std::string watch_namespace;
+  double kube_qps = 20;
+  int kube_burst = 30;
+  int concurrency = 4;
+  std::vector<std::string> allowed_registries;
+  bool dry_run = false;
+  std::string validator_image;
+  std::string gpu_resource = "nvidia.com/gpu";
+  std::map<std::string, std::string> validator_requests;  // resource -> quantity
+  std::map<std::string, std::string> validator_limits;
+  bool leader_elect = false;
+  std::string leader_election_namespace;
+  std::string leader_election_id = "rollgate-controller";
+  double lease_duration_s = 15;
+  double renew_deadline_s = 10;
+  double retry_period_s = 2;
+  log::Level log_level = log::Level::kInfo;
+  log::OutputFormat log_format = log::OutputFormat::kText;
+  std::string metrics_bind = ":8080";
+  std::string health_bind = ":8081";
+
+  bool help = false;  // --help: print `usage` and exit 0
+  std::string usage;
+};
+
+// Parses and checks argv (argv[0] is the program). `default_validator_image` is the image of
+// rollgate-validate that matches this build.
+Result<Options> ParseOptions(int argc, char** argv, const std::string& default_validator_image);
+
+std::chrono::milliseconds Seconds(double s);
+
+}  // namespace rollgate::manager

@@ -1,0 +1,62 @@
+#include "controller/manager/wiring.h"
+
+#include "controller/api/well_known.h"
+
+namespace rollgate::manager {
+namespace {
+
+// Drops what the controller never reads, to keep the caches small.
+kube::Json Slim(kube::Json&& obj) {
+  if (obj.has_field("metadata") && obj.at("metadata").is_object()) {
+    obj["metadata"].erase("managedFields");
+  }
+  return std::move(obj);
+}
+
+std::unique_ptr<kube::Informer> NewInformer(
+    kube::KubeClient& client, const kube::ResourceType& rt, const std::string& ns,
+    const std::function<void(const std::string&)>& on_restart, const std::string& selector = "") {
+  kube::InformerOptions io;
+  io.on_watch_restart = on_restart;
+  io.type = rt;
+  io.namespace_ = ns;
+  io.transform = Slim;
+  io.label_selector = selector;
+  return std::make_unique<kube::Informer>(client, io);
+}
+
+}  // namespace
+
+ControllerSet::ControllerSet(kube::KubeClient& client, const Clock& clock,
+                             kube::EventRecorder& events, const WiringOptions& opts) {
+  const std::string& ns = opts.watch_namespace;
+  rollouts_ = NewInformer(client, kube::resources::ContainerRollouts(), ns, opts.on_watch_restart);
+  // Targets may live in other (opted-in) namespaces: Deployments and Namespaces are watched
+  // cluster-wide unless the controller is scoped to one namespace.
+  deployments_ = NewInformer(client, kube::resources::Deployments(), ns, opts.on_watch_restart);
+  namespaces_ = NewInformer(client, kube::resources::Namespaces(), "", opts.on_watch_restart);
+  // Worker validation reads only the pods the rollout labelled for it.
+  pods_ = NewInformer(client, kube::resources::Pods(), ns, opts.on_watch_restart,
+                      api::kValidationLabel);
+  validation_ = std::make_unique<validation::PodValidationObserver>(*pods_, *deployments_,
+                                                                    opts.planner.injection());
+  if (opts.prometheus_factory) prometheus_ = opts.prometheus_factory();
+  rollout::ReconcilerOptions ro;
+  ro.planner = opts.planner;
+  ro.dry_run = opts.dry_run;
+  if (opts.controller.metrics != nullptr) {
+    recorder_ = std::make_unique<metrics::MetricsRecorder>(*opts.controller.metrics);
+    ro.recorder = recorder_.get();
+  }
+  reconciler_ =
+      std::make_unique<rollout::Reconciler>(client, clock, *rollouts_, *deployments_, *namespaces_,
+                                            prometheus_.get(), validation_.get(), events, ro);
+  controller_ = std::make_unique<Controller>(
+      clock, Informers{*rollouts_, *deployments_, *namespaces_, *pods_},
+      [r = reconciler_.get()](const std::string& key) { return r->Reconcile(key); },
+      opts.controller);
+}
+
+ControllerSet::~ControllerSet() = default;
+
+}  // namespace rollgate::manager

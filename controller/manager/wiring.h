@@ -1,0 +1,54 @@
+// The composition root of the controller loop: builds the informers (trimmed of what the
+// controller never reads), the worker-validation observer over the pod cache, the Prometheus
+// client, the metrics recorder and the Reconciler, and hands them to a Controller. Nothing below
+// this file constructs its own dependencies.
+// Thread-safety: construct and destroy on one thread; Run() as Controller::Run.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "controller/common/clock.h"
+#include "controller/kube/event_recorder.h"
+#include "controller/kube/informer.h"
+#include "controller/kube/kube_client.h"
+#include "controller/manager/controller.h"
+#include "controller/metrics/status_recorder.h"
+#include "controller/rollout/analysis.h"
+#include "controller/rollout/reconciler.h"
+#include "controller/validation/pod_validation.h"
+
+namespace rollgate::manager {
+
+struct WiringOptions {
+  std::string watch_namespace;  // "" = all namespaces
+  rollout::PlannerOptions planner;
+  bool dry_run = false;
+  ControllerOptions controller;  // its metrics (when set) also receive the reconciler's records
+  std::function<std::unique_ptr<rollout::PrometheusClient>()> prometheus_factory;
+  std::function<void(const std::string& resource)> on_watch_restart;  // metrics hook
+};
+
+class ControllerSet {
+ public:
+  ControllerSet(kube::KubeClient& client, const Clock& clock, kube::EventRecorder& events,
+                const WiringOptions& opts);
+  ~ControllerSet();
+
+  Controller& controller() { return *controller_; }
+  const rollout::Reconciler& reconciler() const { return *reconciler_; }
+
+ private:
+  std::unique_ptr<kube::Informer> rollouts_;
+  std::unique_ptr<kube::Informer> deployments_;
+  std::unique_ptr<kube::Informer> namespaces_;
+  std::unique_ptr<kube::Informer> pods_;
+  std::unique_ptr<validation::PodValidationObserver> validation_;
+  std::unique_ptr<rollout::PrometheusClient> prometheus_;
+  std::unique_ptr<metrics::MetricsRecorder> recorder_;
+  std::unique_ptr<rollout::Reconciler> reconciler_;
+  std::unique_ptr<Controller> controller_;
+};
+
+}  // namespace rollgate::manager

@@ -1,0 +1,343 @@
+// Tests of the JSON codec for ContainerRollouts, Deployments and Namespaces: the status survives
+// an encode/decode round trip (the planner's restart safety depends on it), API-server shapes
+// decode with their defaults, wrong shapes are reported by field, and the spec hash only follows
+// spec.images and spec.environments.
+// Thread-safety: single-threaded tests.
+#include "controller/api/codec.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace rollgate::api {
+namespace {
+
+using std::chrono::seconds;
+
+const WallTime kT0 = std::chrono::system_clock::from_time_t(1'800'000'000);
+
+Json Parse(const std::string& s) { return Json::parse(s); }
+
+Json RolloutJson(const std::string& spec, const std::string& extra_meta = "") {
+  return Parse(R"({"apiVersion":"rollgate.io/v1alpha1","kind":"ContainerRollout",
+    "metadata":{"name":"r","namespace":"app","uid":"u1","generation":3,"resourceVersion":"42")" +
+               extra_meta + R"(},"spec":)" + spec + "}");
+}
+
+constexpr char kSpec[] = R"({
+  "images":{"backend":"registry.example.com/app/backend:2.0.0",
+            "worker-gpu":"registry.example.com/app/worker-gpu:2.0.0"},
+  "environments":[
+    {"name":"dev","targets":[{"deployment":"api","containers":{"api":"backend"}}]},
+    {"name":"canary","namespace":"app-prod","approval":"Manual","bakeSeconds":300,
+     "targets":[{"deployment":"worker","containers":{"worker":"worker-gpu"},
+                 "workerValidation":{"cuda":"Required","command":["python","-c","x"]}}],
+     "analysis":{"prometheus":{"address":"http://prom:9090"},
+                 "checks":[{"name":"error-rate","query":"q","max":0.01}],"samples":5}}],
+  "rollback":"None","paused":true})";
+
+RolloutStatus FullStatus() {
+  RolloutStatus s;
+  s.observed_generation = 3;
+  s.revision = 2;
+  s.phase = RolloutPhase::kRollingBack;
+  s.current_environment = "canary";
+  s.message = "environment canary failed";
+  s.spec_hash = "0123456789abcdef";
+  s.handled_annotations = {{"rollgate.io/promote", "v1"}, {"rollgate.io/abort", "a"}};
+  EnvironmentStatus dev;
+  dev.name = "dev";
+  dev.phase = EnvironmentPhase::kSucceeded;
+  dev.started_at = kT0;
+  dev.verified_at = kT0 + seconds(30);
+  dev.finished_at = kT0 + seconds(31);
+  dev.reason = "Succeeded";
+  dev.attempts = 2;
+  TargetStatus t;
+  t.deployment = "api";
+  t.namespace_ = "app";
+  t.previous_images = {{"api", "registry.example.com/app/backend:1.9.0"}};
+  t.previous_init_containers = {{"rollgate-validate", "registry.example.com/v:0.0.9"}};
+  t.previous_validation_label = "1";
+  t.replicas = 3;
+  t.updated_replicas = 2;
+  t.ready_replicas = 1;
+  t.available_replicas = 1;
+  dev.targets.push_back(t);
+  dev.validation = ValidationStatus{2, 1, 1, "pod x: CUDA_ERROR_NO_DEVICE"};
+  AnalysisStatus a;
+  a.samples = 3;
+  a.passed = 1;
+  a.failed = 1;
+  a.inconclusive = 1;
+  a.last_sample_at = kT0 + seconds(90);
+  a.last_value = "0.2";
+  a.message = "error-rate: 0.2 > 0.01";
+  dev.analysis = a;
+  s.environments.push_back(dev);
+  EnvironmentStatus canary;
+  canary.name = "canary";
+  canary.phase = EnvironmentPhase::kRollingBack;
+  canary.approved_at = kT0 + seconds(100);
+  s.environments.push_back(canary);
+  s.conditions.push_back({"Ready", "False", "RollingBack", "m", 3, kT0});
+  s.conditions.push_back({"Degraded", "True", "AnalysisFailed", "m", 3, kT0 + seconds(5)});
+  return s;
+}
+
+RolloutStatus RoundTrip(const RolloutStatus& s) {
+  Json obj = RolloutJson(kSpec);
+  obj["status"] = EncodeStatus(s);
+  auto r = DecodeRollout(obj);
+  EXPECT_TRUE(r.ok()) << r.status().message();
+  return r.ok() ? r.value().status : RolloutStatus{};
+}
+
+TEST(CodecStatus, RoundTripKeepsEveryField) {
+  const RolloutStatus s = FullStatus();
+  const RolloutStatus back = RoundTrip(s);
+  EXPECT_TRUE(back == s);
+  EXPECT_EQ(back.revision, 2);
+  EXPECT_EQ(back.phase, RolloutPhase::kRollingBack);
+  EXPECT_EQ(back.spec_hash, s.spec_hash);
+  EXPECT_EQ(back.handled_annotations, s.handled_annotations);
+  ASSERT_EQ(back.environments.size(), 2u);
+  const EnvironmentStatus& dev = back.environments[0];
+  EXPECT_EQ(dev.started_at, kT0);
+  EXPECT_EQ(dev.verified_at, kT0 + seconds(30));
+  EXPECT_EQ(dev.finished_at, kT0 + seconds(31));
+  EXPECT_EQ(dev.attempts, 2);
+  ASSERT_EQ(dev.targets.size(), 1u);
+  EXPECT_EQ(dev.targets[0].previous_images, s.environments[0].targets[0].previous_images);
+  EXPECT_EQ(dev.targets[0].previous_init_containers,
+            s.environments[0].targets[0].previous_init_containers);
+  EXPECT_EQ(dev.targets[0].previous_validation_label, "1");
+  EXPECT_EQ(dev.targets[0].namespace_, "app");
+  EXPECT_EQ(dev.targets[0].updated_replicas, 2);
+  ASSERT_TRUE(dev.validation.has_value());
+  EXPECT_EQ(dev.validation->failed, 1);
+  EXPECT_EQ(dev.validation->message, "pod x: CUDA_ERROR_NO_DEVICE");
+  ASSERT_TRUE(dev.analysis.has_value());
+  EXPECT_EQ(dev.analysis->inconclusive, 1);
+  EXPECT_EQ(dev.analysis->last_sample_at, kT0 + seconds(90));
+  EXPECT_EQ(back.environments[1].approved_at, kT0 + seconds(100));
+  EXPECT_FALSE(back.environments[1].started_at.has_value());
+  ASSERT_EQ(back.conditions.size(), 2u);
+  EXPECT_EQ(back.conditions[1].last_transition_time, kT0 + seconds(5));
+  EXPECT_EQ(back.conditions[1].reason, "AnalysisFailed");
+}
+
+TEST(CodecStatus, EqualityFollowsTheEncodedForm) {
+  RolloutStatus a = FullStatus();
+  RolloutStatus b = FullStatus();
+  EXPECT_TRUE(a == b);
+  b.environments[0].targets[0].previous_images["api"] = "other";
+  EXPECT_FALSE(a == b);
+  b = a;
+  b.handled_annotations["rollgate.io/retry"] = "r";
+  EXPECT_FALSE(a == b);
+  // The API server stores seconds: a sub-second difference is no change.
+  b = a;
+  b.environments[0].started_at = kT0 + std::chrono::milliseconds(400);
+  EXPECT_TRUE(a == b);
+}
+
+TEST(CodecStatus, EmptyStatusDecodesToDefaults) {
+  auto r = DecodeRollout(RolloutJson(kSpec));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->status.revision, 0);
+  EXPECT_EQ(r->status.phase, RolloutPhase::kNone);
+  EXPECT_TRUE(r->status.environments.empty());
+  // An environment without a phase is Pending.
+  Json obj = RolloutJson(kSpec);
+  obj["status"] = Parse(R"({"revision":1,"environments":[{"name":"dev"}]})");
+  auto r2 = DecodeRollout(obj);
+  ASSERT_TRUE(r2.ok());
+  ASSERT_EQ(r2->status.environments.size(), 1u);
+  EXPECT_EQ(r2->status.environments[0].phase, EnvironmentPhase::kPending);
+}
+
+TEST(CodecTime, FormatAndParse) {
+  EXPECT_EQ(FormatTime(kT0), "2027-01-15T08:00:00Z");
+  EXPECT_EQ(ParseTime("2027-01-15T08:00:00Z"), kT0);
+  EXPECT_EQ(FormatTime(kT0 + std::chrono::milliseconds(999)), "2027-01-15T08:00:00Z");
+  EXPECT_FALSE(ParseTime("").has_value());
+  EXPECT_FALSE(ParseTime("yesterday").has_value());
+  EXPECT_EQ(ParseTime(FormatTime(WallTime{})), WallTime{});
+}
+
+TEST(CodecRollout, DecodesSpecWithDefaults) {
+  auto r = DecodeRollout(RolloutJson(kSpec, R"(,"annotations":{"rollgate.io/promote":"v1"})"));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->namespace_, "app");
+  EXPECT_EQ(r->name, "r");
+  EXPECT_EQ(r->uid, "u1");
+  EXPECT_EQ(r->generation, 3);
+  EXPECT_EQ(r->resource_version, "42");
+  EXPECT_EQ(r->Key(), "app/r");
+  EXPECT_EQ(r->annotations.at("rollgate.io/promote"), "v1");
+  const RolloutSpec& s = r->spec;
+  EXPECT_EQ(s.images.size(), 2u);
+  EXPECT_FALSE(s.automatic_rollback);
+  EXPECT_TRUE(s.paused);
+  EXPECT_EQ(s.progress_deadline_seconds, 600);
+  ASSERT_EQ(s.environments.size(), 2u);
+  const EnvironmentSpec& dev = s.environments[0];
+  EXPECT_EQ(dev.namespace_, "");
+  EXPECT_FALSE(dev.manual_approval);
+  EXPECT_EQ(dev.bake_seconds, 0);
+  EXPECT_FALSE(dev.analysis.has_value());
+  EXPECT_EQ(dev.targets[0].containers.at("api"), "backend");
+  EXPECT_FALSE(dev.targets[0].worker_validation.has_value());
+  const EnvironmentSpec& canary = s.environments[1];
+  EXPECT_EQ(canary.namespace_, "app-prod");
+  EXPECT_TRUE(canary.manual_approval);
+  EXPECT_EQ(canary.bake_seconds, 300);
+  ASSERT_TRUE(canary.targets[0].worker_validation.has_value());
+  EXPECT_TRUE(canary.targets[0].worker_validation->cuda_required);
+  EXPECT_EQ(canary.targets[0].worker_validation->command,
+            (std::vector<std::string>{"python", "-c", "x"}));
+  ASSERT_TRUE(canary.analysis.has_value());
+  EXPECT_EQ(canary.analysis->prometheus_address, "http://prom:9090");
+  EXPECT_EQ(canary.analysis->interval_seconds, 30);
+  EXPECT_EQ(canary.analysis->samples, 5);
+  ASSERT_EQ(canary.analysis->checks.size(), 1u);
+  EXPECT_FALSE(canary.analysis->checks[0].min.has_value());
+  EXPECT_EQ(canary.analysis->checks[0].max, 0.01);
+
+  auto automatic = DecodeRollout(RolloutJson(R"({"images":{},"environments":[]})"));
+  ASSERT_TRUE(automatic.ok());
+  EXPECT_TRUE(automatic->spec.automatic_rollback);
+  EXPECT_FALSE(automatic->spec.paused);
+}
+
+TEST(CodecRollout, WrongShapesNameTheField) {
+  struct Case {
+    std::string label;
+    Json obj;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {"no metadata", Parse(R"({"spec":{"environments":[]}})"), "metadata"},
+      {"no spec", Parse(R"({"metadata":{"name":"r"}})"), "spec"},
+      {"environments not a list", RolloutJson(R"({"environments":{}})"), "spec.environments"},
+      {"environment not an object", RolloutJson(R"({"environments":[1]})"), "spec.environments[0]"},
+      {"targets not a list", RolloutJson(R"({"environments":[{"name":"dev","targets":"api"}]})"),
+       "spec.environments[0].targets"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.label);
+    auto r = DecodeRollout(c.obj);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(c.field), std::string::npos) << r.status().message();
+  }
+}
+
+TEST(CodecDeployment, DecodesTemplateAndRolloutState) {
+  auto d = DecodeDeployment(Parse(R"({
+    "metadata":{"name":"worker","namespace":"app","generation":4,
+                "annotations":{"rollgate.io/revision":"2"}},
+    "spec":{"replicas":3,"selector":{"matchLabels":{"app":"worker"}},
+      "template":{"metadata":{"labels":{"app":"worker","rollgate.io/validation":"2"}},
+        "spec":{"initContainers":[{"name":"rollgate-validate","image":"v:1"}],
+          "containers":[
+            {"name":"worker","image":"w:2","resources":{"limits":{"nvidia.com/gpu":"1"}}},
+            {"name":"shipper","image":"s:7","resources":{"requests":{"cpu":"100m"}}},
+            {"name":"zero","image":"z:1","resources":{"limits":{"nvidia.com/gpu":0}}}]}}},
+    "status":{"observedGeneration":3,"replicas":4,"updatedReplicas":1,"readyReplicas":3,
+      "availableReplicas":3,"conditions":[
+        {"type":"Available","status":"True"},
+        {"type":"Progressing","status":"False","reason":"ProgressDeadlineExceeded"}]}})"));
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_EQ(d->Key(), "app/worker");
+  EXPECT_EQ(d->generation, 4);
+  EXPECT_EQ(d->observed_generation, 3);
+  EXPECT_EQ(d->spec_replicas, 3);
+  EXPECT_EQ(d->replicas, 4);
+  EXPECT_EQ(d->updated_replicas, 1);
+  EXPECT_EQ(d->ready_replicas, 3);
+  EXPECT_EQ(d->available_replicas, 3);
+  EXPECT_TRUE(d->progress_deadline_exceeded);
+  EXPECT_EQ(d->container_images, (std::map<std::string, std::string>{
+                                     {"worker", "w:2"}, {"shipper", "s:7"}, {"zero", "z:1"}}));
+  EXPECT_EQ(d->init_container_images,
+            (std::map<std::string, std::string>{{"rollgate-validate", "v:1"}}));
+  EXPECT_EQ(d->gpu_requests, (std::map<std::string, std::string>{{"worker", "1"}}));
+  EXPECT_EQ(d->template_labels.at("rollgate.io/validation"), "2");
+  EXPECT_EQ(d->annotations.at("rollgate.io/revision"), "2");
+  EXPECT_EQ(d->selector, (std::map<std::string, std::string>{{"app", "worker"}}));
+
+  // Another extended resource name.
+  auto amd =
+      DecodeDeployment(Parse(R"({"metadata":{"name":"w"},"spec":{"template":{"spec":{"containers":[
+        {"name":"worker","image":"w","resources":{"limits":{"amd.com/gpu":2}}}]}}}})"),
+                       "amd.com/gpu");
+  ASSERT_TRUE(amd.ok());
+  EXPECT_EQ(amd->gpu_requests.at("worker"), "2");
+  EXPECT_EQ(amd->spec_replicas, 1);  // default
+  EXPECT_FALSE(amd->progress_deadline_exceeded);
+}
+
+TEST(CodecDeployment, ProgressingConditionOtherThanTimeoutIsNotAFailure) {
+  auto d = DecodeDeployment(Parse(R"({"metadata":{"name":"w"},"spec":{},
+    "status":{"conditions":[
+      {"type":"Progressing","status":"True","reason":"NewReplicaSetAvailable"}]}})"));
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d->progress_deadline_exceeded);
+  EXPECT_FALSE(DecodeDeployment(Parse(R"({"spec":{}})")).ok());
+  EXPECT_FALSE(DecodeDeployment(Parse(R"({"metadata":{"name":"w"}})")).ok());
+}
+
+TEST(CodecNamespace, DecodesLabels) {
+  NamespaceView n = DecodeNamespace(Parse(
+      R"({"metadata":{"name":"app-prod","labels":{"rollgate.io/allow-rollouts-from":"app"}}})"));
+  EXPECT_EQ(n.name, "app-prod");
+  EXPECT_EQ(n.labels.at("rollgate.io/allow-rollouts-from"), "app");
+  EXPECT_TRUE(DecodeNamespace(Parse("{}")).labels.empty());
+}
+
+TEST(CodecSpecHash, IsTheFullSha256InHex) {
+  const std::string h = SpecHash(RolloutJson(kSpec));
+  ASSERT_EQ(h.size(), 64u) << h;
+  EXPECT_EQ(h.find_first_not_of("0123456789abcdef"), std::string::npos) << h;
+}
+
+TEST(CodecSpecHash, ALegacyShortHashMatchesOnlyItsOwnPrefix) {
+  const std::string h = SpecHash(RolloutJson(kSpec));
+  EXPECT_TRUE(SameSpecHash(h, h));
+  EXPECT_TRUE(SameSpecHash(h.substr(0, kLegacySpecHashLength), h));
+  EXPECT_FALSE(SameSpecHash(h.substr(0, kLegacySpecHashLength - 1), h)) << "only 0.1's length";
+  EXPECT_FALSE(SameSpecHash(h.substr(0, 32), h)) << "only 0.1's length";
+  std::string other = h.substr(0, kLegacySpecHashLength);
+  other[0] = other[0] == '0' ? '1' : '0';
+  EXPECT_FALSE(SameSpecHash(other, h));
+  EXPECT_FALSE(SameSpecHash("", h));
+}
+
+TEST(CodecSpecHash, FollowsImagesAndEnvironmentsOnly) {
+  const Json base = RolloutJson(kSpec);
+  const std::string h = SpecHash(base);
+  EXPECT_EQ(h.size(), 64u) << "the full SHA-256";
+  EXPECT_EQ(SpecHash(RolloutJson(kSpec)), h);
+
+  Json status = base;
+  status["status"] = EncodeStatus(FullStatus());
+  EXPECT_EQ(SpecHash(status), h);
+  Json meta = RolloutJson(kSpec, R"(,"annotations":{"rollgate.io/abort":"x"})");
+  EXPECT_EQ(SpecHash(meta), h);
+  Json paused = base;
+  paused["spec"]["paused"] = Json::boolean(false);
+  paused["spec"]["progressDeadlineSeconds"] = Json::number(60);
+  EXPECT_EQ(SpecHash(paused), h) << "pausing or a new deadline is not a new revision";
+
+  Json image = base;
+  image["spec"]["images"]["backend"] = Json::string("registry.example.com/app/backend:2.0.1");
+  EXPECT_NE(SpecHash(image), h);
+  Json envs = base;
+  envs["spec"]["environments"][0]["bakeSeconds"] = Json::number(60);
+  EXPECT_NE(SpecHash(envs), h);
+}
+
+}  // namespace
+}  // namespace rollgate::api

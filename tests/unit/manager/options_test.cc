@@ -1,0 +1,98 @@
+// Tests of rollgate-controller's flag parsing and start-up checks (ParseOptions).
+// Thread-safety: single-threaded tests.
+#include "controller/manager/options.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace rollgate::manager {
+namespace {
+
+Result<Options> Parse(const std::vector<std::string>& args) {
+  std::string program = "rollgate-controller";
+  std::vector<std::string> copies = args;
+  std::vector<char*> argv = {program.data()};
+  for (auto& a : copies) argv.push_back(a.data());
+  return ParseOptions(static_cast<int>(argv.size()), argv.data(), "validate:1");
+}
+
+TEST(ParseOptions, DefaultsAreTheDocumentedOnes) {
+  auto o = Parse({});
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_EQ(o->kube_qps, 20);
+  EXPECT_EQ(o->kube_burst, 30);
+  EXPECT_EQ(o->concurrency, 4);
+  EXPECT_EQ(o->validator_image, "validate:1");
+  EXPECT_EQ(o->gpu_resource, "nvidia.com/gpu");
+  EXPECT_EQ(o->log_level, log::Level::kInfo);
+  EXPECT_EQ(o->log_format, log::OutputFormat::kText);
+  EXPECT_EQ(o->metrics_bind, ":8080");
+  EXPECT_EQ(o->health_bind, ":8081");
+  EXPECT_FALSE(o->leader_elect);
+  EXPECT_FALSE(o->help);
+}
+
+TEST(ParseOptions, FlagsAreRead) {
+  auto o = Parse({"--concurrency=8", "--log-level=debug", "--log-format=json", "--dry-run",
+                  "--allowed-registries=registry.example.com,*.corp.example", "--leader-elect",
+                  "--leader-election-lease-duration=4"});
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_EQ(o->concurrency, 8);
+  EXPECT_EQ(o->log_level, log::Level::kDebug);
+  EXPECT_EQ(o->log_format, log::OutputFormat::kJson);
+  EXPECT_TRUE(o->dry_run);
+  EXPECT_EQ(o->allowed_registries,
+            (std::vector<std::string>{"registry.example.com", "*.corp.example"}));
+  EXPECT_TRUE(o->leader_elect);
+  EXPECT_EQ(Seconds(o->lease_duration_s), std::chrono::milliseconds(4000));
+}
+
+TEST(ParseOptions, ValidatorResourcesDefaultAndCanBeReplaced) {
+  auto d = Parse({});
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->validator_requests,
+            (std::map<std::string, std::string>{{"cpu", "10m"}, {"memory", "64Mi"}}));
+  EXPECT_EQ(d->validator_limits,
+            (std::map<std::string, std::string>{{"cpu", "1"}, {"memory", "1Gi"}}));
+  auto o = Parse({"--validator-requests=memory=128Mi", "--validator-limits=memory=2Gi,cpu=500m"});
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_EQ(o->validator_requests, (std::map<std::string, std::string>{{"memory", "128Mi"}}));
+  EXPECT_EQ(o->validator_limits,
+            (std::map<std::string, std::string>{{"cpu", "500m"}, {"memory", "2Gi"}}));
+}
+
+TEST(ParseOptions, HelpReturnsTheUsage) {
+  auto o = Parse({"--help"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_TRUE(o->help);
+  EXPECT_NE(o->usage.find("--kube-qps"), std::string::npos) << o->usage;
+}
+
+TEST(ParseOptions, EachBadValueIsOneErrorNamingTheFlag) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--log-level=loud"}, "--log-level"},
+      {{"--log-format=xml"}, "--log-format"},
+      {{"--concurrency=0"}, "--concurrency"},
+      {{"--concurrency=65"}, "--concurrency"},
+      {{"--kube-burst=0"}, "--kube-burst"},
+      {{"--kube-qps=-1"}, "--kube-qps"},
+      {{"--allowed-registries=http://x"}, "--allowed-registries"},
+      {{"--metrics-bind-address=nonsense:port"}, "nonsense:port"},
+      {{"--no-such-flag"}, "no-such-flag"},
+      {{"--validator-requests=memory"}, "--validator-requests"},
+      {{"--validator-limits=memory=lots"}, "--validator-limits"},
+      {{"--validator-limits=nvidia.com/gpu=1"}, "the worker's own GPU"},
+  };
+  for (const auto& [args, names] : cases) {
+    auto o = Parse(args);
+    ASSERT_FALSE(o.ok()) << names;
+    const Status& st = o.status();
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << names;
+    EXPECT_NE(st.message().find(names), std::string::npos) << names << ": " << st.message();
+  }
+}
+
+}  // namespace
+}  // namespace rollgate::manager
