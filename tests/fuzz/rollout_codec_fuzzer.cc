@@ -73,6 +73,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)rollgate::api::DecodeNamespace(obj);
 
   const std::string hash = rollgate::api::SpecHash(obj);
-  FUZZ_CHECK(hash.size() == 16 && IsLowerHex(hash), hash);
+  FUZZ_CHECK(hash.size() == 64 && IsLowerHex(hash), hash);
   return 0;
 }
