@@ -1,5 +1,5 @@
-// Canary analysis: Prometheus instant queries checked against optional bounds (DESIGN.md,
-// "Rollout semantics": analysis runs after worker validation and before bake).
+// Canary analysis: Prometheus instant queries checked against optional bounds (docs/design.md,
+// "Canary analysis": analysis runs after worker validation and before bake).
 //
 // Split as everywhere else: EvaluateQueryResponse() and AggregateChecks() are pure (one
 // /api/v1/query response body in, one verdict out) and decide everything; PrometheusClient is
