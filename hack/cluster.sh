@@ -46,19 +46,27 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # --- processes ----------------------------------------------------------------------------------
 
-# pid_of DIR NAME: the recorded pid when that process is alive and is this cluster's (its command
-# line names DIR; guards against pid reuse); empty otherwise. Zombies count as dead.
+# pid_of DIR NAME: the recorded pid when that process is alive and is the one `start` launched
+# (its start time, field 22 of /proc/PID/stat, matches the recorded one; guards against pid reuse);
+# empty otherwise. Zombies count as dead. The start time is fixed at fork, so this also holds in
+# the moment between fork and exec, when the command line is still this script's.
 pid_of() {
-  local dir=$1 name=$2 pid state cmdline
+  local dir=$1 name=$2 pid recorded
   [[ -f "$dir/pids/$name" ]] || return 0
-  pid=$(<"$dir/pids/$name")
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 0
-  [[ -r "/proc/$pid/stat" ]] || return 0
-  state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) || return 0
-  [[ "$state" != Z ]] || return 0
-  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 0
-  [[ "$cmdline" == *"$dir/"* ]] || return 0
+  read -r pid recorded <"$dir/pids/$name" || true
+  [[ "$pid" =~ ^[0-9]+$ && "$recorded" =~ ^[0-9]+$ ]] || return 0
+  local -a fields
+  fields=($(proc_stat_tail "$pid")) || return 0
+  # After the ")" that ends the command name: field 3 (state) is index 0, field 22 is index 19.
+  [[ ${#fields[@]} -ge 20 && "${fields[0]}" != Z && "${fields[19]}" == "$recorded" ]] || return 0
   echo "$pid"
+}
+
+# proc_stat_tail PID: /proc/PID/stat after the command name (which may hold spaces).
+proc_stat_tail() {
+  local stat
+  stat=$(<"/proc/$1/stat") 2>/dev/null || return 1
+  echo "${stat##*) }"
 }
 
 # stop_components DIR: stop the live components in three steps (kwok, scheduler and
@@ -122,7 +130,10 @@ start() {
   else
     setsid "$@" </dev/null >"$cluster_dir/logs/$name.log" 2>&1 8>&- &
   fi
-  echo $! >"$cluster_dir/pids/$name"
+  local pid=$!
+  local -a fields
+  fields=($(proc_stat_tail "$pid")) || fields=()
+  echo "$pid ${fields[19]:-0}" >"$cluster_dir/pids/$name"
   started+=("$name")
 }
 
@@ -549,7 +560,7 @@ cmd_start_component() {
     printf '=== cluster.sh start-component at %s\n' "$(date -u +%FT%TZ)" >>"$dir/logs/$name.log"
     start_append=1
     start_apiserver "$CONTROL_PLANE_BIN" "$etcd_client"
-    log "$name started (pid $(<"$dir/pids/$name")) on port $api_port"
+    log "$name started (pid $(pid_of "$dir" "$name")) on port $api_port"
   fi
   if ! wait_until kube-apiserver 90 "the API server's /readyz" api_get /readyz; then
     log "last 30 lines of $dir/logs/$name.log:"
