@@ -60,7 +60,7 @@ struct Suite {
 };
 
 Suite& Ctx() {
-  static Suite* s = new Suite();  // never destroyed: outlives every test
+  static auto* s = new Suite();  // never destroyed: outlives every test
   return *s;
 }
 
@@ -345,8 +345,8 @@ TEST_F(AlertsE2E, MissingDeploymentFiresRolloutFailed) {
   EXPECT_NE(Str(*alert, "annotations.description").find("in environment dev"), std::string::npos)
       << alert->serialize();
   EXPECT_FALSE(Str(*alert, "annotations.runbook_url").empty()) << alert->serialize();
-  const Json failures = Query("rollgate_rollout_failures_total{namespace=\"" + s.ns +
-                              "\",rollout=\"missing-target\",reason=\"DeploymentNotFound\"}");
+  const Json failures = Query(R"(rollgate_rollout_failures_total{namespace=")" + s.ns +
+                              R"(",rollout="missing-target",reason="DeploymentNotFound"})");
   ASSERT_EQ(failures.size(), 1u) << failures.serialize();
   EXPECT_EQ(Str(failures.at(0), "value.1"), "1") << failures.serialize();
 
@@ -382,11 +382,11 @@ TEST_F(AlertsE2E, ProgressDeadlineRollbackFiresRolloutFailedAndRolledBack) {
   EXPECT_NE(Str(*rolled_back, "annotations.summary").find("rolled back environment dev"),
             std::string::npos)
       << rolled_back->serialize();
-  const Json reason = Query("rollgate_rollout_failures_total{namespace=\"" + s.ns +
-                            "\",rollout=\"never-ready\",reason=\"ProgressDeadlineExceeded\"} == 1");
+  const Json reason = Query(R"(rollgate_rollout_failures_total{namespace=")" + s.ns +
+                            R"(",rollout="never-ready",reason="ProgressDeadlineExceeded"} == 1)");
   EXPECT_EQ(reason.size(), 1u) << reason.serialize();
-  const Json rollbacks = Query("rollgate_rollbacks_total{namespace=\"" + s.ns +
-                               "\",rollout=\"never-ready\",environment=\"dev\"} == 1");
+  const Json rollbacks = Query(R"(rollgate_rollbacks_total{namespace=")" + s.ns +
+                               R"(",rollout="never-ready",environment="dev"} == 1)");
   EXPECT_EQ(rollbacks.size(), 1u) << rollbacks.serialize();
 }
 
@@ -398,7 +398,7 @@ TEST_F(AlertsE2E, SucceededRolloutRaisesNoAlert) {
 
   // When: it succeeds, and its final state is scraped and evaluated a few times over.
   (void)WaitForPhase(rollout, "Succeeded", seconds(90));
-  const std::string sel = "namespace=\"" + Ctx().ns + "\",rollout=\"healthy\"";
+  const std::string sel = R"(namespace=")" + Ctx().ns + R"(",rollout="healthy")";
   EXPECT_TRUE(Eventually(
       [&] {
         return Query("rollgate_rollout_phase{" + sel + ",phase=\"Succeeded\"} == 1").size() == 1;

@@ -31,7 +31,7 @@ struct Suite {
 };
 
 Suite& Ctx() {
-  static Suite* s = new Suite();  // never destroyed: outlives every test
+  static auto* s = new Suite();  // never destroyed: outlives every test
   return *s;
 }
 

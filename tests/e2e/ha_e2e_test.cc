@@ -59,7 +59,11 @@ constexpr const char* kPatchedMsg = "patched deployment images";
 constexpr const char* kLeaseName = "rollgate-ha-e2e";
 
 // The image each container runs once the rollout is done.
-const std::map<std::string, std::string> kNewImageOf = {{"api", kBackend2}, {"worker", kWorker2}};
+const std::string& NewImageOf(const std::string& container) {
+  static const std::map<std::string, std::string> images = {{"api", kBackend2},
+                                                            {"worker", kWorker2}};
+  return images.at(container);
+}
 
 // Leader election timing of the HA test (seconds): lease > renew > 1.2 x retry.
 constexpr double kLease = 4;
@@ -164,7 +168,7 @@ void ExpectCompleted(const Scenario& s, const Json& r, const std::vector<std::st
           << name << ": patched once per revision means exactly one pod-template change";
       const Json* c = At(got, "spec.template.spec.containers.0");
       ASSERT_NE(c, nullptr);
-      EXPECT_EQ(Str(*c, "image"), kNewImageOf.at(container));
+      EXPECT_EQ(Str(*c, "image"), NewImageOf(container));
       EXPECT_EQ(RevisionAnnotation(got), "1");
       int lines = 0;
       for (const auto& log : logs) lines += CountLog(log, kPatchedMsg, "deployment=" + d.Key());

@@ -30,27 +30,29 @@ class PrometheusAnalysisE2E : public ::testing::Test {
   // Given (for every test): a real Prometheus scraping rollgate_demo_errors_ratio 0.002 and
   // rollgate_demo_jobs_total 42.
   static void SetUpTestSuite() {
-    *dir_ = e2e::MakeTempDir("rollgate-prometheus-e2e");
-    if (dir_->empty()) {
-      *error_ = "mkdtemp failed";
+    Suite& s = Ctx();
+    s.dir = e2e::MakeTempDir("rollgate-prometheus-e2e");
+    if (s.dir.empty()) {
+      s.error = "mkdtemp failed";
       return;
     }
-    *error_ = prometheus_->Start(*dir_);
+    s.error = s.prometheus.Start(s.dir);
   }
 
   static void TearDownTestSuite() {
-    if (dir_->empty()) return;
-    prometheus_->Stop();
+    Suite& s = Ctx();
+    if (s.dir.empty()) return;
+    s.prometheus.Stop();
     std::error_code ec;
-    std::filesystem::remove_all(*dir_, ec);  // when start failed before taking the directory
+    std::filesystem::remove_all(s.dir, ec);  // when start failed before taking the directory
   }
 
   void SetUp() override {
-    ASSERT_TRUE(error_->empty()) << *error_;
+    ASSERT_TRUE(Ctx().error.empty()) << Ctx().error;
     client_ = NewPrometheusClient(seconds(5));
   }
 
-  static const std::string& Url() { return prometheus_->url(); }
+  static const std::string& Url() { return Ctx().prometheus.url(); }
 
   CheckResult One(const Check& check) {
     SampleResult r = client_->Sample(Url(), {check});
@@ -60,9 +62,17 @@ class PrometheusAnalysisE2E : public ::testing::Test {
     return r.checks[0];
   }
 
-  static inline std::string* const dir_ = new std::string();
-  static inline e2e::PrometheusScript* const prometheus_ = new e2e::PrometheusScript();
-  static inline std::string* const error_ = new std::string();
+  // The suite's Prometheus, shared by its tests.
+  struct Suite {
+    std::string dir;
+    e2e::PrometheusScript prometheus;
+    std::string error;  // of SetUpTestSuite
+  };
+  static Suite& Ctx() {
+    static auto* s = new Suite();  // never destroyed: outlives every test
+    return *s;
+  }
+
   std::unique_ptr<PrometheusClient> client_;
 };
 
@@ -158,13 +168,13 @@ TEST_F(PrometheusAnalysisE2E, SampleAggregatesEveryCheck) {
 TEST_F(PrometheusAnalysisE2E, AddressPathPrefixIsKept) {
   // Given: a Prometheus behind a path prefix (--web.route-prefix, a reverse proxy): the static
   // server answers /prefix/api/v1/query from a file, whatever the query string.
-  const auto file = std::filesystem::path(*dir_) / "www" / "prefix" / "api" / "v1" / "query";
+  const auto file = std::filesystem::path(Ctx().dir) / "www" / "prefix" / "api" / "v1" / "query";
   std::filesystem::create_directories(file.parent_path());
   std::ofstream(file) << R"({"status":"success","data":{"resultType":"scalar","result":[1,"7"]}})";
 
   // When
   SampleResult r =
-      client_->Sample(prometheus_->metrics_url() + "/prefix", {{"prefixed", "anything", 7, 7}});
+      client_->Sample(Ctx().prometheus.metrics_url() + "/prefix", {{"prefixed", "anything", 7, 7}});
 
   // Then
   EXPECT_EQ(r.outcome, SampleOutcome::kPass) << r.Summary();

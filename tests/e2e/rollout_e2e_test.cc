@@ -53,8 +53,11 @@ constexpr const char* kWorkerGpu2 = "registry.example.com/app/worker-gpu:2.0.0";
 // (hack/cluster/stages/chaos-pod-never-ready.yaml).
 constexpr const char* kBackendNeverReady = "registry.example.com/app/backend:2.0.0-never-ready";
 
-const std::map<std::string, std::string> kNewImages = {
-    {"backend", kBackend2}, {"worker-cpu", kWorkerCpu2}, {"worker-gpu", kWorkerGpu2}};
+const std::map<std::string, std::string>& NewImages() {
+  static const std::map<std::string, std::string> images = {
+      {"backend", kBackend2}, {"worker-cpu", kWorkerCpu2}, {"worker-gpu", kWorkerGpu2}};
+  return images;
+}
 
 // ---- suite-wide state --------------------------------------------------------------------------
 
@@ -68,7 +71,7 @@ struct Suite {
 };
 
 Suite& G() {
-  static Suite* s = new Suite();  // never destroyed: outlives every test
+  static auto* s = new Suite();  // never destroyed: outlives every test
   return *s;
 }
 
@@ -112,7 +115,7 @@ Scenario HappyScenario() {
                     {{"api", {{"api", "backend"}}},
                      {"worker", {{"worker", dev ? "worker-cpu" : "worker-gpu"}}}}});
   }
-  SetRollout(s, kNewImages, envs);
+  SetRollout(s, NewImages(), envs);
   return s;
 }
 
@@ -819,7 +822,7 @@ Scenario KillScenario() {
                     {{env + "-api", {{"api", "backend"}}},
                      {env + "-worker", {{"worker", dev ? "worker-cpu" : "worker-gpu"}}}}});
   }
-  SetRollout(s, kNewImages, envs);
+  SetRollout(s, NewImages(), envs);
   return s;
 }
 

@@ -49,7 +49,7 @@ std::string UniquePrefix(const std::string& base) {
 
 std::filesystem::path LogDir(const std::string& name) {
   const std::string dir = EnvVar("ROLLGATE_E2E_LOG_DIR");
-  const std::filesystem::path path =
+  std::filesystem::path path =
       dir.empty() ? std::filesystem::current_path() / name : std::filesystem::path(dir);
   std::filesystem::create_directories(path);
   return path;
@@ -63,7 +63,7 @@ std::string MakeTempDir(const std::string& name) {
 }
 
 Cluster& Cluster::Get() {
-  static Cluster* c = new Cluster();  // never destroyed: outlives every test
+  static auto* c = new Cluster();  // never destroyed: outlives every test
   return *c;
 }
 

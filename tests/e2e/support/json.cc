@@ -72,7 +72,12 @@ Json StrObj(const std::map<std::string, std::string>& m) {
 
 std::string Render(const std::map<std::string, std::string>& m) {
   std::string out = "{";
-  for (const auto& [k, v] : m) out += (out.size() > 1 ? ", " : "") + k + ": " + v;
+  for (const auto& [k, v] : m) {
+    if (out.size() > 1) out += ", ";
+    out += k;
+    out += ": ";
+    out += v;
+  }
   return out + "}";
 }
 

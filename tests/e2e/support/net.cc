@@ -11,11 +11,14 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <sstream>
+#include <system_error>
 
 namespace rollgate::e2e {
 namespace {
+
+// strerror, thread-safely.
+std::string ErrnoText(int error) { return std::generic_category().message(error); }
 
 sockaddr_in Loopback(int port) {
   sockaddr_in addr{};
@@ -74,7 +77,7 @@ HttpResponse HttpGet(int port, const std::string& target, std::chrono::seconds t
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   sockaddr_in addr = Loopback(port);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    r.error = std::string("connect: ") + std::strerror(errno);
+    r.error = "connect: " + ErrnoText(errno);
     ::close(fd);
     return r;
   }
@@ -92,7 +95,7 @@ HttpResponse HttpGet(int port, const std::string& target, std::chrono::seconds t
     if (n > 0) {
       raw.append(buf.data(), static_cast<size_t>(n));
     } else {
-      if (n < 0) r.error = std::string("recv: ") + std::strerror(errno);
+      if (n < 0) r.error = "recv: " + ErrnoText(errno);
       break;
     }
   }

@@ -9,11 +9,28 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <system_error>
 #include <thread>
 
 #include "tests/e2e/support/log_reader.h"
 
 namespace rollgate::e2e {
+namespace {
+
+// strerror, thread-safely.
+std::string ErrnoText(int error) { return std::generic_category().message(error); }
+
+// strsignal, thread-safely: the same text for every signal (glibc's, untranslated).
+std::string SignalText(int sig) {
+  if (const char* description = ::sigdescr_np(sig)) return description;
+  if (sig >= SIGRTMIN && sig <= SIGRTMAX) {
+    return "Real-time signal " + std::to_string(sig - SIGRTMIN);
+  }
+  return "Unknown signal " + std::to_string(sig);
+}
+
+}  // namespace
 
 ChildProcess::~ChildProcess() {
   if (Running()) {
@@ -25,7 +42,7 @@ ChildProcess::~ChildProcess() {
 std::string ChildProcess::Start(const std::vector<std::string>& argv, const std::string& log_path) {
   if (Running()) return "already running (pid " + std::to_string(pid_) + ")";
   const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return "open " + log_path + ": " + std::strerror(errno);
+  if (fd < 0) return "open " + log_path + ": " + ErrnoText(errno);
   std::vector<char*> args;
   args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -34,7 +51,7 @@ std::string ChildProcess::Start(const std::vector<std::string>& argv, const std:
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(fd);
-    return std::string("fork: ") + std::strerror(errno);
+    return "fork: " + ErrnoText(errno);
   }
   if (pid == 0) {
     // Only async-signal-safe calls between fork and exec (the parent has threads).
@@ -83,7 +100,7 @@ std::string ChildProcess::Describe(int wait_status) {
   if (WIFEXITED(wait_status)) return "exit code " + std::to_string(WEXITSTATUS(wait_status));
   if (WIFSIGNALED(wait_status)) {
     return "signal " + std::to_string(WTERMSIG(wait_status)) + " (" +
-           ::strsignal(WTERMSIG(wait_status)) + ")";
+           SignalText(WTERMSIG(wait_status)) + ")";
   }
   return "wait status " + std::to_string(wait_status);
 }
