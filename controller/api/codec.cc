@@ -168,6 +168,7 @@ Result<RolloutStatus> DecodeStatus(const Json& st) {
           x.previous_images = StringMap(t, "previousImages");
           x.previous_init_containers = StringMap(t, "previousInitContainers");
           x.previous_validation_label = StringField(t, "previousValidationLabel");
+          x.patches = static_cast<int>(Int(t, "patches"));
           x.replicas = static_cast<int>(Int(t, "replicas"));
           x.updated_replicas = static_cast<int>(Int(t, "updatedReplicas"));
           x.ready_replicas = static_cast<int>(Int(t, "readyReplicas"));
@@ -391,6 +392,7 @@ Json EncodeStatus(const RolloutStatus& s) {
         if (!t.previous_validation_label.empty()) {
           jt["previousValidationLabel"] = Json::string(t.previous_validation_label);
         }
+        if (t.patches > 0) jt["patches"] = Json::number(t.patches);
         jt["replicas"] = Json::number(t.replicas);
         jt["updatedReplicas"] = Json::number(t.updated_replicas);
         jt["readyReplicas"] = Json::number(t.ready_replicas);
@@ -455,6 +457,7 @@ Result<DeploymentView> DecodeDeployment(const Json& obj, const std::string& gpu_
   if (const Json* sel = Field(*spec, "selector"); sel != nullptr) {
     d.selector = StringMap(*sel, "matchLabels");
   }
+  d.resource_version = StringField(*meta, "resourceVersion");
   const Json* tmpl = Field(*spec, "template");
   const Json* pspec = tmpl != nullptr ? Field(*tmpl, "spec") : nullptr;
   const Json* containers = pspec != nullptr ? Field(*pspec, "containers") : nullptr;

@@ -38,6 +38,14 @@ constexpr std::array kReasons = {
                "deployment <ns>/<name>: <u> updated, <a> available of <n>"},
     ReasonInfo{Reason::kRollbackFailed, "RollbackFailed", ReasonKind::kFailure,
                "rollback of environment <env> did not become healthy: <what is awaited>"},
+    ReasonInfo{Reason::kNamespaceNotFound, "NamespaceNotFound", ReasonKind::kFailure,
+               "namespace <ns> does not exist"},
+    ReasonInfo{Reason::kTargetConflict, "TargetConflict", ReasonKind::kFailure,
+               "deployment <ns>/<name> is claimed by rollout <ns>/<other> (rollgate.io/owner), "
+               "which is <phase>"},
+    ReasonInfo{Reason::kPatchLimitExceeded, "PatchLimitExceeded", ReasonKind::kFailure,
+               "deployment <ns>/<name> was already patched <n> times in this attempt; refusing "
+               "another patch (someone else keeps changing it)"},
     ReasonInfo{Reason::kInvalidSpec, "InvalidSpec", ReasonKind::kSpec,
                "spec.images.<logical>: <what is wrong with the reference>"},
     ReasonInfo{Reason::kAborted, "Aborted", ReasonKind::kUserAction,

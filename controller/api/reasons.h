@@ -29,6 +29,13 @@ enum class Reason {
   kUnhealthyDuringBake,
   // The rollback itself did not become healthy.
   kRollbackFailed,
+  // The guard every write passes, on a fresh read, also during a rollback: the namespace is
+  // gone, another active rollout claims the Deployment, or Rollgate already patched it the
+  // bounded number of times in this attempt (with NamespaceNotPermitted, DeploymentNotFound and
+  // ContainerNotFound above).
+  kNamespaceNotFound,
+  kTargetConflict,
+  kPatchLimitExceeded,
   // The spec cannot be acted on (no environment is touched).
   kInvalidSpec,
   // A user's abort (not a failure: no alert, not counted in rollgate_rollout_failures_total).

@@ -134,6 +134,9 @@ struct TargetStatus {
   // Worker validation bookkeeping, for a rollback that restores the pod template exactly.
   std::map<std::string, std::string> previous_init_containers;  // name -> image
   std::string previous_validation_label;                        // "" when absent
+  // Patches Rollgate sent to this Deployment in this attempt (forward and rollback): bounded, so
+  // that no one else's writes can make it patch without end.
+  int patches = 0;
   int replicas = 0;
   int updated_replicas = 0;
   int ready_replicas = 0;
@@ -237,6 +240,7 @@ struct DeploymentView {
   std::map<std::string, std::string> template_labels;
   std::map<std::string, std::string> annotations;
   std::map<std::string, std::string> selector;  // spec.selector.matchLabels
+  std::string resource_version;                 // metadata.resourceVersion
 
   std::string Key() const { return namespace_ + "/" + name; }
 };

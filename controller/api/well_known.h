@@ -17,6 +17,11 @@ inline constexpr const char* kAllowFromLabel = "rollgate.io/allow-rollouts-from"
 // On a target Deployment: the revision whose images it runs ("<n>" or "<n>-rollback").
 inline constexpr const char* kRevisionAnnotation = "rollgate.io/revision";
 
+// On a target Deployment: the ContainerRollout ("<namespace>/<name>") that claims it, written in
+// the same patch as the images. A claim by a rollout that no longer exists or has finished does
+// not hold; any other rollout targeting the Deployment fails TargetConflict.
+inline constexpr const char* kOwnerAnnotation = "rollgate.io/owner";
+
 // Worker startup validation: the injected init containers, and the pod label (value: the
 // revision) that narrows the controller's pod watch to the pods it waits for.
 inline constexpr const char* kValidatorContainer = "rollgate-validate";

@@ -134,9 +134,6 @@ void Controller::ProcessOne(const std::string& key) {
     case RequeueDecision::Action::kAfter:
       queue_.AddAfter(key, *d.after);
       break;
-    case RequeueDecision::Action::kNow:
-      queue_.Add(key);
-      break;
     case RequeueDecision::Action::kDrop:
       queue_.Forget(key);
       break;

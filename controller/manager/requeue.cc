@@ -8,7 +8,6 @@ RequeueDecision DecideRequeue(const rollout::ReconcileResult& result) {
   if (st.ok()) return {Action::kForget, result.requeue_after, false, false};
   if (!st.IsRetryable()) return {Action::kDrop, std::nullopt, false, true};
   if (st.retry_after()) return {Action::kAfter, *st.retry_after(), true, false};
-  if (st.code() == StatusCode::kConflict) return {Action::kNow, std::nullopt, true, false};
   return {Action::kRateLimited, std::nullopt, true, false};
 }
 

@@ -1,9 +1,10 @@
 // What the controller's work loop does with a key after a reconcile: the retry policy, as a pure
 // function so that every case has a unit test. A retryable error requeues with per-key backoff
-// (or after the server's Retry-After), a Conflict at once (a newer object is on its way through
-// the watch), a terminal error is dropped (the status or the log says why), and a success forgets
-// the key's failures and schedules the plan's next look.
-// Thread-safety: pure function.
+// (or after the server's Retry-After) -- a Conflict too: retrying it at once from a cache that has
+// not caught up only conflicts again (the reconciler re-reads the rollout from the API server on a
+// Conflict, so the retry plans from the current object) -- a terminal error is dropped (the status
+// or the log says why), and a success forgets the key's failures and schedules the plan's next
+// look. Thread-safety: pure function.
 #pragma once
 
 #include <chrono>
@@ -18,7 +19,6 @@ struct RequeueDecision {
     kForget,       // done: reset the key's backoff (and requeue after `after` when set)
     kRateLimited,  // retry with the key's exponential backoff
     kAfter,        // retry after `after` (the server's Retry-After)
-    kNow,          // retry at once
     kDrop,         // give up on this event: reset the backoff, do not requeue
   };
   Action action = Action::kForget;

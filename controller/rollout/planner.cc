@@ -44,6 +44,23 @@ bool RolledOut(const DeploymentView& d) {
          d.replicas == d.spec_replicas && d.available_replicas == d.spec_replicas;
 }
 
+// The containers a target's write names.
+std::vector<std::string> ContainerNames(const TargetSpec& t) {
+  std::vector<std::string> out;
+  for (const auto& [container, logical] : t.containers) out.push_back(container);
+  return out;
+}
+std::vector<std::string> ContainerNames(const TargetStatus& ts) {
+  std::vector<std::string> out;
+  for (const auto& [container, image] : ts.previous_images) out.push_back(container);
+  return out;
+}
+
+std::string PatchLimitMessage(const std::string& ns, const std::string& name, int patches) {
+  return "deployment " + ns + "/" + name + " was already patched " + std::to_string(patches) +
+         " times in this attempt; refusing another patch (someone else keeps changing it)";
+}
+
 std::string Revision(std::int64_t r) { return std::to_string(r); }
 
 std::string DeploymentName(const std::string& ns, const std::string& name) {
@@ -117,6 +134,9 @@ class Planner {
   GateResult Approval(const EnvironmentSpec& spec, const EnvironmentStatus& env) const;
   GateResult PreFlight(const EnvironmentSpec& spec) const;
   GateResult TargetsPresent(const EnvironmentSpec& spec) const;
+  GateResult NamespaceGuard(const std::string& ns) const;
+  GateResult TargetGuard(const std::string& ns, const std::string& deployment,
+                         const std::vector<std::string>& containers) const;
   GateResult ValidationVerdicts() const;
   GateResult Health(const EnvironmentSpec& spec, WallTime deadline) const;
   GateResult HealthDuringBake(const EnvironmentSpec& spec) const;
@@ -131,6 +151,9 @@ class Planner {
   void EnterUpdating(const EnvironmentSpec& spec, EnvironmentStatus& env);
   std::vector<TargetStatus> RecordPreviousImages(const EnvironmentSpec& spec,
                                                  const EnvironmentStatus& env) const;
+  void FailRollback(EnvironmentStatus& env, const GateResult& refusal,
+                    const std::string& deployment);
+  std::string Self() const { return r_.namespace_ + "/" + r_.name; }
   std::optional<DeploymentPatch> UpdatePatch(const std::string& ns, const TargetSpec& t,
                                              const DeploymentView& d) const;
   std::optional<DeploymentPatch> RestorePatch(const std::string& ns, const TargetSpec& t,
@@ -286,7 +309,8 @@ void Planner::HandleRetry() {
   *env = EnvironmentStatus{};
   env->name = st_.current_environment;
   env->attempts = attempts;
-  env->targets = std::move(recorded);  // the first attempt's previous images stay
+  env->targets = std::move(recorded);          // the first attempt's previous images stay
+  for (auto& t : env->targets) t.patches = 0;  // the patch bound is per attempt
   st_.phase = RolloutPhase::kProgressing;
   st_.message = "retrying environment " + env->name;
   // status.attempts counts retries; the Event says the same number.
@@ -423,13 +447,27 @@ void Planner::StepPending(const EnvironmentSpec& spec, EnvironmentStatus& env) {
 }
 
 // Updating: the previous images are in status; patch what differs, then verify.
+// Every write passes the guard again, on the fresh read the reconciler makes before it patches.
 void Planner::StepUpdating(const EnvironmentSpec& spec, EnvironmentStatus& env) {
   if (!Passed(TargetsPresent(spec), env)) return;
   const std::string ns = api::EnvironmentNamespace(r_, spec);
+  if (!Passed(NamespaceGuard(ns), env)) return;
   for (const auto& t : spec.targets) {
-    if (auto patch = UpdatePatch(ns, t, *Find(ns, t.deployment))) {
-      plan_.patches.push_back(std::move(*patch));
+    if (!Passed(TargetGuard(ns, t.deployment, ContainerNames(t)), env)) return;
+  }
+  for (size_t i = 0; i < spec.targets.size(); ++i) {
+    const TargetSpec& t = spec.targets[i];
+    auto patch = UpdatePatch(ns, t, *Find(ns, t.deployment));
+    if (!patch) continue;
+    if (i < env.targets.size()) {
+      TargetStatus& ts = env.targets[i];
+      if (ts.patches >= kMaxPatchesPerAttempt) {
+        Fail(env, Reason::kPatchLimitExceeded, PatchLimitMessage(ns, t.deployment, ts.patches));
+        return;
+      }
+      ts.patches += 1;
     }
+    plan_.patches.push_back(std::move(*patch));
   }
   env.phase = EnvironmentPhase::kVerifying;
   env.message = "waiting for the new images to roll out";
@@ -468,16 +506,41 @@ void Planner::StepBaking(const EnvironmentSpec& spec, EnvironmentStatus& env) {
 }
 
 // RollingBack: restore what differs from the recorded previous state, then wait for health.
+// The rollback restores the namespace and Deployment recorded in status (never ones taken from
+// the spec), and each restore passes the write guard on a fresh read: a namespace that withdrew
+// its consent, a renamed container or another rollout's claim ends the rollback Failed with that
+// reason, without a write, while the other targets are still restored.
 void Planner::StepRollingBack(const EnvironmentSpec& spec, EnvironmentStatus& env) {
-  const std::string ns = api::EnvironmentNamespace(r_, spec);
-  for (size_t i = 0; i < env.targets.size() && i < spec.targets.size(); ++i) {
-    const auto& ts = env.targets[i];
+  const std::string spec_ns = api::EnvironmentNamespace(r_, spec);
+  std::optional<std::pair<GateResult, std::string>> refused;
+  for (auto& ts : env.targets) {
     if (ts.previous_images.empty()) continue;
+    const std::string ns = ts.namespace_.empty() ? spec_ns : ts.namespace_;
     const DeploymentView* d = Find(ns, ts.deployment);
     if (d == nullptr) continue;  // nothing to restore
-    if (auto patch = RestorePatch(ns, spec.targets[i], ts, *d)) {
-      plan_.patches.push_back(std::move(*patch));
+    TargetSpec t;  // the spec's target of that Deployment: which validation was injected
+    t.deployment = ts.deployment;
+    for (const auto& st : spec.targets) {
+      if (st.deployment == ts.deployment && ns == spec_ns) t = st;
     }
+    auto patch = RestorePatch(ns, t, ts, *d);
+    if (!patch) continue;
+    GateResult g = NamespaceGuard(ns);
+    if (g.passed()) g = TargetGuard(ns, ts.deployment, ContainerNames(ts));
+    if (g.passed() && ts.patches >= kMaxPatchesPerAttempt) {
+      g = GateResult::Fail(Reason::kPatchLimitExceeded,
+                           PatchLimitMessage(ns, ts.deployment, ts.patches));
+    }
+    if (!g.passed()) {
+      if (!refused) refused.emplace(g, ns + "/" + ts.deployment);
+      continue;
+    }
+    ts.patches += 1;
+    plan_.patches.push_back(std::move(*patch));
+  }
+  if (refused) {
+    FailRollback(env, refused->first, refused->second);
+    return;
   }
   if (!plan_.patches.empty()) {
     st_.message =
@@ -509,6 +572,23 @@ void Planner::StepRollingBack(const EnvironmentSpec& spec, EnvironmentStatus& en
   Event("Normal", "RolledBack", "environment " + env.name + " rolled back to its previous images");
 }
 
+// A restore the write guard refused: the rollout ends Failed with the guard's reason; the
+// previous images stay recorded in status, and the original failure stays in the message.
+void Planner::FailRollback(EnvironmentStatus& env, const GateResult& refusal,
+                           const std::string& deployment) {
+  const std::string word = api::ReasonName(refusal.reason());
+  const std::string earlier = env.reason.empty() ? "" : " (it had failed: " + env.reason + ")";
+  env.phase = EnvironmentPhase::kFailed;
+  env.reason = word;
+  env.message = "rollback of " + deployment + " refused: " + refusal.message().value_or("") +
+                earlier + "; its previous images stay recorded in status";
+  env.finished_at = obs_.now;
+  st_.phase = RolloutPhase::kFailed;
+  st_.message = "environment " + env.name + " failed: " + word + ": " + env.message;
+  Event("Warning", word, "environment " + env.name + ": " + env.message);
+  Event("Warning", "RollbackFailed", st_.message);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The gates
 
@@ -521,19 +601,7 @@ GateResult Planner::Approval(const EnvironmentSpec& spec, const EnvironmentStatu
 
 GateResult Planner::PreFlight(const EnvironmentSpec& spec) const {
   const std::string ns = api::EnvironmentNamespace(r_, spec);
-  if (ns != r_.namespace_) {
-    auto it = obs_.namespaces.find(ns);
-    const bool allowed = it != obs_.namespaces.end() && [&] {
-      auto l = it->second.labels.find(api::kAllowFromLabel);
-      return l != it->second.labels.end() && l->second == r_.namespace_;
-    }();
-    if (!allowed) {
-      return GateResult::Fail(Reason::kNamespaceNotPermitted,
-                              "namespace " + ns + " does not opt in to rollouts from " +
-                                  r_.namespace_ + " (label it " + api::kAllowFromLabel + "=" +
-                                  r_.namespace_ + ")");
-    }
-  }
+  if (GateResult g = NamespaceGuard(ns); !g.passed()) return g;
   for (const auto& [logical, ref] : r_.spec.images) {
     auto parsed = ParseImageRef(ref);
     if (!parsed.ok()) continue;  // ValidateSpec reported it
@@ -543,11 +611,8 @@ GateResult Planner::PreFlight(const EnvironmentSpec& spec) const {
     }
   }
   for (const auto& t : spec.targets) {
+    if (GateResult g = TargetGuard(ns, t.deployment, ContainerNames(t)); !g.passed()) return g;
     const DeploymentView* d = Find(ns, t.deployment);
-    if (d == nullptr) {
-      return GateResult::Fail(Reason::kDeploymentNotFound,
-                              DeploymentName(ns, t.deployment) + " not found");
-    }
     if (t.worker_validation && t.worker_validation->cuda_required &&
         opts_.validator_image.empty() &&
         std::any_of(t.containers.begin(), t.containers.end(),
@@ -557,12 +622,54 @@ GateResult Planner::PreFlight(const EnvironmentSpec& spec) const {
                                   " requires CUDA validation, but the controller runs without "
                                   "--validator-image");
     }
-    for (const auto& [container, logical] : t.containers) {
-      if (!d->container_images.contains(container)) {
-        return GateResult::Fail(
-            Reason::kContainerNotFound,
-            DeploymentName(ns, t.deployment) + " has no container \"" + container + "\"");
-      }
+  }
+  return GateResult::Pass();
+}
+
+// The namespace a write goes to exists and opts in to rollouts from this rollout's namespace
+// (its own namespace always does). Judged on a fresh read: see Reconciler "the write guard".
+GateResult Planner::NamespaceGuard(const std::string& ns) const {
+  if (ns == r_.namespace_) return GateResult::Pass();
+  auto it = obs_.namespaces.find(ns);
+  if (it == obs_.namespaces.end()) {
+    return GateResult::Fail(Reason::kNamespaceNotFound, "namespace " + ns + " does not exist");
+  }
+  auto l = it->second.labels.find(api::kAllowFromLabel);
+  if (l == it->second.labels.end() || l->second != r_.namespace_) {
+    return GateResult::Fail(Reason::kNamespaceNotPermitted,
+                            "namespace " + ns + " does not opt in to rollouts from " +
+                                r_.namespace_ + " (label it " + api::kAllowFromLabel + "=" +
+                                r_.namespace_ + ")");
+  }
+  return GateResult::Pass();
+}
+
+// The Deployment a write goes to exists, has every container the write names, and is not
+// claimed by another rollout that is still active (rollgate.io/owner).
+GateResult Planner::TargetGuard(const std::string& ns, const std::string& deployment,
+                                const std::vector<std::string>& containers) const {
+  const DeploymentView* d = Find(ns, deployment);
+  if (d == nullptr) {
+    return GateResult::Fail(Reason::kDeploymentNotFound,
+                            DeploymentName(ns, deployment) + " not found");
+  }
+  for (const auto& container : containers) {
+    if (!d->container_images.contains(container)) {
+      return GateResult::Fail(
+          Reason::kContainerNotFound,
+          DeploymentName(ns, deployment) + " has no container \"" + container + "\"");
+    }
+  }
+  auto claim = d->annotations.find(api::kOwnerAnnotation);
+  if (claim != d->annotations.end() && !claim->second.empty() && claim->second != Self()) {
+    auto owner = obs_.claim_owners.find(claim->second);
+    if (owner != obs_.claim_owners.end() && !api::IsTerminal(owner->second)) {
+      const std::string phase = api::PhaseName(owner->second);
+      return GateResult::Fail(
+          Reason::kTargetConflict,
+          DeploymentName(ns, deployment) + " is claimed by rollout " + claim->second + " (" +
+              api::kOwnerAnnotation + "), which is " +
+              (phase.empty() ? "not readable by this controller or not yet started" : phase));
     }
   }
   return GateResult::Pass();
@@ -594,6 +701,13 @@ GateResult Planner::Health(const EnvironmentSpec& spec, WallTime deadline) const
     if (d == nullptr) {
       return GateResult::Fail(Reason::kDeploymentNotFound,
                               DeploymentName(ns, t.deployment) + " not found");
+    }
+    for (const auto& [container, logical] : t.containers) {
+      if (!d->container_images.contains(container)) {
+        return GateResult::Fail(Reason::kContainerNotFound,
+                                DeploymentName(ns, t.deployment) + " no longer has container \"" +
+                                    container + "\" (renamed or removed by someone else)");
+      }
     }
     if (!ImagesMatch(*d, DesiredImages(r_.spec, t))) {
       return GateResult::Fail(
@@ -691,21 +805,18 @@ GateResult Planner::Bake(const EnvironmentSpec& spec, const EnvironmentStatus& e
 // Fails when that has not happened within the progress deadline counted from the failure.
 GateResult Planner::RollbackHealth(const EnvironmentSpec& spec,
                                    const EnvironmentStatus& env) const {
-  const std::string ns = api::EnvironmentNamespace(r_, spec);
+  const std::string spec_ns = api::EnvironmentNamespace(r_, spec);
   std::string waiting;
-  for (size_t i = 0; i < spec.targets.size(); ++i) {
-    const auto& t = spec.targets[i];
-    const DeploymentView* d = Find(ns, t.deployment);
+  for (const auto& ts : env.targets) {
+    const std::string ns = ts.namespace_.empty() ? spec_ns : ts.namespace_;
+    const DeploymentView* d = Find(ns, ts.deployment);
     if (d == nullptr) continue;  // nothing to restore there; keep waiting for the others
-    const std::map<std::string, std::string> want = i < env.targets.size()
-                                                        ? env.targets[i].previous_images
-                                                        : std::map<std::string, std::string>{};
-    if (!ImagesMatch(*d, want)) {
-      waiting = DeploymentName(ns, t.deployment) + " not yet restored";
+    if (!ImagesMatch(*d, ts.previous_images)) {
+      waiting = DeploymentName(ns, ts.deployment) + " not yet restored";
       continue;
     }
     if (!RolledOut(*d) && waiting.empty()) {
-      waiting = DeploymentName(ns, t.deployment) + ": " + std::to_string(d->updated_replicas) +
+      waiting = DeploymentName(ns, ts.deployment) + ": " + std::to_string(d->updated_replicas) +
                 " updated, " + std::to_string(d->available_replicas) + " available of " +
                 std::to_string(d->spec_replicas);
     }
@@ -807,7 +918,8 @@ std::optional<DeploymentPatch> Planner::UpdatePatch(const std::string& ns, const
   auto want = DesiredImages(r_.spec, t);
   auto ann = d.annotations.find(api::kRevisionAnnotation);
   const bool annotated = ann != d.annotations.end() && ann->second == rev;
-  DeploymentPatch patch{ns, t.deployment, want, rev, false, {}, {}, {}, false};
+  DeploymentPatch patch{ns,    t.deployment,       want,  rev, false, {}, {}, {},
+                        false, d.resource_version, Self()};
   patch.init_containers = validation::ValidationContainers(r_.spec, t, d, opts_.injection());
   bool injected = true;
   if (!patch.init_containers.empty()) {
@@ -830,7 +942,8 @@ std::optional<DeploymentPatch> Planner::RestorePatch(const std::string& ns, cons
                                                      const TargetStatus& ts,
                                                      const DeploymentView& d) const {
   const std::string rev = Revision(st_.revision) + "-rollback";
-  DeploymentPatch patch{ns, ts.deployment, ts.previous_images, rev, true, {}, {}, {}, false};
+  DeploymentPatch patch{ns, ts.deployment, ts.previous_images, rev,   true, {}, {},
+                        {}, false,         d.resource_version, Self()};
   bool restored = ImagesMatch(d, ts.previous_images);
   for (const auto& ic : validation::ValidationContainers(r_.spec, t, d, opts_.injection())) {
     auto prev = ts.previous_init_containers.find(ic.name);

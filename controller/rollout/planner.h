@@ -40,8 +40,11 @@ struct AnalysisObservation {
 struct Observed {
   api::Rollout rollout;
   std::string spec_hash;
-  std::map<std::string, api::DeploymentView> deployments;       // "ns/name"; absent: not found
-  std::map<std::string, api::NamespaceView> namespaces;         // absent: not found
+  std::map<std::string, api::DeploymentView> deployments;  // "ns/name"; absent: not found
+  std::map<std::string, api::NamespaceView> namespaces;    // absent: not found
+  // The other rollouts named by rollgate.io/owner claims on the observed Deployments, "ns/name"
+  // -> their phase; absent: the rollout does not exist (its claim does not hold).
+  std::map<std::string, api::RolloutPhase> claim_owners;
   std::optional<validation::ValidationObservation> validation;  // for the current environment
   std::optional<AnalysisObservation> analysis_sample;
   api::WallTime now;
@@ -62,6 +65,10 @@ struct PlannerOptions {
   }
 };
 
+// How many patches one Deployment may receive from one attempt of one revision: the roll-forward
+// patch, the rollback's, and one more (a rollback repeated once after someone else's change).
+inline constexpr int kMaxPatchesPerAttempt = 3;
+
 struct DeploymentPatch {
   std::string namespace_;
   std::string name;
@@ -74,6 +81,11 @@ struct DeploymentPatch {
   // Rollback of worker validation: init containers to remove, and the label to remove.
   std::vector<std::string> remove_init_containers;
   bool remove_validation_label = false;
+  // The precondition and the claim, from the fresh read the plan was made on: the patch applies
+  // only to that version of the Deployment (metadata.resourceVersion; "" for none), and it writes
+  // the claim (rollgate.io/owner = the rollout's "ns/name").
+  std::string resource_version{};
+  std::string owner{};
 };
 
 struct EventRecord {

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <set>
+#include <vector>
 
 #include "controller/api/codec.h"
 #include "controller/api/well_known.h"
 #include "controller/common/log.h"
+#include "controller/kube/json_fields.h"
 
 namespace rollgate::rollout {
 namespace {
@@ -16,6 +19,42 @@ std::optional<unsigned long long> NumericVersion(const kube::Json& obj) {
   auto [p, ec] = std::from_chars(rv.data(), rv.data() + rv.size(), v);
   if (ec != std::errc() || p != rv.data() + rv.size()) return std::nullopt;
   return v;
+}
+
+// The phase a ContainerRollout object records (kNone when it has none or an unknown one).
+api::RolloutPhase PhaseOf(const kube::Json& obj) {
+  const kube::Json* status = kube::Field(obj, "status");
+  const std::string text = status != nullptr ? kube::StringField(*status, "phase") : "";
+  return api::ParseRolloutPhase(text).value_or(api::RolloutPhase::kNone);
+}
+
+// The rollout that claims a Deployment, when that is not `self` ("" otherwise).
+std::string OtherClaim(const api::DeploymentView& d, const std::string& self) {
+  auto it = d.annotations.find(api::kOwnerAnnotation);
+  if (it == d.annotations.end() || it->second == self) return "";
+  return it->second;
+}
+
+// What a plan writes to or commits to writing: the Deployments it patches, and those of an
+// environment it moves into Updating (pre-flight passed: the next reconcile patches them).
+std::set<std::pair<std::string, std::string>> WriteTargets(const api::RolloutStatus& before,
+                                                           const Plan& plan) {
+  std::set<std::pair<std::string, std::string>> out;
+  for (const auto& p : plan.patches) out.insert({p.namespace_, p.name});
+  if (!plan.status) return out;
+  for (const auto& e : plan.status->environments) {
+    if (e.name != plan.status->current_environment || e.phase != api::EnvironmentPhase::kUpdating) {
+      continue;
+    }
+    const bool was_updating =
+        before.revision == plan.status->revision &&
+        std::any_of(before.environments.begin(), before.environments.end(), [&](const auto& b) {
+          return b.name == e.name && b.phase == api::EnvironmentPhase::kUpdating;
+        });
+    if (was_updating) continue;
+    for (const auto& t : e.targets) out.insert({t.namespace_, t.deployment});
+  }
+  return out;
 }
 
 AnalysisObservation ToObservation(const SampleResult& s) {
@@ -54,6 +93,14 @@ std::string BuildImagePatch(const DeploymentPatch& p) {
   }
   kube::Json patch = kube::Json::object();
   patch["metadata"]["annotations"][api::kRevisionAnnotation] = kube::Json::string(p.revision);
+  if (!p.owner.empty()) {
+    patch["metadata"]["annotations"][api::kOwnerAnnotation] = kube::Json::string(p.owner);
+  }
+  // A precondition: the API server refuses the patch (409 Conflict) unless the Deployment is
+  // still the version the plan was made on.
+  if (!p.resource_version.empty()) {
+    patch["metadata"]["resourceVersion"] = kube::Json::string(p.resource_version);
+  }
   patch["spec"]["template"]["spec"]["containers"] = containers;
   if (!p.init_containers.empty() || !p.remove_init_containers.empty()) {
     // Strategic merge: init containers merge by name, so re-applying is idempotent.
@@ -165,8 +212,13 @@ ReconcileResult Reconciler::Reconcile(const std::string& key) {
   auto observation = Observe(key, obj);
   if (!observation.ok()) return {observation.status(), std::nullopt};
   Observation& o = *observation;
-  const Plan plan = MakePlan(o);
-  if (Status st = Execute(key, o, plan, started); !st.ok()) return {st, std::nullopt};
+  auto planned = PlanOnFreshTargets(o);
+  if (!planned.ok()) return {planned.status(), std::nullopt};
+  const Plan& plan = *planned;
+  if (Status st = Execute(key, o, plan, started); !st.ok()) {
+    if (st.code() == StatusCode::kConflict) ForgetStale(key);
+    return {st, std::nullopt};
+  }
   RecordUnchanged(o.observed, plan);
   ReconcileResult out;
   if (plan.requeue_after) out.requeue_after = *plan.requeue_after;
@@ -199,6 +251,12 @@ Result<Reconciler::Observation> Reconciler::Observe(const std::string& key,
         if (dv.ok()) obs.deployments[dkey] = std::move(dv).value();
       }
     }
+  }
+  const std::string self = obs.rollout.namespace_ + "/" + obs.rollout.name;
+  for (const auto& [dkey, d] : obs.deployments) {
+    const std::string owner = OtherClaim(d, self);
+    if (owner.empty()) continue;
+    if (auto r = rollouts_.Get(owner)) obs.claim_owners[owner] = PhaseOf(*r);
   }
   for (const auto& e : obs.rollout.spec.environments) {
     if (e.name == obs.rollout.status.current_environment) o.current = &e;
@@ -245,6 +303,79 @@ Status Reconciler::ObserveLive(const api::EnvironmentSpec& env, Observed& obs) {
 }
 
 // ---- Plan ----
+
+// The write guard. A plan made from the caches may patch only what was read fresh: before any
+// patch, the namespace, the Deployment and the rollout claiming it (if another) of every patch
+// are read from the API server, and the plan is made again on those reads. The planner's guards
+// (namespace opt-in, Deployment and containers present, no other active claim, the patch bound)
+// then decide on the state at this moment, never on an earlier reconcile's, and each patch
+// carries the resourceVersion it was planned on, so a change in between fails it with Conflict
+// (retried with backoff, from a fresh read) instead of patching a Deployment nobody checked.
+Result<Plan> Reconciler::PlanOnFreshTargets(Observation& o) {
+  std::set<std::pair<std::string, std::string>> fresh;
+  Plan plan = MakePlan(o);
+  for (int round = 0;; ++round) {
+    std::set<std::pair<std::string, std::string>> stale;
+    for (const auto& target : WriteTargets(o.observed.rollout.status, plan)) {
+      if (!fresh.contains(target)) stale.insert(target);
+    }
+    if (stale.empty()) return plan;
+    if (round == 3) {  // each round reads more targets; the spec names finitely many
+      return Status(StatusCode::kUnavailable, "the plan kept changing under fresh reads");
+    }
+    for (const auto& [ns, name] : stale) {
+      if (Status st = ReadTargetFresh(ns, name, o.observed); !st.ok()) return st;
+      fresh.insert({ns, name});
+    }
+    plan = MakePlan(o);
+  }
+}
+
+// One write target from the API server: its namespace (unless the rollout's own), the
+// Deployment, and the rollout that claims it when that is another one. NotFound is an answer;
+// any other error is retried.
+Status Reconciler::ReadTargetFresh(const std::string& ns, const std::string& name, Observed& obs) {
+  if (ns != obs.rollout.namespace_) {
+    auto n = client_.Get(kube::resources::Namespaces(), "", ns);
+    if (n.ok()) {
+      obs.namespaces[ns] = api::DecodeNamespace(*n);
+    } else if (n.status().code() == StatusCode::kNotFound) {
+      obs.namespaces.erase(ns);
+    } else {
+      return n.status();
+    }
+  }
+  const std::string dkey = ns + "/" + name;
+  auto d = client_.Get(kube::resources::Deployments(), ns, name);
+  if (!d.ok()) {
+    if (d.status().code() != StatusCode::kNotFound) return d.status();
+    obs.deployments.erase(dkey);
+    return Status::Ok();
+  }
+  auto dv = api::DecodeDeployment(*d, opts_.planner.gpu_resource);
+  if (!dv.ok()) return Status(StatusCode::kInvalidArgument, dv.status().message());
+  const std::string owner = OtherClaim(*dv, obs.rollout.namespace_ + "/" + obs.rollout.name);
+  obs.deployments[dkey] = std::move(dv).value();
+  if (owner.empty()) return Status::Ok();
+  const auto slash = owner.find('/');
+  if (slash == std::string::npos) {  // not a claim Rollgate wrote: it holds nothing
+    obs.claim_owners.erase(owner);
+    return Status::Ok();
+  }
+  auto r = client_.Get(kube::resources::ContainerRollouts(), owner.substr(0, slash),
+                       owner.substr(slash + 1));
+  if (r.ok()) {
+    obs.claim_owners[owner] = PhaseOf(*r);
+  } else if (r.status().code() == StatusCode::kNotFound) {
+    obs.claim_owners.erase(owner);
+  } else if (r.status().code() == StatusCode::kForbidden) {
+    // A namespace-scoped controller cannot read another namespace's rollout: the claim holds.
+    obs.claim_owners[owner] = api::RolloutPhase::kNone;
+  } else {
+    return r.status();
+  }
+  return Status::Ok();
+}
 
 // Plans; when the plan asks for an analysis sample, takes exactly one and plans again with it.
 Plan Reconciler::MakePlan(Observation& o) {
@@ -346,6 +477,16 @@ Status Reconciler::ExecuteStatus(const std::string& key, const Observation& o, c
                {"message", after.message}});
   }
   return Status::Ok();
+}
+
+// A Conflict: something changed what this reconcile read. The rollout is read again from the API
+// server, so the retry (with backoff) plans from the current object, not a lagging cache.
+void Reconciler::ForgetStale(const std::string& key) {
+  const auto slash = key.find('/');
+  if (slash == std::string::npos) return;
+  auto r = client_.Get(kube::resources::ContainerRollouts(), key.substr(0, slash),
+                       key.substr(slash + 1));
+  if (r.ok()) Remember("rollout", key, std::move(r).value());
 }
 
 // ---- Record ----

@@ -81,6 +81,9 @@ class Reconciler {
   Result<Observation> Observe(const std::string& key, const kube::ObjectPtr& obj);
   Status ObserveLive(const api::EnvironmentSpec& env, Observed& obs);
   Plan MakePlan(Observation& o);
+  Result<Plan> PlanOnFreshTargets(Observation& o);
+  Status ReadTargetFresh(const std::string& ns, const std::string& name, Observed& obs);
+  void ForgetStale(const std::string& key);
   Status Execute(const std::string& key, const Observation& o, const Plan& plan,
                  Clock::MonoTime started);
   Status ExecutePatches(const std::string& key, const Observed& obs, const Plan& plan);

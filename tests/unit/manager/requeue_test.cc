@@ -34,9 +34,11 @@ TEST(DecideRequeue, TheServersRetryAfterWins) {
   EXPECT_EQ(DecideRequeue(Result(st)), (RequeueDecision{Action::kAfter, seconds(7), true, false}));
 }
 
-TEST(DecideRequeue, AConflictIsRetriedAtOnce) {
+// Retried at once, a Conflict planned again from the same stale cache made about 1,200 failed
+// reconciles a minute; with the key's backoff it cannot hot-loop.
+TEST(DecideRequeue, AConflictBacksOffPerKey) {
   const auto d = DecideRequeue(Result(Status(StatusCode::kConflict, "stale resourceVersion")));
-  EXPECT_EQ(d, (RequeueDecision{Action::kNow, std::nullopt, true, false}));
+  EXPECT_EQ(d, (RequeueDecision{Action::kRateLimited, std::nullopt, true, false}));
 }
 
 TEST(DecideRequeue, OtherRetryableErrorsBackOffPerKey) {

@@ -53,7 +53,8 @@ TEST(PlannerPreflight, FailuresChangeNothing) {
        .message_has = "namespace app-prod"},
       {.label = "cross-namespace, namespace not found",
        .setup = [](World& w) { w.MoveEnv(0, "app-prod"); },
-       .want_reason = "NamespaceNotPermitted"},
+       .want_reason = "NamespaceNotFound",
+       .message_has = "namespace app-prod does not exist"},
       {.label = "cross-namespace with the label",
        .setup =
            [](World& w) {

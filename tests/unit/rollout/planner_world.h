@@ -192,6 +192,7 @@ class World {
       }
       if (patch.remove_validation_label) d.template_labels.erase(kValidationLabel);
       d.annotations[kRevisionAnnotation] = patch.revision;
+      if (!patch.owner.empty()) d.annotations[api::kOwnerAnnotation] = patch.owner;
       d.generation += 1;
       d.updated_replicas = 0;
       patch_count[d.Key()] += 1;

@@ -26,6 +26,7 @@ class RecordingClient : public testing::UnimplementedClient {
  public:
   std::map<std::string, Json> objects;  // "ns/name" (deployments and rollouts share the space)
   std::vector<std::string> actions;     // "patch ns/name", "status ns/name", "get ns/name"
+  std::string last_patch;               // the body of the last patch
   std::optional<Status> patch_error;
   std::optional<Status> status_error;
   int version = 100;
@@ -40,6 +41,7 @@ class RecordingClient : public testing::UnimplementedClient {
   Result<Json> Patch(const kube::ResourceType&, const std::string& ns, const std::string& name,
                      kube::PatchType, const std::string& body, const kube::PatchOptions&) override {
     actions.push_back("patch " + ns + "/" + name);
+    last_patch = body;
     if (patch_error) return *patch_error;
     Json& d = objects.at(ns + "/" + name);
     const Json p = Json::parse(body);
@@ -137,6 +139,8 @@ TEST(ReconcilerTest, PreviousImagesArePersistedBeforeThePatch) {
   ASSERT_TRUE(res.status.ok()) << res.status.ToString();
   EXPECT_EQ(h.client.Count("patch"), 0) << "no patch before the previous images are written";
   EXPECT_EQ(h.client.Count("status"), 1);
+  EXPECT_EQ(h.client.actions.at(0), "get deployments app/api")
+      << "entering Updating commits to a write: its target is read fresh first";
   EXPECT_EQ(h.Phase(), "Updating");
   auto r = api::DecodeRollout(h.client.objects.at("app/r"));
   ASSERT_TRUE(r.ok());
@@ -147,9 +151,10 @@ TEST(ReconcilerTest, PreviousImagesArePersistedBeforeThePatch) {
   h.SyncCaches();
   res = h.reconciler->Reconcile("app/r");
   ASSERT_TRUE(res.status.ok()) << res.status.ToString();
-  ASSERT_EQ(h.client.actions.size(), 3u);
-  EXPECT_EQ(h.client.actions[1], "patch app/api");
-  EXPECT_EQ(h.client.actions[2], "status app/r") << "the patch comes before leaving Updating";
+  ASSERT_EQ(h.client.actions.size(), 5u);
+  EXPECT_EQ(h.client.actions[2], "get deployments app/api") << "the write target is read fresh";
+  EXPECT_EQ(h.client.actions[3], "patch app/api");
+  EXPECT_EQ(h.client.actions[4], "status app/r") << "the patch comes before leaving Updating";
   EXPECT_EQ(h.Phase(), "Verifying");
 }
 
@@ -188,13 +193,100 @@ TEST(ReconcilerTest, StatusConflictRecordsNoEvents) {
   EXPECT_EQ(res.status.code(), StatusCode::kConflict);
   EXPECT_TRUE(h.events.reasons.empty()) << "events describe persisted transitions only";
   EXPECT_EQ(h.client.Count("patch"), 0);
+  EXPECT_EQ(h.client.Count("get containerrollouts app/r"), 1)
+      << "a Conflict re-reads the rollout, so the retry does not plan from the same stale cache";
+}
+
+// ---- the write guard: every patch is planned on a fresh read of its target ----
+
+TEST(ReconcilerTest, ThePatchCarriesTheFreshReadsResourceVersionAndTheClaim) {
+  Harness h;
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  h.SyncCaches();
+  // The API server holds a newer version than the cache (a status update since).
+  h.client.objects["app/api"]["metadata"]["resourceVersion"] = Json::string("77");
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  ASSERT_EQ(h.client.Count("patch"), 1);
+  const Json body = Json::parse(h.client.last_patch);
+  EXPECT_EQ(body.at("metadata").at("resourceVersion").as_string(), "77") << h.client.last_patch;
+  EXPECT_EQ(body.at("metadata").at("annotations").at("rollgate.io/owner").as_string(), "app/r");
+}
+
+TEST(ReconcilerTest, AFreshReadOverridesAStaleCacheBeforeAnyPatch) {
+  Harness h;
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  h.SyncCaches();  // the cache still shows container "api"
+  // Its owner renamed the container; the watch has not delivered that yet.
+  h.client.objects["app/api"]["spec"]["template"]["spec"]["containers"][0]["name"] =
+      Json::string("api2");
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count("patch"), 0) << "no patch may re-create container api";
+  auto r = api::DecodeRollout(h.client.objects.at("app/r"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status.environments[0].reason, "ContainerNotFound");
+}
+
+TEST(ReconcilerTest, AClaimSeenOnlyByTheFreshReadFailsPreFlightWithNothingRecorded) {
+  Harness h;
+  // The cache shows no claim; the API server does, by a rollout that is progressing.
+  h.client.objects["app/api"]["metadata"]["annotations"]["rollgate.io/owner"] =
+      Json::string("team/x");
+  h.client.objects["team/x"] = Json::parse(
+      R"({"metadata":{"namespace":"team","name":"x"},"status":{"phase":"Progressing"}})");
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count("patch"), 0);
+  auto r = api::DecodeRollout(h.client.objects.at("app/r"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(api::PhaseName(r->status.phase), "Failed");
+  EXPECT_EQ(r->status.environments[0].reason, "TargetConflict");
+  EXPECT_TRUE(r->status.environments[0].targets.empty()) << "nothing recorded";
+}
+
+TEST(ReconcilerTest, AClaimIsJudgedOnAFreshReadOfTheClaimingRollout) {
+  for (const std::string phase : {"Progressing", "Succeeded", ""}) {
+    SCOPED_TRACE(phase.empty() ? "claiming rollout deleted" : phase);
+    Harness h;
+    ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+    h.SyncCaches();
+    h.client.objects["app/api"]["metadata"]["annotations"]["rollgate.io/owner"] =
+        Json::string("team/x");
+    if (!phase.empty()) {
+      h.client.objects["team/x"] = Json::parse(
+          R"({"metadata":{"namespace":"team","name":"x"},"status":{"phase":")" + phase + R"("}})");
+    }
+    ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+    EXPECT_EQ(h.client.Count("get containerrollouts team/x"), 1);
+    auto r = api::DecodeRollout(h.client.objects.at("app/r"));
+    ASSERT_TRUE(r.ok());
+    if (phase == "Progressing") {
+      EXPECT_EQ(h.client.Count("patch"), 0);
+      EXPECT_EQ(r->status.environments[0].reason, "TargetConflict");
+    } else {
+      EXPECT_EQ(h.client.Count("patch"), 1)
+          << "a finished or deleted rollout's claim holds nothing";
+      EXPECT_EQ(h.Phase(), "Verifying");
+    }
+  }
+}
+
+TEST(ReconcilerTest, APatchConflictIsRetriedWithoutAStatusWrite) {
+  Harness h;
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  h.SyncCaches();
+  h.client.patch_error = Status(StatusCode::kConflict, "the object has been modified");
+  auto res = h.reconciler->Reconcile("app/r");
+  EXPECT_EQ(res.status.code(), StatusCode::kConflict);
+  EXPECT_EQ(h.client.Count("status"), 1) << "Updating is not left without the patch";
+  h.client.patch_error.reset();
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.Phase(), "Verifying");
 }
 
 TEST(ReconcilerTest, CacheMissIsConfirmedWithTheApiServer) {
   Harness h;
   h.deployments.objects.clear();  // created a moment ago: not in the cache yet
   ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
-  EXPECT_EQ(h.client.Count("get deployments app/api"), 1);
+  EXPECT_GE(h.client.Count("get deployments app/api"), 1);
   EXPECT_EQ(h.Phase(), "Updating") << "a lagging cache is no reason for DeploymentNotFound";
 
   Harness gone;
