@@ -35,23 +35,29 @@ std::string OtherClaim(const api::DeploymentView& d, const std::string& self) {
   return it->second;
 }
 
-// What a plan writes to or commits to writing: the Deployments it patches, and those of an
-// environment it moves into Updating (pre-flight passed: the next reconcile patches them).
+// What a plan writes to or commits to: the Deployments it patches, those of an environment it
+// moves into Updating (pre-flight passed: the next reconcile patches them), and those of an
+// environment it fails or rolls back (a verdict that undoes a rollout is confirmed on a fresh read,
+// never taken from a cache that may have stalled).
 std::set<std::pair<std::string, std::string>> WriteTargets(const api::RolloutStatus& before,
                                                            const Plan& plan) {
+  using api::EnvironmentPhase;
   std::set<std::pair<std::string, std::string>> out;
   for (const auto& p : plan.patches) out.insert({p.namespace_, p.name});
   if (!plan.status) return out;
   for (const auto& e : plan.status->environments) {
-    if (e.name != plan.status->current_environment || e.phase != api::EnvironmentPhase::kUpdating) {
-      continue;
+    if (e.name != plan.status->current_environment) continue;
+    std::optional<EnvironmentPhase> was;
+    if (before.revision == plan.status->revision) {
+      for (const auto& b : before.environments) {
+        if (b.name == e.name) was = b.phase;
+      }
     }
-    const bool was_updating =
-        before.revision == plan.status->revision &&
-        std::any_of(before.environments.begin(), before.environments.end(), [&](const auto& b) {
-          return b.name == e.name && b.phase == api::EnvironmentPhase::kUpdating;
-        });
-    if (was_updating) continue;
+    const bool entering = e.phase == EnvironmentPhase::kUpdating && was != e.phase;
+    const bool undoing =
+        (e.phase == EnvironmentPhase::kRollingBack || e.phase == EnvironmentPhase::kFailed) &&
+        was && api::IsInProgress(*was);
+    if (!entering && !undoing) continue;
     for (const auto& t : e.targets) out.insert({t.namespace_, t.deployment});
   }
   return out;
@@ -215,10 +221,12 @@ ReconcileResult Reconciler::Reconcile(const std::string& key) {
   auto planned = PlanOnFreshTargets(o);
   if (!planned.ok()) return {planned.status(), std::nullopt};
   const Plan& plan = *planned;
-  if (Status st = Execute(key, o, plan, started); !st.ok()) {
+  bool deleted = false;
+  if (Status st = Execute(key, o, plan, started, &deleted); !st.ok()) {
     if (st.code() == StatusCode::kConflict) ForgetStale(key);
     return {st, std::nullopt};
   }
+  if (deleted) return {};
   RecordUnchanged(o.observed, plan);
   ReconcileResult out;
   if (plan.requeue_after) out.requeue_after = *plan.requeue_after;
@@ -397,7 +405,7 @@ Plan Reconciler::MakePlan(Observation& o) {
 // ---- Execute ----
 
 Status Reconciler::Execute(const std::string& key, const Observation& o, const Plan& plan,
-                           Clock::MonoTime started) {
+                           Clock::MonoTime started, bool* deleted) {
   if (Status st = ExecutePatches(key, o.observed, plan); !st.ok()) return st;
   if (!plan.status) return Status::Ok();
   if (opts_.dry_run) {
@@ -407,7 +415,9 @@ Status Reconciler::Execute(const std::string& key, const Observation& o, const P
                {"message", plan.status->message}});
     return Status::Ok();
   }
-  return ExecuteStatus(key, o, plan, started);
+  Status st = ExecuteStatus(key, o, plan, started);
+  if (st.code() == StatusCode::kNotFound) *deleted = true;
+  return st.code() == StatusCode::kNotFound ? Status::Ok() : st;
 }
 
 // The patches, in plan order. The first roll-forward patch of an environment closes its
@@ -442,6 +452,13 @@ Status Reconciler::ExecuteStatus(const std::string& key, const Observation& o, c
   kube::Json updated = *o.object;
   updated["status"] = api::EncodeStatus(after);
   auto res = client_.UpdateStatus(kube::resources::ContainerRollouts(), before.namespace_, updated);
+  if (!res.ok() && res.status().code() == StatusCode::kNotFound) {
+    // Deleted while this reconcile ran (e.g. during a rollback): nothing is left to record.
+    log::Info("reconciler", "rollout deleted during the reconcile; its status is not written",
+              {{"rollout", key}, {"phase", api::PhaseName(after.phase)}});
+    RecordDeleted(key);
+    return Status(StatusCode::kNotFound, "deleted");
+  }
   if (!res.ok()) return res.status();
   status_writes_.fetch_add(1);
   // An environment entering Updating is eligible from this reconcile's start; its first patch

@@ -84,8 +84,9 @@ class Reconciler {
   Result<Plan> PlanOnFreshTargets(Observation& o);
   Status ReadTargetFresh(const std::string& ns, const std::string& name, Observed& obs);
   void ForgetStale(const std::string& key);
+  // *deleted: the rollout was gone when its status was written (not an error).
   Status Execute(const std::string& key, const Observation& o, const Plan& plan,
-                 Clock::MonoTime started);
+                 Clock::MonoTime started, bool* deleted);
   Status ExecutePatches(const std::string& key, const Observed& obs, const Plan& plan);
   Status ExecuteStatus(const std::string& key, const Observation& o, const Plan& plan,
                        Clock::MonoTime started);

@@ -197,6 +197,35 @@ TEST(ReconcilerTest, StatusConflictRecordsNoEvents) {
       << "a Conflict re-reads the rollout, so the retry does not plan from the same stale cache";
 }
 
+// Deleted while it rolls back (or at any other step): the status write finds nothing, which is
+// the end of the rollout, not an error to retry and log.
+TEST(ReconcilerTest, ARolloutDeletedDuringTheReconcileIsDoneNotAnError) {
+  Harness h;
+  h.client.status_error = Status(StatusCode::kNotFound, "containerrollouts \"r\" not found");
+  auto res = h.reconciler->Reconcile("app/r");
+  EXPECT_TRUE(res.status.ok()) << res.status.ToString();
+  EXPECT_FALSE(res.requeue_after.has_value());
+  EXPECT_TRUE(h.events.reasons.empty());
+}
+
+// A stalled Deployment watch: the cache still shows the patched generation unobserved after the
+// progress deadline, while the API server knows the Deployment is healthy. The failure verdict is
+// confirmed on a fresh read first, so nothing is rolled back.
+TEST(ReconcilerTest, AFailureVerdictIsConfirmedOnAFreshReadBeforeItIsPersisted) {
+  Harness h;
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // Updating
+  h.SyncCaches();
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // patched: Verifying
+  ASSERT_EQ(h.Phase(), "Verifying");
+  h.SyncCaches();  // the cache: generation 2, observedGeneration 1 (not rolled out)
+  // The API server: the Deployment controller has rolled generation 2 out since.
+  h.client.objects["app/api"]["status"]["observedGeneration"] = Json::number(2);
+  h.clock.Advance(std::chrono::seconds(601));  // past the default progress deadline
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.Phase(), "Succeeded") << "a healthy Deployment must not be rolled back";
+  EXPECT_EQ(h.client.Count("patch"), 1);
+}
+
 // ---- the write guard: every patch is planned on a fresh read of its target ----
 
 TEST(ReconcilerTest, ThePatchCarriesTheFreshReadsResourceVersionAndTheClaim) {
