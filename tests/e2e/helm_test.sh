@@ -226,6 +226,17 @@ refused --set securityContext.runAsNonRoot=false "runAsNonRoot"
 refused --set concurrency=100 "concurrency"
 refused --set noSuchValue=1 "noSuchValue"
 refused --set 'allowedRegistries={a.example.com,b c}' "allowedRegistries"
+refused --set validatorResources.requests.memory=lots "validatorResources"
+refused --set validatorResources.request.cpu=1 "validatorResources"
+# The validator's resources reach the controller's flags (defaults, and an override).
+if out=$("$helm" template rollgate-render "$chart" -n render-ns \
+  --set validatorResources.limits.memory=2Gi 2>&1) &&
+  grep -q -- '--validator-requests=cpu=10m,memory=64Mi' <<<"$out" &&
+  grep -q -- '--validator-limits=cpu=1,memory=2Gi' <<<"$out"; then
+  pass "validatorResources: --validator-requests=cpu=10m,memory=64Mi --validator-limits=cpu=1,memory=2Gi"
+else
+  fail "validatorResources not rendered as flags: $(grep -- '--validator-' <<<"$out" | tr -s ' \n' ' ')"
+fi
 
 # --- CRDs the chart needs on the cluster ---------------------------------------------------------
 if kc get crd "$crd_name" >/dev/null 2>&1; then

@@ -122,3 +122,15 @@ namespaces) or the Role in watchNamespace. Exactly what controller/ uses:
 {{- fail "metrics.port and health.port must differ" }}
 {{- end }}
 {{- end }}
+
+{{/*
+A map of resource quantities as the controller's name=quantity,... flags take them (sorted by
+name: Go templates range over maps in key order).
+*/}}
+{{- define "rollgate.quantities" -}}
+{{- $out := list -}}
+{{- range $name, $q := . -}}
+{{- $out = append $out (printf "%s=%v" $name $q) -}}
+{{- end -}}
+{{- join "," $out -}}
+{{- end -}}
