@@ -74,6 +74,11 @@ Result<Clients> BuildClients(const manager::Options& o, const Clock& clock, Canc
     return Status(client.status().code(), cfg->source + ": " + client.status().message());
   kube::RestClientOptions lease_ro = ro;
   lease_ro.cancel = nullptr;
+  // One renewal (a GET and an UPDATE of the Lease) must end within the renew deadline even on a
+  // frozen connection: each request gets a fifth of it, and no Retry-After waits.
+  lease_ro.request_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+      manager::Seconds(o.renew_deadline_s) / 5);
+  lease_ro.max_retries = 0;
   auto lease_client = kube::RestClient::FromConfig(*cfg, clock, lease_ro);
   if (!lease_client.ok()) {
     return Status(lease_client.status().code(),
@@ -210,9 +215,15 @@ int main(int argc, char** argv) {
   auto metrics_server = metrics::MetricsServer::Start(
       o.metrics_bind, metrics.registry(), [&] { metrics.SetQueueDepth(controller.QueueDepth()); });
   if (!metrics_server.ok()) return Fail(metrics_server.status().message());
+  // /healthz fails when the work loop is wedged, or when a cache has heard nothing from the API
+  // server for twice the watch progress bound: its watch was restarted and is still silent.
+  const auto stall_bound = 2 * kube::InformerOptions{}.watch_progress_timeout;
   auto health_server = metrics::HealthServer::Start(
       o.health_bind, {[&] { return controller.HasSynced(); },
-                      [&] { return heartbeat.Wedged(controller.QueueDepth()); }});
+                      [&]() -> std::optional<std::string> {
+                        if (auto w = heartbeat.Wedged(controller.QueueDepth())) return w;
+                        return set.Stalled(stall_bound);
+                      }});
   if (!health_server.ok()) return Fail(health_server.status().message());
 
   log::Info("controller", "starting",

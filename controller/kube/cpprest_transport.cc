@@ -23,6 +23,7 @@
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -234,10 +235,37 @@ class CpprestTransport final : public HttpTransport {
     if (cancel != nullptr) reg = cancel->OnCancel([&cts] { cts.cancel(); });
     try {
       auto c = ClientFor(req.timeout);
-      http::http_response resp = c->request(BuildRequest(req), cts.get_token()).get();
-      HttpResponse out = ResponseHead(resp);
-      out.body = resp.extract_string(true).get();
-      return out;
+      // The whole exchange, body included, within req.timeout: cpprest's own timer restarts with
+      // every byte, so a server dripping its response would hold the request (and the reconcile
+      // worker waiting on it) for ever.
+      pplx::task<HttpResponse> exchange =
+          c->request(BuildRequest(req), cts.get_token()).then([](http::http_response resp) {
+            return resp.extract_string(true).then([resp](const std::string& body) {
+              HttpResponse out = ResponseHead(resp);
+              out.body = body;
+              return out;
+            });
+          });
+      auto finished = std::make_shared<std::promise<void>>();
+      std::future<void> done = finished->get_future();
+      exchange.then([finished](const pplx::task<HttpResponse>& t) {
+        try {
+          (void)t.get();  // observed here, so a failure after the deadline is not "unobserved"
+        } catch (...) {   // NOLINT(bugprone-empty-catch): reported by exchange.get() below
+        }
+        finished->set_value();
+      });
+      if (done.wait_for(req.timeout) == std::future_status::timeout) {
+        cts.cancel();  // closes the connection; the exchange then ends at once
+        (void)done.wait_for(kDrainTimeout);
+        if (cancel != nullptr && cancel->cancelled()) {
+          return Status(StatusCode::kCancelled, req.method + " cancelled");
+        }
+        return Status(StatusCode::kTimeout, req.method + " " + opts_.server +
+                                                ": no complete response within " +
+                                                std::to_string(req.timeout.count()) + "ms");
+      }
+      return exchange.get();
     } catch (const std::exception& e) {
       return Failure(req, e, cancel != nullptr && cancel->cancelled());
     }
@@ -352,10 +380,10 @@ class CpprestTransport final : public HttpTransport {
     std::string what = e.what();
     if (const auto* he = dynamic_cast<const http::http_exception*>(&e)) {
       const auto& ec = he->error_code();
-      if (ec == std::errc::timed_out) {
-        return Status(StatusCode::kTransport, req.method + " " + opts_.server +
-                                                  ": no response within " +
-                                                  std::to_string(req.timeout.count()) + "ms");
+      if (ec == std::errc::timed_out) {  // refused and reset stay kTransport: different failures
+        return Status(StatusCode::kTimeout, req.method + " " + opts_.server +
+                                                ": no response within " +
+                                                std::to_string(req.timeout.count()) + "ms");
       }
       // cpprest loses OpenSSL's error category: render the queued OpenSSL errors when present.
       std::string ssl = OpenSslErrors();

@@ -10,12 +10,18 @@ namespace {
 
 std::string ResourceVersionOf(const Json& obj) { return MetaString(obj, "resourceVersion"); }
 
+const Clock& DefaultClock() {
+  static const RealClock clock;
+  return clock;
+}
 }  // namespace
 
 Informer::Informer(KubeClient& client, InformerOptions opts)
     : client_(client),
       opts_(std::move(opts)),
-      backoff_(opts_.backoff, opts_.random01 ? opts_.random01 : DefaultRandom01()) {
+      backoff_(opts_.backoff, opts_.random01 ? opts_.random01 : DefaultRandom01()),
+      clock_(opts_.clock != nullptr ? *opts_.clock : DefaultClock()),
+      last_progress_(clock_.Now().time_since_epoch().count()) {
   if (!opts_.random01) opts_.random01 = DefaultRandom01();
 }
 
@@ -52,6 +58,7 @@ Status Informer::ListAndReplace() {
   auto list = ListAll(client_, opts_.type, opts_.namespace_, lo);
   lists_.fetch_add(1);
   if (!list.ok()) return list.status();
+  Progressed();
 
   // Build the new store, then tell handlers what changed relative to the old one.
   // Handlers see additions in the server's list order.
@@ -138,10 +145,12 @@ Status Informer::WatchOnce(const CancelToken& cancel) {
   wo.resource_version = last_resource_version();
   wo.allow_bookmarks = true;
   wo.server_timeout = NextWatchTimeout();
+  wo.progress_timeout = opts_.watch_progress_timeout;
   bool got_event = false;
   Status st = client_.Watch(
       opts_.type, opts_.namespace_, wo,
       [&](WatchEvent&& ev) {
+        Progressed();
         if (!got_event) {
           got_event = true;
           backoff_.Reset();
@@ -166,6 +175,8 @@ Duration Informer::RetryDelay(const Status& st) {
 
 void Informer::Run(const CancelToken& cancel) {
   const std::string what = opts_.type.Name();
+  Progressed();  // judged from the start of the run (a standby replica runs no informer)
+  running_.store(true);
   bool need_list = true;
   while (!cancel.cancelled()) {
     if (need_list) {
@@ -204,6 +215,17 @@ void Informer::Run(const CancelToken& cancel) {
           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count())}});
     (void)cancel.SleepFor(wait);
   }
+}
+
+void Informer::Progressed() { last_progress_.store(clock_.Now().time_since_epoch().count()); }
+
+std::optional<std::string> Informer::Stalled(std::chrono::nanoseconds bound) const {
+  if (!running_.load()) return std::nullopt;
+  const Clock::MonoTime last{Clock::MonoTime::duration(last_progress_.load())};
+  const auto silent = clock_.Now() - last;
+  if (silent <= bound) return std::nullopt;
+  return "no data from the API server for the " + opts_.type.Name() + " cache for " +
+         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(silent).count()) + "s";
 }
 
 bool Informer::WaitForSync(const CancelToken& cancel, std::chrono::milliseconds timeout) const {

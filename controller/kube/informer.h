@@ -54,6 +54,13 @@ struct InformerOptions {
   std::function<double()> random01;  // default: DefaultRandom01()
   std::chrono::seconds min_watch_timeout{300};
   std::chrono::seconds max_watch_timeout{600};
+  // A watch that delivers neither an event nor a bookmark for this long is stalled (a half-open
+  // connection, a stuck proxy) and is restarted. The API server sends a bookmark to every watch
+  // that asked for them about once a minute (measured on v1.36: the first 59 s after the watch
+  // started), so 150 s leaves room for one lost bookmark and a slow server.
+  std::chrono::seconds watch_progress_timeout{150};
+  // Clock of the progress bookkeeping (Stalled); default: the real clock.
+  const Clock* clock = nullptr;
   // Called when a watch ends abnormally and is restarted (metrics hook).
   std::function<void(const std::string& resource)> on_watch_restart;
 };
@@ -80,6 +87,9 @@ class Informer final : public ObjectLister {
   std::size_t Size() const;
 
   std::string last_resource_version() const;
+  // Why this cache counts as stalled: nothing (list, event, bookmark) has arrived from the API
+  // server for longer than `bound` while Run() runs; nullopt while it is fresh. For /healthz.
+  std::optional<std::string> Stalled(std::chrono::nanoseconds bound) const;
   std::uint64_t lists() const { return lists_.load(); }
   std::uint64_t watch_restarts() const { return watch_restarts_.load(); }
 
@@ -93,6 +103,7 @@ class Informer final : public ObjectLister {
   ObjectPtr Make(Json&& obj) const;
   void SetResourceVersion(const std::string& rv);
   Duration RetryDelay(const Status& st);
+  void Progressed();
 
   KubeClient& client_;
   InformerOptions opts_;
@@ -106,6 +117,9 @@ class Informer final : public ObjectLister {
   std::atomic<bool> synced_{false};
   mutable std::mutex sync_mu_;
   mutable std::condition_variable sync_cv_;
+  const Clock& clock_;
+  std::atomic<Clock::MonoTime::rep> last_progress_;  // ticks of clock_.Now()
+  std::atomic<bool> running_{false};
   std::atomic<std::uint64_t> lists_{0};
   std::atomic<std::uint64_t> watch_restarts_{0};
 };

@@ -56,6 +56,10 @@ struct WatchOptions {
   std::string resource_version;  // resume point
   bool allow_bookmarks = true;
   std::chrono::seconds server_timeout{300};  // timeoutSeconds sent to the server
+  // The longest silence (no event, no bookmark) tolerated before the watch counts as stalled and
+  // fails with kTimeout; 0: server_timeout + 30 s. A half-open connection delivers nothing and
+  // never closes: only this bound ends it.
+  std::chrono::seconds progress_timeout{0};
 };
 
 struct WatchEvent {

@@ -140,7 +140,7 @@ Result<HttpResponse> RestClient::Do(const std::string& verb, HttpRequest req,
                                     const std::string& what) {
   req.headers.emplace_back("Accept", "application/json");
   if (Status st = Authorize(req); !st.ok()) return st;
-  if (req.timeout <= std::chrono::milliseconds::zero()) req.timeout = opts_.request_timeout;
+  req.timeout = opts_.request_timeout;  // the total deadline of each attempt
   for (int attempt = 0;; ++attempt) {
     Throttle(opts_.cancel);
     const auto start = clock_.Now();
@@ -309,9 +309,12 @@ Status RestClient::Watch(const ResourceType& rt, const std::string& ns, const Wa
   if (opts.allow_bookmarks) AddQuery(req.path, "allowWatchBookmarks", "true");
   AddQuery(req.path, "timeoutSeconds", std::to_string(opts.server_timeout.count()));
   req.headers.emplace_back("Accept", "application/json");
-  // The inactivity timeout must outlast the server's own timeout, or quiet watches are killed.
-  req.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(opts.server_timeout) +
-                std::chrono::seconds(30);
+  // Without a progress bound, the inactivity timeout must outlast the server's own timeout, or
+  // quiet watches are killed; with bookmarks requested, the server speaks at least once a minute.
+  req.timeout = opts.progress_timeout.count() > 0
+                    ? std::chrono::duration_cast<std::chrono::milliseconds>(opts.progress_timeout)
+                    : std::chrono::duration_cast<std::chrono::milliseconds>(opts.server_timeout) +
+                          std::chrono::seconds(30);
   if (Status st = Authorize(req); !st.ok()) return st;
   Throttle(&cancel);
 

@@ -59,4 +59,11 @@ ControllerSet::ControllerSet(kube::KubeClient& client, const Clock& clock,
 
 ControllerSet::~ControllerSet() = default;
 
+std::optional<std::string> ControllerSet::Stalled(std::chrono::nanoseconds bound) const {
+  for (const auto* i : {rollouts_.get(), deployments_.get(), namespaces_.get(), pods_.get()}) {
+    if (auto why = i->Stalled(bound)) return why;
+  }
+  return std::nullopt;
+}
+
 }  // namespace rollgate::manager

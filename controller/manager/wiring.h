@@ -5,8 +5,10 @@
 // Thread-safety: construct and destroy on one thread; Run() as Controller::Run.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "controller/common/clock.h"
@@ -38,6 +40,9 @@ class ControllerSet {
 
   Controller& controller() { return *controller_; }
   const rollout::Reconciler& reconciler() const { return *reconciler_; }
+  // The first cache whose watch has delivered nothing for longer than `bound` (Informer::Stalled),
+  // for /healthz; nullopt while every one is fresh.
+  std::optional<std::string> Stalled(std::chrono::nanoseconds bound) const;
 
  private:
   std::unique_ptr<kube::Informer> rollouts_;

@@ -5,6 +5,7 @@
 #include <deque>
 #include <thread>
 
+#include "tests/fakes/fake_clock.h"
 #include "tests/fakes/unimplemented_client.h"
 
 namespace rollgate::kube {
@@ -251,6 +252,50 @@ TEST(InformerTest, WatchTimeoutRandomisedBetween5And10Minutes) {
   EXPECT_EQ(inf.NextWatchTimeout(), std::chrono::seconds(450));
   r = 0.9999999;
   EXPECT_EQ(inf.NextWatchTimeout(), std::chrono::seconds(599));
+}
+
+// Every watch asks for bookmarks and carries the progress bound: a watch silent for longer (a
+// half-open connection) is ended by the client and resumed.
+TEST(InformerTest, WatchesCarryTheProgressBound) {
+  ScriptedClient c;
+  c.lists.push_back(ListOf({}, "5"));
+  c.watches.push_back({{}, Status(StatusCode::kTimeout, "no data within 150000ms")});
+  Informer inf(c, FastOptions());
+  ASSERT_TRUE(RunUntil(inf, [&] {
+    std::lock_guard<std::mutex> l(c.mu);
+    return c.watch_calls.size() >= 2;
+  }));
+  std::lock_guard<std::mutex> l(c.mu);
+  EXPECT_TRUE(c.watch_calls[0].allow_bookmarks);
+  EXPECT_EQ(c.watch_calls[0].progress_timeout, std::chrono::seconds(150));
+  EXPECT_EQ(c.watch_calls[1].resource_version, "5") << "a stalled watch resumes where it was";
+  EXPECT_EQ(inf.watch_restarts(), 1u);
+}
+
+// /healthz reads Stalled(): a cache that has heard nothing (no list, event or bookmark) for longer
+// than the bound is stalled; anything from the server makes it fresh again; an informer that is
+// not running (a standby replica) is never stalled.
+TEST(InformerTest, StalledWhenNothingArrivesForLongerThanTheBound) {
+  testing::FakeClock clock;
+  ScriptedClient c;
+  c.lists.push_back(ListOf({Obj("t", "a", "1")}, "5"));
+  auto opts = FastOptions();
+  opts.clock = &clock;
+  Informer inf(c, opts);
+  clock.Advance(std::chrono::hours(1));
+  EXPECT_EQ(inf.Stalled(std::chrono::seconds(300)), std::nullopt) << "not running";
+
+  CancelToken cancel;
+  std::thread t([&] { inf.Run(cancel); });
+  ASSERT_TRUE(inf.WaitForSync(cancel, std::chrono::seconds(5)));
+  EXPECT_EQ(inf.Stalled(std::chrono::seconds(300)), std::nullopt);
+  clock.Advance(std::chrono::seconds(301));  // the idle scripted watch delivers nothing
+  auto why = inf.Stalled(std::chrono::seconds(300));
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("for 301s"), std::string::npos) << *why;
+  EXPECT_NE(why->find("deployments"), std::string::npos) << *why;
+  cancel.Cancel();
+  t.join();
 }
 
 TEST(InformerTest, WaitForSyncHonoursCancelAndTimeout) {

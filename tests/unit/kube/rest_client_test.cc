@@ -357,6 +357,32 @@ TEST(RestClientTest, ObserverSeesVerbAndCode) {
   EXPECT_EQ(seen[1], (std::pair<std::string, int>{"list", 404}));
 }
 
+// A server that drips its response, one byte every 100 ms: every byte restarts an inactivity timer,
+// so only a total deadline ends the request. Three failures stay apart: refused and reset
+// connections are kTransport, a response that does not complete in time is kTimeout.
+TEST(RestClientTest, ADrippingResponseIsCutAtTheTotalDeadline) {
+  std::atomic<bool> stop{false};
+  Fixture f([&](const Request&, ResponseWriter& w) {
+    if (!w.WriteRaw("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    "Content-Length: 100000\r\n\r\n{")) {
+      return;
+    }
+    while (!stop.load() && w.WriteRaw(" ")) std::this_thread::sleep_for(milliseconds(100));
+  });
+  RestClientOptions ro;
+  ro.request_timeout = milliseconds(800);
+  auto c = f.MtlsClient(ro);
+  const auto start = std::chrono::steady_clock::now();
+  auto r = c->Get(resources::Deployments(), "team", "api");
+  const auto took = std::chrono::steady_clock::now() - start;
+  stop.store(true);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kTimeout) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("no complete response within 800ms"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_LT(took, std::chrono::seconds(5)) << "the drip must not extend the request";
+}
+
 // ---- Watch ----
 
 TEST(RestClientWatchTest, SlowChunkedWatchDeliversEachLineAsItArrives) {
@@ -448,6 +474,38 @@ TEST(RestClientWatchTest, DroppedConnectionIsAnErrorAfterDeliveredEvents) {
   EXPECT_FALSE(st.ok());
   EXPECT_EQ(st.code(), StatusCode::kTransport) << st.ToString();
   EXPECT_EQ(rvs, std::vector<std::string>{"21"});
+}
+
+// A frozen connection: the server sends one event, then nothing, and never closes (a half-open
+// TCP connection or a stuck proxy looks the same to the client). With a progress bound the watch
+// ends with kTimeout soon after it, not when the server's timeoutSeconds would have passed.
+TEST(RestClientWatchTest, AFrozenWatchEndsAtTheProgressBound) {
+  std::atomic<bool> release{false};
+  Fixture f([&](const Request& r, ResponseWriter& w) {
+    EXPECT_EQ(r.query.at("timeoutSeconds"), "300");
+    w.StartChunked(200);
+    (void)w.WriteChunk(Event("MODIFIED", "a", "21"));
+    while (!release.load()) std::this_thread::sleep_for(milliseconds(10));
+  });
+  auto c = f.MtlsClient();
+  CancelToken cancel;
+  WatchOptions wo;
+  wo.progress_timeout = std::chrono::seconds(1);
+  std::vector<std::string> rvs;
+  const auto start = std::chrono::steady_clock::now();
+  Status st = c->Watch(
+      resources::Deployments(), "team", wo,
+      [&](WatchEvent&& ev) {
+        rvs.push_back(MetaString(ev.object, "resourceVersion"));
+        return true;
+      },
+      cancel);
+  const auto took = std::chrono::steady_clock::now() - start;
+  release.store(true);
+  EXPECT_EQ(st.code(), StatusCode::kTimeout) << st.ToString();
+  EXPECT_EQ(rvs, std::vector<std::string>{"21"});
+  EXPECT_LT(took, std::chrono::seconds(10))
+      << "ended by the 1 s bound, not the 300 s server timeout";
 }
 
 TEST(RestClientWatchTest, MalformedLinesAreErrorsNotCrashes) {
