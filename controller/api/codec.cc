@@ -358,13 +358,31 @@ Result<Rollout> DecodeRollout(const Json& obj) {
   return r;
 }
 
+namespace {
+std::string Sha256Hex(const std::string& data);
+}  // namespace
+
+std::string Bounded(const std::string& text, std::size_t max) {
+  static constexpr std::string_view kMark = "...(truncated)";
+  if (text.size() <= max) return text;
+  std::size_t cut = max > kMark.size() ? max - kMark.size() : 0;
+  // Never split a UTF-8 sequence: back up to the start of the character at `cut`.
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0U) == 0x80U) --cut;
+  return text.substr(0, cut) + std::string(kMark.substr(0, max - cut));
+}
+
+std::string HandledValue(const std::string& annotation_value) {
+  if (annotation_value.size() <= kMaxHandledValue) return annotation_value;
+  return "sha256:" + Sha256Hex(annotation_value);
+}
+
 Json EncodeStatus(const RolloutStatus& s) {
   Json o = Json::object();
   o["observedGeneration"] = Json::number(s.observed_generation);
   o["revision"] = Json::number(s.revision);
   if (s.phase != RolloutPhase::kNone) o["phase"] = Json::string(PhaseName(s.phase));
   if (!s.current_environment.empty()) o["currentEnvironment"] = Json::string(s.current_environment);
-  if (!s.message.empty()) o["message"] = Json::string(s.message);
+  if (!s.message.empty()) o["message"] = Json::string(Bounded(s.message, kMaxMessage));
   Json envs = Json::array();
   size_t i = 0;
   for (const auto& e : s.environments) {
@@ -375,8 +393,8 @@ Json EncodeStatus(const RolloutStatus& s) {
     PutTime(je, "verifiedAt", e.verified_at);
     PutTime(je, "finishedAt", e.finished_at);
     PutTime(je, "approvedAt", e.approved_at);
-    if (!e.reason.empty()) je["reason"] = Json::string(e.reason);
-    if (!e.message.empty()) je["message"] = Json::string(e.message);
+    if (!e.reason.empty()) je["reason"] = Json::string(Bounded(e.reason, kMaxReason));
+    if (!e.message.empty()) je["message"] = Json::string(Bounded(e.message, kMaxMessage));
     if (e.attempts > 0) je["attempts"] = Json::number(e.attempts);
     if (!e.targets.empty()) {
       Json ts = Json::array();
@@ -406,7 +424,8 @@ Json EncodeStatus(const RolloutStatus& s) {
       v["gpuPods"] = Json::number(e.validation->gpu_pods);
       v["passed"] = Json::number(e.validation->passed);
       v["failed"] = Json::number(e.validation->failed);
-      if (!e.validation->message.empty()) v["message"] = Json::string(e.validation->message);
+      if (!e.validation->message.empty())
+        v["message"] = Json::string(Bounded(e.validation->message, kMaxMessage));
       je["validation"] = v;
     }
     if (e.analysis) {
@@ -416,8 +435,10 @@ Json EncodeStatus(const RolloutStatus& s) {
       a["failed"] = Json::number(e.analysis->failed);
       a["inconclusive"] = Json::number(e.analysis->inconclusive);
       PutTime(a, "lastSampleAt", e.analysis->last_sample_at);
-      if (!e.analysis->last_value.empty()) a["lastValue"] = Json::string(e.analysis->last_value);
-      if (!e.analysis->message.empty()) a["message"] = Json::string(e.analysis->message);
+      if (!e.analysis->last_value.empty())
+        a["lastValue"] = Json::string(Bounded(e.analysis->last_value, kMaxValue));
+      if (!e.analysis->message.empty())
+        a["message"] = Json::string(Bounded(e.analysis->message, kMaxMessage));
       je["analysis"] = a;
     }
     envs[i++] = je;
@@ -430,7 +451,7 @@ Json EncodeStatus(const RolloutStatus& s) {
     jc["type"] = Json::string(c.type);
     jc["status"] = Json::string(c.status);
     jc["reason"] = Json::string(c.reason);
-    jc["message"] = Json::string(c.message);
+    jc["message"] = Json::string(Bounded(c.message, kMaxMessage));
     jc["observedGeneration"] = Json::number(c.observed_generation);
     jc["lastTransitionTime"] = Json::string(FormatTime(c.last_transition_time));
     conds[k++] = jc;
@@ -525,6 +546,21 @@ bool SameSpecHash(const std::string& recorded, const std::string& observed) {
          observed.compare(0, recorded.size(), recorded) == 0;
 }
 
+namespace {
+std::string Sha256Hex(const std::string& data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 0xf];
+  }
+  return out;
+}
+}  // namespace
+
 std::string SpecHash(const Json& rollout_obj) {
   std::string canonical;
   if (const Json* spec = Field(rollout_obj, "spec"); spec != nullptr) {
@@ -534,16 +570,7 @@ std::string SpecHash(const Json& rollout_obj) {
     if (const Json* envs = Field(*spec, "environments"); envs != nullptr)
       canonical += envs->serialize();
   }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(canonical.data(), canonical.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 0xf];
-  }
-  return out;
+  return Sha256Hex(canonical);
 }
 
 }  // namespace rollgate::api

@@ -45,6 +45,19 @@ std::string SpecHash(const Json& rollout_obj);
 inline constexpr std::size_t kLegacySpecHashLength = 16;
 bool SameSpecHash(const std::string& recorded, const std::string& observed);
 
+// Status strings are bounded in code, well inside the CRD's maxLength, so that no status write is
+// refused (422) for a long message (e.g. a Prometheus error or a validation verdict).
+inline constexpr std::size_t kMaxMessage = 4096;
+inline constexpr std::size_t kMaxReason = 256;
+inline constexpr std::size_t kMaxValue = 64;
+inline constexpr std::size_t kMaxHandledValue = 256;
+// `text`, or its first bytes ending in "...(truncated)" within `max` bytes (never splitting a
+// UTF-8 character).
+std::string Bounded(const std::string& text, std::size_t max);
+// What status.bookkeeping.handledAnnotations records for an annotation value: the value, or
+// "sha256:<hex>" of a value longer than kMaxHandledValue. Compare annotations through it.
+std::string HandledValue(const std::string& annotation_value);
+
 // RFC 3339 in UTC with second precision ("2026-11-28T10:00:00Z"), as metav1.Time.
 std::string FormatTime(WallTime t);
 std::optional<WallTime> ParseTime(const std::string& s);

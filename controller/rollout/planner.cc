@@ -242,9 +242,11 @@ bool Planner::HandleAnnotations() {
     auto it = r_.annotations.find(key);
     if (it == r_.annotations.end() || it->second.empty()) return false;
     auto h = st_.handled_annotations.find(key);
-    return h == st_.handled_annotations.end() || h->second != it->second;
+    return h == st_.handled_annotations.end() || h->second != api::HandledValue(it->second);
   };
-  auto handle = [&](const char* key) { st_.handled_annotations[key] = r_.annotations.at(key); };
+  auto handle = [&](const char* key) {
+    st_.handled_annotations[key] = api::HandledValue(r_.annotations.at(key));
+  };
 
   if (fresh(api::kAbortAnnotation)) {
     handle(api::kAbortAnnotation);

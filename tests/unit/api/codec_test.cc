@@ -339,5 +339,61 @@ TEST(CodecSpecHash, FollowsImagesAndEnvironmentsOnly) {
   EXPECT_NE(SpecHash(envs), h);
 }
 
+// ---- bounded status (a 422 from the API server must not be possible for a long message) ----
+
+TEST(CodecBounds, BoundedKeepsShortTextAndCutsLongTextWithAMark) {
+  EXPECT_EQ(Bounded("short", 64), "short");
+  const std::string cut = Bounded(std::string(100, 'x'), 32);
+  EXPECT_EQ(cut.size(), 32u);
+  EXPECT_EQ(cut, std::string(18, 'x') + "...(truncated)");
+}
+
+TEST(CodecBounds, BoundedNeverSplitsAUtf8Character) {
+  std::string text;
+  for (int i = 0; i < 100; ++i) text += "\xc3\xa9";  // é, two bytes
+  for (std::size_t max : {20u, 21u, 33u}) {
+    const std::string cut = Bounded(text, max);
+    ASSERT_LE(cut.size(), max);
+    const std::string body = cut.substr(0, cut.find("..."));
+    EXPECT_EQ(body.size() % 2, 0u) << "split after " << body.size() << " bytes (max " << max << ")";
+  }
+}
+
+TEST(CodecBounds, EveryStatusStringIsBoundedWellInsideTheCrdLimits) {
+  const std::string huge(100 * 1024, 'p');
+  RolloutStatus s;
+  s.message = huge;
+  EnvironmentStatus e;
+  e.name = "dev";
+  e.reason = huge;
+  e.message = huge;
+  e.validation = ValidationStatus{1, 0, 1, huge};
+  e.analysis = AnalysisStatus{};
+  e.analysis->last_value = huge;
+  e.analysis->message = huge;
+  s.environments.push_back(e);
+  s.conditions.push_back(Condition{"Ready", "False", "Failed", huge, 1, {}});
+  const Json j = EncodeStatus(s);
+  EXPECT_EQ(j.at("message").as_string().size(), kMaxMessage);
+  const Json& je = j.at("environments").at(0);
+  EXPECT_EQ(je.at("reason").as_string().size(), kMaxReason);
+  EXPECT_EQ(je.at("message").as_string().size(), kMaxMessage);
+  EXPECT_EQ(je.at("validation").at("message").as_string().size(), kMaxMessage);
+  EXPECT_EQ(je.at("analysis").at("lastValue").as_string().size(), kMaxValue);
+  EXPECT_EQ(je.at("analysis").at("message").as_string().size(), kMaxMessage);
+  EXPECT_EQ(j.at("conditions").at(0).at("message").as_string().size(), kMaxMessage);
+  EXPECT_LE(j.serialize().size(), 8 * kMaxMessage);
+}
+
+TEST(CodecBounds, LongHandledAnnotationValuesAreRecordedAsTheirHash) {
+  EXPECT_EQ(HandledValue("2026-12-01"), "2026-12-01");
+  const std::string long_value(2000, 'v');
+  const std::string h = HandledValue(long_value);
+  EXPECT_EQ(h.rfind("sha256:", 0), 0u);
+  EXPECT_EQ(h.size(), 7u + 64u);
+  EXPECT_EQ(h, HandledValue(long_value)) << "stable, so a handled value is recognised";
+  EXPECT_NE(h, HandledValue(long_value + "x"));
+}
+
 }  // namespace
 }  // namespace rollgate::api

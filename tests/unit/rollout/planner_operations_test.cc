@@ -354,5 +354,20 @@ TEST(PlannerPause, UnpausingARollbackReportsRollingBack) {
   EXPECT_EQ(Cond(w.St(), "Degraded")->status, "True");
 }
 
+// An annotation value longer than status can hold (the CRD allows 1024 characters per handled
+// value) is recorded as its hash: it acts once, and the status write stays valid.
+TEST(PlannerAbort, ALongAbortValueActsOnceAndIsRecordedAsItsHash) {
+  World w(1, 1);
+  w.ToVerifying();
+  w.obs.rollout.annotations[kAbortAnnotation] = std::string(5000, 'a');
+  Plan p = w.StepApply();
+  EXPECT_TRUE(HasEvent(p, "Aborted"));
+  const std::string recorded = w.St().handled_annotations.at(kAbortAnnotation);
+  EXPECT_EQ(recorded.rfind("sha256:", 0), 0u) << recorded.substr(0, 80);
+  p = w.StepApply();
+  EXPECT_FALSE(HasEvent(p, "Aborted")) << "the same value must not act twice";
+  EXPECT_FALSE(HasEvent(p, "AbortIgnored"));
+}
+
 }  // namespace
 }  // namespace rollgate::rollout::testing_world
