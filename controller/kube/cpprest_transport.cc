@@ -239,7 +239,7 @@ class CpprestTransport final : public HttpTransport {
       // every byte, so a server dripping its response would hold the request (and the reconcile
       // worker waiting on it) for ever.
       pplx::task<HttpResponse> exchange =
-          c->request(BuildRequest(req), cts.get_token()).then([](http::http_response resp) {
+          c->request(BuildRequest(req), cts.get_token()).then([](const http::http_response& resp) {
             return resp.extract_string(true).then([resp](const std::string& body) {
               HttpResponse out = ResponseHead(resp);
               out.body = body;

@@ -360,7 +360,7 @@ TEST(CodecBounds, BoundedNeverSplitsAUtf8Character) {
 }
 
 TEST(CodecBounds, EveryStatusStringIsBoundedWellInsideTheCrdLimits) {
-  const std::string huge(100 * 1024, 'p');
+  const std::string huge(std::size_t{100} * 1024, 'p');
   RolloutStatus s;
   s.message = huge;
   EnvironmentStatus e;

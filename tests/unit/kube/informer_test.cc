@@ -258,7 +258,7 @@ TEST(InformerTest, WatchTimeoutRandomisedBetween5And10Minutes) {
 // half-open connection) is ended by the client and resumed.
 TEST(InformerTest, WatchesCarryTheProgressBound) {
   ScriptedClient c;
-  c.lists.push_back(ListOf({}, "5"));
+  c.lists.emplace_back(ListOf({}, "5"));
   c.watches.push_back({{}, Status(StatusCode::kTimeout, "no data within 150000ms")});
   Informer inf(c, FastOptions());
   ASSERT_TRUE(RunUntil(inf, [&] {
@@ -278,7 +278,7 @@ TEST(InformerTest, WatchesCarryTheProgressBound) {
 TEST(InformerTest, StalledWhenNothingArrivesForLongerThanTheBound) {
   testing::FakeClock clock;
   ScriptedClient c;
-  c.lists.push_back(ListOf({Obj("t", "a", "1")}, "5"));
+  c.lists.emplace_back(ListOf({Obj("t", "a", "1")}, "5"));
   auto opts = FastOptions();
   opts.clock = &clock;
   Informer inf(c, opts);

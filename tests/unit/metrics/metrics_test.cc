@@ -81,7 +81,7 @@ TEST(MetricsTest, RolloutPhaseIsOneHot) {
   ASSERT_EQ(phases.size(), RolloutPhases().size());
   for (const auto& p : RolloutPhases()) {
     const std::string series =
-        "rollgate_rollout_phase{namespace=\"app\",phase=\"" + p + "\",rollout=\"r\"}";
+        R"(rollgate_rollout_phase{namespace="app",phase=")" + p + R"(",rollout="r"})";
     EXPECT_EQ(s.at(series), p == "Progressing" ? 1 : 0) << series;
   }
   EXPECT_EQ(s.at("rollgate_rollout_info{namespace=\"app\",rollout=\"r\"}"), 2);
@@ -153,7 +153,7 @@ TEST(MetricsTest, FirstObservationInitialisesCountersAtZero) {
   auto s = Scrape(*m.registry());
   for (const char* env : {"dev", "prod"}) {
     const std::string e = env;
-    const std::string base = "environment=\"" + e + "\",namespace=\"app\"";
+    const std::string base = R"(environment=")" + e + R"(",namespace="app")";
     EXPECT_EQ(s.at("rollgate_rollbacks_total{" + base + ",rollout=\"r\"}"), 0) << e;
     EXPECT_EQ(
         s.at("rollgate_worker_validations_total{" + base + ",result=\"passed\",rollout=\"r\"}"), 0)
@@ -164,10 +164,9 @@ TEST(MetricsTest, FirstObservationInitialisesCountersAtZero) {
     auto failures = Matching(s, {"rollgate_rollout_failures_total{", "environment=\"" + e + "\""});
     EXPECT_EQ(failures.size(), KnownFailureReasons().size()) << e;
     for (const auto& reason : KnownFailureReasons()) {
-      EXPECT_EQ(s.at("rollgate_rollout_failures_total{" + base + ",reason=\"" + reason +
-                     "\",rollout=\"r\"}"),
-                0)
-          << e << " " << reason;
+      std::string series = "rollgate_rollout_failures_total{" + base;
+      series += R"(,reason=")" + reason + R"(",rollout="r"})";
+      EXPECT_EQ(s.at(series), 0) << e << " " << reason;
     }
   }
   // Histograms appear with the first observation, not before.
@@ -198,7 +197,7 @@ TEST(MetricsTest, CountsFailuresRollbacksValidationsAndDurations) {
   m.ObserveEnvironmentDuration("app", "r", "prod", 45);
   m.ObserveEnvironmentDuration("app", "r", "prod", 5000);
   auto s = Scrape(*m.registry());
-  const std::string base = "environment=\"prod\",namespace=\"app\"";
+  const std::string base = R"(environment="prod",namespace="app")";
   EXPECT_EQ(s.at("rollgate_rollout_failures_total{" + base +
                  ",reason=\"ProgressDeadlineExceeded\",rollout=\"r\"}"),
             2);
@@ -338,6 +337,7 @@ TEST(MetricsTest, ConcurrentUpdatesDeletesAndScrapes) {
   Metrics m(nullptr, Opts());
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&m, &stop, t] {
       const std::string name = "r" + std::to_string(t % 2);

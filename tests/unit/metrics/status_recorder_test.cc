@@ -135,7 +135,7 @@ TEST(MetricsStatusDeltaTest, RecordStatusSetsGaugesAndCounts) {
   RecordStatus(m, "app", "r", &first, failed);
   RecordStatus(m, "app", "r", &failed, failed);  // a later reconcile with nothing new
   auto s = testing::Scrape(*m.registry());
-  const std::string base = "environment=\"dev\",namespace=\"app\"";
+  const std::string base = R"(environment="dev",namespace="app")";
   EXPECT_EQ(s.at("rollgate_rollout_failures_total{" + base +
                  ",reason=\"WorkerValidationFailed\",rollout=\"r\"}"),
             1);

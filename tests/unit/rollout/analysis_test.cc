@@ -434,7 +434,7 @@ struct Recorder {
   std::vector<kube::HttpRequest> requests;
 };
 
-PrometheusClientOptions FakeOptions(Recorder& rec, FakeTransport::Handler handler) {
+PrometheusClientOptions FakeOptions(Recorder& rec, const FakeTransport::Handler& handler) {
   PrometheusClientOptions opts;
   opts.timeout = milliseconds(1234);
   opts.new_transport =
@@ -592,6 +592,7 @@ TEST(PrometheusClientTest, ConcurrentSamplesShareOneTransport) {
   }));
   std::atomic<int> passes{0};
   std::vector<std::thread> threads;
+  threads.reserve(8);
   for (int i = 0; i < 8; ++i) {
     threads.emplace_back([&] {
       for (int j = 0; j < 20; ++j) {

@@ -9,12 +9,13 @@
 namespace rollgate::rollout {
 namespace {
 
-const std::string kHex64 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-const std::string kHex96 = kHex64 + std::string(kHex64, 0, 32);
-const std::string kHex128 = kHex64 + kHex64;
-const std::string kSha256 = "sha256:" + kHex64;
-const std::string kSha384 = "sha384:" + kHex96;
-const std::string kSha512 = "sha512:" + kHex128;
+// Built per use, not at namespace scope (cert-err58-cpp).
+std::string Hex64() { return "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"; }
+std::string Hex96() { return Hex64() + std::string(Hex64(), 0, 32); }
+std::string Hex128() { return Hex64() + Hex64(); }
+std::string Sha256() { return "sha256:" + Hex64(); }
+std::string Sha384() { return "sha384:" + Hex96(); }
+std::string Sha512() { return "sha512:" + Hex128(); }
 
 // ---------------------------------------------------------------------------------------------
 // Valid references.
@@ -52,9 +53,9 @@ TEST_P(ImageRefValidTest, FamiliarFormParsesToTheSameRef) {
   EXPECT_EQ(*again, *first);
 }
 
-const std::string kLongTag(128, 't');
+std::string LongTag() { return std::string(128, 't'); }
 // registry.io/ (12) + 243 = 255 characters of name.
-const std::string kMaxName = "registry.io/" + std::string(243, 'a');
+std::string MaxName() { return "registry.io/" + std::string(243, 'a'); }
 
 INSTANTIATE_TEST_SUITE_P(
     ImageRef, ImageRefValidTest,
@@ -92,16 +93,16 @@ INSTANTIATE_TEST_SUITE_P(
                   "registry.example.com/app:1"},
         ValidCase{"gcr.io/a/b/c/d/e:v1", "gcr.io", "a/b/c/d/e", "v1", "", "gcr.io/a/b/c/d/e:v1"},
         // Digests, and tag plus digest.
-        ValidCase{"registry.io/app@" + kSha256, "registry.io", "app", "", kSha256,
-                  "registry.io/app@" + kSha256},
-        ValidCase{"registry.io/app:2.0@" + kSha256, "registry.io", "app", "2.0", kSha256,
-                  "registry.io/app:2.0@" + kSha256},
-        ValidCase{"ubuntu@" + kSha256, "docker.io", "library/ubuntu", "", kSha256,
-                  "ubuntu@" + kSha256},
-        ValidCase{"nginx@" + kSha384, "docker.io", "library/nginx", "", kSha384,
-                  "nginx@" + kSha384},
-        ValidCase{"localhost:5000/app:1@" + kSha512, "localhost:5000", "app", "1", kSha512,
-                  "localhost:5000/app:1@" + kSha512},
+        ValidCase{"registry.io/app@" + Sha256(), "registry.io", "app", "", Sha256(),
+                  "registry.io/app@" + Sha256()},
+        ValidCase{"registry.io/app:2.0@" + Sha256(), "registry.io", "app", "2.0", Sha256(),
+                  "registry.io/app:2.0@" + Sha256()},
+        ValidCase{"ubuntu@" + Sha256(), "docker.io", "library/ubuntu", "", Sha256(),
+                  "ubuntu@" + Sha256()},
+        ValidCase{"nginx@" + Sha384(), "docker.io", "library/nginx", "", Sha384(),
+                  "nginx@" + Sha384()},
+        ValidCase{"localhost:5000/app:1@" + Sha512(), "localhost:5000", "app", "1", Sha512(),
+                  "localhost:5000/app:1@" + Sha512()},
         // Separators in path components; tag characters.
         ValidCase{"registry.io/my_app/some__thing:1", "registry.io", "my_app/some__thing", "1", "",
                   "registry.io/my_app/some__thing:1"},
@@ -113,9 +114,10 @@ INSTANTIATE_TEST_SUITE_P(
                   "registry.io/app:_build"},
         ValidCase{"registry.io/app:V1.0-RC_1", "registry.io", "app", "V1.0-RC_1", "",
                   "registry.io/app:V1.0-RC_1"},
-        ValidCase{"registry.io/app:" + kLongTag, "registry.io", "app", kLongTag, "",
-                  "registry.io/app:" + kLongTag},
-        ValidCase{kMaxName + ":1", "registry.io", std::string(243, 'a'), "1", "", kMaxName + ":1"},
+        ValidCase{"registry.io/app:" + LongTag(), "registry.io", "app", LongTag(), "",
+                  "registry.io/app:" + LongTag()},
+        ValidCase{MaxName() + ":1", "registry.io", std::string(243, 'a'), "1", "",
+                  MaxName() + ":1"},
         ValidCase{"0/1", "docker.io", "0/1", "", "", "0/1"}));
 
 // ---------------------------------------------------------------------------------------------
@@ -145,7 +147,9 @@ InvalidCase Bad(const std::string& input, const std::string& problem) {
   return {input, Msg(input, problem)};
 }
 
-const std::string kUpperHex64 = "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF";
+std::string UpperHex64() {
+  return "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF";
+}
 
 INSTANTIATE_TEST_SUITE_P(
     ImageRef, ImageRefInvalidTest,
@@ -169,22 +173,22 @@ INSTANTIATE_TEST_SUITE_P(
         Bad("registry.io/app/", "repository \"app/\" has an empty path component"),
         Bad("/app", "repository \"/app\" has an empty path component"),
         Bad("registry.io/", "repository is empty"), Bad(":1", "repository name is empty"),
-        Bad("@" + kSha256, "repository name is empty"),
+        Bad("@" + Sha256(), "repository name is empty"),
         Bad("registry.io/app:-1", "tag must start with a letter, digit or '_'"),
         Bad("registry.io/app:.1", "tag must start with a letter, digit or '_'"),
         Bad("registry.io/app:1!", "tag contains invalid character '!'"),
         Bad("registry.io/app:" + std::string(129, 't'),
             "tag is 129 characters long; the limit is 128"),
         Bad("registry.io/app@sha256:abc", "sha256 digest must have 64 hex characters, not 3"),
-        Bad("registry.io/app@sha512:" + kHex64,
+        Bad("registry.io/app@sha512:" + Hex64(),
             "sha512 digest must have 128 hex characters, not 64"),
-        Bad("registry.io/app@sha256:" + kUpperHex64, "digest must be lowercase hex"),
+        Bad("registry.io/app@sha256:" + UpperHex64(), "digest must be lowercase hex"),
         Bad("registry.io/app@sha256:" + std::string(63, 'a') + "g",
             "digest contains invalid character 'g'"),
-        Bad("registry.io/app@md5:" + kHex64,
+        Bad("registry.io/app@md5:" + Hex64(),
             "digest algorithm \"md5\" is not supported (sha256, sha384, sha512)"),
-        Bad("registry.io/app@" + kHex64,
-            "digest \"" + kHex64 + "\" must be <algorithm>:<hex>, e.g. sha256:<64 hex>"),
+        Bad("registry.io/app@" + Hex64(),
+            "digest \"" + Hex64() + "\" must be <algorithm>:<hex>, e.g. sha256:<64 hex>"),
         Bad("registry.io/a..b",
             "path component \"a..b\" has an invalid separator \"..\" "
             "(use '.', '_', '__' or dashes between letters and digits)"),
@@ -216,7 +220,7 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{"registry.io/" + std::string(244, 'a'),
                     "image \"registry.io/" + std::string(188, 'a') +
                         "...\": name is 256 characters long; the limit is 255"},
-        Bad(kHex64, "a 64-character hex string is an image ID, not a reference")));
+        Bad(Hex64(), "a 64-character hex string is an image ID, not a reference")));
 
 TEST(ImageRefMessageTest, VeryLongInputIsShortenedInTheMessage) {
   const std::string input = "registry.io/" + std::string(5000, 'A');
@@ -268,7 +272,7 @@ INSTANTIATE_TEST_SUITE_P(
         AllowCase{{}, "nginx", true}, AllowCase{{}, "anything.io:1234/x/y:1", true},
         // Exact registry; the port must match too.
         AllowCase{{"registry.example.com"}, "registry.example.com/app:1", true},
-        AllowCase{{"registry.example.com"}, "registry.example.com/a/b/c@" + kSha256, true},
+        AllowCase{{"registry.example.com"}, "registry.example.com/a/b/c@" + Sha256(), true},
         AllowCase{{"registry.example.com"}, "registry.example.com:5000/app:1", false},
         AllowCase{{"registry.example.com"}, "other.example.com/app:1", false},
         AllowCase{{"registry.example.com"}, "registry.example.com.evil.io/app:1", false},
@@ -382,7 +386,7 @@ INSTANTIATE_TEST_SUITE_P(
                  "\"registry.example.com\""),
         BadEntry(" registry.io", "must not contain whitespace or control characters"),
         BadEntry("registry.io/team:1", "must not include a tag"),
-        BadEntry("registry.io/app@" + kSha256, "must not include a digest"),
+        BadEntry("registry.io/app@" + Sha256(), "must not include a digest"),
         BadEntry("*", "may use '*' only as a leading \"*.\", e.g. \"*.example.com\""),
         BadEntry("a.*.com", "may use '*' only as a leading \"*.\", e.g. \"*.example.com\""),
         BadEntry("*.*.example.com", "may use '*' only as a leading \"*.\", e.g. \"*.example.com\""),
