@@ -30,12 +30,13 @@ build: deps $(BUILD)/build.ninja
 build-san: deps $(SAN_BUILD)/build.ninja
 	cmake --build $(SAN_BUILD) -j$(JOBS) --target unit_tests
 
-# Every test: unit and end-to-end (real control plane) on the normal build, then the unit tests
-# again under AddressSanitizer + UndefinedBehaviorSanitizer. The clang-tidy check (label lint,
-# `make lint`) is not yet part of it: on 2 cores it takes about 30 minutes and tests/e2e is not
-# yet clean; it joins `make test` once both are fixed.
+# Every test: unit, end-to-end (real control plane) and the clang-tidy check (label lint) on the
+# normal build, then the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# clang-tidy caches clean files outside the repository (tests/tidy_check.sh) and checks again
+# only what changed: about 20 s when nothing did; the first run on a machine takes 30+ minutes on
+# 2 cores.
 test: control-plane build build-san
-	cd $(BUILD) && ctest --output-on-failure --timeout 900 -LE lint
+	cd $(BUILD) && ctest --output-on-failure --timeout 900
 	cd $(SAN_BUILD) && ctest --output-on-failure -L unit --timeout 900
 
 test-unit: build
@@ -61,7 +62,7 @@ manifests: control-plane
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')
 
-# clang-tidy on controller/ and tests/ (the ctest test tidy_check, label lint; not yet in `make test`).
+# clang-tidy on controller/ and tests/ (the ctest test tidy_check, label lint; also in `make test`).
 lint: build
 	bash tests/tidy_check.sh $(BUILD)
 
