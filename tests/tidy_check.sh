@@ -112,7 +112,9 @@ def key(f):
         except (OSError, subprocess.CalledProcessError):
             return "-"
         h.update(b"\0preprocessed\0" + norm(pp))
-        for inc in sorted(set(marker.findall(pp))):
+        # Sorted by the normalised path: a checkout under /tmp sorts before /usr, one under
+        # /work after it, and the key must not depend on where the clone is.
+        for inc in sorted(set(marker.findall(pp)), key=norm):
             p = os.path.join(e["directory"], inc.decode(errors="surrogateescape"))
             if os.path.isfile(p):
                 h.update(b"\0file\0" + norm(inc) + b"\0" + open(p, "rb").read())
