@@ -153,7 +153,6 @@ class Planner {
                                                  const EnvironmentStatus& env) const;
   void FailRollback(EnvironmentStatus& env, const GateResult& refusal,
                     const std::string& deployment);
-  std::string Self() const { return r_.namespace_ + "/" + r_.name; }
   std::optional<DeploymentPatch> UpdatePatch(const std::string& ns, const TargetSpec& t,
                                              const DeploymentView& d) const;
   std::optional<DeploymentPatch> RestorePatch(const std::string& ns, const TargetSpec& t,
@@ -663,7 +662,7 @@ GateResult Planner::TargetGuard(const std::string& ns, const std::string& deploy
     }
   }
   auto claim = d->annotations.find(api::kOwnerAnnotation);
-  if (claim != d->annotations.end() && !claim->second.empty() && claim->second != Self()) {
+  if (claim != d->annotations.end() && !claim->second.empty() && claim->second != r_.Key()) {
     auto owner = obs_.claim_owners.find(claim->second);
     if (owner != obs_.claim_owners.end() && !api::IsTerminal(owner->second)) {
       const std::string phase = api::PhaseName(owner->second);
@@ -920,8 +919,8 @@ std::optional<DeploymentPatch> Planner::UpdatePatch(const std::string& ns, const
   auto want = DesiredImages(r_.spec, t);
   auto ann = d.annotations.find(api::kRevisionAnnotation);
   const bool annotated = ann != d.annotations.end() && ann->second == rev;
-  DeploymentPatch patch{ns,    t.deployment,       want,  rev, false, {}, {}, {},
-                        false, d.resource_version, Self()};
+  DeploymentPatch patch{ns,    t.deployment,       want,    rev, false, {}, {}, {},
+                        false, d.resource_version, r_.Key()};
   patch.init_containers = validation::ValidationContainers(r_.spec, t, d, opts_.injection());
   bool injected = true;
   if (!patch.init_containers.empty()) {
@@ -944,8 +943,8 @@ std::optional<DeploymentPatch> Planner::RestorePatch(const std::string& ns, cons
                                                      const TargetStatus& ts,
                                                      const DeploymentView& d) const {
   const std::string rev = Revision(st_.revision) + "-rollback";
-  DeploymentPatch patch{ns, ts.deployment, ts.previous_images, rev,   true, {}, {},
-                        {}, false,         d.resource_version, Self()};
+  DeploymentPatch patch{ns, ts.deployment, ts.previous_images, rev,     true, {}, {},
+                        {}, false,         d.resource_version, r_.Key()};
   bool restored = ImagesMatch(d, ts.previous_images);
   for (const auto& ic : validation::ValidationContainers(r_.spec, t, d, opts_.injection())) {
     auto prev = ts.previous_init_containers.find(ic.name);

@@ -260,7 +260,7 @@ Result<Reconciler::Observation> Reconciler::Observe(const std::string& key,
       }
     }
   }
-  const std::string self = obs.rollout.namespace_ + "/" + obs.rollout.name;
+  const std::string self = obs.rollout.Key();
   for (const auto& [dkey, d] : obs.deployments) {
     const std::string owner = OtherClaim(d, self);
     if (owner.empty()) continue;
@@ -289,12 +289,7 @@ Result<Reconciler::Observation> Reconciler::Observe(const std::string& key,
 Status Reconciler::ObserveLive(const api::EnvironmentSpec& env, Observed& obs) {
   const std::string ns = api::EnvironmentNamespace(obs.rollout, env);
   if (ns != obs.rollout.namespace_ && !obs.namespaces.contains(ns)) {  // own: always allowed
-    auto n = client_.Get(kube::resources::Namespaces(), "", ns);
-    if (n.ok()) {
-      obs.namespaces[ns] = api::DecodeNamespace(*n);
-    } else if (n.status().code() != StatusCode::kNotFound) {
-      return n.status();
-    }
+    if (Status st = ReadNamespace(ns, obs); !st.ok()) return st;
   }
   for (const auto& t : env.targets) {
     const std::string dkey = ns + "/" + t.deployment;
@@ -339,19 +334,26 @@ Result<Plan> Reconciler::PlanOnFreshTargets(Observation& o) {
   }
 }
 
+// Namespace `ns` from the API server into obs.namespaces; NotFound is an answer (absent), any
+// other error is returned, never taken for absence.
+Status Reconciler::ReadNamespace(const std::string& ns, Observed& obs) {
+  auto n = client_.Get(kube::resources::Namespaces(), "", ns);
+  if (n.ok()) {
+    obs.namespaces[ns] = api::DecodeNamespace(*n);
+  } else if (n.status().code() == StatusCode::kNotFound) {
+    obs.namespaces.erase(ns);
+  } else {
+    return n.status();
+  }
+  return Status::Ok();
+}
+
 // One write target from the API server: its namespace (unless the rollout's own), the
 // Deployment, and the rollout that claims it when that is another one. NotFound is an answer;
 // any other error is retried.
 Status Reconciler::ReadTargetFresh(const std::string& ns, const std::string& name, Observed& obs) {
   if (ns != obs.rollout.namespace_) {
-    auto n = client_.Get(kube::resources::Namespaces(), "", ns);
-    if (n.ok()) {
-      obs.namespaces[ns] = api::DecodeNamespace(*n);
-    } else if (n.status().code() == StatusCode::kNotFound) {
-      obs.namespaces.erase(ns);
-    } else {
-      return n.status();
-    }
+    if (Status st = ReadNamespace(ns, obs); !st.ok()) return st;
   }
   const std::string dkey = ns + "/" + name;
   auto d = client_.Get(kube::resources::Deployments(), ns, name);
@@ -362,7 +364,7 @@ Status Reconciler::ReadTargetFresh(const std::string& ns, const std::string& nam
   }
   auto dv = api::DecodeDeployment(*d, opts_.planner.gpu_resource);
   if (!dv.ok()) return Status(StatusCode::kInvalidArgument, dv.status().message());
-  const std::string owner = OtherClaim(*dv, obs.rollout.namespace_ + "/" + obs.rollout.name);
+  const std::string owner = OtherClaim(*dv, obs.rollout.Key());
   obs.deployments[dkey] = std::move(dv).value();
   if (owner.empty()) return Status::Ok();
   const auto slash = owner.find('/');

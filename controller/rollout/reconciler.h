@@ -82,6 +82,7 @@ class Reconciler {
   Status ObserveLive(const api::EnvironmentSpec& env, Observed& obs);
   Plan MakePlan(Observation& o);
   Result<Plan> PlanOnFreshTargets(Observation& o);
+  Status ReadNamespace(const std::string& ns, Observed& obs);
   Status ReadTargetFresh(const std::string& ns, const std::string& name, Observed& obs);
   void ForgetStale(const std::string& key);
   // *deleted: the rollout was gone when its status was written (not an error).
