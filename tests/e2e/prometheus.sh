@@ -34,16 +34,34 @@ free_port() {
   "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# pid_of DIR NAME: the recorded pid of NAME when that process is still ours (its command line
-# names DIR), so that a recycled pid is never signalled.
+# pid_of DIR NAME: the recorded pid of NAME when that process is alive and is the one we started
+# (its start time, field 22 of /proc/PID/stat, matches the recorded one), so that a recycled pid is
+# never signalled. The start time is fixed at fork, so this also holds between fork and exec, when
+# the child's command line is still this script's. Zombies count as dead.
 pid_of() {
-  local dir=$1 name=$2 pid
+  local dir=$1 name=$2 pid recorded
   [[ -f "$dir/$name.pid" ]] || return 1
-  pid=$(<"$dir/$name.pid")
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  [[ -r /proc/$pid/cmdline ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$dir" || return 1
+  read -r pid recorded <"$dir/$name.pid" || true
+  [[ "$pid" =~ ^[0-9]+$ && "$recorded" =~ ^[0-9]+$ ]] || return 1
+  local -a fields
+  fields=($(proc_stat_tail "$pid")) || return 1
+  # After the ")" that ends the command name: field 3 (state) is index 0, field 22 is index 19.
+  [[ ${#fields[@]} -ge 20 && "${fields[0]}" != Z && "${fields[19]}" == "$recorded" ]] || return 1
   echo "$pid"
+}
+
+# proc_stat_tail PID: /proc/PID/stat after the command name (which may hold spaces).
+proc_stat_tail() {
+  local stat
+  stat=$(<"/proc/$1/stat") 2>/dev/null || return 1
+  echo "${stat##*) }"
+}
+
+# record_pid DIR NAME PID: remember PID and its start time as NAME's.
+record_pid() {
+  local -a fields
+  fields=($(proc_stat_tail "$3")) || fields=()
+  echo "$3 ${fields[19]:-0}" >"$1/$2.pid"
 }
 
 # stop_all DIR NAME...: TERM to each, up to 10 s for all of them to exit, then KILL.
@@ -140,7 +158,7 @@ EOF
   # The scrape target: http.server binds port 0 itself and prints the port it got (no race).
   "$PYTHON" -u -m http.server 0 --bind 127.0.0.1 --directory "$dir/www" \
     >"$dir/metrics.log" 2>&1 </dev/null &
-  echo $! >"$dir/metrics.pid"
+  record_pid "$dir" metrics $!
   local metrics_port=""
   for ((i = 0; i < 100; i++)); do
     metrics_port=$(sed -n 's/^Serving HTTP on [^ ]* port \([0-9]*\).*/\1/p' "$dir/metrics.log" || true)
@@ -170,7 +188,7 @@ EOF
     "$PROMETHEUS_BIN" --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
       --web.listen-address="127.0.0.1:$prom_port" --log.level=warn \
       >>"$dir/prometheus.log" 2>&1 </dev/null &
-    echo $! >"$dir/prometheus.pid"
+    record_pid "$dir" prometheus $!
     for ((i = 0; i < 300; i++)); do
       if curl -sf --max-time 2 "$url/-/ready" >/dev/null 2>&1; then
         ready=1
@@ -202,7 +220,7 @@ EOF
       while kill -0 "$owner" 2>/dev/null && [[ -d "$dir" ]]; do sleep 1; done
       "$prog" stop "$dir"
     ) >/dev/null 2>&1 </dev/null &
-    echo $! >"$dir/watchdog.pid"
+    record_pid "$dir" watchdog $!
   fi
   trap - ERR
   echo "PROMETHEUS_URL=$url"
