@@ -6,8 +6,9 @@
 #     --check passes (chart CRD and alerts copies, manifests/install/rollgate.yaml up to date).
 #  2. `helm lint --strict` and `helm template` with values.yaml and each values-<env>.yaml, with the
 #     expected objects per environment; bad values are refused with a clear message.
-#  3. Server-side dry runs: the plain install manifests (kubectl apply --dry-run=server) and a
-#     staging release (helm install --dry-run=server).
+#  3. Server-side dry runs: the plain install manifests (kubectl apply --dry-run=server), a
+#     staging release (helm install --dry-run=server), and the NetworkPolicy that
+#     networkPolicy.enabled renders (none by default).
 #  4. Real installs of a dev release and a prod release, each in its own namespace labelled
 #     pod-security.kubernetes.io/enforce=restricted: the Deployment's pods are admitted, scheduled
 #     and Running (kwok), the RBAC objects, Service, PDB (prod), ServiceMonitor/PrometheusRule
@@ -16,6 +17,11 @@
 #  5. Least privilege, checked with `kubectl auth can-i --as=<the chart's ServiceAccount>`: what
 #     the controller needs is allowed, everything else (Secrets, deleting Deployments, writing
 #     rollouts outside /status, other namespaces in dev, ...) is denied.
+#  5b. Tenants: users bound (RoleBinding) to the built-in `edit`, `admin` and `view` ClusterRoles
+#     in a namespace get ContainerRollout rights through the chart's aggregated ClusterRoles
+#     (<release>-edit, <release>-view; aggregated by the real controller-manager): edit/admin may
+#     create and patch rollouts but never write /status, view may only read; both in that
+#     namespace only.
 #  6. When ROLLGATE_CONTROLLER_BIN is set: the real controller, run as a local process with the
 #     dev release's ServiceAccount token and the Deployment's own arguments, completes a rollout
 #     (so the RBAC is also sufficient) and logs no Forbidden.
@@ -163,7 +169,8 @@ expect_kinds() {
   got=$(kinds "$work/template-$v")
   if [[ "$got" == "$want" ]]; then pass "$v renders: $got"; else fail "$v renders [$got], want [$want]"; fi
 }
-base_kinds="ClusterRole ClusterRoleBinding Deployment"
+# Three ClusterRoles: the controller's, and the tenants' <release>-edit and <release>-view.
+base_kinds="ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment"
 expect_kinds values.yaml "$base_kinds PodDisruptionBudget Role RoleBinding Service ServiceAccount"
 # dev: one replica (no PDB), no leader election (no Lease Role), Role/RoleBinding in watchNamespace.
 expect_kinds values-dev.yaml "$base_kinds Role RoleBinding Service ServiceAccount"
@@ -238,6 +245,49 @@ else
   fail "validatorResources not rendered as flags: $(grep -- '--validator-' <<<"$out" | tr -s ' \n' ' ')"
 fi
 
+# render_json ARGS...: helm template rollgate-render (namespace render-ns) as one JSON List.
+render_json() {
+  "$helm" template rollgate-render "$chart" -n render-ns "$@" |
+    "$kubectl" create --dry-run=client -o json -f - | jq -s '{items: [.[] | (.items? // [.])[]]}'
+}
+# Tenant roles (default on): <release>-edit aggregated into edit and admin with the write verbs,
+# <release>-view aggregated into view with the read verbs, neither with containerrollouts/status.
+tenant_json=$(render_json 2>&1 || true)
+# shellcheck disable=SC2016 # jq program
+tenant_roles_ok='[.items[] | select(.kind == "ClusterRole" and (.metadata.name | test("-(edit|view)$")))
+  | {n: .metadata.name,
+     l: ([.metadata.labels | to_entries[] | select(.key | startswith("rbac.authorization.k8s.io/aggregate-to-")) | "\(.key)=\(.value)"] | sort),
+     r: [.rules[] | {g: .apiGroups, r: .resources, v: (.verbs | sort)}]}] | sort_by(.n)'
+want_tenant='[{"n":"rollgate-render-edit","l":["rbac.authorization.k8s.io/aggregate-to-admin=true","rbac.authorization.k8s.io/aggregate-to-edit=true"],"r":[{"g":["rollgate.io"],"r":["containerrollouts"],"v":["create","delete","get","list","patch","update","watch"]}]},{"n":"rollgate-render-view","l":["rbac.authorization.k8s.io/aggregate-to-view=true"],"r":[{"g":["rollgate.io"],"r":["containerrollouts"],"v":["get","list","watch"]}]}]'
+got_tenant=$(jq -c "$tenant_roles_ok" <<<"$tenant_json" 2>&1 || true)
+if [[ "$got_tenant" == "$want_tenant" ]]; then
+  pass "tenant roles: rollgate-render-edit (aggregate-to-edit, -admin; create/update/patch/delete/get/list/watch) and rollgate-render-view (aggregate-to-view; get/list/watch), no /status"
+else
+  fail "tenant roles rendered as $(one_line "$got_tenant"), want $want_tenant"
+fi
+# tenantRoles.create=false: only the controller's own ClusterRole, nothing aggregated.
+if out=$(render_json --set tenantRoles.create=false 2>&1) &&
+  [[ $(jq -c '[.items[] | select(.kind == "ClusterRole") | .metadata.name]' <<<"$out") == '["rollgate-render"]' ]] &&
+  [[ $(jq '[.items[] | select(.metadata.labels // {} | keys | any(startswith("rbac.authorization.k8s.io/aggregate-to-")))] | length' <<<"$out") == 0 ]]; then
+  pass "tenantRoles.create=false: no tenant ClusterRoles (only the controller's rollgate-render)"
+else
+  fail "tenantRoles.create=false still renders: $(one_line "$(jq -c '[.items[] | select(.kind == "ClusterRole") | .metadata.name]' <<<"$out" 2>&1 || echo "$out")")"
+fi
+# No NetworkPolicy unless networkPolicy.enabled.
+np_default=""
+for v in "${values_files[@]}"; do
+  if grep -q '^kind: NetworkPolicy' "$work/template-$v"; then np_default+=" $v"; fi
+done
+if [[ -z "$np_default" ]]; then
+  pass "no NetworkPolicy rendered by default (${values_files[*]})"
+else
+  fail "a NetworkPolicy is rendered without networkPolicy.enabled by:$np_default"
+fi
+refused --set-json 'networkPolicy.metricsFrom=[{"podSelektor":{}}]' "networkPolicy/metricsFrom/0"
+refused --set-json 'networkPolicy.metricsFrom=[{}]' "networkPolicy/metricsFrom/0"
+refused --set-json 'networkPolicy.egress=[{"too":[]}]' "networkPolicy/egress/0"
+refused --set tenantRoles.create=maybe "tenantRoles"
+
 # --- CRDs the chart needs on the cluster ---------------------------------------------------------
 if kc get crd "$crd_name" >/dev/null 2>&1; then
   crd_preexisting=1
@@ -293,6 +343,53 @@ if out=$("$helm" install "$staging_rel" "$chart" -n "$staging_ns" -f "$chart/val
 else
   fail "helm install --dry-run=server -f values-staging.yaml: $(one_line "$out")"
 fi
+
+# networkPolicy.enabled: one NetworkPolicy selecting exactly the Deployment's pods; ingress on the
+# health port from anywhere and on the metrics port only from metricsFrom; egress restricted only
+# when networkPolicy.egress is given. The API server must accept it.
+np_from='[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}},"podSelector":{"matchLabels":{"app.kubernetes.io/name":"prometheus"}}},{"ipBlock":{"cidr":"10.0.0.0/8","except":["10.1.0.0/16"]}}]'
+np_egress='[{"to":[{"ipBlock":{"cidr":"10.96.0.1/32"}}],"ports":[{"port":443,"protocol":"TCP"},{"port":6443,"protocol":"TCP"}]},{"ports":[{"port":53,"protocol":"UDP"},{"port":53,"protocol":"TCP"}]}]'
+# np_case DESCRIPTION WANT_JQ ARGS...: render with networkPolicy.enabled=true and ARGS; exactly one
+# NetworkPolicy whose podSelector is the Deployment's selector, WANT_JQ true of its spec, and
+# `kubectl apply --dry-run=server` accepts it in $staging_ns.
+np_case() {
+  local what=$1 want=$2 json np sel out
+  shift 2
+  if ! json=$(render_json -n "$staging_ns" --set networkPolicy.enabled=true "$@" 2>&1); then
+    fail "networkPolicy ($what): helm template: $(one_line "$json")"
+    return
+  fi
+  np=$(jq -c '[.items[] | select(.kind == "NetworkPolicy")]' <<<"$json")
+  sel=$(jq -c '.items[] | select(.kind == "Deployment") | .spec.selector.matchLabels' <<<"$json")
+  if [[ $(jq length <<<"$np") != 1 ]]; then
+    fail "networkPolicy ($what): $(jq length <<<"$np") NetworkPolicies rendered, want 1"
+    return
+  fi
+  np=$(jq -c '.[0]' <<<"$np")
+  if [[ $(jq -c .spec.podSelector.matchLabels <<<"$np") != "$sel" || -z "$sel" ]]; then
+    fail "networkPolicy ($what): podSelector $(jq -c .spec.podSelector <<<"$np") is not the Deployment's selector $sel"
+  elif ! jq -e "$want" <<<"$np" >/dev/null; then
+    fail "networkPolicy ($what): spec $(one_line "$(jq -c .spec <<<"$np")") does not satisfy $want"
+  else
+    pass "networkPolicy ($what): one NetworkPolicy on the Deployment's pods: $(jq -c '.spec | {policyTypes, ingress: [.ingress[] | {ports: [.ports[].port], from: (.from | length)}], egress: (.egress | length)}' <<<"$np")"
+  fi
+  if out=$(jq '.' <<<"$np" | kc -n "$staging_ns" apply --dry-run=server -f - 2>&1); then
+    pass "networkPolicy ($what): accepted by the API server (apply --dry-run=server): $(one_line "$out")"
+  else
+    fail "networkPolicy ($what): refused by the API server: $(one_line "$out")"
+  fi
+}
+# shellcheck disable=SC2016 # jq programs
+{
+  np_health='(.spec.ingress | map(select(.ports == [{"port": "health", "protocol": "TCP"}] and .from == null)) | length) == 1'
+  np_case "enabled, no metricsFrom: health port only, metrics from nobody, egress open" \
+    "$np_health and .spec.policyTypes == [\"Ingress\"] and (.spec.ingress | length) == 1 and .spec.egress == null"
+  np_case "metricsFrom and egress" \
+    "$np_health and .spec.policyTypes == [\"Ingress\", \"Egress\"] and (.spec.ingress | length) == 2
+     and (.spec.ingress | map(select(.ports == [{\"port\": \"metrics\", \"protocol\": \"TCP\"}])) | .[0].from) == $np_from
+     and .spec.egress == $np_egress" \
+    --set-json "networkPolicy.metricsFrom=$np_from" --set-json "networkPolicy.egress=$np_egress"
+}
 
 # --- 4. Real installs ----------------------------------------------------------------------------
 new_ns "$dev_ns" restricted
@@ -494,6 +591,118 @@ dev_sa=(can "$dev_ns" "$dev_rel")
 "${dev_sa[@]}" no get secrets -n "$dev_ns"
 "${dev_sa[@]}" no create leases.coordination.k8s.io -n "$dev_ns"
 
+# --- 5b. Tenants: the aggregated ClusterRoles through the built-in edit/admin/view ---------------
+# Both releases installed side by side in this cluster: their tenant roles do not clash.
+exists "dev and prod: tenant ClusterRoles side by side" \
+  "clusterrole/$dev_rel-edit" "clusterrole/$dev_rel-view" "clusterrole/$prod_rel-edit" "clusterrole/$prod_rel-view"
+tenant_ns=rg-helm-tenant-$suffix
+new_ns "$tenant_ns"
+edit_user=rg-tenant-edit-$suffix admin_user=rg-tenant-admin-$suffix view_user=rg-tenant-view-$suffix
+kc -n "$tenant_ns" create rolebinding tenant-edit --clusterrole=edit --user="$edit_user" >/dev/null
+kc -n "$tenant_ns" create rolebinding tenant-admin --clusterrole=admin --user="$admin_user" >/dev/null
+kc -n "$tenant_ns" create rolebinding tenant-view --clusterrole=view --user="$view_user" >/dev/null
+cr=containerrollouts.rollgate.io
+# The controller-manager's clusterrole-aggregation controller copies the rules into edit, admin
+# and view; wait for it (and for the authorizer to see the change).
+aggregated=0
+for _ in $(seq 1 150); do
+  if [[ $(kc auth can-i create "$cr" -n "$tenant_ns" --as="$edit_user" 2>/dev/null) == yes &&
+    $(kc auth can-i create "$cr" -n "$tenant_ns" --as="$admin_user" 2>/dev/null) == yes &&
+    $(kc auth can-i list "$cr" -n "$tenant_ns" --as="$view_user" 2>/dev/null) == yes ]]; then
+    aggregated=1
+    break
+  fi
+  sleep 0.2
+done
+builtin_rules=$(kc get clusterrole edit admin view -o json | jq -c '[.items[] | {n: .metadata.name,
+  r: ([.rules[]? | select(any(.apiGroups[]?; . == "rollgate.io")) | {r: .resources, v: (.verbs | sort)}] | unique)}]')
+if ((aggregated)); then
+  pass "the controller-manager aggregated the tenant roles into edit, admin, view: $builtin_rules"
+else
+  fail "the built-in edit/admin/view ClusterRoles never granted ContainerRollouts (30 s): $builtin_rules"
+fi
+if [[ $(jq '[.[].r[] | select(any(.r[]; contains("/") or . == "*"))] | length' <<<"$builtin_rules") == 0 ]]; then
+  pass "edit, admin and view grant no rollgate.io subresource (containerrollouts/status stays the controller's)"
+else
+  fail "a built-in role grants a rollgate.io subresource: $builtin_rules"
+fi
+# user USER yes|no VERB RESOURCE [args]: kubectl auth can-i as a tenant user.
+user() {
+  local who=$1 want=$2 got
+  shift 2
+  got=$(kc auth can-i "$@" --as="$who" 2>/dev/null || true)
+  if [[ "$got" == "$want" ]]; then
+    pass "$who can-i $* = $got"
+  else
+    fail "$who can-i $* = ${got:-error}, want $want"
+  fi
+}
+for u in "$edit_user" "$admin_user"; do
+  for verb in get list watch create update patch delete; do user "$u" yes "$verb" "$cr" -n "$tenant_ns"; done
+  user "$u" no patch "$cr" --subresource=status -n "$tenant_ns"
+  user "$u" no update "$cr" --subresource=status -n "$tenant_ns"
+  user "$u" no create "$cr" -n default
+  user "$u" no list "$cr" --all-namespaces
+done
+for verb in get list watch; do user "$view_user" yes "$verb" "$cr" -n "$tenant_ns"; done
+for verb in create update patch delete; do user "$view_user" no "$verb" "$cr" -n "$tenant_ns"; done
+user "$view_user" no patch "$cr" --subresource=status -n "$tenant_ns"
+user "$view_user" no get "$cr" -n default
+# And for real: the edit user creates a rollout and promotes it (the CLI's merge patch of an
+# annotation); edit's and admin's /status patches are Forbidden. The view user reads it and cannot
+# create one.
+tenant_rollout() {
+  cat <<EOF
+apiVersion: rollgate.io/v1alpha1
+kind: ContainerRollout
+metadata:
+  name: $1
+spec:
+  images:
+    backend: registry.example.com/app/backend:1.0.0
+  environments:
+  - name: dev
+    targets:
+    - deployment: api
+      containers: {api: backend}
+EOF
+}
+if out=$(tenant_rollout tenant-made | kc -n "$tenant_ns" create -f - --as="$edit_user" 2>&1); then
+  pass "$edit_user (edit) created a ContainerRollout in $tenant_ns: $(one_line "$out")"
+else
+  fail "$edit_user (edit) could not create a ContainerRollout: $(one_line "$out")"
+fi
+check "$edit_user (edit) patches the rollgate.io/promote annotation (rollgate promote)" \
+  kc -n "$tenant_ns" patch "$cr/tenant-made" --type=merge --as="$edit_user" \
+  -p '{"metadata":{"annotations":{"rollgate.io/promote":"1"}}}'
+# forbidden WHAT OUTPUT RC: the command that printed OUTPUT and exited RC failed with Forbidden (a
+# success or any other error is a failure).
+forbidden() {
+  local what=$1 out=$2 rc=$3
+  if ((rc == 0)); then
+    fail "$what was allowed: $(one_line "$out")"
+  elif grep -qi forbidden <<<"$out"; then
+    pass "$what: Forbidden"
+  else
+    fail "$what failed, but not with Forbidden: $(one_line "$out")"
+  fi
+}
+for u in "$edit_user" "$admin_user"; do
+  rc=0
+  out=$(kc -n "$tenant_ns" patch "$cr/tenant-made" --subresource=status --type=merge --as="$u" \
+    -p '{"status":{"phase":"Succeeded"}}' 2>&1) || rc=$?
+  forbidden "$u patching $cr/tenant-made --subresource=status" "$out" "$rc"
+done
+if out=$(kc -n "$tenant_ns" get "$cr/tenant-made" --as="$view_user" 2>&1) &&
+  out=$(kc -n "$tenant_ns" get "$cr" --as="$view_user" 2>&1); then
+  pass "$view_user (view) gets and lists ContainerRollouts in $tenant_ns"
+else
+  fail "$view_user (view) cannot read ContainerRollouts: $(one_line "$out")"
+fi
+rc=0
+out=$(tenant_rollout view-made | kc -n "$tenant_ns" create -f - --as="$view_user" 2>&1) || rc=$?
+forbidden "$view_user (view) creating a ContainerRollout" "$out" "$rc"
+
 # --- 6. The real controller with the chart's identity completes a rollout ------------------------
 # run_controller RELEASE NS ROLLOUT TAG [EXTRA_ARGS...]: run rollgate-controller as a local process
 # with a bound token of RELEASE's ServiceAccount and the release Deployment's own arguments (plus
@@ -649,7 +858,7 @@ for pair in "$dev_rel $dev_ns" "$prod_rel $prod_ns"; do
   if out=$("$helm" uninstall "$rel" -n "$ns" --wait --timeout 60s 2>&1); then
     left=$(kc get clusterrole,clusterrolebinding -l "app.kubernetes.io/instance=$rel" -o name 2>&1)
     if [[ -z "$left" ]]; then
-      pass "helm uninstall $rel removed its ClusterRole and ClusterRoleBinding"
+      pass "helm uninstall $rel removed its ClusterRoles (controller, tenant edit/view) and ClusterRoleBinding"
     else
       fail "after helm uninstall $rel: $(one_line "$left")"
     fi
