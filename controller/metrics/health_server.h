@@ -1,10 +1,11 @@
-// HealthServer: the kubelet's probes on the --health-probe-bind-address (civetweb, plain HTTP).
+// HealthServer: the kubelet's probes on the --health-probe-bind-address (plain HTTP, HttpServer:
+// one poll loop, so idle connections never delay a probe).
 //   GET /healthz  200 "ok" while the process is alive and the work loop is not wedged;
 //                 500 with the reason when `wedged` returns one (see Heartbeat).
 //   GET /readyz   200 "ok" once `ready` returns true (informer caches synced); else 503.
 // Any other path is 404.
 // Thread-safety: start and destroy from one thread. The checks are called on the server's
-// threads, concurrently with everything else: they must be thread-safe, and the objects they use
+// thread, concurrently with everything else: they must be thread-safe, and the objects they use
 // must outlive the HealthServer (destroy it first).
 #pragma once
 
@@ -14,8 +15,7 @@
 #include <string>
 
 #include "controller/common/status.h"
-
-class CivetServer;
+#include "controller/metrics/http_server.h"
 
 namespace rollgate::metrics {
 
@@ -33,18 +33,12 @@ class HealthServer {
   HealthServer(const HealthServer&) = delete;
   HealthServer& operator=(const HealthServer&) = delete;
 
-  int port() const { return port_; }
-
-  class Handler;  // implementation detail (civetweb request handler)
+  int port() const;
 
  private:
   HealthServer() = default;
 
-  HealthChecks checks_;
-  std::unique_ptr<Handler> healthz_;
-  std::unique_ptr<Handler> readyz_;
-  std::unique_ptr<CivetServer> server_;  // declared last: stopped before the handlers go
-  int port_ = 0;
+  std::unique_ptr<HttpServer> server_;
 };
 
 }  // namespace rollgate::metrics

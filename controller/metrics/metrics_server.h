@@ -1,10 +1,10 @@
 // MetricsServer: serves a prometheus::Registry in the text exposition format at /metrics on the
-// --metrics-bind-address (prometheus-cpp's civetweb Exposer; plain HTTP, two threads). An optional
+// --metrics-bind-address (HttpServer: one poll loop, so idle connections never block a scrape;
+// prometheus-cpp's text serializer). An optional
 // `before_scrape` hook runs at the start of every scrape, to refresh gauges that are read rather
 // than pushed (the work queue depth: workers that are stuck push nothing).
 // Thread-safety: start and destroy from one thread; scrapes (and `before_scrape`) run on the
-// server's threads, possibly concurrently: the hook must be thread-safe, and what it uses must
-// outlive the server.
+// server's thread: the hook must be thread-safe, and what it uses must outlive the server.
 #pragma once
 
 #include <functional>
@@ -12,10 +12,9 @@
 #include <string>
 
 #include "controller/common/status.h"
+#include "controller/metrics/http_server.h"
 
 namespace prometheus {
-class Collectable;
-class Exposer;
 class Registry;
 }  // namespace prometheus
 
@@ -33,15 +32,12 @@ class MetricsServer {
   MetricsServer& operator=(const MetricsServer&) = delete;
 
   // The bound port (the ephemeral one when the address asked for port 0).
-  int port() const { return port_; }
+  int port() const { return server_->port(); }
 
  private:
   MetricsServer() = default;
 
-  std::shared_ptr<prometheus::Registry> registry_;  // kept alive while served
-  std::shared_ptr<prometheus::Collectable> hook_;   // runs before_scrape
-  std::unique_ptr<prometheus::Exposer> exposer_;    // last: stopped first
-  int port_ = 0;
+  std::unique_ptr<HttpServer> server_;
 };
 
 }  // namespace rollgate::metrics

@@ -1,12 +1,7 @@
 #include "controller/metrics/health_server.h"
 
-#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <functional>
@@ -17,57 +12,15 @@
 #include "controller/metrics/metrics.h"
 #include "controller/metrics/metrics_server.h"
 #include "tests/fakes/fake_clock.h"
+#include "tests/unit/metrics/http_get.h"
 
 namespace rollgate::metrics {
 namespace {
 
+using testing::Get;
 using ::testing::HasSubstr;
+using testing::HttpReply;
 using ::testing::StartsWith;
-
-struct HttpReply {
-  int code = 0;
-  std::string headers;
-  std::string body;
-};
-
-// A plain HTTP/1.1 GET over a loopback socket: what the kubelet and Prometheus do.
-HttpReply Get(int port, const std::string& path) {
-  HttpReply r;
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return r;
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the sockets API
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return r;
-  }
-  const std::string req =
-      "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  if (send(fd, req.data(), req.size(), 0) != static_cast<ssize_t>(req.size())) {
-    close(fd);
-    return r;
-  }
-  std::string raw;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    raw.append(buf, static_cast<std::size_t>(n));
-  }
-  close(fd);
-  const auto end = raw.find("\r\n\r\n");
-  if (raw.rfind("HTTP/1.", 0) != 0 || end == std::string::npos) return r;
-  r.code = std::stoi(raw.substr(9, 3));
-  r.headers = raw.substr(0, end);
-  r.body = raw.substr(end + 4);
-  return r;
-}
 
 TEST(MetricsServerTest, ServesTheRegistryOverHttp) {
   MetricsOptions o;
@@ -130,8 +83,7 @@ TEST(MetricsServerTest, PortInUseIsUnavailable) {
             "health: cannot bind to " + bind + ": 98 (Address already in use)");
 }
 
-// One server for the suite: civetweb takes up to 2 s (its polling quantum) to stop once it has
-// served a request. Each test plugs its own checks into the slots the server calls.
+// One server for the suite; each test plugs its own checks into the slots the server calls.
 class HealthServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {

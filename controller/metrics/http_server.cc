@@ -1,0 +1,390 @@
+#include "controller/metrics/http_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+
+#include "controller/common/log.h"
+
+namespace rollgate::metrics {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+const char* ReasonPhrase(int code) {
+  switch (code) {
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Unknown";
+  }
+}
+
+std::string ErrnoText(int err) {
+  return std::to_string(err) + " (" + std::strerror(err) + ")";  // NOLINT(concurrency-mt-unsafe)
+}
+
+std::string Lower(std::string s) {
+  for (char& ch : s) {
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  }
+  return s;
+}
+
+std::string Trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return "";
+  const auto e = s.find_last_not_of(" \t");
+  return s.substr(b, e - b + 1);
+}
+
+// Parses "8080", "127.0.0.1:8080", "[::1]:8080" into a socket address.
+bool ParseListen(const std::string& listen, sockaddr_storage& addr, socklen_t& len) {
+  std::string host;
+  std::string port = listen;
+  if (!listen.empty() && listen.front() == '[') {
+    const auto close = listen.find("]:");
+    if (close == std::string::npos) return false;
+    host = listen.substr(1, close - 1);
+    port = listen.substr(close + 2);
+  } else if (const auto colon = listen.rfind(':'); colon != std::string::npos) {
+    host = listen.substr(0, colon);
+    port = listen.substr(colon + 1);
+  }
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  const int p = std::stoi(port);
+  if (p > 65535) return false;
+  addr = {};
+  if (host.find(':') != std::string::npos) {
+    sockaddr_in6 a6{};
+    a6.sin6_family = AF_INET6;
+    a6.sin6_port = htons(static_cast<uint16_t>(p));
+    if (inet_pton(AF_INET6, host.c_str(), &a6.sin6_addr) != 1) return false;
+    std::memcpy(&addr, &a6, sizeof a6);
+    len = sizeof a6;
+    return true;
+  }
+  sockaddr_in a4{};
+  a4.sin_family = AF_INET;
+  a4.sin_port = htons(static_cast<uint16_t>(p));
+  if (host.empty()) {
+    a4.sin_addr.s_addr = htonl(INADDR_ANY);
+  } else if (inet_pton(AF_INET, host.c_str(), &a4.sin_addr) != 1) {
+    return false;
+  }
+  std::memcpy(&addr, &a4, sizeof a4);
+  len = sizeof a4;
+  return true;
+}
+
+int BoundPort(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the sockets API
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  if (addr.ss_family == AF_INET6) {
+    sockaddr_in6 a6{};
+    std::memcpy(&a6, &addr, sizeof a6);
+    return ntohs(a6.sin6_port);
+  }
+  sockaddr_in a4{};
+  std::memcpy(&a4, &addr, sizeof a4);
+  return ntohs(a4.sin_port);
+}
+
+}  // namespace
+
+bool ParseRequestHead(const std::string& head, HttpRequest& out) {
+  const auto line_end = head.find("\r\n");
+  const std::string line = head.substr(0, line_end);
+  const auto sp1 = line.find(' ');
+  if (sp1 == std::string::npos || sp1 == 0) return false;
+  const auto sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string::npos || sp2 == sp1 + 1) return false;
+  if (line.compare(sp2 + 1, 7, "HTTP/1.") != 0 || line.size() != sp2 + 9) return false;
+  out.method = line.substr(0, sp1);
+  const std::string target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (target.front() != '/') return false;
+  const auto q = target.find('?');
+  out.path = target.substr(0, q);
+  out.query = q == std::string::npos ? "" : target.substr(q + 1);
+  out.headers.clear();
+  std::size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
+  while (pos < head.size()) {
+    auto end = head.find("\r\n", pos);
+    if (end == std::string::npos) end = head.size();
+    const std::string h = head.substr(pos, end - pos);
+    pos = end + 2;
+    if (h.empty()) continue;
+    const auto colon = h.find(':');
+    if (colon == std::string::npos || colon == 0 || h[0] == ' ' || h[0] == '\t') return false;
+    out.headers[Lower(h.substr(0, colon))] = Trim(h.substr(colon + 1));
+  }
+  return true;
+}
+
+std::string SerializeResponse(const HttpResponse& r, bool head_only) {
+  std::string s = "HTTP/1.1 " + std::to_string(r.code) + " " + ReasonPhrase(r.code) + "\r\n";
+  s += "Content-Type: " + r.content_type + "\r\n";
+  s += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  s += "Cache-Control: no-store\r\nConnection: close\r\n";
+  for (const auto& [name, value] : r.headers) s += name + ": " + value + "\r\n";
+  s += "\r\n";
+  if (!head_only) s += r.body;
+  return s;
+}
+
+struct HttpServer::Connection {
+  enum class State { kHandshake, kReading, kWriting };
+  int fd = -1;
+  SSL* ssl = nullptr;
+  State state = State::kReading;
+  short want = POLLIN;
+  std::string in;
+  std::string out;
+  std::size_t written = 0;
+  bool head_only = false;
+  Clock::time_point deadline;
+
+  Connection() = default;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection() {
+    if (ssl != nullptr) SSL_free(ssl);
+    if (fd >= 0) close(fd);
+  }
+};
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions opts) {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  if (!ParseListen(opts.listen, addr, len)) {
+    return Status(StatusCode::kInvalidArgument,
+                  opts.name + ": invalid listening address \"" + opts.listen + "\"");
+  }
+  std::unique_ptr<HttpServer> s(new HttpServer(std::move(opts)));
+  const std::string& name = s->opts_.name;
+  s->listen_fd_ = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s->listen_fd_ < 0) {
+    return Status(StatusCode::kUnavailable, name + ": socket: " + ErrnoText(errno));
+  }
+  const int one = 1;
+  setsockopt(s->listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the sockets API
+  if (bind(s->listen_fd_, reinterpret_cast<const sockaddr*>(&addr), len) != 0 ||
+      listen(s->listen_fd_, 128) != 0) {
+    return Status(StatusCode::kUnavailable,
+                  name + ": cannot bind to " + s->opts_.listen + ": " + ErrnoText(errno));
+  }
+  s->port_ = BoundPort(s->listen_fd_);
+  std::array<int, 2> wake{-1, -1};
+  if (pipe2(wake.data(), O_NONBLOCK | O_CLOEXEC) != 0) {
+    return Status(StatusCode::kUnavailable, name + ": pipe: " + ErrnoText(errno));
+  }
+  s->wake_read_ = wake[0];
+  s->wake_write_ = wake[1];
+  s->thread_ = std::thread([srv = s.get()] { srv->Loop(); });
+  return s;
+}
+
+HttpServer::~HttpServer() {
+  if (thread_.joinable()) {
+    const char byte = 0;
+    while (write(wake_write_, &byte, 1) < 0 && errno == EINTR) {
+    }
+    thread_.join();
+  }
+  for (const int fd : {listen_fd_, wake_read_, wake_write_}) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+void HttpServer::Loop() {
+  std::vector<std::unique_ptr<Connection>> conns;
+  std::vector<pollfd> fds;
+  for (;;) {
+    fds.clear();
+    fds.push_back({wake_read_, POLLIN, 0});
+    fds.push_back({listen_fd_, POLLIN, 0});
+    auto now = Clock::now();
+    int timeout_ms = -1;
+    for (const auto& c : conns) {
+      fds.push_back({c->fd, c->want, 0});
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(c->deadline - now).count();
+      const int ms = static_cast<int>(std::clamp<std::int64_t>(left, 0, 60000));
+      timeout_ms = timeout_ms < 0 ? ms : std::min(timeout_ms, ms);
+    }
+    const int n = poll(fds.data(), fds.size(), timeout_ms);
+    if (n < 0 && errno != EINTR) {
+      log::Error("http", "poll failed; the server stops", {{"server", opts_.name}});
+      return;
+    }
+    if ((fds[0].revents & POLLIN) != 0) return;  // the destructor asks to stop
+    now = Clock::now();
+    std::vector<std::unique_ptr<Connection>> live;
+    live.reserve(conns.size() + 1);
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+      Connection& c = *conns[i];
+      const short revents = fds[i + 2].revents;
+      bool keep = true;
+      if (revents != 0) keep = Advance(c, revents, now);
+      if (keep && now >= c.deadline) keep = false;  // too slow: drop it
+      if (keep) live.push_back(std::move(conns[i]));
+    }
+    conns = std::move(live);
+    if ((fds[1].revents & POLLIN) != 0) Accept(conns, now);
+  }
+}
+
+void HttpServer::Accept(std::vector<std::unique_ptr<Connection>>& conns, Clock::time_point now) {
+  // A bounded number per turn, so a flood of connections cannot starve the ones already here.
+  for (int i = 0; i < 64; ++i) {
+    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;  // EAGAIN, or an error on one pending connection: try again next turn
+    if (conns.size() >= std::max<std::size_t>(opts_.max_connections, 1)) {
+      conns.erase(conns.begin());  // the oldest goes, so idle connections never lock probes out
+    }
+    auto c = std::make_unique<Connection>();
+    c->fd = fd;
+    c->deadline = now + opts_.request_timeout;
+    if (opts_.tls) {
+      c->ssl = SSL_new(opts_.tls.get());
+      if (c->ssl == nullptr || SSL_set_fd(c->ssl, fd) != 1) continue;  // closed by ~Connection
+      SSL_set_accept_state(c->ssl);
+      c->state = Connection::State::kHandshake;
+    }
+    conns.push_back(std::move(c));
+  }
+}
+
+bool HttpServer::Advance(Connection& c, short revents, Clock::time_point now) {
+  if ((revents & (POLLERR | POLLNVAL)) != 0) return false;
+  // Maps an SSL result that is not success to "wait for this event" (true) or "give up" (false).
+  auto ssl_wait = [&c](int ret) {
+    const int err = SSL_get_error(c.ssl, ret);
+    ERR_clear_error();
+    if (err == SSL_ERROR_WANT_READ) {
+      c.want = POLLIN;
+      return true;
+    }
+    if (err == SSL_ERROR_WANT_WRITE) {
+      c.want = POLLOUT;
+      return true;
+    }
+    return false;
+  };
+  if (c.state == Connection::State::kHandshake) {
+    const int ret = SSL_do_handshake(c.ssl);
+    if (ret != 1) return ssl_wait(ret);
+    c.state = Connection::State::kReading;
+    c.want = POLLIN;
+  }
+  if (c.state == Connection::State::kReading) {
+    std::array<char, 4096> buf{};
+    for (;;) {
+      ssize_t got = 0;
+      if (c.ssl != nullptr) {
+        const int ret = SSL_read(c.ssl, buf.data(), static_cast<int>(buf.size()));
+        if (ret <= 0) return ssl_wait(ret);
+        got = ret;
+      } else {
+        got = recv(c.fd, buf.data(), buf.size(), 0);
+        if (got == 0) return false;  // closed before a full request
+        if (got < 0) {
+          if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            c.want = POLLIN;
+            return true;
+          }
+          return false;
+        }
+      }
+      c.in.append(buf.data(), static_cast<std::size_t>(got));
+      if (c.in.find("\r\n\r\n") != std::string::npos || c.in.size() > opts_.max_request_bytes) {
+        break;
+      }
+    }
+    Respond(c);
+    c.state = Connection::State::kWriting;
+    c.want = POLLOUT;
+    c.deadline = now + opts_.request_timeout;
+  }
+  while (c.written < c.out.size()) {
+    const std::size_t left = c.out.size() - c.written;
+    ssize_t sent = 0;
+    if (c.ssl != nullptr) {
+      const int ret = SSL_write(c.ssl, c.out.data() + c.written, static_cast<int>(left));
+      if (ret <= 0) return ssl_wait(ret);
+      sent = ret;
+    } else {
+      sent = send(c.fd, c.out.data() + c.written, left, MSG_NOSIGNAL);
+      if (sent < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+          c.want = POLLOUT;
+          return true;
+        }
+        return false;
+      }
+    }
+    c.written += static_cast<std::size_t>(sent);
+  }
+  if (c.ssl != nullptr) SSL_shutdown(c.ssl);  // best effort close_notify; the socket closes next
+  return false;                               // done: one request per connection
+}
+
+void HttpServer::Respond(Connection& c) {
+  const auto end = c.in.find("\r\n\r\n");
+  HttpRequest req;
+  HttpResponse resp;
+  if (end == std::string::npos) {
+    resp = {431, "text/plain; charset=utf-8", "request head too large\n"};
+  } else if (!ParseRequestHead(c.in.substr(0, end), req)) {
+    resp = {400, "text/plain; charset=utf-8", "malformed request\n"};
+  } else if (req.method != "GET" && req.method != "HEAD") {
+    resp = {405, "text/plain; charset=utf-8", "method not allowed\n", {{"Allow", "GET, HEAD"}}};
+  } else if (const auto route = opts_.routes.find(req.path); route == opts_.routes.end()) {
+    resp = {404, "text/plain; charset=utf-8", "not found\n"};
+  } else {
+    try {
+      resp = route->second(req);
+    } catch (const std::exception& e) {
+      log::Error("http", "handler failed", {{"server", opts_.name}, {"error", e.what()}});
+      resp = {500, "text/plain; charset=utf-8", "internal error\n"};
+    }
+  }
+  c.head_only = req.method == "HEAD";
+  c.out = SerializeResponse(resp, c.head_only);
+  c.in.clear();
+}
+
+}  // namespace rollgate::metrics

@@ -1,0 +1,103 @@
+// HttpServer: the small HTTP/1.1 server behind the health probes and /metrics. One thread runs a
+// poll(2) loop over the listening socket and every connection, so a connection that sends nothing
+// (a port scanner, a half-open peer, a stuck proxy) costs one file descriptor and a buffer, never
+// a thread: a probe is answered at once whatever else is connected. (civetweb, used before, gives
+// each connection one of a fixed number of threads until it times out, so two idle connections
+// delayed /healthz by 10 s and five made the kubelet's 1 s probe fail.)
+//
+// What it serves: GET and HEAD, exact paths, one request per connection (every response says
+// `Connection: close`; probes and Prometheus reconnect cheaply). Limits, each a clean failure:
+//   - a connection must deliver its request head within `request_timeout`, and take its response
+//     within the same time again, or it is closed;
+//   - a request head above `max_request_bytes` is answered 431; a body is never read;
+//   - at `max_connections`, the oldest connection is closed to admit a new one, so idle
+//     connections can never lock a probe out.
+// With `tls` set, every connection starts with a TLS handshake (non-blocking, same deadlines).
+//
+// Handlers run on the server's thread, one at a time: they must be quick (they read in-memory
+// state) and thread-safe with respect to the rest of the program.
+// Thread-safety: Start and destroy from one thread; the destructor stops and joins the thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "controller/common/status.h"
+
+using SSL_CTX = struct ssl_ctx_st;
+
+namespace rollgate::metrics {
+
+struct HttpRequest {
+  std::string method;                          // "GET" or "HEAD"
+  std::string path;                            // without the query
+  std::string query;                           // after '?', undecoded; empty when none
+  std::map<std::string, std::string> headers;  // names lower-cased; the last value wins
+};
+
+struct HttpResponse {
+  int code = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers{};  // extra headers
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+struct HttpServerOptions {
+  std::string name = "http";  // for logs and errors: "health", "metrics"
+  // A civetweb-style listening address as ParseBindAddress returns it: "8080" (every IPv4
+  // interface), "127.0.0.1:8080", "[::1]:8080"; port 0 asks for an ephemeral port.
+  std::string listen;
+  std::map<std::string, HttpHandler> routes{};  // exact path -> handler; anything else is 404
+  std::chrono::milliseconds request_timeout{std::chrono::seconds(5)};
+  std::size_t max_connections = 256;
+  std::size_t max_request_bytes = 8192;
+  std::shared_ptr<SSL_CTX> tls{};  // null: plain HTTP
+};
+
+class HttpServer {
+ public:
+  // Binds and starts serving. Unavailable when the address cannot be bound (named in the
+  // message), InvalidArgument when `listen` is malformed.
+  static Result<std::unique_ptr<HttpServer>> Start(HttpServerOptions opts);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  int port() const { return port_; }
+
+ private:
+  struct Connection;
+  explicit HttpServer(HttpServerOptions opts) : opts_(std::move(opts)) {}
+  void Loop();
+  void Accept(std::vector<std::unique_ptr<Connection>>& conns,
+              std::chrono::steady_clock::time_point now);
+  // Advances one connection as far as it can without blocking; false when it is finished.
+  bool Advance(Connection& c, short revents, std::chrono::steady_clock::time_point now);
+  void Respond(Connection& c);
+
+  HttpServerOptions opts_;
+  int listen_fd_ = -1;
+  int wake_read_ = -1;  // the destructor writes to wake_write_ to stop the loop
+  int wake_write_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+// Pure. Splits "GET /a?b HTTP/1.1\r\nName: v\r\n..." (the head without the final blank line).
+// False when the request line or a header line is malformed.
+bool ParseRequestHead(const std::string& head, HttpRequest& out);
+
+// Pure. The serialised response: status line, Content-Type, Content-Length, Cache-Control:
+// no-store, Connection: close, the extra headers, then the body (omitted for HEAD).
+std::string SerializeResponse(const HttpResponse& r, bool head_only);
+
+}  // namespace rollgate::metrics
