@@ -55,8 +55,10 @@ pid_of() {
   [[ -f "$dir/pids/$name" ]] || return 0
   read -r pid recorded <"$dir/pids/$name" || true
   [[ "$pid" =~ ^[0-9]+$ && "$recorded" =~ ^[0-9]+$ ]] || return 0
+  local stat
+  stat=$(proc_stat_tail "$pid") || return 0
   local -a fields
-  fields=($(proc_stat_tail "$pid")) || return 0
+  read -ra fields <<<"$stat"
   # After the ")" that ends the command name: field 3 (state) is index 0, field 22 is index 19.
   [[ ${#fields[@]} -ge 20 && "${fields[0]}" != Z && "${fields[19]}" == "$recorded" ]] || return 0
   echo "$pid"
@@ -131,8 +133,10 @@ start() {
     setsid "$@" </dev/null >"$cluster_dir/logs/$name.log" 2>&1 8>&- &
   fi
   local pid=$!
+  local stat=""
+  stat=$(proc_stat_tail "$pid") || stat=""
   local -a fields
-  fields=($(proc_stat_tail "$pid")) || fields=()
+  read -ra fields <<<"$stat"
   echo "$pid ${fields[19]:-0}" >"$cluster_dir/pids/$name"
   started+=("$name")
 }

@@ -43,8 +43,10 @@ pid_of() {
   [[ -f "$dir/$name.pid" ]] || return 1
   read -r pid recorded <"$dir/$name.pid" || true
   [[ "$pid" =~ ^[0-9]+$ && "$recorded" =~ ^[0-9]+$ ]] || return 1
+  local stat
+  stat=$(proc_stat_tail "$pid") || return 1
   local -a fields
-  fields=($(proc_stat_tail "$pid")) || return 1
+  read -ra fields <<<"$stat"
   # After the ")" that ends the command name: field 3 (state) is index 0, field 22 is index 19.
   [[ ${#fields[@]} -ge 20 && "${fields[0]}" != Z && "${fields[19]}" == "$recorded" ]] || return 1
   echo "$pid"
@@ -59,8 +61,10 @@ proc_stat_tail() {
 
 # record_pid DIR NAME PID: remember PID and its start time as NAME's.
 record_pid() {
+  local stat=""
+  stat=$(proc_stat_tail "$3") || stat=""
   local -a fields
-  fields=($(proc_stat_tail "$3")) || fields=()
+  read -ra fields <<<"$stat"
   echo "$3 ${fields[19]:-0}" >"$1/$2.pid"
 }
 

@@ -11,7 +11,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-if [[ -z "${CONTROL_PLANE_BIN:-}" ]]; then
+if [[ -z "${CONTROL_PLANE_BIN:-}" || -z "${K8S_VERSION:-}" ]]; then
   # shellcheck source-path=SCRIPTDIR source=../../hack/control-plane-versions.sh
   source "$repo/hack/control-plane-versions.sh"
 fi
@@ -42,6 +42,14 @@ for _ in $(seq 1 150); do
   k get serviceaccount default >/dev/null 2>&1 && break
   sleep 0.2
 done
+
+# --- 0. The API server is the selected Kubernetes version (ROLLGATE_K8S_VERSION) -----------------
+server_version=$("$kubectl" get --raw /version | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p')
+if [[ "$server_version" == "$K8S_VERSION" ]]; then
+  pass "the API server is Kubernetes $server_version"
+else
+  fail "the API server reports '$server_version', expected $K8S_VERSION"
+fi
 
 # --- 1. A Deployment with 3 replicas (and an init container) becomes available --------------------
 t=$SECONDS
