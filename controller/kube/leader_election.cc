@@ -1,7 +1,10 @@
 #include "controller/kube/leader_election.h"
 
+#include <condition_variable>
 #include <cstdio>
 #include <ctime>
+#include <mutex>
+#include <thread>
 
 #include "controller/common/log.h"
 
@@ -149,6 +152,14 @@ void LeaderElector::Release() {
   }
 }
 
+void LeaderElector::LoseLeadership(const char* why) {
+  if (!leader_.exchange(false)) return;  // already lost (the watchdog and Run may both get here)
+  if (cb_.on_leader_changed) cb_.on_leader_changed(false);
+  log::Error("leader", std::string("lost the lease: ") + why,
+             {{"lease", opts_.namespace_ + "/" + opts_.name}});
+  if (cb_.on_stopped_leading) cb_.on_stopped_leading();
+}
+
 void LeaderElector::Run(const CancelToken& stop) {
   log::Info("leader", "campaigning",
             {{"lease", opts_.namespace_ + "/" + opts_.name}, {"identity", opts_.identity}});
@@ -160,23 +171,47 @@ void LeaderElector::Run(const CancelToken& stop) {
   leader_.store(true);
   if (cb_.on_leader_changed) cb_.on_leader_changed(true);
   if (cb_.on_started_leading) cb_.on_started_leading();
-  auto last_renew = clock_.Now();
-  while (!stop.cancelled()) {
-    (void)stop.SleepFor(opts_.retry_period);
-    if (stop.cancelled()) break;
-    if (TryAcquireOrRenew()) {
-      last_renew = clock_.Now();
-      continue;
+
+  // The watchdog: leadership ends at (start of the last successful renewal + renew deadline),
+  // whether or not a renewal is still waiting on a request (a half-open connection, a frozen
+  // proxy), so this replica stops acting before any other may take the Lease over.
+  std::mutex mu;
+  std::condition_variable cv;
+  Clock::MonoTime deadline = clock_.Now() + opts_.renew_deadline;
+  bool done = false;
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!done) {
+      if (clock_.Now() >= deadline) {
+        lock.unlock();
+        LoseLeadership("could not renew within the renew deadline");
+        return;
+      }
+      // Polls: `clock_` may be a test clock that real waits know nothing of.
+      cv.wait_for(lock, std::chrono::milliseconds(20));
     }
-    if (clock_.Now() - last_renew >= opts_.renew_deadline) {
-      leader_.store(false);
-      if (cb_.on_leader_changed) cb_.on_leader_changed(false);
-      log::Error("leader", "lost the lease: could not renew within the renew deadline",
-                 {{"lease", opts_.namespace_ + "/" + opts_.name}});
-      if (cb_.on_stopped_leading) cb_.on_stopped_leading();
-      return;
+  });
+  auto stop_watchdog = [&] {
+    {
+      const std::lock_guard<std::mutex> lock(mu);
+      done = true;
+    }
+    cv.notify_all();
+    watchdog.join();
+  };
+
+  while (!stop.cancelled() && leader_.load()) {
+    (void)stop.SleepFor(opts_.retry_period);
+    if (stop.cancelled() || !leader_.load()) break;
+    // The Lease's new renewTime is no earlier than this instant: count the deadline from here.
+    const auto attempt = clock_.Now();
+    if (TryAcquireOrRenew()) {
+      const std::lock_guard<std::mutex> lock(mu);
+      if (leader_.load()) deadline = attempt + opts_.renew_deadline;
     }
   }
+  stop_watchdog();
+  if (!leader_.load()) return;  // lost: the successor may already hold the Lease
   leader_.store(false);
   if (cb_.on_leader_changed) cb_.on_leader_changed(false);
   Release();

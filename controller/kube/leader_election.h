@@ -3,7 +3,9 @@
 // duration (measured on the candidate's own monotonic clock from when it last saw the Lease
 // change, so clock skew between replicas does not matter); the leader renews every retry period
 // and gives up leadership when it could not renew within the renew deadline, which is shorter
-// than the lease duration, so it stops acting before anyone else may start. On shutdown the
+// than the lease duration, so it stops acting before anyone else may start. A watchdog enforces
+// that deadline while a renewal is still waiting on a request: a frozen connection cannot keep an
+// old leader acting (on_stopped_leading runs on the watchdog's thread then). On shutdown the
 // leader releases the Lease so that a successor takes over at once. Writes use the observed
 // resourceVersion: two candidates can never both win the same round.
 // Thread-safety: Run() on one thread; IsLeader() from any thread.
@@ -42,8 +44,9 @@ class LeaderElector {
   };
   LeaderElector(KubeClient& client, const Clock& clock, LeaderElectionOptions opts, Callbacks cb);
 
-  // Campaigns until leader, then renews until `stop` fires (releasing the Lease) or renewal fails
-  // for longer than the renew deadline (returns after on_stopped_leading).
+  // Campaigns until leader, then renews until `stop` fires (releasing the Lease) or no renewal
+  // succeeded for the renew deadline (on_stopped_leading runs at that deadline, even while a
+  // renewal request still hangs; Run returns once that request ends).
   void Run(const CancelToken& stop);
 
   bool IsLeader() const { return leader_.load(); }
@@ -55,6 +58,8 @@ class LeaderElector {
 
  private:
   Json BuildLease(const Json* existing, bool transition) const;
+  // Leader -> not leader, once: the gauge, the log line, on_stopped_leading.
+  void LoseLeadership(const char* why);
 
   KubeClient& client_;
   const Clock& clock_;

@@ -22,8 +22,19 @@ class LeaseServer : public testing::UnimplementedClient {
   std::optional<Json> lease;
   int version = 0;
   std::atomic<bool> down{false};
+  // A frozen connection: requests neither answer nor fail until it thaws.
+  std::atomic<bool> frozen{false};
+  std::atomic<int> hanging{0};  // requests waiting on the frozen connection now
+
+  void WaitWhileFrozen() {
+    if (!frozen) return;
+    ++hanging;
+    while (frozen) std::this_thread::sleep_for(milliseconds(2));
+    --hanging;
+  }
 
   Result<Json> Get(const ResourceType&, const std::string&, const std::string&) override {
+    WaitWhileFrozen();
     std::lock_guard<std::mutex> l(mu);
     if (down) return Status(StatusCode::kTransport, "connection refused");
     if (!lease) return Status(StatusCode::kNotFound, "lease not found");
@@ -38,6 +49,7 @@ class LeaseServer : public testing::UnimplementedClient {
     return *lease;
   }
   Result<Json> Update(const ResourceType&, const std::string&, const Json& obj) override {
+    WaitWhileFrozen();
     std::lock_guard<std::mutex> l(mu);
     if (down) return Status(StatusCode::kTransport, "connection refused");
     if (!lease) return Status(StatusCode::kNotFound, "gone");
@@ -158,6 +170,47 @@ TEST(LeaderElectionTest, LeaderStopsActingWhenItCannotRenewAndReleasesOnStop) {
   stop_b.Cancel();
   tb.join();
   EXPECT_EQ(api.Holder(), "") << "a stopped leader releases the lease";
+}
+
+// A renewal that hangs (a half-open connection, a frozen proxy) must not keep the leader acting:
+// leadership ends at the renew deadline while the request is still waiting, before the Lease can
+// expire for the standby.
+TEST(LeaderElectionTest, AFrozenConnectionCannotKeepTheLeaderActing) {
+  LeaseServer api;
+  RealClock clock;
+  auto o = Opts("a");
+  o.lease_duration = milliseconds(2000);
+  o.renew_deadline = milliseconds(1000);
+  o.retry_period = milliseconds(100);
+  std::atomic<int> started{0};
+  std::atomic<int> stopped{0};
+  std::atomic<int> hanging_when_stopped{-1};
+  LeaderElector a(api, clock, o,
+                  {[&] { started++; },
+                   [&] {
+                     hanging_when_stopped = api.hanging.load();
+                     stopped++;
+                   },
+                   nullptr});
+  CancelToken stop;
+  std::thread t([&] { a.Run(stop); });
+  while (started.load() == 0) std::this_thread::sleep_for(milliseconds(5));
+  ASSERT_TRUE(a.IsLeader());
+  const auto t0 = std::chrono::steady_clock::now();
+  api.frozen = true;
+  while (stopped.load() == 0 && std::chrono::steady_clock::now() - t0 < seconds(10)) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(stopped.load(), 1);
+  EXPECT_FALSE(a.IsLeader());
+  EXPECT_EQ(hanging_when_stopped.load(), 1) << "leadership must end while the renewal hangs";
+  EXPECT_LT(took, o.lease_duration) << "must stop acting before the lease can expire";
+  api.frozen = false;  // the request returns (late); Run ends without acting again
+  stop.Cancel();       // (only needed when leadership was wrongly kept)
+  t.join();
+  EXPECT_EQ(stopped.load(), 1);
+  EXPECT_FALSE(a.IsLeader());
 }
 
 }  // namespace
