@@ -40,6 +40,11 @@ void Define(FlagSet& fs, Options& o, std::string& log_level, std::string& log_fo
   fs.String("log-format", &log_format, "text or json");
   fs.String("metrics-bind-address", &o.metrics_bind,
             R"(address of /metrics (":8080", "127.0.0.1:8080", "0" disables it))");
+  fs.Bool("metrics-secure", &o.metrics_secure,
+          "serve /metrics over HTTPS to bearer tokens allowed to get /metrics (TokenReview + "
+          "SubjectAccessReview)");
+  fs.String("metrics-cert-dir", &o.metrics_cert_dir,
+            "directory with tls.crt and tls.key for --metrics-secure (default: self-signed)");
   fs.String("health-probe-bind-address", &o.health_bind,
             "address of /healthz and /readyz (\"0\" disables them)");
 }
@@ -102,6 +107,9 @@ Status Check(Options& o, const std::string& log_level, const std::string& log_fo
     if (auto parsed = metrics::ParseBindAddress(*bind); !parsed.ok()) {
       return Invalid(parsed.status().message());
     }
+  }
+  if (!o.metrics_cert_dir.empty() && !o.metrics_secure) {
+    return Invalid("--metrics-cert-dir needs --metrics-secure");
   }
   return Status::Ok();
 }

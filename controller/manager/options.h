@@ -36,6 +36,8 @@ struct Options {
   log::Level log_level = log::Level::kInfo;
   log::OutputFormat log_format = log::OutputFormat::kText;
   std::string metrics_bind = ":8080";
+  bool metrics_secure = false;   // HTTPS + TokenReview/SubjectAccessReview on /metrics
+  std::string metrics_cert_dir;  // tls.crt + tls.key; empty: self-signed at startup
   std::string health_bind = ":8081";
 
   bool help = false;  // --help: print `usage` and exit 0

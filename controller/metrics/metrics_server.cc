@@ -7,20 +7,31 @@
 #include <utility>
 
 #include "controller/metrics/bind_address.h"
+#include "controller/metrics/metrics_auth.h"
 
 namespace rollgate::metrics {
 
 Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     const std::string& bind, std::shared_ptr<prometheus::Registry> registry,
-    std::function<void()> before_scrape) {
+    std::function<void()> before_scrape, MetricsSecurity security) {
   auto ports = ParseBindAddress(bind);
   if (!ports.ok()) return Status(ports.status().code(), "metrics: " + ports.status().message());
   if (!ports->has_value()) return std::unique_ptr<MetricsServer>();
   HttpServerOptions opts;
   opts.name = "metrics";
   opts.listen = **ports;
-  opts.routes["/metrics"] = [registry = std::move(registry),
-                             hook = std::move(before_scrape)](const HttpRequest&) {
+  opts.tls = std::move(security.tls);
+  opts.routes["/metrics"] = [registry = std::move(registry), hook = std::move(before_scrape),
+                             auth = security.authorizer](const HttpRequest& req) {
+    if (auth != nullptr) {
+      const auto h = req.headers.find("authorization");
+      const AuthDecision d = auth->Authorize(h == req.headers.end() ? "" : h->second, req.path);
+      if (d.code != 200) {
+        HttpResponse denied{d.code, "text/plain; charset=utf-8", d.reason + "\n"};
+        if (d.code == 401) denied.headers.emplace_back("WWW-Authenticate", "Bearer");
+        return denied;
+      }
+    }
     if (hook) hook();
     std::ostringstream out;
     prometheus::TextSerializer().Serialize(out, registry->Collect());

@@ -20,13 +20,22 @@ class Registry;
 
 namespace rollgate::metrics {
 
+class MetricsAuthorizer;
+
+// --metrics-secure: HTTPS with `tls`, and every scrape authorised by `authorizer` (a bearer token
+// that may get /metrics; see MetricsAuthorizer). Both null: plain HTTP, open to any peer.
+struct MetricsSecurity {
+  std::shared_ptr<SSL_CTX> tls{};
+  MetricsAuthorizer* authorizer = nullptr;  // must outlive the server
+};
+
 class MetricsServer {
  public:
   // Listens on `bind` (see ParseBindAddress). A null server (and OK) when bind is "0"; an
   // InvalidArgument error for a malformed address, Unavailable when the port cannot be bound.
   static Result<std::unique_ptr<MetricsServer>> Start(
       const std::string& bind, std::shared_ptr<prometheus::Registry> registry,
-      std::function<void()> before_scrape = nullptr);
+      std::function<void()> before_scrape = nullptr, MetricsSecurity security = {});
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;

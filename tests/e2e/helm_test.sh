@@ -169,8 +169,9 @@ expect_kinds() {
   got=$(kinds "$work/template-$v")
   if [[ "$got" == "$want" ]]; then pass "$v renders: $got"; else fail "$v renders [$got], want [$want]"; fi
 }
-# Three ClusterRoles: the controller's, and the tenants' <release>-edit and <release>-view.
-base_kinds="ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment"
+# Four ClusterRoles: the controller's, the tenants' <release>-edit and <release>-view, and
+# <release>-metrics-reader (metrics.secure) for Prometheus.
+base_kinds="ClusterRole ClusterRole ClusterRole ClusterRole ClusterRoleBinding Deployment"
 expect_kinds values.yaml "$base_kinds PodDisruptionBudget Role RoleBinding Service ServiceAccount"
 # dev: one replica (no PDB), no leader election (no Lease Role), Role/RoleBinding in watchNamespace.
 expect_kinds values-dev.yaml "$base_kinds Role RoleBinding Service ServiceAccount"
@@ -265,13 +266,35 @@ if [[ "$got_tenant" == "$want_tenant" ]]; then
 else
   fail "tenant roles rendered as $(one_line "$got_tenant"), want $want_tenant"
 fi
-# tenantRoles.create=false: only the controller's own ClusterRole, nothing aggregated.
+# tenantRoles.create=false: only the controller's own ClusterRole and the metrics reader, nothing
+# aggregated.
 if out=$(render_json --set tenantRoles.create=false 2>&1) &&
-  [[ $(jq -c '[.items[] | select(.kind == "ClusterRole") | .metadata.name]' <<<"$out") == '["rollgate-render"]' ]] &&
+  [[ $(jq -c '[.items[] | select(.kind == "ClusterRole") | .metadata.name]' <<<"$out") == '["rollgate-render","rollgate-render-metrics-reader"]' ]] &&
   [[ $(jq '[.items[] | select(.metadata.labels // {} | keys | any(startswith("rbac.authorization.k8s.io/aggregate-to-")))] | length' <<<"$out") == 0 ]]; then
-  pass "tenantRoles.create=false: no tenant ClusterRoles (only the controller's rollgate-render)"
+  pass "tenantRoles.create=false: no tenant ClusterRoles (only the controller's rollgate-render and its metrics reader)"
 else
   fail "tenantRoles.create=false still renders: $(one_line "$(jq -c '[.items[] | select(.kind == "ClusterRole") | .metadata.name]' <<<"$out" 2>&1 || echo "$out")")"
+fi
+# metrics.secure=false: plain /metrics, no reviews granted, no reader role, a plain ServiceMonitor.
+if out=$(render_json --set metrics.secure=false 2>&1) &&
+  [[ $(jq '[.items[] | select(.kind == "ClusterRole") | .metadata.name | select(endswith("-metrics-reader"))] | length' <<<"$out") == 0 ]] &&
+  [[ $(jq '[.items[] | select(.kind == "ClusterRole") | .rules[]? | .resources[]? | select(. == "tokenreviews" or . == "subjectaccessreviews")] | length' <<<"$out") == 0 ]] &&
+  [[ $(jq '[.items[] | select(.kind == "Deployment") | .spec.template.spec.containers[0].args[] | select(startswith("--metrics-secure"))] | length' <<<"$out") == 0 ]] &&
+  ! "$helm" template rollgate-render "$chart" --set metrics.secure=false \
+    --set metrics.serviceMonitor.enabled=true | grep -qE '^ *(scheme: https|bearerTokenFile:)' &&
+  "$helm" template rollgate-render "$chart" --set metrics.serviceMonitor.enabled=true |
+  grep -qE '^ *scheme: https'; then
+  pass "metrics.secure=false: plain /metrics, no token reviews granted, no metrics-reader role, a plain ServiceMonitor (https by default)"
+else
+  fail "metrics.secure=false renders secure pieces: $(one_line "${out:0:300}")"
+fi
+# metrics.certSecret: the Secret is mounted and named by --metrics-cert-dir.
+if out=$(render_json --set metrics.certSecret=rollgate-metrics-tls 2>&1) &&
+  [[ $(jq -r '.items[] | select(.kind == "Deployment") | .spec.template.spec.volumes[] | select(.name == "metrics-tls") | .secret.secretName' <<<"$out") == rollgate-metrics-tls ]] &&
+  [[ $(jq '[.items[] | select(.kind == "Deployment") | .spec.template.spec.containers[0].args[] | select(. == "--metrics-cert-dir=/etc/rollgate/metrics-tls")] | length' <<<"$out") == 1 ]]; then
+  pass "metrics.certSecret: mounted at /etc/rollgate/metrics-tls and passed as --metrics-cert-dir"
+else
+  fail "metrics.certSecret: $(one_line "${out:0:300}")"
 fi
 # No NetworkPolicy unless networkPolicy.enabled.
 np_default=""
@@ -478,10 +501,10 @@ absent() {
 }
 exists "dev: ServiceAccount, Deployment, metrics Service" -n "$dev_ns" "serviceaccount/$dev_rel" "deployment/$dev_rel" "service/$dev_rel-metrics"
 exists "dev: Role + RoleBinding in the watched namespace $app_ns" -n "$app_ns" "role/$dev_rel" "rolebinding/$dev_rel"
-exists "dev: ClusterRole + ClusterRoleBinding (namespaces only)" "clusterrole/$dev_rel" "clusterrolebinding/$dev_rel"
+exists "dev: ClusterRole + ClusterRoleBinding (namespaces, reviews)" "clusterrole/$dev_rel" "clusterrolebinding/$dev_rel"
 if [[ $(kc get "clusterrole/$dev_rel" -o json | jq -c '[.rules[] | {g: .apiGroups, r: .resources, v: .verbs}]') == \
-  '[{"g":[""],"r":["namespaces"],"v":["get","list","watch"]}]' ]]; then
-  pass "dev: the ClusterRole grants only get/list/watch on namespaces"
+  '[{"g":[""],"r":["namespaces"],"v":["get","list","watch"]},{"g":["authentication.k8s.io"],"r":["tokenreviews"],"v":["create"]},{"g":["authorization.k8s.io"],"r":["subjectaccessreviews"],"v":["create"]}]' ]]; then
+  pass "dev: the ClusterRole grants only get/list/watch on namespaces and the scrapers' token and access reviews"
 else
   fail "dev ClusterRole rules: $(kc get "clusterrole/$dev_rel" -o json | jq -c .rules)"
 fi
@@ -703,6 +726,53 @@ rc=0
 out=$(tenant_rollout view-made | kc -n "$tenant_ns" create -f - --as="$view_user" 2>&1) || rc=$?
 forbidden "$view_user (view) creating a ContainerRollout" "$out" "$rc"
 
+# expect_code WANT GOT WHAT: pass when the HTTP status GOT is WANT.
+expect_code() {
+  if [[ "$2" == "$1" ]]; then
+    pass "$3: $2"
+  else
+    fail "$3: answered '$2', expected $1"
+  fi
+}
+
+# check_secure_metrics RELEASE NS PORT: the controller on 127.0.0.1:PORT serves /metrics only over
+# HTTPS, only to a token allowed to get /metrics (RELEASE's metrics-reader ClusterRole).
+check_secure_metrics() {
+  local rel=$1 ns=$2 port=$3 reader allowed_token denied_token code body
+  reader=$(kc get clusterrole -l "app.kubernetes.io/instance=$rel" -o name | grep -- '-metrics-reader$' || true)
+  if [[ -z "$reader" ]]; then
+    fail "$rel: no <release>-metrics-reader ClusterRole with metrics.secure"
+    return
+  fi
+  kc -n "$ns" create serviceaccount "$rel-scraper" >/dev/null
+  kc -n "$ns" create serviceaccount "$rel-stranger" >/dev/null
+  kc create clusterrolebinding "$rel-scraper" --clusterrole="${reader#clusterrole.rbac.authorization.k8s.io/}" \
+    --serviceaccount="$ns:$rel-scraper" >/dev/null
+  allowed_token=$(kc -n "$ns" create token "$rel-scraper" --duration=10m)
+  denied_token=$(kc -n "$ns" create token "$rel-stranger" --duration=10m)
+  code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 10 "https://127.0.0.1:$port/metrics" || true)
+  expect_code 401 "$code" "$rel: /metrics without a token"
+  code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 10 -H "Authorization: Bearer not-a-token" \
+    "https://127.0.0.1:$port/metrics" || true)
+  expect_code 401 "$code" "$rel: /metrics with a token the API server rejects"
+  code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 10 -H "Authorization: Bearer $denied_token" \
+    "https://127.0.0.1:$port/metrics" || true)
+  expect_code 403 "$code" "$rel: /metrics for a ServiceAccount without the reader role"
+  body=$(curl -sk --max-time 10 -H "Authorization: Bearer $allowed_token" "https://127.0.0.1:$port/metrics" || true)
+  if grep -q '^rollgate_build_info' <<<"$body"; then
+    pass "$rel: /metrics over HTTPS for the ServiceAccount bound to ${reader##*/}"
+  else
+    fail "$rel: /metrics for $rel-scraper: $(one_line "${body:0:300}")"
+  fi
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/metrics" || true)
+  if [[ "$code" != 200 ]]; then
+    pass "$rel: plain HTTP gets no metrics ($code)"
+  else
+    fail "$rel: plain HTTP got the metrics"
+  fi
+  kc delete clusterrolebinding "$rel-scraper" >/dev/null
+}
+
 # --- 6. The real controller with the chart's identity completes a rollout ------------------------
 # run_controller RELEASE NS ROLLOUT TAG [EXTRA_ARGS...]: run rollgate-controller as a local process
 # with a bound token of RELEASE's ServiceAccount and the release Deployment's own arguments (plus
@@ -791,6 +861,11 @@ EOF
     pass "$rel: the controller recorded events on $rollout"
   else
     fail "$rel: no events from rollgate-controller on $rollout"
+  fi
+  # --metrics-secure (the chart's default): /metrics over HTTPS, decided by the real API server's
+  # TokenReview and SubjectAccessReview, made with the chart's RBAC.
+  if printf '%s\n' "${run_args[@]}" | grep -qx -- '--metrics-secure'; then
+    check_secure_metrics "$rel" "$ns" "$metrics_port"
   fi
   # With leader election: the Lease named by the arguments is held by this process.
   local lease_ns="" lease_id=""

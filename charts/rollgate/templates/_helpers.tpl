@@ -108,6 +108,15 @@ namespaces) or the Role in watchNamespace. Exactly what controller/ uses:
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["get", "list", "watch"]
+{{- if .Values.metrics.secure }}
+# --metrics-secure: who is this scraper, and may it get /metrics?
+- apiGroups: ["authentication.k8s.io"]
+  resources: ["tokenreviews"]
+  verbs: ["create"]
+- apiGroups: ["authorization.k8s.io"]
+  resources: ["subjectaccessreviews"]
+  verbs: ["create"]
+{{- end }}
 {{- end }}
 
 {{/* Fails the render with a clear message on inconsistent values. */}}
