@@ -10,7 +10,10 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "controller/rollout/analysis.h"
 #include "tests/e2e/support/cluster.h"
@@ -49,7 +52,16 @@ class PrometheusAnalysisE2E : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_TRUE(Ctx().error.empty()) << Ctx().error;
-    client_ = NewPrometheusClient(seconds(5));
+    client_ = Client(seconds(5), {Url(), Ctx().prometheus.metrics_url() + "/prefix"});
+  }
+
+  // A client allowed to query `endpoints` (the operator's --analysis-endpoints-file).
+  static std::unique_ptr<PrometheusClient> Client(milliseconds timeout,
+                                                  const std::vector<std::string>& endpoints) {
+    PrometheusClientOptions o;
+    o.timeout = timeout;
+    for (const auto& e : endpoints) o.endpoints.push_back({e, "", "", "", ""});
+    return NewPrometheusClient(std::move(o));
   }
 
   static const std::string& Url() { return Ctx().prometheus.url(); }
@@ -189,7 +201,8 @@ TEST_F(PrometheusAnalysisE2E, UnreachablePrometheusIsInconclusive) {
 
   // When
   const auto start = steady_clock::now();
-  SampleResult r = client_->Sample(address, {{"error-rate", "rollgate_demo_errors_ratio", {}, 1}});
+  SampleResult r = Client(seconds(5), {address})
+                       ->Sample(address, {{"error-rate", "rollgate_demo_errors_ratio", {}, 1}});
 
   // Then: inconclusive at once.
   EXPECT_LT(steady_clock::now() - start, seconds(5));
@@ -204,12 +217,12 @@ TEST_F(PrometheusAnalysisE2E, SilentPrometheusIsInconclusiveWithinTheTimeout) {
   // Given: a server that accepts connections and never answers, and a 1.5 s client timeout.
   LoopbackListener silent(LoopbackListener::Mode::kSilent);
   ASSERT_NE(silent.port(), 0);
-  auto client = NewPrometheusClient(milliseconds(1500));
+  const std::string address = "http://127.0.0.1:" + std::to_string(silent.port());
+  auto client = Client(milliseconds(1500), {address});
 
   // When
   const auto start = steady_clock::now();
-  SampleResult r = client->Sample("http://127.0.0.1:" + std::to_string(silent.port()),
-                                  {{"error-rate", "rollgate_demo_errors_ratio", {}, 1}});
+  SampleResult r = client->Sample(address, {{"error-rate", "rollgate_demo_errors_ratio", {}, 1}});
   const auto elapsed = steady_clock::now() - start;
 
   // Then: inconclusive once the timeout passed.
@@ -218,6 +231,21 @@ TEST_F(PrometheusAnalysisE2E, SilentPrometheusIsInconclusiveWithinTheTimeout) {
   EXPECT_EQ(r.outcome, SampleOutcome::kInconclusive);
   ASSERT_EQ(r.checks.size(), 1u);
   EXPECT_EQ(r.checks[0].message.rfind("error-rate: prometheus unreachable: ", 0), 0u)
+      << r.checks[0].message;
+}
+
+TEST_F(PrometheusAnalysisE2E, AnAddressNoEndpointAllowsIsNeverQueried) {
+  // Given: a client allowed only the suite's Prometheus under a path prefix that is not its own.
+  auto client = Client(seconds(5), {Url() + "/allowed-prefix"});
+
+  // When: the real Prometheus' own address is sampled
+  SampleResult r = client->Sample(Url(), {{"error-rate", "rollgate_demo_errors_ratio", {}, 1}});
+
+  // Then: inconclusive, not queried (a query that holds would pass).
+  EXPECT_EQ(r.outcome, SampleOutcome::kInconclusive);
+  ASSERT_EQ(r.checks.size(), 1u);
+  EXPECT_NE(r.checks[0].message.find("is not an allowed analysis endpoint; not queried"),
+            std::string::npos)
       << r.checks[0].message;
 }
 
