@@ -11,8 +11,14 @@
 // the communicators are gone (every request has run its last handler, so its chores are
 // scheduled) and then until no chore is pending (each chore schedules its successors before it
 // ends, so the count reaches zero only when the chains are done).
+// Boost.Asio's socket code (instantiated here by SetKeepalive's socket open) trips GCC's
+// -Wnull-dereference inside Asio's own scheduler: silence it for the library's headers only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnull-dereference"
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
+#pragma GCC diagnostic pop
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -245,19 +251,18 @@ void SetKeepalive(const KeepaliveOptions& ka, bool tls, const std::string& host,
       tls ? &static_cast<boost::asio::ssl::stream<tcp::socket&>*>(handle)->next_layer()
           : static_cast<tcp::socket*>(handle);
   if (!sock->is_open()) {
-    boost::system::error_code ec;
-    const auto ip = boost::asio::ip::make_address(
-        host.front() == '[' ? host.substr(1, host.size() - 2) : host, ec);
-    bool v6 = false;
-    if (!ec) {
-      v6 = ip.is_v6();
-    } else {
-      boost::asio::io_context io;
-      tcp::resolver resolver(io);
-      auto results = resolver.resolve(host, "", ec);
-      if (ec || results.empty()) return;  // cpprest reports the resolution failure itself
-      v6 = results.begin()->endpoint().protocol() == tcp::v6();
+    const std::string name =
+        host.size() > 1 && host.front() == '[' ? host.substr(1, host.size() - 2) : host;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (getaddrinfo(name.c_str(), nullptr, &hints, &found) != 0 || found == nullptr) {
+      return;  // cpprest reports the resolution failure itself
     }
+    const bool v6 = found->ai_family == AF_INET6;
+    freeaddrinfo(found);
+    boost::system::error_code ec;
     sock->open(v6 ? tcp::v6() : tcp::v4(), ec);
     if (ec) return;
   }
