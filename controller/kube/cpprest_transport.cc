@@ -228,17 +228,23 @@ class BodyTooLarge final : public std::runtime_error {
 // BodyTooLarge.
 pplx::task<std::string> ReadCapped(
     concurrency::streams::istream body,
-    std::shared_ptr<concurrency::streams::container_buffer<std::string>> buf, size_t max,
-    pplx::cancellation_token_source cts) {
+    std::shared_ptr<concurrency::streams::container_buffer<std::string>> buf, size_t total,
+    size_t max, pplx::cancellation_token_source cts) {
   constexpr size_t kChunk = 64 * 1024;
-  return body.read(*buf, kChunk).then([body, buf, max, cts](size_t n) -> pplx::task<std::string> {
-    if (buf->collection().size() > max) {
-      cts.cancel();
-      throw BodyTooLarge(max);
-    }
-    if (n == 0) return pplx::task_from_result(std::move(buf->collection()));
-    return ReadCapped(body, buf, max, cts);
-  });
+  return body.read(*buf, kChunk)
+      .then([body, buf, total, max, cts](size_t n) -> pplx::task<std::string> {
+        const size_t read = total + n;  // the buffer's size may run ahead of what was written
+        if (read > max) {
+          cts.cancel();
+          throw BodyTooLarge(max);
+        }
+        if (n == 0) {
+          std::string out = std::move(buf->collection());
+          out.resize(read);
+          return pplx::task_from_result(std::move(out));
+        }
+        return ReadCapped(body, buf, read, max, cts);
+      });
 }
 
 // Enables TCP keepalive on a connection's socket (the native handle cpprest's asio client passes:
@@ -334,7 +340,7 @@ class CpprestTransport final : public HttpTransport {
                   throw BodyTooLarge(max);
                 }
                 auto buf = std::make_shared<concurrency::streams::container_buffer<std::string>>();
-                return ReadCapped(resp.body(), buf, max, cts).then([resp](std::string body) {
+                return ReadCapped(resp.body(), buf, 0, max, cts).then([resp](std::string body) {
                   HttpResponse out = ResponseHead(resp);
                   out.body = std::move(body);
                   return out;

@@ -211,7 +211,7 @@ bool HostChar(char c) {
 Result<Url> ParseUrl(std::string_view raw) {
   auto bad = [&](const std::string& why) {
     return Status(StatusCode::kInvalidArgument,
-                  "\"" + SanitizeForStatus(raw, 200) + "\" is not a usable URL: " + why);
+                  "\"" + RedactedAddress(raw) + "\" is not a usable URL: " + why);
   };
   for (char c : raw) {
     const auto u = static_cast<unsigned char>(c);
@@ -361,7 +361,7 @@ class HttpPrometheusClient final : public PrometheusClient {
     }
     if (match == nullptr) {
       return Status(StatusCode::kForbidden,
-                    "prometheus address \"" + SanitizeForStatus(address, 200) +
+                    "prometheus address \"" + RedactedAddress(address) +
                         "\" is not an allowed analysis endpoint; not queried");
     }
     const AnalysisEndpoint& ep = match->first;
@@ -599,6 +599,18 @@ std::string SanitizeForStatus(std::string_view text, std::size_t max) {
     }
   }
   return out;
+}
+
+std::string RedactedAddress(std::string_view address) {
+  std::string out(address);
+  const size_t cut = out.find_first_of("?#");
+  if (cut != std::string::npos) out = out.substr(0, cut) + "<redacted>";
+  const size_t scheme = out.find("://");
+  const size_t start = scheme == std::string::npos ? 0 : scheme + 3;
+  const size_t path = out.find('/', start);
+  const size_t at = out.rfind('@', path == std::string::npos ? std::string::npos : path);
+  if (at != std::string::npos && at >= start) out.replace(start, at - start, "<redacted>");
+  return SanitizeForStatus(out, 256);
 }
 
 Result<std::vector<AnalysisEndpoint>> ParseAnalysisEndpoints(const std::string& text) {

@@ -88,6 +88,10 @@ std::string QueryPath(const std::string& query);
 // marks a cut).
 std::string SanitizeForStatus(std::string_view text, std::size_t max);
 
+// Pure. An address as it may be shown in status, Events and logs: what follows a '?' or '#' and
+// any user info ("user:password@") are replaced by "<redacted>", then SanitizeForStatus(256).
+std::string RedactedAddress(std::string_view address);
+
 // One analysis endpoint the operator allows. Files are paths inside the controller's container
 // (mounted from a ConfigMap or Secret), read at each sample.
 struct AnalysisEndpoint {

@@ -622,7 +622,7 @@ GateResult Planner::PreFlight(const EnvironmentSpec& spec) const {
       for (const auto& e : allowed) list += (list.empty() ? "" : ", ") + e;
       return GateResult::Fail(
           Reason::kAnalysisEndpointNotAllowed,
-          "prometheus address \"" + SanitizeForStatus(address, 256) +
+          "prometheus address \"" + RedactedAddress(address) +
               "\" is not an endpoint the operator allows (--analysis-endpoints-file: " +
               (list.empty() ? std::string("none") : SanitizeForStatus(list, 512)) + ")");
     }

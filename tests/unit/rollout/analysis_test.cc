@@ -772,8 +772,23 @@ TEST(PrometheusClientTest, CredentialsNeverReachAMessage) {
   EXPECT_EQ(r.outcome, kInconclusive);
   // The body is the server's; the client itself never writes a credential into a message.
   EXPECT_EQ(r.checks[0].message.rfind("e: prometheus answered HTTP 401: unauthorized", 0), 0u);
-  r = client->Sample("https://secure:9090/x?token=tok-very-secret", {{"e", "q", {}, 1}});
-  EXPECT_EQ(r.Summary().find("tok-very-secret"), std::string::npos) << r.Summary();
+  // An address carrying a secret of its own (a tenant's mistake) is shown redacted.
+  for (const std::string address :
+       {"https://secure:9090/x?token=tok-very-secret", "https://u:tok-very-secret@secure:9090",
+        "https://secure:9090/x#tok-very-secret", "http://u:tok-very-secret@elsewhere:1/"}) {
+    r = client->Sample(address, {{"e", "q", {}, 1}});
+    EXPECT_EQ(r.outcome, kInconclusive);
+    EXPECT_EQ(r.Summary().find("tok-very-secret"), std::string::npos) << r.Summary();
+  }
+}
+
+TEST(AnalysisSanitizeTest, AddressesAreRedacted) {
+  EXPECT_EQ(RedactedAddress("http://prom:9090/x"), "http://prom:9090/x");
+  EXPECT_EQ(RedactedAddress("http://prom:9090/x?token=s"), "http://prom:9090/x<redacted>");
+  EXPECT_EQ(RedactedAddress("http://u:p@prom:9090/x"), "http://<redacted>@prom:9090/x");
+  EXPECT_EQ(RedactedAddress("http://u:p@prom:9090"), "http://<redacted>@prom:9090");
+  EXPECT_EQ(RedactedAddress("http://prom:9090/a@b"), "http://prom:9090/a@b");
+  EXPECT_EQ(RedactedAddress("http://prom:9090#frag"), "http://prom:9090<redacted>");
 }
 
 TEST(PrometheusClientTest, ConcurrentSamplesShareOneTransport) {
