@@ -227,10 +227,10 @@ class BodyTooLarge final : public std::runtime_error {
 // the request (closing the connection, so nothing more is read into memory) and fails
 // BodyTooLarge.
 pplx::task<std::string> ReadCapped(
-    concurrency::streams::istream body,
-    std::shared_ptr<concurrency::streams::container_buffer<std::string>> buf, size_t total,
-    size_t max, pplx::cancellation_token_source cts) {
-  constexpr size_t kChunk = 64 * 1024;
+    const concurrency::streams::istream& body,
+    const std::shared_ptr<concurrency::streams::container_buffer<std::string>>& buf, size_t total,
+    size_t max, const pplx::cancellation_token_source& cts) {
+  constexpr size_t kChunk = size_t{64} * 1024;
   return body.read(*buf, kChunk)
       .then([body, buf, total, max, cts](size_t n) -> pplx::task<std::string> {
         const size_t read = total + n;  // the buffer's size may run ahead of what was written

@@ -268,7 +268,7 @@ Result<Url> ParseUrl(std::string_view raw) {
     size_t j = path.find('/', i);
     if (j == std::string_view::npos) j = path.size();
     std::string_view seg = path.substr(i, j - i);
-    if (seg == "." || seg == "..") return bad("\".\" and \"..\" path segments are not allowed");
+    if (seg == "." || seg == "..") return bad(R"("." and ".." path segments are not allowed)");
     if (!seg.empty()) {
       u.path += "/";
       u.path += seg;

@@ -136,7 +136,7 @@ TEST(CpprestTransportTest, BodyLargerThanTheCapFailsAndIsNotReadWhole) {
   std::atomic<std::size_t> streamed{0};
   HttpsServer endless({SharedTestPki().server, ""}, [&](const Request&, ResponseWriter& w) {
     w.StartChunked(200);
-    const std::string chunk(64 * 1024, 'x');
+    const std::string chunk(std::size_t{64} * 1024, 'x');
     while (!w.stopping() && w.WriteChunk(chunk)) streamed += chunk.size();
   });
   HttpsServer announced({SharedTestPki().server, ""}, [](const Request&, ResponseWriter& w) {

@@ -8,12 +8,12 @@
 #include "controller/rollout/analysis.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -695,7 +695,7 @@ class TempFiles {
     std::filesystem::remove_all(dir_, ec);
   }
   std::string Write(const std::string& name, const std::string& content) const {
-    const std::string path = dir_ + "/" + name;
+    std::string path = dir_ + "/" + name;
     std::ofstream(path) << content;
     return path;
   }
