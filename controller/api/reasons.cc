@@ -12,6 +12,10 @@ constexpr std::array kReasons = {
     ReasonInfo{Reason::kImageNotAllowed, "ImageNotAllowed", ReasonKind::kFailure,
                "image \"<ref>\" is from registry \"<host>\", which is not in --allowed-registries "
                "(<list>)"},
+    ReasonInfo{Reason::kAnalysisEndpointNotAllowed, "AnalysisEndpointNotAllowed",
+               ReasonKind::kFailure,
+               "prometheus address \"<address>\" is not an endpoint the operator allows "
+               "(--analysis-endpoints-file: <list>)"},
     ReasonInfo{Reason::kDeploymentNotFound, "DeploymentNotFound", ReasonKind::kFailure,
                "deployment <ns>/<name> not found"},
     ReasonInfo{Reason::kContainerNotFound, "ContainerNotFound", ReasonKind::kFailure,

@@ -16,6 +16,7 @@ enum class Reason {
   // Pre-flight: nothing of the environment was changed.
   kNamespaceNotPermitted,
   kImageNotAllowed,
+  kAnalysisEndpointNotAllowed,
   kDeploymentNotFound,
   kContainerNotFound,
   kWorkerValidationUnavailable,

@@ -216,7 +216,13 @@ int main(int argc, char** argv) {
   wo.on_watch_restart = [&metrics](const std::string& resource) {
     metrics.CountWatchRestart(resource);
   };
-  wo.prometheus_factory = [] { return rollout::NewPrometheusClient(std::chrono::seconds(10)); };
+  for (const auto& e : o.analysis_endpoints) wo.planner.analysis_endpoints.push_back(e.url);
+  wo.analysis_workers = o.analysis_workers;
+  wo.prometheus_factory = [&o] {
+    rollout::PrometheusClientOptions po;
+    po.endpoints = o.analysis_endpoints;
+    return rollout::NewPrometheusClient(std::move(po));
+  };
   std::unique_ptr<Election> election;
   if (lease) {
     election = std::make_unique<Election>(*clients->lease_client, clock, *lease, stop, metrics);

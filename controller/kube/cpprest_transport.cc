@@ -11,13 +11,22 @@
 // the communicators are gone (every request has run its last handler, so its chores are
 // scheduled) and then until no chore is pending (each chore schedules its successors before it
 // ends, so the count reaches zero only when the chains are done).
+// Boost.Asio's socket code (instantiated here by SetKeepalive's socket open) trips GCC's
+// -Wnull-dereference inside Asio's own scheduler: silence it for the library's headers only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnull-dereference"
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
+#pragma GCC diagnostic pop
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <pplx/threadpool.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
@@ -27,6 +36,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -198,6 +209,81 @@ std::string Lower(std::string s) {
   return s;
 }
 
+// The body of a response that is larger than a request's max_body_bytes.
+class BodyTooLarge final : public std::runtime_error {
+ public:
+  explicit BodyTooLarge(size_t max) : std::runtime_error("response larger than " + Human(max)) {}
+
+ private:
+  static std::string Human(size_t n) {
+    if (n >= (size_t{1} << 20) && n % (size_t{1} << 20) == 0) {
+      return std::to_string(n >> 20) + " MiB";
+    }
+    return std::to_string(n) + " bytes";
+  }
+};
+
+// Reads a response body of at most `max` bytes, chunk by chunk as it arrives; a longer one cancels
+// the request (closing the connection, so nothing more is read into memory) and fails
+// BodyTooLarge.
+pplx::task<std::string> ReadCapped(
+    const concurrency::streams::istream& body,
+    const std::shared_ptr<concurrency::streams::container_buffer<std::string>>& buf, size_t total,
+    size_t max, const pplx::cancellation_token_source& cts) {
+  constexpr size_t kChunk = size_t{64} * 1024;
+  return body.read(*buf, kChunk)
+      .then([body, buf, total, max, cts](size_t n) -> pplx::task<std::string> {
+        const size_t read = total + n;  // the buffer's size may run ahead of what was written
+        if (read > max) {
+          cts.cancel();
+          throw BodyTooLarge(max);
+        }
+        if (n == 0) {
+          std::string out = std::move(buf->collection());
+          out.resize(read);
+          return pplx::task_from_result(std::move(out));
+        }
+        return ReadCapped(body, buf, read, max, cts);
+      });
+}
+
+// Enables TCP keepalive on a connection's socket (the native handle cpprest's asio client passes:
+// the ssl stream for https, the socket for http). A socket not yet connected is opened first, in
+// the address family of the server's first address, which cpprest connects to first.
+void SetKeepalive(const KeepaliveOptions& ka, bool tls, const std::string& host,
+                  client::native_handle handle) {
+  using boost::asio::ip::tcp;
+  tcp::socket* sock =
+      tls ? &static_cast<boost::asio::ssl::stream<tcp::socket&>*>(handle)->next_layer()
+          : static_cast<tcp::socket*>(handle);
+  if (!sock->is_open()) {
+    const std::string name =
+        host.size() > 1 && host.front() == '[' ? host.substr(1, host.size() - 2) : host;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (getaddrinfo(name.c_str(), nullptr, &hints, &found) != 0 || found == nullptr) {
+      return;  // cpprest reports the resolution failure itself
+    }
+    const bool v6 = found->ai_family == AF_INET6;
+    freeaddrinfo(found);
+    boost::system::error_code ec;
+    sock->open(v6 ? tcp::v6() : tcp::v4(), ec);
+    if (ec) return;
+  }
+  const int fd = sock->native_handle();
+  const int on = 1;
+  const int idle = static_cast<int>(ka.idle.count());
+  const int interval = static_cast<int>(ka.interval.count());
+  const int count = ka.count;
+  // Best effort: a failure leaves the connection without keepalive, as before.
+  (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+}
+
 class CpprestTransport final : public HttpTransport {
  public:
   explicit CpprestTransport(TransportOptions opts) : opts_(std::move(opts)) {}
@@ -238,14 +324,28 @@ class CpprestTransport final : public HttpTransport {
       // The whole exchange, body included, within req.timeout: cpprest's own timer restarts with
       // every byte, so a server dripping its response would hold the request (and the reconcile
       // worker waiting on it) for ever.
+      const size_t max = req.max_body_bytes;
       pplx::task<HttpResponse> exchange =
-          c->request(BuildRequest(req), cts.get_token()).then([](const http::http_response& resp) {
-            return resp.extract_string(true).then([resp](const std::string& body) {
-              HttpResponse out = ResponseHead(resp);
-              out.body = body;
-              return out;
-            });
-          });
+          c->request(BuildRequest(req), cts.get_token())
+              .then([max, cts](const http::http_response& resp) {
+                if (max == 0) {
+                  return resp.extract_string(true).then([resp](const std::string& body) {
+                    HttpResponse out = ResponseHead(resp);
+                    out.body = body;
+                    return out;
+                  });
+                }
+                if (resp.headers().content_length() > max) {  // known too large: not read at all
+                  cts.cancel();
+                  throw BodyTooLarge(max);
+                }
+                auto buf = std::make_shared<concurrency::streams::container_buffer<std::string>>();
+                return ReadCapped(resp.body(), buf, 0, max, cts).then([resp](std::string body) {
+                  HttpResponse out = ResponseHead(resp);
+                  out.body = std::move(body);
+                  return out;
+                });
+              });
       auto finished = std::make_shared<std::promise<void>>();
       std::future<void> done = finished->get_future();
       exchange.then([finished](const pplx::task<HttpResponse>& t) {
@@ -332,6 +432,16 @@ class CpprestTransport final : public HttpTransport {
     client::http_client_config cfg;
     cfg.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
     cfg.set_validate_certificates(!opts_.tls.insecure_skip_verify);
+    // Never follow a redirect: credentials (the bearer token, basic auth) would follow a Location
+    // to another host. A 3xx is returned to the caller as it is.
+    cfg.set_max_redirects(0);
+    cfg.set_https_to_http_redirects(false);
+    if (opts_.keepalive.enabled) {
+      const web::uri base = base_uri();
+      cfg.set_nativehandle_options(
+          [ka = opts_.keepalive, tls = base.scheme() == "https",
+           host = base.host()](client::native_handle h) { SetKeepalive(ka, tls, host, h); });
+    }
     cfg.set_ssl_context_callback([this](boost::asio::ssl::context& ctx) { SetupTls(ctx); });
     return cfg;
   }
@@ -376,6 +486,9 @@ class CpprestTransport final : public HttpTransport {
   }
 
   Status Failure(const HttpRequest& req, const std::exception& e, bool cancelled) const {
+    if (const auto* big = dynamic_cast<const BodyTooLarge*>(&e)) {
+      return Status(StatusCode::kMalformed, req.method + " " + opts_.server + ": " + big->what());
+    }
     if (cancelled) return Status(StatusCode::kCancelled, req.method + " cancelled");
     std::string what = e.what();
     if (const auto* he = dynamic_cast<const http::http_exception*>(&e)) {

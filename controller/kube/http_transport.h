@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -26,8 +27,13 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string content_type;  // sent exactly as given when body is non-empty
-  // Total time allowed for a plain request; for a stream, the longest silence tolerated.
+  // Total time allowed for a plain request, body included; for a stream, the longest silence
+  // tolerated.
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+  // Plain requests: the longest response body read; a longer one (by Content-Length or as it
+  // arrives) fails kMalformed "response larger than N bytes" and the connection is closed.
+  // 0: no limit.
+  std::size_t max_body_bytes = 0;
 };
 
 struct HttpResponse {
@@ -43,11 +49,23 @@ struct TlsConfig {
   bool insecure_skip_verify = false;
 };
 
+// TCP keepalive on every connection: a peer that vanished without closing (a half-open
+// connection, a stuck middlebox) is detected after idle + interval * count instead of never.
+struct KeepaliveOptions {
+  bool enabled = true;
+  std::chrono::seconds idle{30};      // TCP_KEEPIDLE
+  std::chrono::seconds interval{10};  // TCP_KEEPINTVL
+  int count = 3;                      // TCP_KEEPCNT
+};
+
+// Redirects are never followed: a 3xx is returned as a response (a bearer token or basic
+// credentials must not follow a Location to another host).
 struct TransportOptions {
   std::string server;  // "https://host:port"
   TlsConfig tls;
   std::string user_agent;
   int threads = 4;  // worker threads of the HTTP library's pool
+  KeepaliveOptions keepalive{};
 };
 
 class HttpTransport {

@@ -57,6 +57,8 @@ class Controller {
 
   bool HasSynced() const;
   std::size_t QueueDepth() const { return queue_.Len(); }
+  // Reconciles `key` ("ns/name") soon, e.g. when its analysis sample is done.
+  void Enqueue(const std::string& key) { queue_.Add(key); }
 
  private:
   void IndexRollout(const kube::ObjectPtr& obj, bool deleted);

@@ -1,7 +1,12 @@
 #include "controller/manager/options.h"
 
+#include <fstream>
+#include <sstream>
+#include <utility>
+
 #include "controller/common/flags.h"
 #include "controller/metrics/bind_address.h"
+#include "controller/rollout/analysis.h"
 #include "controller/rollout/image_ref.h"
 
 namespace rollgate::manager {
@@ -20,6 +25,12 @@ void Define(FlagSet& fs, Options& o, std::string& log_level, std::string& log_fo
   fs.Int("concurrency", &o.concurrency, "rollouts reconciled in parallel");
   fs.List("allowed-registries", &o.allowed_registries,
           "registries (host[:port][/path] or *.domain) images may come from; empty: any");
+  fs.String("analysis-endpoints-file", &o.analysis_endpoints_file,
+            "JSON file listing the Prometheus endpoints canary analysis may query, with their CA "
+            "and credential files ({\"endpoints\":[{\"url\":...,\"caFile\":...}]}); unset: "
+            "none may be queried");
+  fs.Int("analysis-workers", &o.analysis_workers,
+         "analysis samples taken at once (off the reconcile workers)");
   fs.Bool("dry-run", &o.dry_run, "plan and report, but patch and write nothing");
   fs.String("validator-image", &o.validator_image,
             "image of rollgate-validate, injected into GPU workers that require CUDA validation");
@@ -100,6 +111,21 @@ Status Check(Options& o, const std::string& log_level, const std::string& log_fo
   if (o.kube_qps < 0 || o.kube_burst < 1)
     return Invalid("--kube-qps must be >= 0, --kube-burst >= 1");
   if (o.concurrency < 1 || o.concurrency > 64) return Invalid("--concurrency must be in [1, 64]");
+  if (o.analysis_workers < 1 || o.analysis_workers > 64) {
+    return Invalid("--analysis-workers must be in [1, 64]");
+  }
+  if (!o.analysis_endpoints_file.empty()) {
+    std::ifstream in(o.analysis_endpoints_file);
+    if (!in) return Invalid("--analysis-endpoints-file: cannot read " + o.analysis_endpoints_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto eps = rollout::ParseAnalysisEndpoints(text.str());
+    if (!eps.ok()) {
+      return Invalid("--analysis-endpoints-file " + o.analysis_endpoints_file + ": " +
+                     eps.status().message());
+    }
+    o.analysis_endpoints = std::move(eps).value();
+  }
   if (Status st = rollout::ValidateAllowedRegistries(o.allowed_registries); !st.ok()) {
     return Invalid("--allowed-registries: " + st.message());
   }

@@ -11,6 +11,7 @@
 
 #include "controller/common/log.h"
 #include "controller/common/status.h"
+#include "controller/rollout/analysis.h"
 
 namespace rollgate::manager {
 
@@ -22,6 +23,10 @@ struct Options {
   int kube_burst = 30;
   int concurrency = 4;
   std::vector<std::string> allowed_registries;
+  // --analysis-endpoints-file: the Prometheus endpoints analysis may query (none when unset).
+  std::string analysis_endpoints_file;
+  std::vector<rollout::AnalysisEndpoint> analysis_endpoints;  // parsed from the file
+  int analysis_workers = 4;
   bool dry_run = false;
   std::string validator_image;
   std::string gpu_resource = "nvidia.com/gpu";

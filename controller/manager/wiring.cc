@@ -41,6 +41,15 @@ ControllerSet::ControllerSet(kube::KubeClient& client, const Clock& clock,
   validation_ = std::make_unique<validation::PodValidationObserver>(*pods_, *deployments_,
                                                                     opts.planner.injection());
   if (opts.prometheus_factory) prometheus_ = opts.prometheus_factory();
+  if (prometheus_) {
+    // Samples are taken off the reconcile workers; a finished one reconciles its rollout at once.
+    rollout::AnalysisRunner::Options ao;
+    ao.workers = opts.analysis_workers;
+    ao.on_done = [this](const std::string& key) {
+      if (controller_) controller_->Enqueue(key);
+    };
+    analysis_ = std::make_unique<rollout::AnalysisRunner>(*prometheus_, ao);
+  }
   rollout::ReconcilerOptions ro;
   ro.planner = opts.planner;
   ro.dry_run = opts.dry_run;
@@ -50,14 +59,15 @@ ControllerSet::ControllerSet(kube::KubeClient& client, const Clock& clock,
   }
   reconciler_ =
       std::make_unique<rollout::Reconciler>(client, clock, *rollouts_, *deployments_, *namespaces_,
-                                            prometheus_.get(), validation_.get(), events, ro);
+                                            analysis_.get(), validation_.get(), events, ro);
   controller_ = std::make_unique<Controller>(
       clock, Informers{*rollouts_, *deployments_, *namespaces_, *pods_},
       [r = reconciler_.get()](const std::string& key) { return r->Reconcile(key); },
       opts.controller);
 }
 
-ControllerSet::~ControllerSet() = default;
+// The analysis runner first: its threads may still call back into the controller.
+ControllerSet::~ControllerSet() { analysis_.reset(); }
 
 std::optional<std::string> ControllerSet::Stalled(std::chrono::nanoseconds bound) const {
   for (const auto* i : {rollouts_.get(), deployments_.get(), namespaces_.get(), pods_.get()}) {

@@ -29,6 +29,7 @@ struct WiringOptions {
   bool dry_run = false;
   ControllerOptions controller;  // its metrics (when set) also receive the reconciler's records
   std::function<std::unique_ptr<rollout::PrometheusClient>()> prometheus_factory;
+  int analysis_workers = 4;  // --analysis-workers: samples taken at once, off the reconcile workers
   std::function<void(const std::string& resource)> on_watch_restart;  // metrics hook
 };
 
@@ -51,6 +52,7 @@ class ControllerSet {
   std::unique_ptr<kube::Informer> pods_;
   std::unique_ptr<validation::PodValidationObserver> validation_;
   std::unique_ptr<rollout::PrometheusClient> prometheus_;
+  std::unique_ptr<rollout::AnalysisRunner> analysis_;  // after prometheus_: destroyed first
   std::unique_ptr<metrics::MetricsRecorder> recorder_;
   std::unique_ptr<rollout::Reconciler> reconciler_;
   std::unique_ptr<Controller> controller_;

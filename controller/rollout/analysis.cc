@@ -4,14 +4,20 @@
 // cache with a mutex and shares transports (which are safe for concurrent requests).
 #include "controller/rollout/analysis.h"
 
+#include <cpprest/asyncrt_utils.h>
 #include <cpprest/json.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <exception>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -23,7 +29,8 @@ namespace {
 
 using Json = web::json::value;
 
-constexpr size_t kSnippetChars = 200;
+constexpr size_t kSnippetChars = 120;  // of a response body in a message
+constexpr size_t kErrorChars = 240;    // of Prometheus' error text in a message
 
 std::string DisplayName(const Check& check) {
   return check.name.empty() ? check.query : check.name;
@@ -38,15 +45,8 @@ CheckResult Malformed(const Check& check, const std::string& why) {
   return Inconclusive(check, "malformed prometheus response: " + why);
 }
 
-// The start of a response body on one line, for messages.
-std::string Snippet(std::string_view body) {
-  std::string out;
-  for (char c : body.substr(0, kSnippetChars)) {
-    out += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
-  }
-  if (body.size() > kSnippetChars) out += "...";
-  return out;
-}
+// The start of a response body on one line, printable, for messages.
+std::string Snippet(std::string_view body) { return SanitizeForStatus(body, kSnippetChars); }
 
 // Prometheus' spelling of special values; otherwise the shortest text that reads back exactly.
 std::string FormatNumber(double v) {
@@ -132,22 +132,24 @@ CheckResult Evaluate(const Check& check, int http_status, const std::string& bod
   if (status == "error") {
     // Prometheus' documented error envelope (400 bad_data, 422 execution, 503 timeout, ...).
     std::string msg = "prometheus error";
-    const std::string type = StringField(doc, "errorType");
+    const std::string type = SanitizeForStatus(StringField(doc, "errorType"), 40);
     if (!type.empty()) msg += " " + type;
     if (!ok_http) msg += " (HTTP " + std::to_string(http_status) + ")";
-    const std::string text = StringField(doc, "error");
+    const std::string text = SanitizeForStatus(StringField(doc, "error"), kErrorChars);
     msg += ": " + (text.empty() ? std::string("no error text") : text);
     return Inconclusive(check, msg);
   }
   if (!ok_http) {
     std::string msg = "prometheus answered HTTP " + std::to_string(http_status);
+    if (http_status >= 300 && http_status <= 399) msg += " (redirects are not followed)";
     if (!body.empty()) msg += ": " + Snippet(body);
     return Inconclusive(check, msg);
   }
   if (!parsed) return Malformed(check, "not JSON: " + Snippet(body));
   if (status != "success") {
-    return Malformed(
-        check, status.empty() ? std::string("no \"status\"") : "unknown status \"" + status + "\"");
+    return Malformed(check, status.empty()
+                                ? std::string("no \"status\"")
+                                : "unknown status \"" + SanitizeForStatus(status, 40) + "\"");
   }
   const Json* data = Field(doc, "data");
   if (data == nullptr || !data->is_object()) return Malformed(check, "no \"data\" object");
@@ -177,54 +179,228 @@ CheckResult Evaluate(const Check& check, int http_status, const std::string& bod
     return Inconclusive(check, "query returned a range vector; use an instant vector");
   }
   if (type == "string") return Inconclusive(check, "query returned a string, not a number");
-  return Malformed(check, type.empty() ? std::string("no \"data.resultType\"")
-                                       : "unknown resultType \"" + type + "\"");
+  return Malformed(check, type.empty()
+                              ? std::string("no \"data.resultType\"")
+                              : "unknown resultType \"" + SanitizeForStatus(type, 40) + "\"");
 }
 
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
+// A URL split for comparison: lower-case scheme and host, explicit port, and the path as
+// "/a/b" (no empty, "." or ".." segments; "" for the root).
+struct Url {
+  std::string scheme;
+  std::string host;  // as written, lower-cased; IPv6 literals keep their brackets
+  int port = 0;
+  std::string path;
+
+  std::string Origin() const { return scheme + "://" + host + ":" + std::to_string(port); }
+};
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool HostChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-' || c == '_';
+}
+
+// Parses http(s)://host[:port][/path]. No user info, query, fragment, percent-encoding,
+// backslashes, whitespace or control characters: what is compared is what is requested.
+Result<Url> ParseUrl(std::string_view raw) {
+  auto bad = [&](const std::string& why) {
+    return Status(StatusCode::kInvalidArgument,
+                  "\"" + RedactedAddress(raw) + "\" is not a usable URL: " + why);
+  };
+  for (char c : raw) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) return bad("it contains a space or a non-ASCII character");
+    if (c == '?' || c == '#') return bad("a query or fragment is not allowed");
+    if (c == '@') return bad("user info is not allowed");
+    if (c == '%' || c == '\\') return bad("percent-encoding and backslashes are not allowed");
+  }
+  Url u;
+  const size_t sep = raw.find("://");
+  if (sep == std::string_view::npos) return bad("it must start with http:// or https://");
+  u.scheme = Lower(raw.substr(0, sep));
+  if (u.scheme != "http" && u.scheme != "https")
+    return bad("it must start with http:// or https://");
+  std::string_view rest = raw.substr(sep + 3);
+  const size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  std::string_view path = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) return bad("unterminated IPv6 literal");
+    u.host = Lower(authority.substr(0, close + 1));
+    for (char c : u.host.substr(1, u.host.size() - 2)) {
+      if (std::isxdigit(static_cast<unsigned char>(c)) == 0 && c != ':' && c != '.') {
+        return bad("invalid IPv6 literal");
+      }
+    }
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return bad("invalid authority");
+      port = after.substr(1);
+    }
+  } else {
+    const size_t colon = authority.find(':');
+    u.host = Lower(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+    if (!std::all_of(u.host.begin(), u.host.end(), HostChar)) return bad("invalid host");
+  }
+  if (u.host.empty() || u.host == "[]") return bad("no host");
+  u.port = u.scheme == "https" ? 443 : 80;
+  if (!port.empty()) {
+    int p = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (ec != std::errc() || end != port.data() + port.size() || p < 1 || p > 65535) {
+      return bad("invalid port");
+    }
+    u.port = p;
+  } else if (authority.size() > u.host.size()) {
+    return bad("empty port");
+  }
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    std::string_view seg = path.substr(i, j - i);
+    if (seg == "." || seg == "..") return bad(R"("." and ".." path segments are not allowed)");
+    if (!seg.empty()) {
+      u.path += "/";
+      u.path += seg;
+    }
+    i = j + 1;
+  }
+  return u;
+}
+
+bool Allows(const Url& endpoint, const Url& address) {
+  if (endpoint.scheme != address.scheme || endpoint.host != address.host ||
+      endpoint.port != address.port) {
+    return false;
+  }
+  if (address.path == endpoint.path) return true;
+  return address.path.size() > endpoint.path.size() &&
+         address.path.compare(0, endpoint.path.size(), endpoint.path) == 0 &&
+         address.path[endpoint.path.size()] == '/';
+}
+
+// The content of a file the operator mounted; trailing whitespace (a newline) removed.
+Result<std::string> ReadSmallFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Status(StatusCode::kInvalidArgument, std::string("cannot read ") + what + " " + path);
+  }
+  std::string out;
+  char buf[4096];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    out.append(buf, static_cast<size_t>(in.gcount()));
+    if (out.size() > (size_t{1} << 20)) {
+      return Status(StatusCode::kInvalidArgument, std::string(what) + " " + path + " is too large");
+    }
+  }
+  while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back())) != 0) out.pop_back();
+  return out;
 }
 
 class HttpPrometheusClient final : public PrometheusClient {
  public:
   explicit HttpPrometheusClient(PrometheusClientOptions opts) : opts_(std::move(opts)) {
     if (!opts_.new_transport) opts_.new_transport = kube::NewCpprestTransport;
+    for (const auto& e : opts_.endpoints) {
+      auto u = ParseUrl(e.url);
+      if (u.ok()) endpoints_.emplace_back(e, *u);  // ParseAnalysisEndpoints checked them
+    }
   }
 
   SampleResult Sample(const std::string& address, const std::vector<Check>& checks) override {
-    // "http://host:9090/" and "http://host:9090" are one server (and share a transport).
-    std::string base = address;
-    const size_t authority = base.find("://");
-    const size_t keep = authority == std::string::npos ? 0 : authority + 3;
-    while (base.size() > keep && base.back() == '/') base.pop_back();
-    auto transport = TransportFor(base);
+    const auto deadline = std::chrono::steady_clock::now() + opts_.sample_deadline;
+    Result<Target> target = TargetFor(address);
     std::vector<CheckResult> out;
     out.reserve(checks.size());
     for (const Check& check : checks) {
-      if (!transport.ok()) {
-        out.push_back(Inconclusive(check, transport.status().message()));
+      if (!target.ok()) {
+        out.push_back(Inconclusive(check, target.status().message()));
         continue;
       }
-      out.push_back(Query(**transport, check));
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        out.push_back(Inconclusive(check, "the sample's deadline (" +
+                                              std::to_string(opts_.sample_deadline.count()) +
+                                              "ms) passed before this check"));
+        continue;
+      }
+      out.push_back(Query(*target, check, std::min(left, opts_.timeout)));
     }
     return AggregateChecks(std::move(out));
   }
 
  private:
-  Result<std::shared_ptr<kube::HttpTransport>> TransportFor(const std::string& base) {
-    if (StartsWith(base, "https://")) {
-      return Status(StatusCode::kInvalidArgument,
-                    "https Prometheus addresses need a CA; not supported yet");
+  // What one sample queries: the endpoint's transport, the address's path and the credentials.
+  struct Target {
+    std::shared_ptr<kube::HttpTransport> transport;
+    std::string path;           // the address's path prefix, "" or "/prometheus"
+    std::string authorization;  // the Authorization header's value, or ""
+  };
+
+  Result<Target> TargetFor(const std::string& address) {
+    auto addr = ParseUrl(address);
+    if (!addr.ok())
+      return Status(StatusCode::kInvalidArgument, "prometheus address " + addr.status().message());
+    const std::pair<AnalysisEndpoint, Url>* match = nullptr;
+    for (const auto& e : endpoints_) {
+      if (Allows(e.second, *addr)) {
+        match = &e;
+        break;
+      }
     }
-    if (!StartsWith(base, "http://")) {
-      return Status(StatusCode::kInvalidArgument,
-                    "prometheus address \"" + base + "\" must start with http://");
+    if (match == nullptr) {
+      return Status(StatusCode::kForbidden,
+                    "prometheus address \"" + RedactedAddress(address) +
+                        "\" is not an allowed analysis endpoint; not queried");
     }
+    const AnalysisEndpoint& ep = match->first;
+    Target t;
+    t.path = addr->path;
+    if (!ep.bearer_token_file.empty()) {
+      auto token = ReadSmallFile(ep.bearer_token_file, "bearerTokenFile");
+      if (!token.ok()) return token.status();
+      t.authorization = "Bearer " + *token;
+    } else if (!ep.username_file.empty()) {
+      auto user = ReadSmallFile(ep.username_file, "basicAuth.usernameFile");
+      if (!user.ok()) return user.status();
+      auto pass = ReadSmallFile(ep.password_file, "basicAuth.passwordFile");
+      if (!pass.ok()) return pass.status();
+      const std::string plain = *user + ":" + *pass;
+      t.authorization = "Basic " + utility::conversions::to_base64(
+                                       std::vector<unsigned char>(plain.begin(), plain.end()));
+    }
+    std::string ca;
+    if (!ep.ca_file.empty()) {
+      auto read = ReadSmallFile(ep.ca_file, "caFile");
+      if (!read.ok()) return read.status();
+      ca = *read + "\n";
+    }
+    auto transport = TransportFor(match->second.Origin(), ca);
+    if (!transport.ok()) return transport.status();
+    t.transport = *transport;
+    return t;
+  }
+
+  // One transport per endpoint origin and CA (a rotated CA gets a new one).
+  Result<std::shared_ptr<kube::HttpTransport>> TransportFor(const std::string& origin,
+                                                            const std::string& ca) {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = transports_.find(base);
-    if (it != transports_.end()) return it->second;
+    auto it = transports_.find(origin);
+    if (it != transports_.end() && it->second.first == ca) return it->second.second;
     kube::TransportOptions t;
-    t.server = base;
+    t.server = origin;
+    t.tls.ca_pem = ca;
     t.user_agent = opts_.user_agent;
     Result<std::unique_ptr<kube::HttpTransport>> created =
         Status(StatusCode::kUnknown, "transport factory failed");
@@ -235,33 +411,119 @@ class HttpPrometheusClient final : public PrometheusClient {
     }
     if (!created.ok()) {
       return Status(StatusCode::kInvalidArgument,
-                    "invalid prometheus address: " + created.status().message());
+                    "invalid prometheus endpoint: " + created.status().message());
     }
     std::shared_ptr<kube::HttpTransport> shared = std::move(created).value();
-    transports_.emplace(base, shared);
+    transports_[origin] = {ca, shared};
     return shared;
   }
 
-  CheckResult Query(kube::HttpTransport& transport, const Check& check) const {
+  CheckResult Query(const Target& target, const Check& check,
+                    std::chrono::milliseconds timeout) const {
     kube::HttpRequest req;
     req.method = "GET";
-    req.path = QueryPath(check.query);
+    req.path = target.path + QueryPath(check.query);
     req.headers.emplace_back("Accept", "application/json");
-    req.timeout = opts_.timeout;
+    if (!target.authorization.empty())
+      req.headers.emplace_back("Authorization", target.authorization);
+    req.timeout = timeout;
+    req.max_body_bytes = opts_.max_response_bytes;
     try {
-      Result<kube::HttpResponse> resp = transport.Send(req, nullptr);
-      if (!resp.ok())
-        return Inconclusive(check, "prometheus unreachable: " + resp.status().message());
+      Result<kube::HttpResponse> resp = target.transport->Send(req, nullptr);
+      if (!resp.ok()) {
+        const std::string why = SanitizeForStatus(resp.status().message(), kErrorChars);
+        if (resp.status().code() == StatusCode::kMalformed) {
+          return Inconclusive(check, "prometheus response rejected: " + why);
+        }
+        return Inconclusive(check, "prometheus unreachable: " + why);
+      }
       return EvaluateQueryResponse(check, resp->status, resp->body);
     } catch (const std::exception& e) {
-      return Inconclusive(check, "prometheus unreachable: " + std::string(e.what()));
+      return Inconclusive(check,
+                          "prometheus unreachable: " + SanitizeForStatus(e.what(), kErrorChars));
     }
   }
 
   PrometheusClientOptions opts_;
+  std::vector<std::pair<AnalysisEndpoint, Url>> endpoints_;
   std::mutex mu_;
-  std::map<std::string, std::shared_ptr<kube::HttpTransport>> transports_;  // by base address
+  // By endpoint origin: the CA it was made with and the transport; guarded by mu_.
+  std::map<std::string, std::pair<std::string, std::shared_ptr<kube::HttpTransport>>> transports_;
 };
+
+// The JSON object's string field `key`, or "" when absent; an error when not a string.
+Result<std::string> OptionalString(const Json& obj, const char* key, const std::string& where) {
+  if (!obj.has_field(key)) return std::string();
+  const Json& v = obj.at(key);
+  if (!v.is_string()) {
+    return Status(StatusCode::kInvalidArgument, where + "." + key + " must be a string");
+  }
+  return v.as_string();
+}
+
+Status UnknownFields(const Json& obj, const std::set<std::string>& known,
+                     const std::string& where) {
+  for (const auto& [k, v] : obj.as_object()) {
+    if (!known.contains(k)) {
+      return Status(StatusCode::kInvalidArgument,
+                    where + ": unknown field \"" + SanitizeForStatus(k, 60) + "\"");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<AnalysisEndpoint> ParseEndpoint(const Json& e, const std::string& where) {
+  if (!e.is_object()) return Status(StatusCode::kInvalidArgument, where + " must be an object");
+  if (Status st = UnknownFields(e, {"url", "caFile", "bearerTokenFile", "basicAuth"}, where);
+      !st.ok()) {
+    return st;
+  }
+  AnalysisEndpoint ep;
+  auto url = OptionalString(e, "url", where);
+  if (!url.ok()) return url.status();
+  ep.url = *url;
+  if (ep.url.empty()) return Status(StatusCode::kInvalidArgument, where + ".url is required");
+  auto parsed = ParseUrl(ep.url);
+  if (!parsed.ok())
+    return Status(StatusCode::kInvalidArgument, where + ".url " + parsed.status().message());
+  for (auto [key, field] :
+       {std::pair{"caFile", &ep.ca_file}, std::pair{"bearerTokenFile", &ep.bearer_token_file}}) {
+    auto v = OptionalString(e, key, where);
+    if (!v.ok()) return v.status();
+    *field = *v;
+  }
+  if (e.has_field("basicAuth")) {
+    const Json& b = e.at("basicAuth");
+    const std::string bw = where + ".basicAuth";
+    if (!b.is_object()) return Status(StatusCode::kInvalidArgument, bw + " must be an object");
+    if (Status st = UnknownFields(b, {"usernameFile", "passwordFile"}, bw); !st.ok()) return st;
+    auto user = OptionalString(b, "usernameFile", bw);
+    if (!user.ok()) return user.status();
+    auto pass = OptionalString(b, "passwordFile", bw);
+    if (!pass.ok()) return pass.status();
+    ep.username_file = *user;
+    ep.password_file = *pass;
+    if (ep.username_file.empty() || ep.password_file.empty()) {
+      return Status(StatusCode::kInvalidArgument, bw + " needs both usernameFile and passwordFile");
+    }
+  }
+  if (!ep.bearer_token_file.empty() && !ep.username_file.empty()) {
+    return Status(StatusCode::kInvalidArgument,
+                  where + ": bearerTokenFile and basicAuth are mutually exclusive");
+  }
+  if (parsed->scheme == "https" && ep.ca_file.empty()) {
+    return Status(StatusCode::kInvalidArgument,
+                  where + ": an https endpoint needs caFile (the system trust store is not used)");
+  }
+  if (parsed->scheme == "http" && (!ep.bearer_token_file.empty() || !ep.username_file.empty())) {
+    return Status(StatusCode::kInvalidArgument,
+                  where + ": credentials are sent only over https, not to " + ep.url);
+  }
+  if (!ep.ca_file.empty() && parsed->scheme != "https") {
+    return Status(StatusCode::kInvalidArgument, where + ": caFile needs an https url");
+  }
+  return ep;
+}
 
 }  // namespace
 
@@ -307,7 +569,7 @@ CheckResult EvaluateQueryResponse(const Check& check, int http_status, const std
     return Evaluate(check, http_status, body);
   } catch (const std::exception& e) {
     // cpprest's accessors throw on type mismatches the checks above did not foresee.
-    return Malformed(check, e.what());
+    return Malformed(check, SanitizeForStatus(e.what(), kErrorChars));
   }
 }
 
@@ -319,10 +581,64 @@ std::unique_ptr<PrometheusClient> NewPrometheusClient(PrometheusClientOptions op
   return std::make_unique<HttpPrometheusClient>(std::move(opts));
 }
 
-std::unique_ptr<PrometheusClient> NewPrometheusClient(std::chrono::milliseconds timeout) {
-  PrometheusClientOptions opts;
-  opts.timeout = timeout;
-  return NewPrometheusClient(std::move(opts));
+std::string SanitizeForStatus(std::string_view text, std::size_t max) {
+  std::string out;
+  out.reserve(std::min(text.size(), max));
+  for (char c : text) {
+    if (out.size() >= max) {
+      if (max >= 3) out.replace(max - 3, 3, "...");
+      return out;
+    }
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n' || c == '\r' || c == '\t') {
+      out += ' ';
+    } else if (u < 0x20 || u >= 0x7f) {
+      out += '?';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string RedactedAddress(std::string_view address) {
+  std::string out(address);
+  const size_t cut = out.find_first_of("?#");
+  if (cut != std::string::npos) out = out.substr(0, cut) + "<redacted>";
+  const size_t scheme = out.find("://");
+  const size_t start = scheme == std::string::npos ? 0 : scheme + 3;
+  const size_t path = out.find('/', start);
+  const size_t at = out.rfind('@', path == std::string::npos ? std::string::npos : path);
+  if (at != std::string::npos && at >= start) out.replace(start, at - start, "<redacted>");
+  return SanitizeForStatus(out, 256);
+}
+
+Result<std::vector<AnalysisEndpoint>> ParseAnalysisEndpoints(const std::string& text) {
+  Json doc;
+  try {
+    doc = Json::parse(text);
+  } catch (const std::exception& e) {
+    return Status(StatusCode::kInvalidArgument, std::string("not JSON: ") + e.what());
+  }
+  if (!doc.is_object()) return Status(StatusCode::kInvalidArgument, "must be a JSON object");
+  if (Status st = UnknownFields(doc, {"endpoints"}, "the file"); !st.ok()) return st;
+  std::vector<AnalysisEndpoint> out;
+  if (!doc.has_field("endpoints")) return out;
+  const Json& list = doc.at("endpoints");
+  if (list.is_null()) return out;
+  if (!list.is_array()) return Status(StatusCode::kInvalidArgument, "endpoints must be a list");
+  for (size_t i = 0; i < list.size(); ++i) {
+    auto ep = ParseEndpoint(list.at(i), "endpoints[" + std::to_string(i) + "]");
+    if (!ep.ok()) return ep.status();
+    out.push_back(std::move(ep).value());
+  }
+  return out;
+}
+
+bool AnalysisEndpointAllows(const std::string& endpoint_url, const std::string& address) {
+  auto e = ParseUrl(endpoint_url);
+  auto a = ParseUrl(address);
+  return e.ok() && a.ok() && Allows(*e, *a);
 }
 
 }  // namespace rollgate::rollout

@@ -5,6 +5,7 @@
 #include "controller/api/codec.h"
 #include "controller/api/reasons.h"
 #include "controller/api/well_known.h"
+#include "controller/rollout/analysis.h"
 #include "controller/rollout/image_ref.h"
 
 namespace rollgate::rollout {
@@ -609,6 +610,21 @@ GateResult Planner::PreFlight(const EnvironmentSpec& spec) const {
     if (Status allowed = CheckAllowedRegistry(*parsed, opts_.allowed_registries, ref);
         !allowed.ok()) {
       return GateResult::Fail(Reason::kImageNotAllowed, allowed.message());
+    }
+  }
+  if (spec.analysis) {
+    // The address is the tenant's; only an endpoint the operator listed is ever queried.
+    const std::string& address = spec.analysis->prometheus_address;
+    const auto& allowed = opts_.analysis_endpoints;
+    if (std::none_of(allowed.begin(), allowed.end(),
+                     [&](const std::string& e) { return AnalysisEndpointAllows(e, address); })) {
+      std::string list;
+      for (const auto& e : allowed) list += (list.empty() ? "" : ", ") + e;
+      return GateResult::Fail(
+          Reason::kAnalysisEndpointNotAllowed,
+          "prometheus address \"" + RedactedAddress(address) +
+              "\" is not an endpoint the operator allows (--analysis-endpoints-file: " +
+              (list.empty() ? std::string("none") : SanitizeForStatus(list, 512)) + ")");
     }
   }
   for (const auto& t : spec.targets) {

@@ -52,6 +52,10 @@ struct Observed {
 
 struct PlannerOptions {
   std::vector<std::string> allowed_registries;  // empty: any registry
+  // The analysis endpoints the operator allows (--analysis-endpoints-file): a rollout's
+  // prometheus address must be one of them or under one's path (AnalysisEndpointAllows), else
+  // the environment fails AnalysisEndpointNotAllowed in pre-flight. Empty: none is allowed.
+  std::vector<std::string> analysis_endpoints;
   std::string validator_image;                  // image of rollgate-validate (--validator-image)
   std::string gpu_resource = "nvidia.com/gpu";  // --gpu-resource
   // --validator-requests / --validator-limits (defaults: InjectionOptions')

@@ -86,6 +86,19 @@ AnalysisObservation ToObservation(const SampleResult& s) {
   return o;
 }
 
+// What an analysis sample is for: the spec, revision, environment, attempt (when the
+// environment started) and sample number. A result is used only for the sample it was taken for.
+std::string SampleId(const Observed& obs) {
+  const api::RolloutStatus& st = obs.rollout.status;
+  std::string id = obs.spec_hash + "/" + std::to_string(st.revision) + "/" + st.current_environment;
+  for (const auto& e : st.environments) {
+    if (e.name != st.current_environment) continue;
+    id += "/" + (e.started_at ? api::FormatTime(*e.started_at) : std::string("-"));
+    id += "/" + std::to_string(e.analysis ? e.analysis->samples : 0);
+  }
+  return id;
+}
+
 }  // namespace
 
 std::string BuildImagePatch(const DeploymentPatch& p) {
@@ -157,7 +170,7 @@ std::string BuildImagePatch(const DeploymentPatch& p) {
 
 Reconciler::Reconciler(kube::KubeClient& client, const Clock& clock,
                        const kube::ObjectLister& rollouts, const kube::ObjectLister& deployments,
-                       const kube::ObjectLister& namespaces, PrometheusClient* prometheus,
+                       const kube::ObjectLister& namespaces, AnalysisRunner* analysis,
                        validation::ValidationObserver* validation, kube::EventRecorder& events,
                        ReconcilerOptions opts)
     : client_(client),
@@ -165,7 +178,7 @@ Reconciler::Reconciler(kube::KubeClient& client, const Clock& clock,
       rollouts_(rollouts),
       deployments_(deployments),
       namespaces_(namespaces),
-      prometheus_(prometheus),
+      analysis_(analysis),
       validation_(validation),
       events_(events),
       opts_(std::move(opts)) {}
@@ -387,16 +400,27 @@ Status Reconciler::ReadTargetFresh(const std::string& ns, const std::string& nam
   return Status::Ok();
 }
 
-// Plans; when the plan asks for an analysis sample, takes exactly one and plans again with it.
+// Plans; when the plan asks for an analysis sample, asks the analysis runner for it. A sample is
+// never taken here (it may wait on a slow server up to its deadline): the runner takes it on its
+// own threads, and until it is in, the plan is the one without it, looked at again shortly (the
+// runner also reconciles the rollout when the sample is done). Once in, it is planned with.
 Plan Reconciler::MakePlan(Observation& o) {
   Plan plan = PlanRollout(o.observed, opts_.planner);
   if (!plan.sample_analysis || o.current == nullptr || !o.current->analysis) return plan;
-  std::vector<Check> checks;
-  for (const auto& c : o.current->analysis->checks)
-    checks.push_back({c.name, c.query, c.min, c.max});
   SampleResult sample;
-  if (prometheus_ != nullptr) {
-    sample = prometheus_->Sample(o.current->analysis->prometheus_address, checks);
+  if (analysis_ != nullptr) {
+    std::vector<Check> checks;
+    for (const auto& c : o.current->analysis->checks)
+      checks.push_back({c.name, c.query, c.min, c.max});
+    std::optional<SampleResult> done =
+        analysis_->Poll(o.observed.rollout.Key(), SampleId(o.observed),
+                        o.current->analysis->prometheus_address, checks);
+    if (!done) {
+      constexpr std::chrono::seconds kPoll{2};
+      plan.requeue_after = plan.requeue_after ? std::min(*plan.requeue_after, kPoll) : kPoll;
+      return plan;
+    }
+    sample = std::move(*done);
   } else {
     sample.outcome = SampleOutcome::kInconclusive;
   }
@@ -511,6 +535,7 @@ void Reconciler::ForgetStale(const std::string& key) {
 // ---- Record ----
 
 void Reconciler::RecordDeleted(const std::string& key) {
+  if (analysis_ != nullptr) analysis_->Forget(key);
   {
     std::lock_guard<std::mutex> lock(mu_);
     eligible_.erase(key);

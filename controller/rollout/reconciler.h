@@ -27,6 +27,7 @@
 #include "controller/kube/informer.h"
 #include "controller/kube/kube_client.h"
 #include "controller/rollout/analysis.h"
+#include "controller/rollout/analysis_runner.h"
 #include "controller/rollout/planner.h"
 #include "controller/validation/observer.h"
 
@@ -61,7 +62,7 @@ class Reconciler {
  public:
   Reconciler(kube::KubeClient& client, const Clock& clock, const kube::ObjectLister& rollouts,
              const kube::ObjectLister& deployments, const kube::ObjectLister& namespaces,
-             PrometheusClient* prometheus, validation::ValidationObserver* validation,
+             AnalysisRunner* analysis, validation::ValidationObserver* validation,
              kube::EventRecorder& events, ReconcilerOptions opts);
 
   ReconcileResult Reconcile(const std::string& key);
@@ -104,7 +105,7 @@ class Reconciler {
   const kube::ObjectLister& rollouts_;
   const kube::ObjectLister& deployments_;
   const kube::ObjectLister& namespaces_;
-  PrometheusClient* prometheus_;
+  AnalysisRunner* analysis_;
   validation::ValidationObserver* validation_;
   kube::EventRecorder& events_;
   ReconcilerOptions opts_;

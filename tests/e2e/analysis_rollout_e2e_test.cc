@@ -2,13 +2,21 @@
 // real Prometheus (tests/e2e/prometheus.sh, scraping a static exposition on loopback). A query that
 // holds lets the environment succeed after `samples` samples; one that does not fails it with
 // AnalysisFailed and rolls it back; an unreachable Prometheus is inconclusive, never a pass, and
-// fails it with AnalysisInconclusive after `samples` attempts.
+// fails it with AnalysisInconclusive after `samples` attempts; an address the operator did not
+// list (--analysis-endpoints-file) fails the environment AnalysisEndpointNotAllowed before any
+// change, and no connection ever reaches it.
 // Needs: KUBECONFIG, ROLLGATE_CONTROLLER_BIN, ROLLGATE_CRD, CONTROL_PLANE_BIN (ctest sets them).
 // Thread-safety: single-threaded tests.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <fstream>
 #include <string>
+#include <thread>
 
 #include "controller/kube/rest_client.h"
 #include "tests/e2e/support/cluster.h"
@@ -52,9 +60,54 @@ std::string StartSuite() {
   s.ns = "e2e-analysis-" + std::to_string(::getpid());
   if (std::string err = cluster.CreateNamespace(s.ns); !err.empty()) return err;
   (void)cluster.WaitForServiceAccount(s.ns, Deadline(seconds(10)));
+  // The operator's allow-list: the suite's Prometheus and a closed port; nothing else.
+  const std::string endpoints = s.dir + "/analysis-endpoints.json";
+  std::ofstream(endpoints) << R"({"endpoints": [{"url": ")" << s.prometheus.url()
+                           << R"("}, {"url": "http://127.0.0.1:1"}]})";
   s.controller = std::make_unique<ControllerProcess>("analysis", s.dir + "/controller.log");
-  return s.controller->Start({"--namespace", s.ns}, Endpoint::kOff, Endpoint::kOff);
+  return s.controller->Start({"--namespace", s.ns, "--analysis-endpoints-file", endpoints},
+                             Endpoint::kOff, Endpoint::kOff);
 }
+
+// A loopback TCP server that only counts the connections it accepts (and closes them).
+class CountingListener {
+ public:
+  CountingListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), len) != 0 ||
+        ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      return;
+    }
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      while (true) {
+        const int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;  // the listener was shut down
+        ++accepted_;
+        ::close(c);
+      }
+    });
+  }
+  CountingListener(const CountingListener&) = delete;
+  CountingListener& operator=(const CountingListener&) = delete;
+  ~CountingListener() {
+    ::shutdown(fd_, SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+    ::close(fd_);
+  }
+  int port() const { return port_; }
+  int accepted() const { return accepted_.load(); }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
 
 class AnalysisRolloutE2E : public ::testing::Test {
  protected:
@@ -140,6 +193,29 @@ TEST_F(AnalysisRolloutE2E, UnreachablePrometheusIsInconclusiveNeverAPass) {
   EXPECT_EQ(Int(st, "status.environments.0.analysis.inconclusive"), 3);
   EXPECT_EQ(Int(st, "status.environments.0.analysis.passed"), 0);
   EXPECT_EQ(DeploymentImage("unreachable"), kWorker1);
+}
+
+TEST_F(AnalysisRolloutE2E, AddressNotAllowedFailsBeforeAnyChangeAndIsNeverRequested) {
+  // Given: a server on loopback the operator did not list (an internal service, a metadata
+  // endpoint: a tenant may name anything).
+  CountingListener internal;
+  ASSERT_NE(internal.port(), 0);
+  const std::string address = "http://127.0.0.1:" + std::to_string(internal.port());
+  const Scenario rollout =
+      GivenAnalyzedRollout("ssrf", address, "rollgate_demo_errors_ratio", 0.01);
+  // When
+  const Json st = WhenItFinishes(rollout);
+  // Then: the environment fails in pre-flight with the new reason, the Deployment is untouched,
+  // and nothing ever connected to the server.
+  EXPECT_EQ(Str(st, "status.phase"), "Failed") << st.serialize();
+  EXPECT_EQ(Str(st, "status.environments.0.reason"), "AnalysisEndpointNotAllowed");
+  EXPECT_NE(
+      Str(st, "status.environments.0.message")
+          .find("prometheus address \"" + address + "\" is not an endpoint the operator allows"),
+      std::string::npos)
+      << Str(st, "status.environments.0.message");
+  EXPECT_EQ(DeploymentImage("ssrf"), kWorker1);
+  EXPECT_EQ(internal.accepted(), 0);
 }
 
 }  // namespace

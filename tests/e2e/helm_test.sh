@@ -201,6 +201,23 @@ if grep -q -- '--namespace=app-dev' "$work/template-values-dev.yaml" &&
 else
   fail "dev flags: $(grep -- '        - --' "$work/template-values-dev.yaml" | tr -s ' \n' ' ')"
 fi
+# Analysis endpoints: rendered into the --analysis-endpoints-file ConfigMap with the mounted
+# Secrets' paths; none by default; an https endpoint without a CA is refused by the schema.
+if "$helm" template rollgate-render "$chart" -n render-ns -f "$chart/values.yaml" \
+  --set 'analysis.endpoints[0].url=https://prom.monitoring.svc:9090' \
+  --set 'analysis.endpoints[0].caSecret.name=prom-ca' --set 'analysis.endpoints[0].caSecret.key=ca.crt' \
+  --set 'analysis.endpoints[0].bearerTokenSecret.name=prom-reader' \
+  --set 'analysis.endpoints[0].bearerTokenSecret.key=token' >"$work/template-analysis.yaml" 2>&1 &&
+  grep -q -- '--analysis-endpoints-file=/etc/rollgate/analysis/endpoints/endpoints.json' "$work/template-analysis.yaml" &&
+  grep -q 'bearerTokenFile\\":\\"/etc/rollgate/analysis/0-token/token' "$work/template-analysis.yaml" &&
+  grep -q 'secretName: prom-reader' "$work/template-analysis.yaml" &&
+  ! grep -q -- '--analysis-endpoints-file' "$work/template-values.yaml" &&
+  ! "$helm" template rollgate-render "$chart" -n render-ns \
+    --set 'analysis.endpoints[0].url=https://prom:9090' >/dev/null 2>&1; then
+  pass "analysis endpoints: ConfigMap + Secret mounts + flag; none by default; https needs caSecret"
+else
+  fail "analysis endpoints: $(one_line "$(grep -- 'analysis' "$work/template-analysis.yaml" | head -5)")"
+fi
 if grep -q -- '--leader-elect=true' "$work/template-values-prod.yaml" &&
   grep -q -- '--allowed-registries=registry.example.com,\*.registry.example.com' "$work/template-values-prod.yaml" &&
   grep -q -- 'replicas: 2' "$work/template-values-prod.yaml"; then

@@ -4,12 +4,19 @@
 # text exposition (www/metrics.txt) served by `python3 -m http.server`; both listen on free
 # loopback ports and keep all state in one directory. No systemd, nothing outside DIR is touched.
 #
-#   prometheus.sh start [DIR] [--owner PID]
+#   prometheus.sh start [DIR] [--owner PID] [--tls]
 #       Starts both (DIR defaults to a new temporary directory) and returns once a query for
 #       rollgate_demo_errors_ratio returns a value. Prints, on stdout only:
-#         PROMETHEUS_URL=http://127.0.0.1:PORT
+#         PROMETHEUS_URL=http://127.0.0.1:PORT  (https:// with --tls)
 #         METRICS_URL=http://127.0.0.1:PORT     (the scraped server; files under DIR/www)
 #         PROMETHEUS_DIR=DIR
+#       With --tls, Prometheus serves only HTTPS with basic auth, through its own
+#       --web.config.file (tls_server_config, basic_auth_users with a bcrypt hash): a throw-away
+#       CA and server certificate (127.0.0.1) are made with openssl, the user is "rollgate" with a
+#       random password, and it also prints
+#         PROMETHEUS_CA=DIR/tls/ca.crt
+#         PROMETHEUS_USERNAME_FILE=DIR/tls/username
+#         PROMETHEUS_PASSWORD_FILE=DIR/tls/password
 #       With --owner, a watchdog stops everything once process PID has gone (a test killed by a
 #       timeout leaves nothing running). Exits 1 with the logs on stderr when it cannot start.
 #   prometheus.sh stop DIR
@@ -110,18 +117,25 @@ logs() {
   done
 }
 
+# curl with the TLS CA and basic credentials of a --tls Prometheus (none otherwise).
+curl_opts=()
+
 # query_has_value URL QUERY: true when the instant query returns at least one series.
 query_has_value() {
   local out
-  out=$(curl -sf --max-time 2 -G "$1/api/v1/query" --data-urlencode "query=$2" 2>/dev/null) ||
-    return 1
+  out=$(curl -sf "${curl_opts[@]}" --max-time 2 -G "$1/api/v1/query" --data-urlencode "query=$2" \
+    2>/dev/null) || return 1
   [[ "$out" == *'"status":"success"'* && "$out" == *'"result":[{'* ]]
 }
 
 cmd_start() {
-  local dir="" owner="" i attempt
+  local dir="" owner="" i attempt tls=""
   while (($#)); do
     case $1 in
+      --tls)
+        tls=1
+        shift
+        ;;
       --owner)
         owner=${2:-}
         shift 2 || die "--owner needs a pid"
@@ -184,17 +198,45 @@ scrape_configs:
       - targets: ['127.0.0.1:$metrics_port']
 EOF
 
+  local scheme=http
+  local -a web_config=()
+  if [[ -n "$tls" ]]; then
+    command -v openssl >/dev/null || die "no openssl"
+    local t=$dir/tls
+    mkdir -p "$t"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=rollgate-e2e-ca \
+      -keyout "$t/ca.key" -out "$t/ca.crt" >>"$dir/prometheus.log" 2>&1
+    openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout "$t/server.key" \
+      -out "$t/server.csr" >>"$dir/prometheus.log" 2>&1
+    printf 'subjectAltName=IP:127.0.0.1\n' >"$t/san.ext"
+    openssl x509 -req -in "$t/server.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial \
+      -days 1 -extfile "$t/san.ext" -out "$t/server.crt" >>"$dir/prometheus.log" 2>&1
+    printf 'rollgate' >"$t/username"
+    head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$t/password"
+    # Prometheus wants a bcrypt hash; libxcrypt (through Python's crypt) makes one.
+    local hash
+    hash=$("$PYTHON" -W ignore -c 'import crypt, sys
+print(crypt.crypt(open(sys.argv[1]).read(), crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024)))' \
+      "$t/password")
+    [[ "$hash" == '$2'* ]] || { echo "prometheus.sh: cannot make a bcrypt hash" >&2 && false; }
+    printf 'tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  rollgate: %s\n' \
+      "$t/server.crt" "$t/server.key" "'$hash'" >"$t/web.yml"
+    web_config=(--web.config.file="$t/web.yml")
+    curl_opts=(--cacert "$t/ca.crt" -u "rollgate:$(<"$t/password")")
+    scheme=https
+  fi
+
   # Prometheus cannot report the port it bound, so pick one and retry if it was taken meanwhile.
   local prom_port="" url="" ready=""
   for ((attempt = 0; attempt < 3; attempt++)); do
     prom_port=$(free_port)
-    url=http://127.0.0.1:$prom_port
+    url=$scheme://127.0.0.1:$prom_port
     "$PROMETHEUS_BIN" --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
-      --web.listen-address="127.0.0.1:$prom_port" --log.level=warn \
+      --web.listen-address="127.0.0.1:$prom_port" --log.level=warn "${web_config[@]}" \
       >>"$dir/prometheus.log" 2>&1 </dev/null &
     record_pid "$dir" prometheus $!
     for ((i = 0; i < 300; i++)); do
-      if curl -sf --max-time 2 "$url/-/ready" >/dev/null 2>&1; then
+      if curl -sf "${curl_opts[@]}" --max-time 2 "$url/-/ready" >/dev/null 2>&1; then
         ready=1
         break
       fi
@@ -230,6 +272,11 @@ EOF
   echo "PROMETHEUS_URL=$url"
   echo "METRICS_URL=http://127.0.0.1:$metrics_port"
   echo "PROMETHEUS_DIR=$dir"
+  if [[ -n "$tls" ]]; then
+    echo "PROMETHEUS_CA=$dir/tls/ca.crt"
+    echo "PROMETHEUS_USERNAME_FILE=$dir/tls/username"
+    echo "PROMETHEUS_PASSWORD_FILE=$dir/tls/password"
+  fi
 }
 
 case ${1:-} in
@@ -241,5 +288,5 @@ case ${1:-} in
     shift
     cmd_stop "$@"
     ;;
-  *) die "usage: prometheus.sh start [DIR] [--owner PID] | stop DIR" ;;
+  *) die "usage: prometheus.sh start [DIR] [--owner PID] [--tls] | stop DIR" ;;
 esac

@@ -1,7 +1,10 @@
 // Canary analysis against a real Prometheus (Debian's `prometheus`, started on loopback by
 // tests/e2e/prometheus.sh for this test suite): a query that holds passes, one that does not
 // fails with a readable message, an empty result, NaN, several series and a PromQL error are
-// inconclusive, and an unreachable or silent Prometheus is inconclusive within the timeout.
+// inconclusive, and an unreachable or silent Prometheus is inconclusive within the timeout; an
+// address no endpoint allows is never queried. The same Prometheus behind TLS and basic auth
+// (prometheus.sh --tls) passes with the endpoint's CA and credential files, and is inconclusive
+// with a wrong password (never shown) or another CA.
 // Needs no Kubernetes cluster. ROLLGATE_PROMETHEUS_SH overrides the script's location
 // (support/prometheus.h).
 // Thread-safety: single-threaded tests.
@@ -10,11 +13,15 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "controller/rollout/analysis.h"
 #include "tests/e2e/support/cluster.h"
 #include "tests/e2e/support/net.h"
+#include "tests/e2e/support/process.h"
 #include "tests/e2e/support/prometheus.h"
 
 namespace rollgate::rollout {
@@ -49,7 +56,16 @@ class PrometheusAnalysisE2E : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_TRUE(Ctx().error.empty()) << Ctx().error;
-    client_ = NewPrometheusClient(seconds(5));
+    client_ = Client(seconds(5), {Url(), Ctx().prometheus.metrics_url() + "/prefix"});
+  }
+
+  // A client allowed to query `endpoints` (the operator's --analysis-endpoints-file).
+  static std::unique_ptr<PrometheusClient> Client(milliseconds timeout,
+                                                  const std::vector<std::string>& endpoints) {
+    PrometheusClientOptions o;
+    o.timeout = timeout;
+    for (const auto& e : endpoints) o.endpoints.push_back({e, "", "", "", ""});
+    return NewPrometheusClient(std::move(o));
   }
 
   static const std::string& Url() { return Ctx().prometheus.url(); }
@@ -189,7 +205,8 @@ TEST_F(PrometheusAnalysisE2E, UnreachablePrometheusIsInconclusive) {
 
   // When
   const auto start = steady_clock::now();
-  SampleResult r = client_->Sample(address, {{"error-rate", "rollgate_demo_errors_ratio", {}, 1}});
+  SampleResult r = Client(seconds(5), {address})
+                       ->Sample(address, {{"error-rate", "rollgate_demo_errors_ratio", {}, 1}});
 
   // Then: inconclusive at once.
   EXPECT_LT(steady_clock::now() - start, seconds(5));
@@ -204,17 +221,118 @@ TEST_F(PrometheusAnalysisE2E, SilentPrometheusIsInconclusiveWithinTheTimeout) {
   // Given: a server that accepts connections and never answers, and a 1.5 s client timeout.
   LoopbackListener silent(LoopbackListener::Mode::kSilent);
   ASSERT_NE(silent.port(), 0);
-  auto client = NewPrometheusClient(milliseconds(1500));
+  const std::string address = "http://127.0.0.1:" + std::to_string(silent.port());
+  auto client = Client(milliseconds(1500), {address});
 
   // When
   const auto start = steady_clock::now();
-  SampleResult r = client->Sample("http://127.0.0.1:" + std::to_string(silent.port()),
-                                  {{"error-rate", "rollgate_demo_errors_ratio", {}, 1}});
+  SampleResult r = client->Sample(address, {{"error-rate", "rollgate_demo_errors_ratio", {}, 1}});
   const auto elapsed = steady_clock::now() - start;
 
   // Then: inconclusive once the timeout passed.
   EXPECT_GE(elapsed, milliseconds(1400));
   EXPECT_LT(elapsed, milliseconds(4000));
+  EXPECT_EQ(r.outcome, SampleOutcome::kInconclusive);
+  ASSERT_EQ(r.checks.size(), 1u);
+  EXPECT_EQ(r.checks[0].message.rfind("error-rate: prometheus unreachable: ", 0), 0u)
+      << r.checks[0].message;
+}
+
+TEST_F(PrometheusAnalysisE2E, AnAddressNoEndpointAllowsIsNeverQueried) {
+  // Given: a client allowed only the suite's Prometheus under a path prefix that is not its own.
+  auto client = Client(seconds(5), {Url() + "/allowed-prefix"});
+
+  // When: the real Prometheus' own address is sampled
+  SampleResult r = client->Sample(Url(), {{"error-rate", "rollgate_demo_errors_ratio", {}, 1}});
+
+  // Then: inconclusive, not queried (a query that holds would pass).
+  EXPECT_EQ(r.outcome, SampleOutcome::kInconclusive);
+  ASSERT_EQ(r.checks.size(), 1u);
+  EXPECT_NE(r.checks[0].message.find("is not an allowed analysis endpoint; not queried"),
+            std::string::npos)
+      << r.checks[0].message;
+}
+
+// The same real Prometheus behind its own TLS and basic auth (--web.config.file): the client
+// trusts only the endpoint's CA file and sends the credentials from its files.
+class PrometheusTlsAnalysisE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    Suite& s = Ctx();
+    s.dir = e2e::MakeTempDir("rollgate-prometheus-tls-e2e");
+    if (s.dir.empty()) {
+      s.error = "mkdtemp failed";
+      return;
+    }
+    s.error = s.prometheus.Start(s.dir, /*tls=*/true);
+  }
+  static void TearDownTestSuite() {
+    Suite& s = Ctx();
+    if (s.dir.empty()) return;
+    s.prometheus.Stop();
+    std::error_code ec;
+    std::filesystem::remove_all(s.dir, ec);
+  }
+  void SetUp() override { ASSERT_TRUE(Ctx().error.empty()) << Ctx().error; }
+
+  struct Suite {
+    std::string dir;
+    e2e::PrometheusScript prometheus;
+    std::string error;
+  };
+  static Suite& Ctx() {
+    static auto* s = new Suite();  // never destroyed: outlives every test
+    return *s;
+  }
+  static const e2e::PrometheusScript& Prom() { return Ctx().prometheus; }
+
+  static SampleResult SampleWith(const AnalysisEndpoint& endpoint) {
+    PrometheusClientOptions o;
+    o.timeout = seconds(5);
+    o.endpoints = {endpoint};
+    return NewPrometheusClient(std::move(o))
+        ->Sample(Prom().url(), {{"error-rate", "rollgate_demo_errors_ratio", {}, 0.01}});
+  }
+};
+
+TEST_F(PrometheusTlsAnalysisE2E, HttpsWithTheCaAndBasicCredentialsPasses) {
+  // When
+  SampleResult r = SampleWith(
+      {Prom().url(), Prom().ca_file(), "", Prom().username_file(), Prom().password_file()});
+  // Then
+  EXPECT_EQ(r.outcome, SampleOutcome::kPass) << r.Summary();
+  EXPECT_EQ(r.Summary(), "Pass: error-rate = 0.002 (max 0.01)");
+}
+
+TEST_F(PrometheusTlsAnalysisE2E, WrongCredentialsAreInconclusiveAndNeverShown) {
+  // Given: the right user with a wrong password.
+  const std::string wrong = Ctx().dir + "/wrong-password";
+  std::ofstream(wrong) << "not-the-password-42";
+  // When
+  SampleResult r = SampleWith({Prom().url(), Prom().ca_file(), "", Prom().username_file(), wrong});
+  // Then: Prometheus' 401, without the password anywhere.
+  EXPECT_EQ(r.outcome, SampleOutcome::kInconclusive);
+  ASSERT_EQ(r.checks.size(), 1u);
+  EXPECT_EQ(r.checks[0].message.rfind("error-rate: prometheus answered HTTP 401", 0), 0u)
+      << r.checks[0].message;
+  EXPECT_EQ(r.Summary().find("not-the-password-42"), std::string::npos) << r.Summary();
+}
+
+TEST_F(PrometheusTlsAnalysisE2E, AnotherCaIsRefused) {
+  // Given: a CA that did not sign Prometheus' certificate (the controller never falls back to the
+  // system store).
+  const std::string other_ca = Ctx().dir + "/other-ca.crt";
+  std::string out;
+  ASSERT_EQ(e2e::RunCommand(
+                {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                 "-subj", "/CN=other", "-keyout", Ctx().dir + "/other-ca.key", "-out", other_ca},
+                out),
+            0)
+      << out;
+  // When
+  SampleResult r =
+      SampleWith({Prom().url(), other_ca, "", Prom().username_file(), Prom().password_file()});
+  // Then
   EXPECT_EQ(r.outcome, SampleOutcome::kInconclusive);
   ASSERT_EQ(r.checks.size(), 1u);
   EXPECT_EQ(r.checks[0].message.rfind("error-rate: prometheus unreachable: ", 0), 0u)

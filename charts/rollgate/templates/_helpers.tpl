@@ -143,3 +143,25 @@ name: Go templates range over maps in key order).
 {{- end -}}
 {{- join "," $out -}}
 {{- end -}}
+
+{{/*
+The --analysis-endpoints-file content: each endpoint's URL and the paths its CA and credentials are
+mounted at (/etc/rollgate/analysis/<index>-{ca,token,basic}/...).
+*/}}
+{{- define "rollgate.analysisEndpointsJson" -}}
+{{- $eps := list -}}
+{{- range $i, $e := .Values.analysis.endpoints -}}
+{{- $d := dict "url" $e.url -}}
+{{- if $e.caSecret -}}
+{{- $_ := set $d "caFile" (printf "/etc/rollgate/analysis/%d-ca/ca.crt" $i) -}}
+{{- end -}}
+{{- if $e.bearerTokenSecret -}}
+{{- $_ := set $d "bearerTokenFile" (printf "/etc/rollgate/analysis/%d-token/token" $i) -}}
+{{- end -}}
+{{- if $e.basicAuthSecret -}}
+{{- $_ := set $d "basicAuth" (dict "usernameFile" (printf "/etc/rollgate/analysis/%d-basic/username" $i) "passwordFile" (printf "/etc/rollgate/analysis/%d-basic/password" $i)) -}}
+{{- end -}}
+{{- $eps = append $eps $d -}}
+{{- end -}}
+{{- dict "endpoints" $eps | toJson -}}
+{{- end -}}

@@ -20,11 +20,13 @@ std::string PrometheusScript::Path() {
   return (std::filesystem::path(__FILE__).parent_path().parent_path() / "prometheus.sh").string();
 }
 
-std::string PrometheusScript::Start(const std::string& dir) {
+std::string PrometheusScript::Start(const std::string& dir, bool tls) {
   dir_ = dir;
   std::string out;
-  const int rc =
-      RunCommand({"/bin/bash", Path(), "start", dir, "--owner", std::to_string(::getpid())}, out);
+  std::vector<std::string> args = {"/bin/bash", Path(),    "start",
+                                   dir,         "--owner", std::to_string(::getpid())};
+  if (tls) args.emplace_back("--tls");
+  const int rc = RunCommand(args, out);
   std::map<std::string, std::string> vars;
   for (size_t pos = 0; pos < out.size();) {
     size_t nl = out.find('\n', pos);
@@ -36,7 +38,10 @@ std::string PrometheusScript::Start(const std::string& dir) {
   }
   url_ = vars["PROMETHEUS_URL"];
   metrics_url_ = vars["METRICS_URL"];
-  if (rc != 0 || url_.empty() || metrics_url_.empty()) {
+  ca_file_ = vars["PROMETHEUS_CA"];
+  username_file_ = vars["PROMETHEUS_USERNAME_FILE"];
+  password_file_ = vars["PROMETHEUS_PASSWORD_FILE"];
+  if (rc != 0 || url_.empty() || metrics_url_.empty() || (tls && ca_file_.empty())) {
     return Path() + " start failed (status " + std::to_string(rc) + "): " + out;
   }
   return "";

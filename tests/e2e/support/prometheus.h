@@ -25,8 +25,9 @@ class PrometheusScript {
   // The script: ROLLGATE_PROMETHEUS_SH, else tests/e2e/prometheus.sh.
   static std::string Path();
 
-  // `prometheus.sh start <dir> --owner <this pid>`; "" once it answers queries, else what failed.
-  std::string Start(const std::string& dir);
+  // `prometheus.sh start <dir> --owner <this pid> [--tls]`; "" once it answers queries, else what
+  // failed. With `tls`, Prometheus serves HTTPS only, with basic auth (see the script).
+  std::string Start(const std::string& dir, bool tls = false);
 
   // `prometheus.sh stop <dir>` (which removes the directory); nothing when never started.
   void Stop();
@@ -35,9 +36,16 @@ class PrometheusScript {
   const std::string& metrics_url() const {
     return metrics_url_;
   }  // METRICS_URL (the static server)
+  // With tls: PROMETHEUS_CA, PROMETHEUS_USERNAME_FILE, PROMETHEUS_PASSWORD_FILE.
+  const std::string& ca_file() const { return ca_file_; }
+  const std::string& username_file() const { return username_file_; }
+  const std::string& password_file() const { return password_file_; }
 
  private:
   std::string dir_;
+  std::string ca_file_;
+  std::string username_file_;
+  std::string password_file_;
   std::string url_;
   std::string metrics_url_;
 };

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,30 @@ TEST(ParseOptions, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(o->health_bind, ":8081");
   EXPECT_FALSE(o->leader_elect);
   EXPECT_FALSE(o->help);
+  EXPECT_TRUE(o->analysis_endpoints.empty());  // secure default: no analysis endpoint allowed
+  EXPECT_EQ(o->analysis_workers, 4);
+}
+
+TEST(ParseOptions, AnalysisEndpointsFileIsReadAndChecked) {
+  const std::string dir = ::testing::TempDir();
+  const std::string good = dir + "/rollgate-endpoints-good.json";
+  std::ofstream(good) << R"({"endpoints": [{"url": "http://prom:9090"},
+      {"url": "https://prom.tls:9443", "caFile": "/etc/ca.crt", "bearerTokenFile": "/etc/t"}]})";
+  auto o = Parse({"--analysis-endpoints-file=" + good, "--analysis-workers=2"});
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  ASSERT_EQ(o->analysis_endpoints.size(), 2u);
+  EXPECT_EQ(o->analysis_endpoints[1].url, "https://prom.tls:9443");
+  EXPECT_EQ(o->analysis_endpoints[1].bearer_token_file, "/etc/t");
+  EXPECT_EQ(o->analysis_workers, 2);
+
+  const std::string bad = dir + "/rollgate-endpoints-bad.json";
+  std::ofstream(bad) << R"({"endpoints": [{"url": "https://prom.tls:9443"}]})";
+  o = Parse({"--analysis-endpoints-file=" + bad});
+  ASSERT_FALSE(o.ok());
+  EXPECT_NE(o.status().message().find("--analysis-endpoints-file " + bad +
+                                      ": endpoints[0]: an https endpoint needs caFile"),
+            std::string::npos)
+      << o.status().message();
 }
 
 TEST(ParseOptions, FlagsAreRead) {
@@ -84,6 +109,8 @@ TEST(ParseOptions, EachBadValueIsOneErrorNamingTheFlag) {
       {{"--validator-requests=memory"}, "--validator-requests"},
       {{"--validator-limits=memory=lots"}, "--validator-limits"},
       {{"--validator-limits=nvidia.com/gpu=1"}, "the worker's own GPU"},
+      {{"--analysis-endpoints-file=/nonexistent/endpoints.json"}, "--analysis-endpoints-file"},
+      {{"--analysis-workers=0"}, "--analysis-workers"},
   };
   for (const auto& [args, names] : cases) {
     auto o = Parse(args);

@@ -1,16 +1,27 @@
 // Canary analysis: table-driven tests of the pure evaluation of Prometheus /api/v1/query
-// responses, the aggregation of check results, and the HTTP client against a fake transport
-// (request path, https refusal, unreachable servers, transport cache). The real Prometheus is
-// exercised by tests/e2e/prometheus_analysis_e2e_test.cc.
-// Thread-safety: single-threaded tests, except the concurrent Sample() test.
+// responses, the aggregation of check results, the HTTP client against a fake transport (request
+// path, the endpoint allow-list, credentials and CA from files, the sample deadline, unreachable
+// servers, transport cache), the endpoints file, and the AnalysisRunner that keeps samples off
+// the reconcile workers. The real Prometheus (plain and behind TLS with basic auth) is exercised
+// by tests/e2e/prometheus_analysis_e2e_test.cc, hostile servers by cpprest_transport_test.cc.
+// Thread-safety: single-threaded tests, except the concurrent Sample() and runner tests.
 #include "controller/rollout/analysis.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
+
+#include "controller/rollout/analysis_runner.h"
 
 namespace rollgate::rollout {
 namespace {
@@ -256,7 +267,21 @@ TEST(AnalysisEvaluateTest, ErrorsAndMalformedResponses) {
        std::string(1000, 'x'),
        kInconclusive,
        {},
-       std::string(200, 'x') + "..."},
+       "not JSON: " + std::string(117, 'x') + "..."},
+      {"control characters and non-ASCII are replaced",
+       Bounds({}, 1),
+       502,
+       "\x1b[31mred\x1b[0m\r\nline\xc3\xa9",
+       kInconclusive,
+       {},
+       "=error-rate: prometheus answered HTTP 502: ?[31mred?[0m  line??"},
+      {"a redirect is not followed",
+       Bounds({}, 1),
+       302,
+       "",
+       kInconclusive,
+       {},
+       "=error-rate: prometheus answered HTTP 302 (redirects are not followed)"},
       {"empty body", Bounds({}, 1), 200, "", kInconclusive, {}, "not JSON"},
       {"truncated JSON",
        Bounds({}, 1),
@@ -431,11 +456,21 @@ class FakeTransport final : public kube::HttpTransport {
 struct Recorder {
   std::mutex mu;
   std::vector<std::string> servers;  // transports created
+  std::vector<std::string> cas;      // their CA
   std::vector<kube::HttpRequest> requests;
 };
 
+// The endpoints the tests' addresses go to.
+std::vector<AnalysisEndpoint> TestEndpoints() {
+  return {{"http://prom.example:9090", "", "", "", ""},
+          {"http://other:9090/prefix", "", "", "", ""},
+          {"http://127.0.0.1:1", "", "", "", ""},
+          {"http://p:9090", "", "", "", ""}};
+}
+
 PrometheusClientOptions FakeOptions(Recorder& rec, const FakeTransport::Handler& handler) {
   PrometheusClientOptions opts;
+  opts.endpoints = TestEndpoints();
   opts.timeout = milliseconds(1234);
   opts.new_transport =
       [&rec,
@@ -443,6 +478,7 @@ PrometheusClientOptions FakeOptions(Recorder& rec, const FakeTransport::Handler&
     {
       std::lock_guard<std::mutex> lock(rec.mu);
       rec.servers.push_back(t.server);
+      rec.cas.push_back(t.tls.ca_pem);
     }
     return std::unique_ptr<kube::HttpTransport>(
         std::make_unique<FakeTransport>([&rec, handler](const kube::HttpRequest& req) {
@@ -454,6 +490,13 @@ PrometheusClientOptions FakeOptions(Recorder& rec, const FakeTransport::Handler&
         }));
   };
   return opts;
+}
+
+Result<kube::HttpResponse> OneOk(const kube::HttpRequest&) {
+  kube::HttpResponse resp;
+  resp.status = 200;
+  resp.body = Scalar("1");
+  return resp;
 }
 
 TEST(PrometheusClientTest, QueriesEveryCheckAndCachesTheTransport) {
@@ -472,22 +515,28 @@ TEST(PrometheusClientTest, QueriesEveryCheckAndCachesTheTransport) {
   EXPECT_EQ(r.checks[0].value, 0.002);
   EXPECT_EQ(r.checks[1].value, 42.0);
 
-  r = client->Sample("http://prom.example:9090", {{"jobs", "jobs", {}, 10}});
+  r = client->Sample("http://PROM.example:9090", {{"jobs", "jobs", {}, 10}});
   EXPECT_EQ(r.outcome, kFail);
   EXPECT_EQ(r.Summary(), "Fail: jobs = 42 > max 10");
 
-  ASSERT_EQ(rec.servers.size(), 1u);  // one transport per address, trailing slash ignored
+  ASSERT_EQ(rec.servers.size(), 1u);  // one transport per endpoint
   EXPECT_EQ(rec.servers[0], "http://prom.example:9090");
   ASSERT_EQ(rec.requests.size(), 3u);
   EXPECT_EQ(rec.requests[0].method, "GET");
   EXPECT_EQ(rec.requests[0].path, "/api/v1/query?query=errors");
   EXPECT_EQ(rec.requests[0].timeout, milliseconds(1234));
+  EXPECT_EQ(rec.requests[0].max_body_bytes, std::size_t{1} << 20);
   ASSERT_EQ(rec.requests[0].headers.size(), 1u);
   EXPECT_EQ(rec.requests[0].headers[0].first, "Accept");
 
-  (void)client->Sample("http://other:9090/prefix", {{"jobs", "jobs", {}, {}}});
+  // A path under an endpoint's path prefix keeps its path.
+  (void)client->Sample("http://other:9090/prefix/", {{"jobs", "jobs", {}, {}}});
+  (void)client->Sample("http://other:9090/prefix/sub", {{"jobs", "jobs", {}, {}}});
   ASSERT_EQ(rec.servers.size(), 2u);
-  EXPECT_EQ(rec.servers[1], "http://other:9090/prefix");
+  EXPECT_EQ(rec.servers[1], "http://other:9090");
+  ASSERT_EQ(rec.requests.size(), 5u);
+  EXPECT_EQ(rec.requests[3].path, "/prefix/api/v1/query?query=jobs");
+  EXPECT_EQ(rec.requests[4].path, "/prefix/sub/api/v1/query?query=jobs");
 }
 
 TEST(PrometheusClientTest, TransportErrorsAreUnreachableAndInconclusive) {
@@ -506,6 +555,18 @@ TEST(PrometheusClientTest, TransportErrorsAreUnreachableAndInconclusive) {
   EXPECT_EQ(rec.requests.size(), 2u);
 }
 
+TEST(PrometheusClientTest, OversizedResponseIsInconclusive) {
+  Recorder rec;
+  auto client = NewPrometheusClient(FakeOptions(rec, [](const kube::HttpRequest&) {
+    return Result<kube::HttpResponse>(
+        Status(StatusCode::kMalformed, "GET http://p:9090: response larger than 1 MiB"));
+  }));
+  SampleResult r = client->Sample("http://p:9090", {{"e", "errors", {}, 1}});
+  EXPECT_EQ(r.outcome, kInconclusive);
+  EXPECT_EQ(r.checks[0].message,
+            "e: prometheus response rejected: GET http://p:9090: response larger than 1 MiB");
+}
+
 TEST(PrometheusClientTest, AFailingCheckStillFailsTheSampleWhenAnotherIsInconclusive) {
   Recorder rec;
   auto client = NewPrometheusClient(FakeOptions(rec, [](const kube::HttpRequest& req) {
@@ -520,43 +581,58 @@ TEST(PrometheusClientTest, AFailingCheckStillFailsTheSampleWhenAnotherIsInconclu
   EXPECT_EQ(r.Summary(), "Fail: error-rate = 0.5 > max 0.01; absent: query returned no data");
 }
 
-TEST(PrometheusClientTest, HttpsAndBadAddressesAreInconclusiveWithoutARequest) {
+TEST(PrometheusClientTest, AddressesNoEndpointAllowsAreNeverRequested) {
   Recorder rec;
   auto client = NewPrometheusClient(FakeOptions(rec, [](const kube::HttpRequest&) {
     return Result<kube::HttpResponse>(Status(StatusCode::kUnknown, "must not be called"));
   }));
-  SampleResult r = client->Sample("https://prom:9090", {{"error-rate", "errors", {}, 0.01}});
-  EXPECT_EQ(r.outcome, kInconclusive);
-  ASSERT_EQ(r.checks.size(), 1u);
-  EXPECT_EQ(r.checks[0].message,
-            "error-rate: https Prometheus addresses need a CA; not supported yet");
-
-  r = client->Sample("prom:9090", {{"error-rate", "errors", {}, 0.01}});
-  EXPECT_EQ(r.outcome, kInconclusive);
-  EXPECT_NE(r.checks[0].message.find("must start with http://"), std::string::npos)
-      << r.checks[0].message;
+  for (const std::string address : {
+           "https://prom.example:9090",                // another scheme
+           "http://prom.example:9091",                 // another port
+           "http://prom.example",                      // port 80
+           "http://169.254.169.254/latest/meta-data",  // anything else
+           "http://other:9090/prefixed",               // not under /prefix
+           "http://other:9090/",                       // above /prefix
+       }) {
+    SampleResult r = client->Sample(address, {{"error-rate", "errors", {}, 0.01}});
+    EXPECT_EQ(r.outcome, kInconclusive) << address;
+    ASSERT_EQ(r.checks.size(), 1u);
+    EXPECT_EQ(r.checks[0].message, "error-rate: prometheus address \"" + address +
+                                       "\" is not an allowed analysis endpoint; not queried");
+  }
+  for (const std::string address :
+       {"prom.example:9090", "http://user:pw@prom.example:9090", "http://prom.example:9090/../x",
+        "http://prom.example:9090?x=1", "http://prom.example:9090/%2e%2e", "http://p:9090 x",
+        "http://prom.example:9090@evil:80"}) {
+    SampleResult r = client->Sample(address, {{"e", "errors", {}, 0.01}});
+    EXPECT_EQ(r.outcome, kInconclusive) << address;
+    EXPECT_EQ(r.checks[0].message.rfind("e: prometheus address ", 0), 0u) << r.checks[0].message;
+    EXPECT_NE(r.checks[0].message.find("is not a usable URL"), std::string::npos)
+        << r.checks[0].message;
+  }
   EXPECT_TRUE(rec.servers.empty());
+  EXPECT_TRUE(rec.requests.empty());
+
+  // No endpoints configured (the default): nothing is allowed.
+  PrometheusClientOptions none = FakeOptions(rec, OneOk);
+  none.endpoints.clear();
+  SampleResult r =
+      NewPrometheusClient(std::move(none))->Sample("http://p:9090", {{"e", "q", {}, 1}});
+  EXPECT_EQ(r.outcome, kInconclusive);
   EXPECT_TRUE(rec.requests.empty());
 }
 
 TEST(PrometheusClientTest, TransportFactoryFailureIsInconclusive) {
   PrometheusClientOptions opts;
+  opts.endpoints = TestEndpoints();
   opts.new_transport =
       [](const kube::TransportOptions&) -> Result<std::unique_ptr<kube::HttpTransport>> {
-    return Status(StatusCode::kInvalidArgument, "server \"http://\" is not a valid URL");
+    return Status(StatusCode::kInvalidArgument, "server is not a valid URL");
   };
   auto client = NewPrometheusClient(std::move(opts));
-  SampleResult r = client->Sample("http://", {{"e", "errors", {}, 1}});
+  SampleResult r = client->Sample("http://p:9090", {{"e", "errors", {}, 1}});
   EXPECT_EQ(r.outcome, kInconclusive);
-  EXPECT_EQ(r.checks[0].message,
-            "e: invalid prometheus address: server \"http://\" is not a valid URL");
-
-  // The real transport factory refuses an address without a host the same way.
-  auto real = NewPrometheusClient(milliseconds(1000));
-  r = real->Sample("http:///", {{"e", "errors", {}, 1}});
-  EXPECT_EQ(r.outcome, kInconclusive);
-  EXPECT_NE(r.checks[0].message.find("e: invalid prometheus address: "), std::string::npos)
-      << r.checks[0].message;
+  EXPECT_EQ(r.checks[0].message, "e: invalid prometheus endpoint: server is not a valid URL");
 }
 
 TEST(PrometheusClientTest, ThrowingTransportIsCaught) {
@@ -572,24 +648,152 @@ TEST(PrometheusClientTest, ThrowingTransportIsCaught) {
 
 TEST(PrometheusClientTest, RealTransportToAClosedPortIsUnreachable) {
   // Port 1 on loopback: nothing listens there (and binding it needs privileges).
-  auto client = NewPrometheusClient(milliseconds(2000));
-  const auto start = std::chrono::steady_clock::now();
+  PrometheusClientOptions opts;
+  opts.endpoints = TestEndpoints();
+  opts.timeout = milliseconds(2000);
+  auto client = NewPrometheusClient(std::move(opts));
   SampleResult r = client->Sample("http://127.0.0.1:1", {{"e", "up", {}, 1}});
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   EXPECT_EQ(r.outcome, kInconclusive);
   ASSERT_EQ(r.checks.size(), 1u);
   EXPECT_NE(r.checks[0].message.find("e: prometheus unreachable: "), std::string::npos)
       << r.checks[0].message;
 }
 
+TEST(PrometheusClientTest, ChecksShareTheSampleDeadline) {
+  // Given: a 300 ms sample deadline and a server that takes 400 ms per query.
+  Recorder rec;
+  PrometheusClientOptions opts = FakeOptions(rec, [](const kube::HttpRequest& req) {
+    std::this_thread::sleep_for(milliseconds(400));
+    return OneOk(req);
+  });
+  opts.sample_deadline = milliseconds(300);
+  auto client = NewPrometheusClient(std::move(opts));
+
+  // When: a sample of two checks
+  SampleResult r = client->Sample("http://p:9090", {{"a", "q", {}, 1}, {"b", "q", {}, 1}});
+
+  // Then: the first query's timeout is what was left of the deadline (not the 1234 ms per
+  // query), and the second is not sent.
+  ASSERT_EQ(rec.requests.size(), 1u);
+  EXPECT_LE(rec.requests[0].timeout, milliseconds(300));
+  EXPECT_EQ(r.outcome, kInconclusive);
+  ASSERT_EQ(r.checks.size(), 2u);
+  EXPECT_EQ(r.checks[1].message, "b: the sample's deadline (300ms) passed before this check");
+}
+
+// A file in a fresh temporary directory.
+class TempFiles {
+ public:
+  TempFiles() {
+    char tmpl[] = "/tmp/rollgate-analysis-XXXXXX";
+    dir_ = mkdtemp(tmpl) != nullptr ? std::string(tmpl) : std::string("/tmp");
+  }
+  TempFiles(const TempFiles&) = delete;
+  TempFiles& operator=(const TempFiles&) = delete;
+  ~TempFiles() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  std::string Write(const std::string& name, const std::string& content) const {
+    std::string path = dir_ + "/" + name;
+    std::ofstream(path) << content;
+    return path;
+  }
+
+ private:
+  std::string dir_;
+};
+
+TEST(PrometheusClientTest, CredentialsAndCaComeFromTheEndpointsFiles) {
+  TempFiles files;
+  Recorder rec;
+  PrometheusClientOptions opts = FakeOptions(rec, OneOk);
+  opts.endpoints = {
+      {"https://secure:9090", files.Write("ca.crt", "CA PEM"), files.Write("token", "tok-123\n"),
+       "", ""},
+      {"https://basic:9090/prom", files.Write("ca2.crt", "CA2 PEM"), "",
+       files.Write("user", "alice"), files.Write("pass", "s3cret\n")},
+      {"https://missing:9090", files.Write("ca3.crt", "CA3"), "/nonexistent/token", "", ""},
+  };
+  auto client = NewPrometheusClient(std::move(opts));
+
+  // Bearer token, CA from the file.
+  SampleResult r = client->Sample("https://secure:9090", {{"e", "q", {}, 1}});
+  EXPECT_EQ(r.outcome, kPass) << r.Summary();
+  // Basic credentials.
+  r = client->Sample("https://basic:9090/prom", {{"e", "q", {}, 1}});
+  EXPECT_EQ(r.outcome, kPass) << r.Summary();
+  ASSERT_EQ(rec.requests.size(), 2u);
+  ASSERT_EQ(rec.requests[0].headers.size(), 2u);
+  EXPECT_EQ(rec.requests[0].headers[1],
+            (std::pair<std::string, std::string>("Authorization", "Bearer tok-123")));
+  ASSERT_EQ(rec.requests[1].headers.size(), 2u);
+  EXPECT_EQ(rec.requests[1].headers[1],
+            (std::pair<std::string, std::string>("Authorization", "Basic YWxpY2U6czNjcmV0")));
+  EXPECT_EQ(rec.requests[1].path, "/prom/api/v1/query?query=q");
+  ASSERT_EQ(rec.servers.size(), 2u);
+  EXPECT_EQ(rec.servers[0], "https://secure:9090");
+  EXPECT_EQ(rec.cas[0], "CA PEM\n");
+  EXPECT_EQ(rec.cas[1], "CA2 PEM\n");
+
+  // A token file that cannot be read: inconclusive, no request.
+  r = client->Sample("https://missing:9090", {{"e", "q", {}, 1}});
+  EXPECT_EQ(r.outcome, kInconclusive);
+  EXPECT_EQ(r.checks[0].message, "e: cannot read bearerTokenFile /nonexistent/token");
+  EXPECT_EQ(rec.requests.size(), 2u);
+
+  // A rotated token and CA take effect at the next sample (a new CA: a new transport).
+  files.Write("token", "tok-456");
+  files.Write("ca.crt", "NEW CA");
+  r = client->Sample("https://secure:9090", {{"e", "q", {}, 1}});
+  ASSERT_EQ(rec.requests.size(), 3u);
+  EXPECT_EQ(rec.requests[2].headers[1].second, "Bearer tok-456");
+  ASSERT_EQ(rec.servers.size(), 3u);
+  EXPECT_EQ(rec.cas[2], "NEW CA\n");
+}
+
+TEST(PrometheusClientTest, CredentialsNeverReachAMessage) {
+  // Given: a server that echoes what it got (the Authorization header) in an error.
+  TempFiles files;
+  Recorder rec;
+  PrometheusClientOptions opts = FakeOptions(rec, [](const kube::HttpRequest& req) {
+    kube::HttpResponse resp;
+    resp.status = 401;
+    resp.body = "unauthorized";
+    for (const auto& [k, v] : req.headers) {
+      if (k == "Authorization") resp.body += " " + v;
+    }
+    return Result<kube::HttpResponse>(resp);
+  });
+  opts.endpoints = {{"https://secure:9090", files.Write("ca.crt", "CA"),
+                     files.Write("token", "tok-very-secret"), "", ""}};
+  auto client = NewPrometheusClient(std::move(opts));
+  SampleResult r = client->Sample("https://secure:9090", {{"e", "q", {}, 1}});
+  EXPECT_EQ(r.outcome, kInconclusive);
+  // The body is the server's; the client itself never writes a credential into a message.
+  EXPECT_EQ(r.checks[0].message.rfind("e: prometheus answered HTTP 401: unauthorized", 0), 0u);
+  // An address carrying a secret of its own (a tenant's mistake) is shown redacted.
+  for (const std::string address :
+       {"https://secure:9090/x?token=tok-very-secret", "https://u:tok-very-secret@secure:9090",
+        "https://secure:9090/x#tok-very-secret", "http://u:tok-very-secret@elsewhere:1/"}) {
+    r = client->Sample(address, {{"e", "q", {}, 1}});
+    EXPECT_EQ(r.outcome, kInconclusive);
+    EXPECT_EQ(r.Summary().find("tok-very-secret"), std::string::npos) << r.Summary();
+  }
+}
+
+TEST(AnalysisSanitizeTest, AddressesAreRedacted) {
+  EXPECT_EQ(RedactedAddress("http://prom:9090/x"), "http://prom:9090/x");
+  EXPECT_EQ(RedactedAddress("http://prom:9090/x?token=s"), "http://prom:9090/x<redacted>");
+  EXPECT_EQ(RedactedAddress("http://u:p@prom:9090/x"), "http://<redacted>@prom:9090/x");
+  EXPECT_EQ(RedactedAddress("http://u:p@prom:9090"), "http://<redacted>@prom:9090");
+  EXPECT_EQ(RedactedAddress("http://prom:9090/a@b"), "http://prom:9090/a@b");
+  EXPECT_EQ(RedactedAddress("http://prom:9090#frag"), "http://prom:9090<redacted>");
+}
+
 TEST(PrometheusClientTest, ConcurrentSamplesShareOneTransport) {
   Recorder rec;
-  auto client = NewPrometheusClient(FakeOptions(rec, [](const kube::HttpRequest&) {
-    kube::HttpResponse resp;
-    resp.status = 200;
-    resp.body = Scalar("1");
-    return Result<kube::HttpResponse>(resp);
-  }));
+  auto client = NewPrometheusClient(FakeOptions(rec, OneOk));
   std::atomic<int> passes{0};
   std::vector<std::thread> threads;
   threads.reserve(8);
@@ -603,6 +807,230 @@ TEST(PrometheusClientTest, ConcurrentSamplesShareOneTransport) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(passes.load(), 160);
   EXPECT_EQ(rec.servers.size(), 1u);
+}
+
+// ---- The endpoints file and the allow-list ----
+
+TEST(AnalysisEndpointsTest, ParsesTheFile) {
+  auto eps = ParseAnalysisEndpoints(R"({"endpoints": [
+      {"url": "http://prometheus.monitoring.svc:9090"},
+      {"url": "https://prom.example:9443/prometheus", "caFile": "/etc/ca.crt",
+       "bearerTokenFile": "/etc/token"},
+      {"url": "https://basic.example", "caFile": "/etc/ca.crt",
+       "basicAuth": {"usernameFile": "/etc/u", "passwordFile": "/etc/p"}}]})");
+  ASSERT_TRUE(eps.ok()) << eps.status().ToString();
+  ASSERT_EQ(eps->size(), 3u);
+  EXPECT_EQ((*eps)[0].url, "http://prometheus.monitoring.svc:9090");
+  EXPECT_EQ((*eps)[1].ca_file, "/etc/ca.crt");
+  EXPECT_EQ((*eps)[1].bearer_token_file, "/etc/token");
+  EXPECT_EQ((*eps)[2].username_file, "/etc/u");
+  EXPECT_EQ((*eps)[2].password_file, "/etc/p");
+
+  auto empty = ParseAnalysisEndpoints(R"({"endpoints": []})");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+  auto null = ParseAnalysisEndpoints(R"({"endpoints": null})");
+  ASSERT_TRUE(null.ok());
+  EXPECT_TRUE(null->empty());
+}
+
+TEST(AnalysisEndpointsTest, RefusesWhatIsUnsafeOrAmbiguous) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"not json", "not JSON"},
+      {R"([])", "must be a JSON object"},
+      {R"({"endpoint": []})", "unknown field \"endpoint\""},
+      {R"({"endpoints": [{}]})", "endpoints[0].url is required"},
+      {R"({"endpoints": [{"url": 5}]})", "endpoints[0].url must be a string"},
+      {R"({"endpoints": [{"url": "ftp://x"}]})", "must start with http:// or https://"},
+      {R"({"endpoints": [{"url": "http://u:p@x"}]})", "user info is not allowed"},
+      {R"({"endpoints": [{"url": "http://x", "token": "t"}]})", "unknown field \"token\""},
+      {R"({"endpoints": [{"url": "https://x"}]})", "needs caFile"},
+      {R"({"endpoints": [{"url": "http://x", "bearerTokenFile": "/t"}]})",
+       "credentials are sent only over https"},
+      {R"({"endpoints": [{"url": "http://x", "caFile": "/c"}]})", "caFile needs an https url"},
+      {R"({"endpoints": [{"url": "https://x", "caFile": "/c", "bearerTokenFile": "/t",
+           "basicAuth": {"usernameFile": "/u", "passwordFile": "/p"}}]})",
+       "mutually exclusive"},
+      {R"({"endpoints": [{"url": "https://x", "caFile": "/c", "basicAuth": {"usernameFile": "/u"}}]})",
+       "needs both usernameFile and passwordFile"},
+  };
+  for (const auto& [text, want] : cases) {
+    auto r = ParseAnalysisEndpoints(text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_NE(r.status().message().find(want), std::string::npos)
+        << text << " -> " << r.status().message();
+  }
+}
+
+TEST(AnalysisEndpointsTest, AnAddressMustBeTheEndpointOrUnderItsPath) {
+  struct AllowCase {
+    std::string endpoint;
+    std::string address;
+    bool allowed;
+  };
+  const std::vector<AllowCase> cases = {
+      {"http://prom:9090", "http://prom:9090", true},
+      {"http://prom:9090", "http://prom:9090/", true},
+      {"http://prom:9090/", "http://prom:9090", true},
+      {"http://prom:9090", "HTTP://PROM:9090", true},
+      {"http://prom:9090", "http://prom:9090/anything/below", true},
+      {"http://prom", "http://prom:80", true},
+      {"https://prom", "https://prom:443/x", true},
+      {"http://prom:9090/prometheus", "http://prom:9090/prometheus", true},
+      {"http://prom:9090/prometheus", "http://prom:9090/prometheus/", true},
+      {"http://prom:9090/prometheus", "http://prom:9090/prometheus//x", true},
+      {"http://[::1]:9090", "http://[::1]:9090", true},
+      {"http://prom:9090/prometheus", "http://prom:9090/prometheus-evil", false},
+      {"http://prom:9090/prometheus", "http://prom:9090/", false},
+      {"http://prom:9090/prometheus", "http://prom:9090/prometheus/../admin", false},
+      {"http://prom:9090", "https://prom:9090", false},
+      {"https://prom:9090", "http://prom:9090", false},
+      {"http://prom:9090", "http://prom:9091", false},
+      {"http://prom:9090", "http://prom", false},
+      {"http://prom:9090", "http://prom.evil:9090", false},
+      {"http://prom:9090", "http://prom:9090@evil:9090", false},
+      {"http://prom:9090", "http://prom:9090/?x=1", false},
+      {"http://prom:9090", "http://prom:9090/#x", false},
+      {"http://prom:9090", "http://prom:9090/%2e%2e/x", false},
+      {"http://prom:9090", "http://prom:9090\\@evil", false},
+      {"http://prom:9090", "", false},
+      {"http://prom:9090", "http://prom:99999", false},
+      {"", "http://prom:9090", false},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(AnalysisEndpointAllows(c.endpoint, c.address), c.allowed)
+        << c.endpoint << " / " << c.address;
+  }
+}
+
+TEST(AnalysisSanitizeTest, PrintableAndBounded) {
+  EXPECT_EQ(SanitizeForStatus("plain", 10), "plain");
+  EXPECT_EQ(SanitizeForStatus("a\nb\tc\rd", 10), "a b c d");
+  EXPECT_EQ(SanitizeForStatus(std::string("\x00\x7f\xff", 3), 10), "???");
+  EXPECT_EQ(SanitizeForStatus("0123456789abc", 10), "0123456...");
+  EXPECT_EQ(SanitizeForStatus("0123456789", 10), "0123456789");
+}
+
+// ---- AnalysisRunner: samples off the reconcile workers ----
+
+// A client whose samples block until released, recording what it was asked.
+class GatedClient final : public PrometheusClient {
+ public:
+  SampleResult Sample(const std::string& address, const std::vector<Check>&) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    started_.push_back(address);
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return released_.contains(address) || all_released_; });
+    SampleResult r;
+    r.outcome = address.find("fail") != std::string::npos ? kFail : kPass;
+    return r;
+  }
+  void Release(const std::string& address) {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_.insert(address);
+    changed_.notify_all();
+  }
+  void ReleaseAll() {
+    std::lock_guard<std::mutex> lock(mu_);
+    all_released_ = true;
+    changed_.notify_all();
+  }
+  // Waits until `n` samples started.
+  void AwaitStarted(std::size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    changed_.wait(lock, [&] { return started_.size() >= n; });
+  }
+  std::vector<std::string> started() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return started_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::vector<std::string> started_;
+  std::set<std::string> released_;
+  bool all_released_ = false;
+};
+
+TEST(AnalysisRunnerTest, HangingSamplesDoNotBlockPollersOrOtherRollouts) {
+  // Given: four workers, all busy with hostile servers that never answer (until released).
+  GatedClient client;
+  std::mutex mu;
+  std::vector<std::string> done;
+  AnalysisRunner::Options o;
+  o.workers = 4;
+  o.on_done = [&](const std::string& key) {
+    std::lock_guard<std::mutex> lock(mu);
+    done.push_back(key);
+  };
+  AnalysisRunner runner(client, o);
+  for (int i = 0; i < 4; ++i) {
+    const std::string k = "ns/hostile" + std::to_string(i);
+    EXPECT_FALSE(runner.Poll(k, "1", "http://hostile" + std::to_string(i), {}).has_value());
+  }
+  client.AwaitStarted(4);
+
+  // When: another rollout polls
+  // Then: the poll returns at once (no result yet), while the hostile samples hang.
+  EXPECT_FALSE(runner.Poll("ns/good", "1", "http://good", {}).has_value());
+  EXPECT_EQ(runner.pending(), 5u);
+
+  // When: a hostile sample ends, the good one runs on the freed worker and is delivered.
+  client.Release("http://hostile0");
+  client.Release("http://good");
+  client.AwaitStarted(5);
+  for (int i = 0; i < 1000 && runner.pending() > 3; ++i) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  std::optional<SampleResult> r = runner.Poll("ns/good", "1", "http://good", {});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, kPass);
+  // Taken once: the next poll of the same id starts a new sample.
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_NE(std::find(done.begin(), done.end(), "ns/good"), done.end());
+  }
+  client.ReleaseAll();
+}
+
+TEST(AnalysisRunnerTest, AResultIsUsedOnlyForTheSampleItWasTakenFor) {
+  GatedClient client;
+  AnalysisRunner runner(client, {});
+  // Given: sample "rev1/0" of a rollout is running against a failing server.
+  EXPECT_FALSE(runner.Poll("ns/r", "rev1/0", "http://fail", {}).has_value());
+  client.AwaitStarted(1);
+
+  // When: the rollout moved on (a new revision) before the result came, and then it came.
+  EXPECT_FALSE(runner.Poll("ns/r", "rev2/0", "http://pass", {}).has_value());
+  client.Release("http://fail");
+  client.AwaitStarted(2);
+  client.Release("http://pass");
+  for (int i = 0; i < 1000 && runner.pending() > 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+
+  // Then: the new sample's result is the one delivered; the old one is gone.
+  std::optional<SampleResult> r = runner.Poll("ns/r", "rev2/0", "http://pass", {});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, kPass);
+  EXPECT_FALSE(runner.Poll("ns/r", "rev1/0", "http://fail", {}).has_value());
+  client.ReleaseAll();
+}
+
+TEST(AnalysisRunnerTest, TheQueueIsBounded) {
+  GatedClient client;
+  AnalysisRunner::Options o;
+  o.workers = 1;
+  o.max_queued = 2;
+  AnalysisRunner runner(client, o);
+  EXPECT_FALSE(runner.Poll("ns/a", "1", "http://a", {}).has_value());
+  client.AwaitStarted(1);
+  EXPECT_FALSE(runner.Poll("ns/b", "1", "http://b", {}).has_value());
+  EXPECT_FALSE(runner.Poll("ns/c", "1", "http://c", {}).has_value());
+  EXPECT_FALSE(runner.Poll("ns/d", "1", "http://d", {}).has_value());  // does not fit
+  EXPECT_EQ(runner.pending(), 3u);
+  client.ReleaseAll();
 }
 
 }  // namespace

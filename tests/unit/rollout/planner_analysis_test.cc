@@ -39,6 +39,7 @@ World AnalysisWorld(int envs) {
   a.interval_seconds = 30;
   a.samples = 4;
   w.Spec(0).analysis = a;
+  w.opts.analysis_endpoints = {"http://prometheus.monitoring:9090"};
   w.ToVerifying();
   w.RollOut();
   return w;

@@ -77,6 +77,32 @@ TEST(PlannerPreflight, FailuresChangeNothing) {
        .message_has = "docker.io"},
       {.label = "allowed registries (wildcard)",
        .setup = [](World& w) { w.opts.allowed_registries = {"*.example.com"}; }},
+      {.label = "analysis address with no endpoint allowed (the default)",
+       .setup =
+           [](World& w) {
+             w.Spec(0).analysis = AnalysisSpec{};
+             w.Spec(0).analysis->prometheus_address = "http://169.254.169.254/latest";
+           },
+       .want_reason = "AnalysisEndpointNotAllowed",
+       .message_has = "prometheus address \"http://169.254.169.254/latest\" is not an endpoint "
+                      "the operator allows (--analysis-endpoints-file: none)"},
+      {.label = "analysis address not among the allowed endpoints",
+       .setup =
+           [](World& w) {
+             w.opts.analysis_endpoints = {"http://prom:9090/prometheus", "https://prom2:443"};
+             w.Spec(0).analysis = AnalysisSpec{};
+             w.Spec(0).analysis->prometheus_address = "http://prom:9090/prometheus-admin";
+           },
+       .want_reason = "AnalysisEndpointNotAllowed",
+       .message_has =
+           "(--analysis-endpoints-file: http://prom:9090/prometheus, https://prom2:443)"},
+      {.label = "analysis address under an allowed endpoint",
+       .setup =
+           [](World& w) {
+             w.opts.analysis_endpoints = {"http://prom:9090/prometheus"};
+             w.Spec(0).analysis = AnalysisSpec{};
+             w.Spec(0).analysis->prometheus_address = "http://prom:9090/prometheus/";
+           }},
   };
   for (const bool automatic : {true, false}) {
     for (const auto& c : cases) {

@@ -1,13 +1,20 @@
 // The reconciler against a recording fake KubeClient and map-backed caches: the order of its
 // writes (previous images before any patch; patches before the status that leaves Updating),
 // error handling (a failed patch writes no status; a status conflict records no events), the
-// overlay of its own writes while the caches lag, and live confirmation of cache misses.
+// overlay of its own writes while the caches lag, live confirmation of cache misses, and
+// analysis samples taken off the reconcile (AnalysisRunner) and used on a later one.
 #include "controller/rollout/reconciler.h"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "controller/api/codec.h"
 #include "tests/fakes/fake_clock.h"
@@ -224,6 +231,94 @@ TEST(ReconcilerTest, AFailureVerdictIsConfirmedOnAFreshReadBeforeItIsPersisted) 
   ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
   EXPECT_EQ(h.Phase(), "Succeeded") << "a healthy Deployment must not be rolled back";
   EXPECT_EQ(h.client.Count("patch"), 1);
+}
+
+// ---- analysis never blocks a reconcile ----
+
+// A Prometheus client whose samples pass, but only once released.
+class GatedPrometheus final : public PrometheusClient {
+ public:
+  SampleResult Sample(const std::string&, const std::vector<Check>&) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++started_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return released_; });
+    return AggregateChecks({CheckResult{"e", SampleOutcome::kPass, 0.5, "e = 0.5 (max 1)"}});
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  int started() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return started_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int started_ = 0;
+  bool released_ = false;
+};
+
+TEST(ReconcilerTest, AnAnalysisSampleIsTakenOffTheReconcileAndUsedOnALaterOne) {
+  // Given: a rollout whose environment is analysed (one sample) against an allowed endpoint, a
+  // Prometheus that does not answer until released, and the runner that takes samples.
+  Harness h;
+  Json rollout = RolloutJson();
+  rollout["spec"]["environments"][0]["analysis"] = Json::parse(
+      R"({"prometheus":{"address":"http://prom:9090"},"checks":[{"name":"e","query":"q","max":1}],)"
+      R"("intervalSeconds":1,"samples":1})");
+  h.client.objects["app/r"] = rollout;
+  h.rollouts.Put(rollout);
+  GatedPrometheus prometheus;
+  std::atomic<int> done{0};
+  AnalysisRunner::Options ao;
+  ao.on_done = [&](const std::string&) { ++done; };
+  AnalysisRunner runner(prometheus, ao);
+  ReconcilerOptions ro;
+  ro.planner.analysis_endpoints = {"http://prom:9090"};
+  h.reconciler = std::make_unique<Reconciler>(h.client, h.clock, h.rollouts, h.deployments,
+                                              h.namespaces, &runner, nullptr, h.events, ro);
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // Updating
+  h.SyncCaches();
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // patched: Verifying
+  h.client.objects["app/api"]["status"]["observedGeneration"] = Json::number(2);
+  h.SyncCaches();
+
+  // When: reconciled while the sample hangs
+  ReconcileResult res = h.reconciler->Reconcile("app/r");
+
+  // Then: the reconcile returns (no result yet, no sample counted) and looks again soon.
+  ASSERT_TRUE(res.status.ok()) << res.status.ToString();
+  ASSERT_TRUE(res.requeue_after.has_value());
+  EXPECT_LE(*res.requeue_after, std::chrono::seconds(2));
+  EXPECT_EQ(h.Phase(), "Verifying");
+  auto r = api::DecodeRollout(h.client.objects.at("app/r"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status.environments[0].analysis.value_or(api::AnalysisStatus{}).samples, 0);
+  // Another reconcile meanwhile neither waits nor starts a second sample.
+  h.SyncCaches();
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(runner.pending(), 1u);
+
+  // When: the sample is done (the runner asks for the rollout to be reconciled)
+  prometheus.Release();
+  for (int i = 0; i < 2000 && done.load() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(done.load(), 1);
+  h.SyncCaches();
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+
+  // Then: the next reconcile plans with it.
+  r = api::DecodeRollout(h.client.objects.at("app/r"));
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->status.environments[0].analysis.has_value());
+  EXPECT_EQ(r->status.environments[0].analysis->samples, 1);
+  EXPECT_EQ(r->status.environments[0].analysis->passed, 1);
+  EXPECT_EQ(prometheus.started(), 1);
 }
 
 // ---- the write guard: every patch is planned on a fresh read of its target ----
