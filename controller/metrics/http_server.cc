@@ -159,7 +159,8 @@ std::string SerializeResponse(const HttpResponse& r, bool head_only) {
   s += "Content-Type: " + r.content_type + "\r\n";
   s += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
   s += "Cache-Control: no-store\r\nConnection: close\r\n";
-  for (const auto& [name, value] : r.headers) s += name + ": " + value + "\r\n";
+  for (const auto& [name, value] : r.headers)
+    s.append(name).append(": ").append(value).append("\r\n");
   s += "\r\n";
   if (!head_only) s += r.body;
   return s;

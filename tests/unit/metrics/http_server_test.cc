@@ -53,7 +53,7 @@ std::unique_ptr<HttpServer> StartEcho(HttpServerOptions opts = {}) {
   opts.listen = "127.0.0.1:0";
   opts.routes["/echo"] = [](const HttpRequest& r) {
     std::string body = r.method + " " + r.path + " q=" + r.query;
-    for (const auto& [k, v] : r.headers) body += "\n" + k + "=" + v;
+    for (const auto& [k, v] : r.headers) body.append("\n").append(k).append("=").append(v);
     return HttpResponse{200, "text/plain", body};
   };
   auto s = HttpServer::Start(std::move(opts));
