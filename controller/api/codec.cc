@@ -1,10 +1,9 @@
 #include "controller/api/codec.h"
 
-#include <openssl/evp.h>
-
 #include <cstdio>
 #include <ctime>
 
+#include "controller/common/digest.h"
 #include "controller/kube/json_fields.h"
 
 namespace rollgate::api {
@@ -358,10 +357,6 @@ Result<Rollout> DecodeRollout(const Json& obj) {
   return r;
 }
 
-namespace {
-std::string Sha256Hex(const std::string& data);
-}  // namespace
-
 std::string Bounded(const std::string& text, std::size_t max) {
   static constexpr std::string_view kMark = "...(truncated)";
   if (text.size() <= max) return text;
@@ -545,21 +540,6 @@ bool SameSpecHash(const std::string& recorded, const std::string& observed) {
   return recorded.size() == kLegacySpecHashLength && observed.size() > recorded.size() &&
          observed.compare(0, recorded.size(), recorded) == 0;
 }
-
-namespace {
-std::string Sha256Hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 0xf];
-  }
-  return out;
-}
-}  // namespace
 
 std::string SpecHash(const Json& rollout_obj) {
   std::string canonical;

@@ -1,11 +1,9 @@
 #include "controller/metrics/metrics_auth.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
-#include <array>
 #include <utility>
 
+#include "controller/common/digest.h"
 #include "controller/common/log.h"
 #include "controller/kube/resource.h"
 
@@ -13,20 +11,6 @@ namespace rollgate::metrics {
 namespace {
 
 using kube::Json;
-
-std::string TokenKey(const std::string& token, const std::string& path) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int len = 0;
-  EVP_Digest(token.data(), token.size(), md.data(), &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * len + 1 + path.size());
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 0x0f];
-  }
-  return out + "\n" + path;
-}
 
 const Json* Field(const Json& obj, const char* name) {
   if (!obj.is_object() || !obj.has_field(name)) return nullptr;
@@ -141,7 +125,7 @@ AuthDecision MetricsAuthorizer::Authorize(const std::string& authorization,
                                           const std::string& path) {
   const std::string token = BearerToken(authorization);
   if (token.empty()) return {401, "a bearer token is required"};
-  const std::string key = TokenKey(token, path);
+  const std::string key = Sha256Hex(token) + "\n" + path;
   {
     const std::lock_guard<std::mutex> lock(mu_);
     const auto it = cache_.find(key);
