@@ -568,16 +568,22 @@ else
 fi
 
 # --- 5. Least privilege --------------------------------------------------------------------------
+# user WHO yes|no VERB RESOURCE [args]: kubectl auth can-i as WHO (a user or a ServiceAccount).
+user() {
+  local who=$1 want=$2 got
+  shift 2
+  got=$(kc auth can-i "$@" --as="$who" 2>/dev/null || true)
+  if [[ "$got" == "$want" ]]; then
+    pass "$who can-i $* = $got"
+  else
+    fail "$who can-i $* = ${got:-error}, want $want"
+  fi
+}
 # can SA_NS SA yes|no VERB RESOURCE [args]: kubectl auth can-i as the ServiceAccount.
 can() {
-  local sa_ns=$1 sa=$2 want=$3 got
-  shift 3
-  got=$(kc auth can-i "$@" --as="system:serviceaccount:$sa_ns:$sa" 2>/dev/null || true)
-  if [[ "$got" == "$want" ]]; then
-    pass "$sa can-i $* = $got"
-  else
-    fail "$sa can-i $* = ${got:-error}, want $want"
-  fi
+  local sa_ns=$1 sa=$2
+  shift 2
+  user "system:serviceaccount:$sa_ns:$sa" "$@"
 }
 prod_sa=(can "$prod_ns" "$prod_rel")
 "${prod_sa[@]}" yes get containerrollouts.rollgate.io -n default
@@ -666,17 +672,6 @@ if [[ $(jq '[.[].r[] | select(any(.r[]; contains("/") or . == "*"))] | length' <
 else
   fail "a built-in role grants a rollgate.io subresource: $builtin_rules"
 fi
-# user USER yes|no VERB RESOURCE [args]: kubectl auth can-i as a tenant user.
-user() {
-  local who=$1 want=$2 got
-  shift 2
-  got=$(kc auth can-i "$@" --as="$who" 2>/dev/null || true)
-  if [[ "$got" == "$want" ]]; then
-    pass "$who can-i $* = $got"
-  else
-    fail "$who can-i $* = ${got:-error}, want $want"
-  fi
-}
 for u in "$edit_user" "$admin_user"; do
   for verb in get list watch create update patch delete; do user "$u" yes "$verb" "$cr" -n "$tenant_ns"; done
   user "$u" no patch "$cr" --subresource=status -n "$tenant_ns"
