@@ -53,7 +53,7 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 struct HttpServerOptions {
   std::string name = "http";  // for logs and errors: "health", "metrics"
-  // A civetweb-style listening address as ParseBindAddress returns it: "8080" (every IPv4
+  // A listening address as ParseBindAddress returns it: "8080" (every IPv4
   // interface), "127.0.0.1:8080", "[::1]:8080"; port 0 asks for an ephemeral port.
   std::string listen;
   std::map<std::string, HttpHandler> routes{};  // exact path -> handler; anything else is 404
