@@ -10,6 +10,9 @@ namespace rollgate::api {
 namespace {
 
 using kube::Field;
+using kube::Keep;
+using kube::KeepEach;
+using kube::Reshape;
 using kube::StringField;
 
 std::int64_t Int(const Json& obj, const char* name, std::int64_t def = 0) {
@@ -35,6 +38,21 @@ Json FromMap(const std::map<std::string, std::string>& m) {
 
 void PutTime(Json& o, const char* name, const std::optional<WallTime>& t) {
   if (t) o[name] = Json::string(FormatTime(*t));
+}
+
+// Metadata as the caches keep it; of the annotations only Rollgate's own (rollgate.io/...).
+Json TrimMetadata(Json&& meta) {
+  Json out = Keep(std::move(meta), {"namespace", "name", "uid", "generation", "resourceVersion",
+                                    "deletionTimestamp", "labels", "annotations"});
+  Reshape(out, "annotations", [](Json&& ann) {
+    Json kept = Json::object();
+    if (!ann.is_object()) return kept;
+    for (auto& [k, v] : ann.as_object()) {
+      if (k.rfind("rollgate.io/", 0) == 0) kept[k] = std::move(v);
+    }
+    return kept;
+  });
+  return out;
 }
 
 Status Bad(const std::string& field, const std::string& what) {
@@ -531,6 +549,78 @@ NamespaceView DecodeNamespace(const Json& obj) {
     n.labels = StringMap(*meta, "labels");
   }
   return n;
+}
+
+Json TrimDeployment(Json&& obj) {
+  if (!obj.is_object()) return std::move(obj);
+  Json out = Keep(std::move(obj), {"apiVersion", "kind", "metadata", "spec", "status"});
+  Reshape(out, "metadata", [](Json&& m) {
+    Json meta = TrimMetadata(std::move(m));
+    if (meta.has_field("labels")) meta.erase("labels");  // never read on a Deployment
+    return meta;
+  });
+  Reshape(out, "spec", [](Json&& spec) {
+    Json s = Keep(std::move(spec), {"replicas", "selector", "template"});
+    Reshape(s, "selector", [](Json&& sel) { return Keep(std::move(sel), {"matchLabels"}); });
+    Reshape(s, "template", [](Json&& tmpl) {
+      Json t = Keep(std::move(tmpl), {"metadata", "spec"});
+      Reshape(t, "metadata", [](Json&& m) { return Keep(std::move(m), {"labels"}); });
+      Reshape(t, "spec", [](Json&& ps) {
+        Json p = Keep(std::move(ps), {"containers", "initContainers"});
+        Reshape(p, "containers", [](Json&& cs) {
+          Json kept = KeepEach(std::move(cs), {"name", "image", "resources", "securityContext"});
+          for (auto& c : kept.as_array()) {
+            Reshape(c, "resources", [](Json&& r) {
+              return Keep(std::move(r), {"requests", "limits"});
+            });
+          }
+          return kept;
+        });
+        Reshape(p, "initContainers", [](Json&& cs) {
+          return KeepEach(std::move(cs), {"name", "image"});
+        });
+        return p;
+      });
+      return t;
+    });
+    return s;
+  });
+  Reshape(out, "status", [](Json&& st) {
+    Json s = Keep(std::move(st), {"observedGeneration", "replicas", "updatedReplicas",
+                                  "readyReplicas", "availableReplicas", "conditions"});
+    Reshape(s, "conditions", [](Json&& cs) {
+      Json kept = Json::array();
+      if (!cs.is_array()) return kept;
+      std::size_t i = 0;
+      for (auto& c : cs.as_array()) {
+        if (StringField(c, "type") != "Progressing") continue;
+        kept[i++] = Keep(std::move(c), {"type", "status", "reason"});
+      }
+      return kept;
+    });
+    return s;
+  });
+  return out;
+}
+
+Json TrimRollout(Json&& obj) {
+  if (!obj.is_object()) return std::move(obj);
+  Json out = Keep(std::move(obj), {"apiVersion", "kind", "metadata", "spec", "status"});
+  Reshape(out, "metadata", [](Json&& m) {
+    Json meta = TrimMetadata(std::move(m));
+    if (meta.has_field("labels")) meta.erase("labels");
+    return meta;
+  });
+  return out;
+}
+
+Json TrimNamespace(Json&& obj) {
+  if (!obj.is_object()) return std::move(obj);
+  Json out = Keep(std::move(obj), {"apiVersion", "kind", "metadata"});
+  Reshape(out, "metadata", [](Json&& m) {
+    return Keep(std::move(m), {"name", "uid", "resourceVersion", "labels"});
+  });
+  return out;
 }
 
 bool SameSpecHash(const std::string& recorded, const std::string& observed) {

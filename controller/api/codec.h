@@ -36,6 +36,20 @@ Result<DeploymentView> DecodeDeployment(const Json& obj,
                                         const std::string& gpu_resource = "nvidia.com/gpu");
 NamespaceView DecodeNamespace(const Json& obj);
 
+// What the caches keep of an object: the fields the decoders above (and the reconciler's status
+// write) read, nothing else, so that a cache's memory does not grow with what tenants put into
+// their objects (a Deployment with 200 KiB of annotations costs what a small one does). Applied
+// when an object enters an informer's store. Metadata keeps identity, generation,
+// resourceVersion and the rollgate.io/ annotations only.
+// A Deployment: replicas, selector, the pod template's labels, its containers' names, images,
+// resources and securityContext, its init containers' names and images, the status counters and
+// the Progressing condition.
+Json TrimDeployment(Json&& obj);
+// A ContainerRollout: spec and status whole (both bounded by the CRD), metadata trimmed.
+Json TrimRollout(Json&& obj);
+// A Namespace: its name and labels.
+Json TrimNamespace(Json&& obj);
+
 // A stable hash of spec.images and spec.environments: a new revision starts when it changes.
 // The full SHA-256 in hex (64 characters): a shorter one would let a birthday search find two
 // specs that count as the same revision.
@@ -51,6 +65,10 @@ inline constexpr std::size_t kMaxMessage = 4096;
 inline constexpr std::size_t kMaxReason = 256;
 inline constexpr std::size_t kMaxValue = 64;
 inline constexpr std::size_t kMaxHandledValue = 256;
+// An image a rollback must restore (previousImages, previousInitContainers) is recorded whole or
+// not at all: the CRD's maxLength for those values. A longer one fails the environment before
+// anything is changed (PreviousImageTooLong).
+inline constexpr std::size_t kMaxRecordedImage = 4096;
 // `text`, or its first bytes ending in "...(truncated)" within `max` bytes (never splitting a
 // UTF-8 character).
 std::string Bounded(const std::string& text, std::size_t max);

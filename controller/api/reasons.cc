@@ -24,6 +24,9 @@ constexpr std::array kReasons = {
                ReasonKind::kFailure,
                "deployment <ns>/<name> requires CUDA validation, but the controller runs without "
                "--validator-image"},
+    ReasonInfo{Reason::kPreviousImageTooLong, "PreviousImageTooLong", ReasonKind::kFailure,
+               "deployment <ns>/<name>: container \"<container>\" runs an image reference of <n> "
+               "bytes; status records at most 4096, so a rollback could not restore it"},
     ReasonInfo{Reason::kImagesChangedExternally, "ImagesChangedExternally", ReasonKind::kFailure,
                "deployment <ns>/<name> no longer runs the images this rollout set (changed by "
                "someone else)"},

@@ -20,6 +20,7 @@ enum class Reason {
   kDeploymentNotFound,
   kContainerNotFound,
   kWorkerValidationUnavailable,
+  kPreviousImageTooLong,
   // After the patch: the environment rolls back (automaticRollback) or fails.
   kImagesChangedExternally,
   kProgressDeadlineExceeded,

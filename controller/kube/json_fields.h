@@ -5,7 +5,10 @@
 
 #include <cpprest/json.h>
 
+#include <cstddef>
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 namespace rollgate::kube {
 
@@ -20,6 +23,33 @@ inline const web::json::value* Field(const web::json::value& obj, const char* na
 inline std::string StringField(const web::json::value& obj, const char* name) {
   const web::json::value* v = Field(obj, name);
   return v != nullptr && v->is_string() ? v->as_string() : std::string();
+}
+
+// Projections, for trimming what a cache keeps of an object (the informers' transforms).
+
+// A new object holding the listed fields of `from`, moved out of it; absent fields stay absent.
+inline web::json::value Keep(web::json::value&& from, std::initializer_list<const char*> names) {
+  web::json::value out = web::json::value::object();
+  if (!from.is_object()) return out;
+  for (const char* n : names) {
+    if (from.has_field(n)) out[n] = std::move(from.at(n));
+  }
+  return out;
+}
+
+// `f` applied to the field `name` of `obj`, when it is there.
+template <typename F>
+void Reshape(web::json::value& obj, const char* name, const F& f) {
+  if (obj.is_object() && obj.has_field(name)) obj[name] = f(std::move(obj.at(name)));
+}
+
+// Keep(names) applied to every element of an array; anything else becomes an empty array.
+inline web::json::value KeepEach(web::json::value&& arr, std::initializer_list<const char*> names) {
+  web::json::value out = web::json::value::array();
+  if (!arr.is_array()) return out;
+  std::size_t i = 0;
+  for (auto& item : arr.as_array()) out[i++] = Keep(std::move(item), names);
+  return out;
 }
 
 }  // namespace rollgate::kube

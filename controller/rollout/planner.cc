@@ -134,6 +134,8 @@ class Planner {
   // ---- the gates ----
   GateResult Approval(const EnvironmentSpec& spec, const EnvironmentStatus& env) const;
   GateResult PreFlight(const EnvironmentSpec& spec) const;
+  GateResult RecordableImages(const std::string& ns, const TargetSpec& t,
+                              const DeploymentView& d) const;
   GateResult TargetsPresent(const EnvironmentSpec& spec) const;
   GateResult NamespaceGuard(const std::string& ns) const;
   GateResult TargetGuard(const std::string& ns, const std::string& deployment,
@@ -630,6 +632,7 @@ GateResult Planner::PreFlight(const EnvironmentSpec& spec) const {
   for (const auto& t : spec.targets) {
     if (GateResult g = TargetGuard(ns, t.deployment, ContainerNames(t)); !g.passed()) return g;
     const DeploymentView* d = Find(ns, t.deployment);
+    if (GateResult g = RecordableImages(ns, t, *d); !g.passed()) return g;
     if (t.worker_validation && t.worker_validation->cuda_required &&
         opts_.validator_image.empty() &&
         std::any_of(t.containers.begin(), t.containers.end(),
@@ -639,6 +642,34 @@ GateResult Planner::PreFlight(const EnvironmentSpec& spec) const {
                                   " requires CUDA validation, but the controller runs without "
                                   "--validator-image");
     }
+  }
+  return GateResult::Pass();
+}
+
+// What a rollback would restore fits in status (api::kMaxRecordedImage, the CRD's bound): an image
+// is recorded whole or the environment does not start, so no patch is ever sent that status
+// could not undo.
+GateResult Planner::RecordableImages(const std::string& ns, const TargetSpec& t,
+                                     const DeploymentView& d) const {
+  std::vector<std::pair<std::string, std::string>> recorded;  // container, image
+  for (const auto& [container, logical] : t.containers) {
+    if (auto it = d.container_images.find(container); it != d.container_images.end()) {
+      recorded.emplace_back(container, it->second);
+    }
+  }
+  for (const auto& ic : validation::ValidationContainers(r_.spec, t, d, opts_.injection())) {
+    if (auto it = d.init_container_images.find(ic.name); it != d.init_container_images.end()) {
+      recorded.emplace_back(ic.name, it->second);
+    }
+  }
+  for (const auto& [container, image] : recorded) {
+    if (image.size() <= api::kMaxRecordedImage) continue;
+    return GateResult::Fail(Reason::kPreviousImageTooLong,
+                            DeploymentName(ns, t.deployment) + ": container \"" + container +
+                                "\" runs an image reference of " + std::to_string(image.size()) +
+                                " bytes; status records at most " +
+                                std::to_string(api::kMaxRecordedImage) +
+                                ", so a rollback could not restore it");
   }
   return GateResult::Pass();
 }

@@ -217,7 +217,7 @@ Status Reconciler::ApplyPatch(const DeploymentPatch& p) {
   patches_.fetch_add(1);
   log::Info("reconciler", p.rollback ? "restored previous images" : "patched deployment images",
             {{"deployment", p.namespace_ + "/" + p.name}, {"revision", p.revision}});
-  Remember("deployment", p.namespace_ + "/" + p.name, std::move(res).value());
+  Remember("deployment", p.namespace_ + "/" + p.name, api::TrimDeployment(std::move(res).value()));
   return Status::Ok();
 }
 
@@ -485,6 +485,7 @@ Status Reconciler::ExecuteStatus(const std::string& key, const Observation& o, c
     RecordDeleted(key);
     return Status(StatusCode::kNotFound, "deleted");
   }
+  if (!res.ok() && !res.status().IsRetryable()) return StatusWriteRefused(key, o, res.status());
   if (!res.ok()) return res.status();
   status_writes_.fetch_add(1);
   // An environment entering Updating is eligible from this reconcile's start; its first patch
@@ -506,7 +507,7 @@ Status Reconciler::ExecuteStatus(const std::string& key, const Observation& o, c
   }
   // Recorded only after a successful write, so a retried reconcile never counts twice.
   if (opts_.recorder != nullptr) opts_.recorder->StatusWritten(before, &before.status, after);
-  Remember("rollout", key, std::move(res).value());
+  Remember("rollout", key, api::TrimRollout(std::move(res).value()));
   const kube::ObjectReference ref{
       "rollgate.io/v1alpha1", "ContainerRollout", before.namespace_, before.name, before.uid, ""};
   for (const auto& ev : plan.events) events_.Record(ref, ev.type, ev.reason, ev.message);
@@ -522,6 +523,36 @@ Status Reconciler::ExecuteStatus(const std::string& key, const Observation& o, c
   return Status::Ok();
 }
 
+// The API server refused the status write for good (422 Invalid: a CRD bound or validation rule,
+// e.g. after a CRD upgrade; 400; 403). Patches this reconcile sent stay covered: the previous
+// images were written by an earlier, accepted status before any patch, and that status is what
+// stays. The refusal is made visible (the accepted status with this message, a Warning Event, an
+// error line) and the key is retried with per-key backoff, never dropped: dropping it would wedge
+// the rollout with no rollback.
+Status Reconciler::StatusWriteRefused(const std::string& key, const Observation& o,
+                                      const Status& refused) {
+  const api::Rollout& before = o.observed.rollout;
+  const std::string why =
+      api::Bounded(std::string("the API server refused the status update (") +
+                       StatusCodeName(refused.code()) + "): " + refused.message(),
+                   api::kMaxMessage);
+  log::Error("reconciler", "status update refused; the last accepted status is kept",
+             {{"rollout", key}, {"error", why}});
+  if (refused.code() == StatusCode::kInvalid) {
+    api::RolloutStatus kept = before.status;
+    kept.message = why;
+    kube::Json updated = *o.object;
+    updated["status"] = api::EncodeStatus(kept);
+    auto res =
+        client_.UpdateStatus(kube::resources::ContainerRollouts(), before.namespace_, updated);
+    if (res.ok()) Remember("rollout", key, api::TrimRollout(std::move(res).value()));
+  }
+  const kube::ObjectReference ref{
+      "rollgate.io/v1alpha1", "ContainerRollout", before.namespace_, before.name, before.uid, ""};
+  events_.Record(ref, "Warning", "StatusUpdateRefused", why);
+  return Status(StatusCode::kUnavailable, why);
+}
+
 // A Conflict: something changed what this reconcile read. The rollout is read again from the API
 // server, so the retry (with backoff) plans from the current object, not a lagging cache.
 void Reconciler::ForgetStale(const std::string& key) {
@@ -529,7 +560,7 @@ void Reconciler::ForgetStale(const std::string& key) {
   if (slash == std::string::npos) return;
   auto r = client_.Get(kube::resources::ContainerRollouts(), key.substr(0, slash),
                        key.substr(slash + 1));
-  if (r.ok()) Remember("rollout", key, std::move(r).value());
+  if (r.ok()) Remember("rollout", key, api::TrimRollout(std::move(r).value()));
 }
 
 // ---- Record ----

@@ -90,6 +90,7 @@ class Reconciler {
   Status Execute(const std::string& key, const Observation& o, const Plan& plan,
                  Clock::MonoTime started, bool* deleted);
   Status ExecutePatches(const std::string& key, const Observed& obs, const Plan& plan);
+  Status StatusWriteRefused(const std::string& key, const Observation& o, const Status& refused);
   Status ExecuteStatus(const std::string& key, const Observation& o, const Plan& plan,
                        Clock::MonoTime started);
   void RecordDeleted(const std::string& key);

@@ -76,6 +76,37 @@ Verdict PodVerdict(const kube::Json& pod, const std::vector<std::string>& init_c
   return v;
 }
 
+kube::Json TrimPod(kube::Json&& pod) {
+  using kube::Json;
+  if (!pod.is_object()) return std::move(pod);
+  Json out = kube::Keep(std::move(pod), {"apiVersion", "kind", "metadata", "spec", "status"});
+  kube::Reshape(out, "metadata", [](Json&& m) {
+    return kube::Keep(std::move(m), {"namespace", "name", "uid", "resourceVersion", "labels",
+                                     "deletionTimestamp"});
+  });
+  kube::Reshape(out, "spec", [](Json&& s) { return kube::Keep(std::move(s), {"nodeName"}); });
+  kube::Reshape(out, "status", [](Json&& st) {
+    Json s = kube::Keep(std::move(st), {"initContainerStatuses"});
+    kube::Reshape(s, "initContainerStatuses", [](Json&& list) {
+      Json kept = kube::KeepEach(std::move(list), {"name", "state", "lastState"});
+      for (auto& cs : kept.as_array()) {
+        for (const char* which : {"state", "lastState"}) {
+          kube::Reshape(cs, which, [](Json&& state) {
+            Json t = kube::Keep(std::move(state), {"terminated"});
+            kube::Reshape(t, "terminated", [](Json&& term) {
+              return kube::Keep(std::move(term), {"exitCode", "reason", "message"});
+            });
+            return t;
+          });
+        }
+      }
+      return kept;
+    });
+    return s;
+  });
+  return out;
+}
+
 PodValidationObserver::PodValidationObserver(const kube::ObjectLister& pods,
                                              const kube::ObjectLister& deployments,
                                              InjectionOptions opts)

@@ -24,6 +24,11 @@ struct Verdict {
 // The verdict of one pod for the given injected init container names.
 Verdict PodVerdict(const kube::Json& pod, const std::vector<std::string>& init_containers);
 
+// What the pod cache keeps of a pod: its identity, labels and deletionTimestamp, spec.nodeName and
+// each init container's name and terminated state (exit code, reason, message): what PodVerdict
+// and the observer read, so a pod costs the same whatever its spec holds.
+kube::Json TrimPod(kube::Json&& pod);
+
 class PodValidationObserver final : public ValidationObserver {
  public:
   PodValidationObserver(const kube::ObjectLister& pods, const kube::ObjectLister& deployments,

@@ -289,6 +289,124 @@ TEST(CodecDeployment, ProgressingConditionOtherThanTimeoutIsNotAFailure) {
   EXPECT_FALSE(DecodeDeployment(Parse(R"({"metadata":{"name":"w"}})")).ok());
 }
 
+// The caches keep api::Trim* of each object: every decoder must read the same from the trimmed
+// object as from the whole one, and what a tenant adds (annotations, env, volumes, sidecar
+// settings) must not be kept.
+std::string RichDeployment(const std::string& notes) {
+  return R"({"apiVersion":"apps/v1","kind":"Deployment",
+    "metadata":{"name":"worker","namespace":"app","uid":"d1","generation":4,"resourceVersion":"77",
+      "labels":{"team":"ml"},
+      "managedFields":[{"manager":"kubectl","fieldsV1":{"f:spec":{}}}],
+      "annotations":{"rollgate.io/revision":"2","rollgate.io/owner":"app/r",
+        "deployment.kubernetes.io/revision":"9","notes":")" +
+         notes + R"("}},
+    "spec":{"replicas":3,"selector":{"matchLabels":{"app":"worker"}},
+      "strategy":{"type":"RollingUpdate"},
+      "template":{"metadata":{"labels":{"app":"worker","rollgate.io/validation":"2"},
+          "annotations":{"big":")" +
+         notes + R"("}},
+        "spec":{"volumes":[{"name":"data","emptyDir":{}}],
+          "initContainers":[{"name":"rollgate-validate","image":"v:1","args":["--x"]}],
+          "containers":[
+            {"name":"worker","image":"w:2","env":[{"name":"NOTES","value":")" +
+         notes + R"("}],
+             "securityContext":{"runAsNonRoot":true},
+             "resources":{"limits":{"nvidia.com/gpu":"1","cpu":"2"},"requests":{"cpu":"1"},
+                          "claims":[{"name":"c"}]}},
+            {"name":"shipper","image":"s:7","command":["ship"]}]}}},
+    "status":{"observedGeneration":3,"replicas":4,"updatedReplicas":1,"readyReplicas":3,
+      "availableReplicas":3,"conditions":[
+        {"type":"Available","status":"True","message":"ok"},
+        {"type":"Progressing","status":"False","reason":"ProgressDeadlineExceeded",
+         "message":"timed out"}]}})";
+}
+
+void ExpectSameView(const DeploymentView& a, const DeploymentView& b) {
+  EXPECT_EQ(a.Key(), b.Key());
+  EXPECT_EQ(a.generation, b.generation);
+  EXPECT_EQ(a.observed_generation, b.observed_generation);
+  EXPECT_EQ(a.spec_replicas, b.spec_replicas);
+  EXPECT_EQ(a.replicas, b.replicas);
+  EXPECT_EQ(a.updated_replicas, b.updated_replicas);
+  EXPECT_EQ(a.ready_replicas, b.ready_replicas);
+  EXPECT_EQ(a.available_replicas, b.available_replicas);
+  EXPECT_EQ(a.progress_deadline_exceeded, b.progress_deadline_exceeded);
+  EXPECT_EQ(a.container_images, b.container_images);
+  EXPECT_EQ(a.init_container_images, b.init_container_images);
+  EXPECT_EQ(a.gpu_requests, b.gpu_requests);
+  ASSERT_EQ(a.gpu_container_settings.size(), b.gpu_container_settings.size());
+  for (const auto& [name, s] : a.gpu_container_settings) {
+    const ContainerSettings& o = b.gpu_container_settings.at(name);
+    EXPECT_EQ(s.security_context_json, o.security_context_json) << name;
+    EXPECT_EQ(s.requests, o.requests) << name;
+    EXPECT_EQ(s.limits, o.limits) << name;
+  }
+  EXPECT_EQ(a.template_labels, b.template_labels);
+  EXPECT_EQ(a.selector, b.selector);
+  EXPECT_EQ(a.resource_version, b.resource_version);
+}
+
+TEST(CodecTrim, ATrimmedDeploymentDecodesToTheSameView) {
+  const Json whole = Parse(RichDeployment("n"));
+  auto full = DecodeDeployment(whole);
+  auto trimmed = DecodeDeployment(TrimDeployment(Json(whole)));
+  ASSERT_TRUE(full.ok() && trimmed.ok());
+  ExpectSameView(*full, *trimmed);
+  EXPECT_TRUE(trimmed->progress_deadline_exceeded);
+  EXPECT_EQ(trimmed->gpu_container_settings.at("worker").limits.at("cpu"), "2");
+  // Rollgate's annotations stay; every other annotation goes.
+  EXPECT_EQ(trimmed->annotations,
+            (std::map<std::string, std::string>{{"rollgate.io/owner", "app/r"},
+                                                {"rollgate.io/revision", "2"}}));
+}
+
+TEST(CodecTrim, ADeploymentCostsTheSameWhateverATenantPutsIntoIt) {
+  const std::string small = TrimDeployment(Parse(RichDeployment("n"))).serialize();
+  const std::string big =
+      TrimDeployment(Parse(RichDeployment(std::string(200 * 1024, 'x')))).serialize();
+  EXPECT_EQ(big, small) << "200 KiB of annotations and env must not reach the cache";
+  EXPECT_LT(small.size(), 1024u) << small;
+  for (const char* gone : {"managedFields", "notes", "strategy", "volumes", "env", "command",
+                           "args", "claims", "\"team\"", "timed out", "Available"}) {
+    EXPECT_EQ(small.find(gone), std::string::npos) << gone << " in " << small;
+  }
+}
+
+TEST(CodecTrim, ATrimmedRolloutKeepsSpecStatusAndOperationAnnotations) {
+  Json whole = RolloutJson(
+      kSpec, R"(,"labels":{"a":"b"},"managedFields":[{"manager":"kubectl"}],"annotations":{
+        "rollgate.io/promote":"canary","kubectl.kubernetes.io/last-applied-configuration":"{}"})");
+  whole["status"] = EncodeStatus(FullStatus());
+  auto full = DecodeRollout(whole);
+  const Json trimmed_json = TrimRollout(Json(whole));
+  auto trimmed = DecodeRollout(trimmed_json);
+  ASSERT_TRUE(full.ok() && trimmed.ok());
+  EXPECT_EQ(trimmed->Key(), full->Key());
+  EXPECT_EQ(trimmed->uid, "u1");
+  EXPECT_EQ(trimmed->generation, 3);
+  EXPECT_EQ(trimmed->resource_version, "42");
+  EXPECT_EQ(trimmed->status, full->status);
+  EXPECT_EQ(SpecHash(trimmed_json), SpecHash(whole));
+  EXPECT_EQ(trimmed->annotations,
+            (std::map<std::string, std::string>{{"rollgate.io/promote", "canary"}}));
+  // The status write sends the cached object back: it must still name its kind.
+  EXPECT_EQ(trimmed_json.at("kind").as_string(), "ContainerRollout");
+  EXPECT_EQ(trimmed_json.serialize().find("managedFields"), std::string::npos);
+}
+
+TEST(CodecTrim, ATrimmedNamespaceKeepsItsLabels) {
+  const Json whole = Parse(
+      R"({"metadata":{"name":"app-prod","annotations":{"big":"x"},"managedFields":[{}],
+      "labels":{"rollgate.io/allow-rollouts-from":"app"}},"spec":{"finalizers":["kubernetes"]}})");
+  const Json trimmed = TrimNamespace(Json(whole));
+  NamespaceView n = DecodeNamespace(trimmed);
+  EXPECT_EQ(n.name, "app-prod");
+  EXPECT_EQ(n.labels.at("rollgate.io/allow-rollouts-from"), "app");
+  EXPECT_EQ(
+      trimmed.serialize(),
+      R"({"metadata":{"labels":{"rollgate.io/allow-rollouts-from":"app"},"name":"app-prod"}})");
+}
+
 TEST(CodecNamespace, DecodesLabels) {
   NamespaceView n = DecodeNamespace(Parse(
       R"({"metadata":{"name":"app-prod","labels":{"rollgate.io/allow-rollouts-from":"app"}}})"));

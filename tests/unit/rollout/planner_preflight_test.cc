@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/api/codec.h"
 #include "controller/rollout/planner.h"
 #include "tests/unit/rollout/planner_world.h"
 
@@ -34,6 +35,19 @@ TEST(PlannerPreflight, FailuresChangeNothing) {
        .setup = [](World& w) { w.D(0, 1).container_images.erase(Container(1)); },
        .want_reason = "ContainerNotFound",
        .message_has = "no container \"c1\""},
+      {.label = "current image longer than status can record",
+       .setup =
+           [](World& w) {
+             w.D(0, 1).container_images[Container(1)] =
+                 "registry.example.com/x:" + std::string(api::kMaxRecordedImage, 'a');
+           },
+       .want_reason = "PreviousImageTooLong",
+       .message_has = "container \"c1\" runs an image reference of 4119 bytes"},
+      {.label = "current image exactly at the bound",
+       .setup =
+           [](World& w) {
+             w.D(0, 1).container_images[Container(1)] = std::string(api::kMaxRecordedImage, 'a');
+           }},
       {.label = "cross-namespace without the label",
        .setup =
            [](World& w) {

@@ -36,6 +36,7 @@ class RecordingClient : public testing::UnimplementedClient {
   std::string last_patch;               // the body of the last patch
   std::optional<Status> patch_error;
   std::optional<Status> status_error;
+  std::vector<Status> status_errors;  // returned first, one per status write
   int version = 100;
 
   Result<Json> Get(const kube::ResourceType& rt, const std::string& ns,
@@ -67,6 +68,11 @@ class RecordingClient : public testing::UnimplementedClient {
                             const Json& obj) override {
     const std::string key = ns + "/" + kube::MetaString(obj, "name");
     actions.push_back("status " + key);
+    if (!status_errors.empty()) {
+      Status err = status_errors.front();
+      status_errors.erase(status_errors.begin());
+      return err;
+    }
     if (status_error) return *status_error;
     Json stored = obj;
     stored["metadata"]["resourceVersion"] = Json::string(std::to_string(++version));
@@ -202,6 +208,37 @@ TEST(ReconcilerTest, StatusConflictRecordsNoEvents) {
   EXPECT_EQ(h.client.Count("patch"), 0);
   EXPECT_EQ(h.client.Count("get containerrollouts app/r"), 1)
       << "a Conflict re-reads the rollout, so the retry does not plan from the same stale cache";
+}
+
+// The status that leaves Updating is refused (422, e.g. a stricter CRD installed mid-rollout)
+// after the patch was sent: the key is kept with backoff, the last accepted status (with the
+// previous images) stays and says why, and the retry neither patches again nor loses anything.
+TEST(ReconcilerTest, ARefusedStatusWriteKeepsThePreviousImagesAndTheKey) {
+  Harness h;
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // Updating, previous images
+  h.SyncCaches();
+  h.client.status_errors = {
+      Status(StatusCode::kInvalid, "status.message: Too long: may not be longer than 4096")};
+  auto res = h.reconciler->Reconcile("app/r");
+  EXPECT_EQ(h.client.Count("patch"), 1);
+  EXPECT_FALSE(res.status.ok());
+  EXPECT_TRUE(res.status.IsRetryable()) << "a refused status write must not drop the key";
+  EXPECT_NE(res.status.message().find("Too long"), std::string::npos) << res.status.message();
+  EXPECT_EQ(h.client.Count("status"), 3) << "Updating, the refused write, the kept status";
+  auto r = api::DecodeRollout(h.client.objects.at("app/r"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(api::PhaseName(r->status.environments.at(0).phase), "Updating");
+  EXPECT_EQ(r->status.environments[0].targets.at(0).previous_images.at("api"),
+            "registry.example.com/api:1");
+  EXPECT_NE(r->status.message.find("refused the status update (Invalid)"), std::string::npos)
+      << r->status.message;
+  EXPECT_EQ(h.events.reasons.back(), "StatusUpdateRefused");
+
+  // The retry (the CRD fixed, or the cause gone): no second patch, and the rollout moves on.
+  h.SyncCaches();
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count("patch"), 1) << "the Deployment already runs the revision";
+  EXPECT_EQ(h.Phase(), "Verifying");
 }
 
 // Deleted while it rolls back (or at any other step): the status write finds nothing, which is

@@ -59,7 +59,28 @@ TEST(PodVerdictTest, Table) {
     Verdict v = PodVerdict(Pod("p", c.statuses), c.names);
     EXPECT_EQ(v.state, c.want) << c.statuses;
     EXPECT_NE(v.message.find(c.message_part), std::string::npos) << v.message;
+    // The pod cache keeps TrimPod of each pod: the verdict must not change.
+    Verdict t = PodVerdict(TrimPod(Pod("p", c.statuses)), c.names);
+    EXPECT_EQ(t.state, v.state) << c.statuses;
+    EXPECT_EQ(t.message, v.message);
   }
+}
+
+TEST(PodVerdictTest, TheCacheKeepsNothingATenantAddsToAPod) {
+  Json pod = Pod("p", std::string(kFailed) + R"(,{"name":"other","image":"x","ready":false})");
+  pod["metadata"]["annotations"] = Json::parse(R"({"big":")" + std::string(100000, 'x') + "\"}");
+  pod["spec"]["containers"] =
+      Json::parse(R"([{"name":"c","image":"i","env":[{"name":"E","value":"v"}]}])");
+  pod["status"]["containerStatuses"] = Json::parse(R"([{"name":"c","ready":true}])");
+  pod["status"]["conditions"] = Json::parse(R"([{"type":"Ready","status":"True"}])");
+  const std::string kept = TrimPod(Json(pod)).serialize();
+  EXPECT_LT(kept.size(), 700u) << kept;
+  for (const char* gone : {"annotations", "containers\"", "env", "conditions", "\"image\""}) {
+    EXPECT_EQ(kept.find(gone), std::string::npos) << gone << " in " << kept;
+  }
+  const Verdict v = PodVerdict(TrimPod(Json(pod)), {"rollgate-validate"});
+  EXPECT_EQ(v.state, Verdict::State::kFailed);
+  EXPECT_NE(v.message.find("on node gpu-0"), std::string::npos) << v.message;
 }
 
 using rollgate::testing::MapLister;
