@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -57,6 +58,10 @@ struct Clients {
   // that a flood of scrapes with made-up tokens never eats the reconcilers' or the Lease's rate
   // limit, and one that gives up quickly (it runs on the metrics server's thread).
   std::unique_ptr<kube::RestClient> auth_client;
+  // Events: a side channel with a client and a rate limit of its own, so that they never take a
+  // reconcile's tokens. Not cancelled by the stop signal: what is queued is sent at shutdown
+  // (bounded by AsyncEventRecorder's flush timeout).
+  std::unique_ptr<kube::RestClient> events_client;
 };
 
 Result<Clients> BuildClients(const manager::Options& o, const Clock& clock, CancelToken& stop,
@@ -99,8 +104,19 @@ Result<Clients> BuildClients(const manager::Options& o, const Clock& clock, Canc
   if (!auth_client.ok()) {
     return Status(auth_client.status().code(), cfg->source + ": " + auth_client.status().message());
   }
+  kube::RestClientOptions events_ro = ro;
+  events_ro.cancel = nullptr;
+  events_ro.request_timeout = std::chrono::seconds(5);
+  events_ro.max_retries = 1;
+  events_ro.qps = o.kube_qps / 2;
+  events_ro.burst = std::max(1, o.kube_burst / 2);
+  auto events_client = kube::RestClient::FromConfig(*cfg, clock, events_ro);
+  if (!events_client.ok()) {
+    return Status(events_client.status().code(),
+                  cfg->source + ": " + events_client.status().message());
+  }
   return Clients{*cfg, std::move(client).value(), std::move(lease_client).value(),
-                 std::move(auth_client).value()};
+                 std::move(auth_client).value(), std::move(events_client).value()};
 }
 
 // ---- leader election ----
@@ -201,7 +217,7 @@ int main(int argc, char** argv) {
   }
 
   const std::string host = Hostname();
-  kube::ApiEventRecorder events(*clients->client, clock, "rollgate-controller", host);
+  kube::AsyncEventRecorder events(*clients->events_client, clock, "rollgate-controller", host);
   manager::WiringOptions wo;
   wo.watch_namespace = o.watch_namespace;
   wo.dry_run = o.dry_run;

@@ -84,4 +84,114 @@ void ApiEventRecorder::Record(const ObjectReference& obj, const std::string& typ
   }
 }
 
+// ---- AsyncEventRecorder ----
+
+AsyncEventRecorder::AsyncEventRecorder(KubeClient& client, const Clock& clock,
+                                       std::string component, std::string instance, Options opts)
+    : client_(client),
+      clock_(clock),
+      builder_(client, clock, std::move(component), std::move(instance)),
+      opts_(opts),
+      thread_([this] { Run(); }) {}
+
+AsyncEventRecorder::~AsyncEventRecorder() {
+  (void)Flush(opts_.flush_timeout);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void AsyncEventRecorder::Record(const ObjectReference& obj, const std::string& type,
+                                const std::string& reason, const std::string& message) {
+  std::string key = obj.namespace_;
+  for (const std::string* part : {&obj.name, &obj.uid, &type, &reason, &message}) {
+    key += '\x1f';
+    key += *part;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = queued_.find(key); it != queued_.end()) {
+      ++it->second->count;
+      aggregated_.fetch_add(1);
+      return;
+    }
+    if (queue_.size() >= opts_.max_pending) {
+      dropped_.fetch_add(1);
+      return;
+    }
+    queue_.push_back(Pending{key, obj, type, reason, message, 1});
+    queued_[key] = std::prev(queue_.end());
+  }
+  cv_.notify_all();
+}
+
+bool AsyncEventRecorder::Flush(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [this] { return queue_.empty() && !busy_; });
+}
+
+void AsyncEventRecorder::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, nothing left
+    Pending p = std::move(queue_.front());
+    queued_.erase(p.key);
+    queue_.pop_front();
+    busy_ = true;
+    lock.unlock();
+    Send(std::move(p));
+    lock.lock();
+    busy_ = false;
+    cv_.notify_all();
+  }
+}
+
+// Creates the Event, or updates the count of the same Event sent within the window.
+void AsyncEventRecorder::Send(Pending p) {
+  const auto now = clock_.Now();
+  const ResourceType events = ResourceType::Core("v1", "events");
+  if (auto it = sent_.find(p.key); it != sent_.end() && now - it->second.at < opts_.window) {
+    Sent& s = it->second;
+    Json patch = Json::object();
+    patch["count"] = Json::number(s.count + p.count);
+    const Json built = builder_.Build(p.obj, p.type, p.reason, p.message);
+    patch["lastTimestamp"] = built.at("lastTimestamp");
+    auto res = client_.Patch(events, p.obj.namespace_, s.name, PatchType::kMerge, patch.serialize(),
+                             PatchOptions{});
+    if (res.ok()) {
+      s.count += p.count;
+      s.at = now;
+      aggregated_.fetch_add(static_cast<std::uint64_t>(p.count));
+      return;
+    }
+    sent_.erase(it);  // gone (expired, deleted): create a new one
+  }
+  Json ev = builder_.Build(p.obj, p.type, p.reason, p.message);
+  ev["count"] = Json::number(p.count);
+  const std::string name = ev.at("metadata").at("name").as_string();
+  auto res = client_.Create(events, p.obj.namespace_, ev);
+  if (!res.ok()) {
+    log::Warn("events", "could not record event",
+              {{"object", p.obj.namespace_ + "/" + p.obj.name},
+               {"reason", p.reason},
+               {"error", res.status().ToString()}});
+    return;
+  }
+  created_.fetch_add(1);
+  Remember(p.key, Sent{name, p.count, now});
+}
+
+void AsyncEventRecorder::Remember(const std::string& key, Sent s) {
+  if (sent_.size() >= opts_.max_remembered) {
+    const auto now = clock_.Now();
+    std::erase_if(sent_, [&](const auto& e) { return now - e.second.at >= opts_.window; });
+    if (sent_.size() >= opts_.max_remembered) sent_.clear();
+  }
+  sent_[key] = std::move(s);
+}
+
 }  // namespace rollgate::kube

@@ -1,14 +1,17 @@
 // The Kubernetes API client against the real kube-apiserver of the local control plane
 // (KUBECONFIG from the e2e fixture): TLS with the cluster's CA and admin client certificate,
 // every REST verb, the errors the API server decides (AlreadyExists, Conflict, Invalid with
-// causes, NotFound), and watches/informers seeing the Deployment controller's work.
+// causes, NotFound), watches/informers seeing the Deployment controller's work, and the Events
+// AsyncEventRecorder creates and aggregates (the API server accepts its merge patch of count).
 // Thread-safety: single-threaded tests (the informer runs on a thread of its own).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
 #include <thread>
 
+#include "controller/kube/event_recorder.h"
 #include "controller/kube/informer.h"
 #include "controller/kube/rest_client.h"
 #include "tests/e2e/support/cluster.h"
@@ -184,6 +187,33 @@ TEST_F(KubeClientE2E, InformerSeesDeploymentBecomeAvailableAfterImagePatch) {
   t.join();
   EXPECT_GT(updates.load(), 2);
   EXPECT_EQ(inf.lists(), 1u) << "no re-list while the watch is healthy";
+}
+
+// The recorder's Events as the API server stores them: distinct Events are separate objects; the
+// same Event recorded again within the window is one object whose count (a merge patch of count
+// and lastTimestamp) the API server accepts.
+TEST_F(KubeClientE2E, AsyncEventRecorderCreatesAndAggregatesRealEvents) {
+  const ObjectReference ref{"v1", "ConfigMap", ns_, "subject", "", ""};
+  {
+    const RealClock clock;
+    AsyncEventRecorder rec(*client_, clock, "rollgate-e2e", "host");
+    rec.Record(ref, "Normal", "Started", "one");
+    rec.Record(ref, "Warning", "Retried", "the same text");
+    ASSERT_TRUE(rec.Flush(milliseconds(10000)));
+    rec.Record(ref, "Warning", "Retried", "the same text");
+    rec.Record(ref, "Warning", "Retried", "the same text");
+    ASSERT_TRUE(rec.Flush(milliseconds(10000)));
+    EXPECT_EQ(rec.created(), 2u);
+    EXPECT_EQ(rec.dropped(), 0u);
+  }
+  auto events = ListAll(*client_, ResourceType::Core("v1", "events"), ns_, {});
+  ASSERT_TRUE(events.ok()) << events.status().ToString();
+  std::map<std::string, std::int64_t> counts;
+  for (const auto& ev : events->items) {
+    counts[ev.at("reason").as_string()] += ev.at("count").as_number().to_int64();
+  }
+  EXPECT_EQ(counts, (std::map<std::string, std::int64_t>{{"Retried", 3}, {"Started", 1}}));
+  EXPECT_EQ(events->items.size(), 2u) << "three Retried records are one Event";
 }
 
 }  // namespace
