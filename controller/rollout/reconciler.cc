@@ -99,6 +99,25 @@ std::string SampleId(const Observed& obs) {
   return id;
 }
 
+// The current environment of `after` when `after` enters Updating for it (it was not Updating in
+// `before`, or `before` was another revision); nullptr otherwise.
+const api::EnvironmentStatus* EntersUpdating(const api::Rollout& before,
+                                             const api::RolloutStatus& after) {
+  for (const auto& e : after.environments) {
+    if (e.name != after.current_environment || e.phase != api::EnvironmentPhase::kUpdating) {
+      continue;
+    }
+    const bool was_updating = std::any_of(
+        before.status.environments.begin(), before.status.environments.end(),
+        [&](const api::EnvironmentStatus& prev) {
+          return prev.name == e.name && prev.phase == api::EnvironmentPhase::kUpdating &&
+                 before.status.revision == after.revision;
+        });
+    if (!was_updating) return &e;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 std::string BuildImagePatch(const DeploymentPatch& p) {
@@ -221,8 +240,22 @@ Status Reconciler::ApplyPatch(const DeploymentPatch& p) {
   return Status::Ok();
 }
 
+// One reconcile per environment transition: when a pass has just written the status that enters
+// Updating (the previous images, write-ahead), the patch follows at once in a second pass on the
+// object that write returned (the overlay), instead of after a watch round trip. The order of the
+// writes is the same as with two reconciles, so crash safety is unchanged: a crash between them
+// leaves an Updating status whose patch the next reconcile sends.
 ReconcileResult Reconciler::Reconcile(const std::string& key) {
   const auto started = clock_.Now();
+  bool entered_updating = false;
+  ReconcileResult out = ReconcilePass(key, started, &entered_updating);
+  if (entered_updating && out.status.ok()) out = ReconcilePass(key, started, &entered_updating);
+  return out;
+}
+
+ReconcileResult Reconciler::ReconcilePass(const std::string& key, Clock::MonoTime started,
+                                          bool* entered_updating) {
+  *entered_updating = false;
   kube::ObjectPtr obj = Fresher("rollout", key, rollouts_.Get(key));
   if (!obj) {  // deleted: nothing to do but forget its series
     RecordDeleted(key);
@@ -240,6 +273,8 @@ ReconcileResult Reconciler::Reconcile(const std::string& key) {
     return {st, std::nullopt};
   }
   if (deleted) return {};
+  *entered_updating = plan.status && !opts_.dry_run && plan.patches.empty() &&
+                      EntersUpdating(o.observed.rollout, *plan.status) != nullptr;
   RecordUnchanged(o.observed, plan);
   ReconcileResult out;
   if (plan.requeue_after) out.requeue_after = *plan.requeue_after;
@@ -489,21 +524,10 @@ Status Reconciler::ExecuteStatus(const std::string& key, const Observation& o, c
   if (!res.ok()) return res.status();
   status_writes_.fetch_add(1);
   // An environment entering Updating is eligible from this reconcile's start; its first patch
-  // (next reconcile) closes the reaction-latency measurement.
-  for (const auto& e : after.environments) {
-    if (e.name != after.current_environment || e.phase != api::EnvironmentPhase::kUpdating) {
-      continue;
-    }
-    const bool was_updating = std::any_of(
-        before.status.environments.begin(), before.status.environments.end(),
-        [&](const api::EnvironmentStatus& prev) {
-          return prev.name == e.name && prev.phase == api::EnvironmentPhase::kUpdating &&
-                 before.status.revision == after.revision;
-        });
-    if (!was_updating) {
-      std::lock_guard<std::mutex> lock(mu_);
-      eligible_[key] = {std::to_string(after.revision) + "/" + e.name, started};
-    }
+  // (the pass that follows) closes the reaction-latency measurement.
+  if (const api::EnvironmentStatus* e = EntersUpdating(before, after); e != nullptr) {
+    std::lock_guard<std::mutex> lock(mu_);
+    eligible_[key] = {std::to_string(after.revision) + "/" + e->name, started};
   }
   // Recorded only after a successful write, so a retried reconcile never counts twice.
   if (opts_.recorder != nullptr) opts_.recorder->StatusWritten(before, &before.status, after);

@@ -90,6 +90,8 @@ class Reconciler {
   Status Execute(const std::string& key, const Observation& o, const Plan& plan,
                  Clock::MonoTime started, bool* deleted);
   Status ExecutePatches(const std::string& key, const Observed& obs, const Plan& plan);
+  ReconcileResult ReconcilePass(const std::string& key, Clock::MonoTime started,
+                                bool* entered_updating);
   Status StatusWriteRefused(const std::string& key, const Observation& o, const Status& refused);
   Status ExecuteStatus(const std::string& key, const Observation& o, const Plan& plan,
                        Clock::MonoTime started);

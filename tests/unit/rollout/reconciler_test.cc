@@ -36,7 +36,8 @@ class RecordingClient : public testing::UnimplementedClient {
   std::string last_patch;               // the body of the last patch
   std::optional<Status> patch_error;
   std::optional<Status> status_error;
-  std::vector<Status> status_errors;  // returned first, one per status write
+  std::vector<Status> status_errors;  // consumed one per status write (Ok: accepted)
+  std::vector<Json> status_bodies;    // every status write's object, in order
   int version = 100;
 
   Result<Json> Get(const kube::ResourceType& rt, const std::string& ns,
@@ -68,10 +69,11 @@ class RecordingClient : public testing::UnimplementedClient {
                             const Json& obj) override {
     const std::string key = ns + "/" + kube::MetaString(obj, "name");
     actions.push_back("status " + key);
+    status_bodies.push_back(obj);
     if (!status_errors.empty()) {
       Status err = status_errors.front();
       status_errors.erase(status_errors.begin());
-      return err;
+      if (!err.ok()) return err;  // an Ok entry lets this write through
     }
     if (status_error) return *status_error;
     Json stored = obj;
@@ -140,40 +142,51 @@ struct Harness {
     rollouts.Put(client.objects.at("app/r"));
     deployments.Put(client.objects.at("app/api"));
   }
+  // The environment enters Updating (previous images written) but its patch fails once, so the
+  // rollout waits, unpatched, in Updating; the caches catch up and the actions are forgotten.
+  void StartUpdating() {
+    client.patch_error = Status(StatusCode::kUnavailable, "apiserver restarting");
+    (void)reconciler->Reconcile("app/r");
+    client.patch_error.reset();
+    SyncCaches();
+    client.actions.clear();
+  }
   std::string Phase() const {
     auto r = api::DecodeRollout(client.objects.at("app/r"));
     return r.ok() ? api::PhaseName(r->status.environments.at(0).phase) : "";
   }
 };
 
-TEST(ReconcilerTest, PreviousImagesArePersistedBeforeThePatch) {
+// One reconcile per environment transition: the status that records the previous images, then
+// (on the object that write returned, with no watch round trip) the patch, then the status that
+// leaves Updating.
+TEST(ReconcilerTest, PreviousImagesArePersistedBeforeThePatchInTheSameReconcile) {
   Harness h;
   auto res = h.reconciler->Reconcile("app/r");
   ASSERT_TRUE(res.status.ok()) << res.status.ToString();
-  EXPECT_EQ(h.client.Count("patch"), 0) << "no patch before the previous images are written";
-  EXPECT_EQ(h.client.Count("status"), 1);
-  EXPECT_EQ(h.client.actions.at(0), "get deployments app/api")
-      << "entering Updating commits to a write: its target is read fresh first";
-  EXPECT_EQ(h.Phase(), "Updating");
+  EXPECT_EQ(h.client.actions,
+            (std::vector<std::string>{"get deployments app/api", "status app/r",
+                                      "get deployments app/api", "patch app/api", "status app/r"}))
+      << "entering Updating commits to a write: its target is read fresh first, and again "
+         "before the patch";
+  auto first = api::DecodeRollout(h.client.status_bodies.at(0));
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(api::PhaseName(first->status.environments.at(0).phase), "Updating");
+  EXPECT_EQ(first->status.environments[0].targets.at(0).previous_images.at("api"),
+            "registry.example.com/api:1")
+      << "no patch before the previous images are written";
+  EXPECT_EQ(h.Phase(), "Verifying");
   auto r = api::DecodeRollout(h.client.objects.at("app/r"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status.environments[0].targets[0].previous_images.at("api"),
             "registry.example.com/api:1");
   EXPECT_EQ(h.events.reasons, (std::vector<std::string>{"RolloutStarted", "EnvironmentStarted"}));
-
-  h.SyncCaches();
-  res = h.reconciler->Reconcile("app/r");
-  ASSERT_TRUE(res.status.ok()) << res.status.ToString();
-  ASSERT_EQ(h.client.actions.size(), 5u);
-  EXPECT_EQ(h.client.actions[2], "get deployments app/api") << "the write target is read fresh";
-  EXPECT_EQ(h.client.actions[3], "patch app/api");
-  EXPECT_EQ(h.client.actions[4], "status app/r") << "the patch comes before leaving Updating";
-  EXPECT_EQ(h.Phase(), "Verifying");
 }
 
 TEST(ReconcilerTest, OwnWritesOverlayLaggingCachesSoNothingIsPatchedTwice) {
   Harness h;
-  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  h.StartUpdating();
+  h.rollouts.Put(RolloutJson());  // the rollout cache lags: it has not seen Updating
   // The caches have NOT seen the status write: the overlay must be used.
   ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
   EXPECT_EQ(h.client.Count("patch"), 1);
@@ -186,8 +199,6 @@ TEST(ReconcilerTest, OwnWritesOverlayLaggingCachesSoNothingIsPatchedTwice) {
 
 TEST(ReconcilerTest, FailedPatchWritesNoStatus) {
   Harness h;
-  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
-  h.SyncCaches();
   h.client.patch_error = Status(StatusCode::kUnavailable, "apiserver restarting");
   auto res = h.reconciler->Reconcile("app/r");
   EXPECT_EQ(res.status.code(), StatusCode::kUnavailable);
@@ -215,9 +226,8 @@ TEST(ReconcilerTest, StatusConflictRecordsNoEvents) {
 // previous images) stays and says why, and the retry neither patches again nor loses anything.
 TEST(ReconcilerTest, ARefusedStatusWriteKeepsThePreviousImagesAndTheKey) {
   Harness h;
-  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // Updating, previous images
-  h.SyncCaches();
   h.client.status_errors = {
+      Status(StatusCode::kOk, ""),  // Updating is accepted ...
       Status(StatusCode::kInvalid, "status.message: Too long: may not be longer than 4096")};
   auto res = h.reconciler->Reconcile("app/r");
   EXPECT_EQ(h.client.Count("patch"), 1);
@@ -257,9 +267,7 @@ TEST(ReconcilerTest, ARolloutDeletedDuringTheReconcileIsDoneNotAnError) {
 // confirmed on a fresh read first, so nothing is rolled back.
 TEST(ReconcilerTest, AFailureVerdictIsConfirmedOnAFreshReadBeforeItIsPersisted) {
   Harness h;
-  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // Updating
-  h.SyncCaches();
-  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // patched: Verifying
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // Updating, patched: Verifying
   ASSERT_EQ(h.Phase(), "Verifying");
   h.SyncCaches();  // the cache: generation 2, observedGeneration 1 (not rolled out)
   // The API server: the Deployment controller has rolled generation 2 out since.
@@ -318,9 +326,7 @@ TEST(ReconcilerTest, AnAnalysisSampleIsTakenOffTheReconcileAndUsedOnALaterOne) {
   ro.planner.analysis_endpoints = {"http://prom:9090"};
   h.reconciler = std::make_unique<Reconciler>(h.client, h.clock, h.rollouts, h.deployments,
                                               h.namespaces, &runner, nullptr, h.events, ro);
-  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // Updating
-  h.SyncCaches();
-  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // patched: Verifying
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // Updating, patched: Verifying
   h.client.objects["app/api"]["status"]["observedGeneration"] = Json::number(2);
   h.SyncCaches();
 
@@ -362,8 +368,7 @@ TEST(ReconcilerTest, AnAnalysisSampleIsTakenOffTheReconcileAndUsedOnALaterOne) {
 
 TEST(ReconcilerTest, ThePatchCarriesTheFreshReadsResourceVersionAndTheClaim) {
   Harness h;
-  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
-  h.SyncCaches();
+  h.StartUpdating();
   // The API server holds a newer version than the cache (a status update since).
   h.client.objects["app/api"]["metadata"]["resourceVersion"] = Json::string("77");
   ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
@@ -375,8 +380,7 @@ TEST(ReconcilerTest, ThePatchCarriesTheFreshReadsResourceVersionAndTheClaim) {
 
 TEST(ReconcilerTest, AFreshReadOverridesAStaleCacheBeforeAnyPatch) {
   Harness h;
-  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
-  h.SyncCaches();  // the cache still shows container "api"
+  h.StartUpdating();  // the cache still shows container "api"
   // Its owner renamed the container; the watch has not delivered that yet.
   h.client.objects["app/api"]["spec"]["template"]["spec"]["containers"][0]["name"] =
       Json::string("api2");
@@ -407,8 +411,7 @@ TEST(ReconcilerTest, AClaimIsJudgedOnAFreshReadOfTheClaimingRollout) {
   for (const std::string phase : {"Progressing", "Succeeded", ""}) {
     SCOPED_TRACE(phase.empty() ? "claiming rollout deleted" : phase);
     Harness h;
-    ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
-    h.SyncCaches();
+    h.StartUpdating();
     h.client.objects["app/api"]["metadata"]["annotations"]["rollgate.io/owner"] =
         Json::string("team/x");
     if (!phase.empty()) {
@@ -432,8 +435,6 @@ TEST(ReconcilerTest, AClaimIsJudgedOnAFreshReadOfTheClaimingRollout) {
 
 TEST(ReconcilerTest, APatchConflictIsRetriedWithoutAStatusWrite) {
   Harness h;
-  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
-  h.SyncCaches();
   h.client.patch_error = Status(StatusCode::kConflict, "the object has been modified");
   auto res = h.reconciler->Reconcile("app/r");
   EXPECT_EQ(res.status.code(), StatusCode::kConflict);
@@ -448,7 +449,7 @@ TEST(ReconcilerTest, CacheMissIsConfirmedWithTheApiServer) {
   h.deployments.objects.clear();  // created a moment ago: not in the cache yet
   ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
   EXPECT_GE(h.client.Count("get deployments app/api"), 1);
-  EXPECT_EQ(h.Phase(), "Updating") << "a lagging cache is no reason for DeploymentNotFound";
+  EXPECT_EQ(h.Phase(), "Verifying") << "a lagging cache is no reason for DeploymentNotFound";
 
   Harness gone;
   gone.deployments.objects.clear();
