@@ -23,6 +23,9 @@ PRESETS = {
     # The memory target's size: 1,000 rollouts x 3 environments x 1 Deployment = 3,000
     # Deployments per contender, replicas 3-4 (about 10,000 pods). Run it with --no-baseline.
     "xlarge": dict(rollouts=1000, envs=3, deployments=1, min_replicas=3, max_replicas=4),
+    # A burst of updates: K single-environment rollouts of one one-replica Deployment each, all
+    # applied at once (the scenario the performance issue compares with Argo Rollouts).
+    "burst": dict(rollouts=100, envs=1, deployments=1, min_replicas=1, max_replicas=1),
 }
 
 
