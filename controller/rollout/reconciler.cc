@@ -118,6 +118,25 @@ const api::EnvironmentStatus* EntersUpdating(const api::Rollout& before,
   return nullptr;
 }
 
+// `s` without what only mirrors progress: the targets' replica counters, the validated pod
+// counts, and the messages (which describe that progress). Two statuses equal on this differ in
+// progress only.
+api::RolloutStatus WithoutProgress(api::RolloutStatus s) {
+  s.message.clear();
+  for (auto& c : s.conditions) c.message.clear();
+  for (auto& e : s.environments) {
+    e.message.clear();
+    for (auto& t : e.targets) {
+      t.replicas = t.updated_replicas = t.ready_replicas = t.available_replicas = 0;
+    }
+    if (e.validation) {
+      e.validation->gpu_pods = e.validation->passed = 0;
+      e.validation->message.clear();
+    }
+  }
+  return s;
+}
+
 }  // namespace
 
 std::string BuildImagePatch(const DeploymentPatch& p) {
@@ -268,7 +287,8 @@ ReconcileResult Reconciler::ReconcilePass(const std::string& key, Clock::MonoTim
   if (!planned.ok()) return {planned.status(), std::nullopt};
   const Plan& plan = *planned;
   bool deleted = false;
-  if (Status st = Execute(key, o, plan, started, &deleted); !st.ok()) {
+  std::optional<std::chrono::nanoseconds> deferred;
+  if (Status st = Execute(key, o, plan, started, &deleted, &deferred); !st.ok()) {
     if (st.code() == StatusCode::kConflict) ForgetStale(key);
     return {st, std::nullopt};
   }
@@ -278,6 +298,7 @@ ReconcileResult Reconciler::ReconcilePass(const std::string& key, Clock::MonoTim
   RecordUnchanged(o.observed, plan);
   ReconcileResult out;
   if (plan.requeue_after) out.requeue_after = *plan.requeue_after;
+  if (deferred) out.requeue_after = std::min(out.requeue_after.value_or(*deferred), *deferred);
   return out;
 }
 
@@ -466,9 +487,14 @@ Plan Reconciler::MakePlan(Observation& o) {
 // ---- Execute ----
 
 Status Reconciler::Execute(const std::string& key, const Observation& o, const Plan& plan,
-                           Clock::MonoTime started, bool* deleted) {
+                           Clock::MonoTime started, bool* deleted,
+                           std::optional<std::chrono::nanoseconds>* deferred) {
   if (Status st = ExecutePatches(key, o.observed, plan); !st.ok()) return st;
   if (!plan.status) return Status::Ok();
+  if (auto wait = ProgressWriteDelay(key, o.observed.rollout.status, plan); wait) {
+    *deferred = wait;  // written on the reconcile this requeue brings, or with the next change
+    return Status::Ok();
+  }
   if (opts_.dry_run) {
     log::Info("reconciler", "dry run: would write status",
               {{"rollout", key},
@@ -479,6 +505,24 @@ Status Reconciler::Execute(const std::string& key, const Observation& o, const P
   Status st = ExecuteStatus(key, o, plan, started);
   if (st.code() == StatusCode::kNotFound) *deleted = true;
   return st.code() == StatusCode::kNotFound ? Status::Ok() : st;
+}
+
+// How long a status write that only mirrors progress waits: until progress_interval after this
+// rollout's last status write. nullopt: write now (a phase or any other change, patches sent,
+// the interval passed).
+std::optional<std::chrono::nanoseconds> Reconciler::ProgressWriteDelay(
+    const std::string& key, const api::RolloutStatus& before, const Plan& plan) {
+  if (opts_.progress_interval <= std::chrono::nanoseconds::zero() || !plan.patches.empty() ||
+      !(WithoutProgress(before) == WithoutProgress(*plan.status))) {
+    return std::nullopt;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = last_status_write_.find(key);
+  if (it == last_status_write_.end()) return std::nullopt;
+  const auto due = it->second + opts_.progress_interval;
+  const auto now = clock_.Now();
+  if (now >= due) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(due - now);
 }
 
 // The patches, in plan order. The first roll-forward patch of an environment closes its
@@ -523,6 +567,10 @@ Status Reconciler::ExecuteStatus(const std::string& key, const Observation& o, c
   if (!res.ok() && !res.status().IsRetryable()) return StatusWriteRefused(key, o, res.status());
   if (!res.ok()) return res.status();
   status_writes_.fetch_add(1);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_status_write_[key] = clock_.Now();
+  }
   // An environment entering Updating is eligible from this reconcile's start; its first patch
   // (the pass that follows) closes the reaction-latency measurement.
   if (const api::EnvironmentStatus* e = EntersUpdating(before, after); e != nullptr) {
@@ -594,6 +642,7 @@ void Reconciler::RecordDeleted(const std::string& key) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     eligible_.erase(key);
+    last_status_write_.erase(key);
   }
   if (opts_.recorder != nullptr) {
     const auto slash = key.find('/');

@@ -51,6 +51,10 @@ struct ReconcilerOptions {
   PlannerOptions planner;
   bool dry_run = false;                   // plan and report, change nothing
   ReconcileRecorder* recorder = nullptr;  // optional
+  // A status change that only mirrors progress (replica counters, validated pods, the messages
+  // describing them) is written at most once per this interval per rollout; phase changes and
+  // everything else at once (with the latest progress). Zero writes every change at once.
+  std::chrono::nanoseconds progress_interval = std::chrono::seconds(5);
 };
 
 struct ReconcileResult {
@@ -88,7 +92,11 @@ class Reconciler {
   void ForgetStale(const std::string& key);
   // *deleted: the rollout was gone when its status was written (not an error).
   Status Execute(const std::string& key, const Observation& o, const Plan& plan,
-                 Clock::MonoTime started, bool* deleted);
+                 Clock::MonoTime started, bool* deleted,
+                 std::optional<std::chrono::nanoseconds>* deferred);
+  std::optional<std::chrono::nanoseconds> ProgressWriteDelay(const std::string& key,
+                                                             const api::RolloutStatus& before,
+                                                             const Plan& plan);
   Status ExecutePatches(const std::string& key, const Observed& obs, const Plan& plan);
   ReconcileResult ReconcilePass(const std::string& key, Clock::MonoTime started,
                                 bool* entered_updating);
@@ -118,6 +126,7 @@ class Reconciler {
   // When each rollout's current environment became eligible (entered Updating), for the
   // reaction-latency measurement: "ns/name" -> (revision/environment, time).
   std::map<std::string, std::pair<std::string, Clock::MonoTime>> eligible_;
+  std::map<std::string, Clock::MonoTime> last_status_write_;  // by rollout key
   std::atomic<std::uint64_t> patches_{0};
   std::atomic<std::uint64_t> status_writes_{0};
 };

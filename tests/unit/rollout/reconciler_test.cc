@@ -251,6 +251,48 @@ TEST(ReconcilerTest, ARefusedStatusWriteKeepsThePreviousImagesAndTheKey) {
   EXPECT_EQ(h.Phase(), "Verifying");
 }
 
+// Progress (the Deployment's replica counters) is mirrored into status at most once per 5 s;
+// a phase change is written at once, with the latest counters.
+TEST(ReconcilerTest, ProgressOnlyChangesAreWrittenAtMostOncePerInterval) {
+  Harness h;
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // Updating, patched: Verifying
+  h.SyncCaches();
+  const int writes = h.client.Count("status");
+  auto progress = [&](int updated) {
+    Json d = h.client.objects.at("app/api");
+    d["status"]["updatedReplicas"] = Json::number(updated);
+    d["metadata"]["resourceVersion"] = Json::string(std::to_string(++h.client.version));
+    h.client.objects["app/api"] = d;
+    h.deployments.Put(d);
+  };
+  progress(1);
+  h.clock.Advance(std::chrono::seconds(1));
+  auto res = h.reconciler->Reconcile("app/r");
+  ASSERT_TRUE(res.status.ok()) << res.status.ToString();
+  EXPECT_EQ(h.client.Count("status"), writes) << "progress within 5 s of the last write waits";
+  ASSERT_TRUE(res.requeue_after.has_value());
+  EXPECT_LE(*res.requeue_after, std::chrono::seconds(4)) << "it is written when the interval ends";
+
+  h.clock.Advance(std::chrono::seconds(4));
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count("status"), writes + 1);
+  auto r = api::DecodeRollout(h.client.objects.at("app/r"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status.environments[0].targets[0].updated_replicas, 1);
+
+  // More progress, then the Deployment is rolled out within the interval: written at once.
+  progress(2);
+  h.client.objects["app/api"]["status"]["observedGeneration"] = Json::number(2);
+  h.deployments.Put(h.client.objects.at("app/api"));
+  h.clock.Advance(std::chrono::seconds(1));
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count("status"), writes + 2);
+  EXPECT_EQ(h.Phase(), "Succeeded");
+  r = api::DecodeRollout(h.client.objects.at("app/r"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status.environments[0].targets[0].updated_replicas, 2);
+}
+
 // Deleted while it rolls back (or at any other step): the status write finds nothing, which is
 // the end of the rollout, not an error to retry and log.
 TEST(ReconcilerTest, ARolloutDeletedDuringTheReconcileIsDoneNotAnError) {
