@@ -14,6 +14,7 @@ print a table and write tests/bench/results/<preset>-<timestamp>.json and latest
 """
 
 import argparse
+import bisect
 import concurrent.futures
 import datetime
 import json
@@ -420,6 +421,62 @@ def api_summary(delta, completed):
             "by_verb_resource": rows}
 
 
+def plot_svg(result, width=640, height=300):
+    """An SVG of the controller's RSS and both contenders' completed rollouts over time (the
+    README's plot). None when there is no timeline."""
+    rg = (result.get("rollgate") or {}).get("timeline") or []
+    bl = (result.get("baseline") or {}).get("timeline") or []
+    if not rg and not bl:
+        return None
+    left, right, top, bottom = 50, 50, 30, 40
+    w, h = width - left - right, height - top - bottom
+    t_max = max([p[0] for p in rg] + [p[0] for p in bl] + [1.0])
+    rss_max = max([p[1] for p in rg] + [1.0]) * 1.1
+    n_max = max([p[2] for p in rg] + [p[1] for p in bl] + [1])
+
+    def x(t):
+        return left + w * max(t, 0.0) / t_max
+
+    def y(v, vmax):
+        return top + h - h * v / vmax
+
+    def path(points, color, dash=""):
+        if not points:
+            return ""
+        d = " ".join("%s%.1f,%.1f" % ("M" if i == 0 else "L", px, py)
+                     for i, (px, py) in enumerate(points))
+        return ('<path d="%s" fill="none" stroke="%s" stroke-width="1.5"%s/>'
+                % (d, color, ' stroke-dasharray="%s"' % dash if dash else ""))
+
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+           'font-family="sans-serif" font-size="11">' % (width, height),
+           '<rect width="100%" height="100%" fill="white"/>',
+           '<text x="%d" y="18">preset %s: controller RSS and rollouts completed over time</text>'
+           % (left, result.get("preset", "")),
+           '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>'
+           % (left, top + h, left + w, top + h),
+           '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>' % (left, top, left, top + h),
+           '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>'
+           % (left + w, top, left + w, top + h)]
+    for i in range(5):
+        t = t_max * i / 4
+        out.append('<text x="%.1f" y="%d" text-anchor="middle">%.0f s</text>'
+                   % (x(t), top + h + 15, t))
+        out.append('<text x="%d" y="%.1f" text-anchor="end" fill="#c03030">%.0f</text>'
+                   % (left - 4, y(rss_max * i / 4, rss_max) + 4, rss_max * i / 4))
+        out.append('<text x="%d" y="%.1f" fill="#2060c0">%.0f</text>'
+                   % (left + w + 4, y(n_max * i / 4, n_max) + 4, n_max * i / 4))
+    out.append('<text x="%d" y="%d" fill="#c03030">RSS MiB</text>' % (4, top - 6))
+    out.append('<text x="%d" y="%d" fill="#2060c0">completed</text>' % (left + w - 20, top - 6))
+    out.append(path([(x(p[0]), y(p[1], rss_max)) for p in rg], "#c03030"))
+    out.append(path([(x(p[0]), y(p[2], n_max)) for p in rg], "#2060c0"))
+    out.append(path([(x(p[0]), y(p[1], n_max)) for p in bl], "#2060c0", "4,3"))
+    out.append('<text x="%d" y="%d">solid: Rollgate; dashed: kubectl script (completed only)'
+               '</text>' % (left, height - 6))
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
 # --- the benchmark ------------------------------------------------------------------------------
 
 class Bench:
@@ -579,6 +636,9 @@ class Bench:
                                     if cpu1[k] is not None and cpu0[k] is not None},
             "apiserver_requests_window": api_summary(promtext.diff(api1, api0), completed),
             "patches_per_target": gen_deltas(gens0, gens1),
+            # [seconds since the start, rollouts completed], for the plot
+            "timeline": [[round(t - t0, 2), n + 1] for n, t in
+                         enumerate(sorted(ends[i] for i in ends if i not in failed))],
         }
         # kubectl's own requests: the verbs on deployments that only it issues in this window
         # (GET + PATCH from set image, LIST + WATCH from rollout status).
@@ -719,6 +779,10 @@ class Bench:
             return promtext.sum_by(m, "rollgate_kube_requests_total", ("verb",))
 
         kr = {k[0]: int(v) for k, v in promtext.diff(kube_req(m1), kube_req(m0)).items()}
+        kr_code = {"%s %s" % k: int(v) for k, v in promtext.diff(
+            promtext.sum_by(m1, "rollgate_kube_requests_total", ("verb", "code")),
+            promtext.sum_by(m0, "rollgate_kube_requests_total", ("verb", "code"))).items()
+            if int(v)}
         kr_sync = {k[0]: int(v) for k, v in kube_req(m0).items()}
         kr_idle = {k[0]: int(v) for k, v in promtext.diff(kube_req(mi1), kube_req(mi0)).items()}
         api_idle = promtext.diff(apii1, apii0)
@@ -761,7 +825,7 @@ class Bench:
             "cpu_s": {"run": round(c_run - c_sync, 2), "idle": round(ci1 - ci0, 3),
                       "per_completed_rollout": round((c_run - c_sync) / completed, 4)
                       if completed else None},
-            "kube_requests": {"by_verb": kr, "total": sum(kr.values()),
+            "kube_requests": {"by_verb": kr, "by_verb_code": kr_code, "total": sum(kr.values()),
                               "per_completed_rollout": round(sum(kr.values()) / completed, 2)
                               if completed else None},
             "control_plane_cpu_s": {k: round(cpu1[k] - cpu0[k], 2) for k in cpu1
@@ -774,6 +838,13 @@ class Bench:
                      "apiserver_requests_by_verb": api_summary(api_idle, 0)["by_verb"]},
         }
         del cpu_start
+        # [seconds since the first create, RSS MiB, rollouts completed], for the plot
+        done_times = sorted(self.tr.rollouts[n]["done"] for n in done)
+        span = self.sampler.window(t_start, ti1)
+        step = max(1, len(span) // 400)  # at most ~400 points
+        self.result["rollgate"]["timeline"] = [
+            [round(x[0] - t0, 2), mib(x[1]), bisect.bisect_right(done_times, x[0])]
+            for x in span[::step]]
         upd = [self.tr.rollouts[n].get("updates", 0) for n in names if n in self.tr.rollouts]
         self.result["rollgate"]["status_updates_per_rollout"] = dist(upd)
         self.result["rollgate"]["timeline_" + s.rollout_name(0)] = self.timeline(0, created)
@@ -1024,6 +1095,12 @@ class Bench:
             json.dump(self.result, f, indent=2, sort_keys=True)
             f.write("\n")
         shutil.copyfile(path, os.path.join(out_dir, "latest.json"))
+        svg = plot_svg(self.result)
+        if svg:
+            with open(path[:-len(".json")] + ".svg", "w") as f:
+                f.write(svg)
+            with open(os.path.join(out_dir, "latest.svg"), "w") as f:
+                f.write(svg)
         return path
 
     def run(self):
