@@ -141,6 +141,16 @@ def _top_cpu(interval=1.0, n=5):
     return ["%s(%d) %.0f%%" % (c, p, 100.0 * t / CLK_TCK / interval) for t, c, p in use if t > 0]
 
 
+def start_time(pid):
+    """Field 22 of /proc/PID/stat (the start time, fixed at fork), or None when the process is
+    gone or a zombie."""
+    try:
+        fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[19] if len(fields) > 19 and fields[0] != "Z" else None
+
+
 def cpu_seconds(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -247,15 +257,15 @@ class Cluster:
         return os.path.join(self.dir, "kubeconfig")
 
     def pid(self, name):
+        """The live pid of a component, as hack/cluster.sh records it ("PID STARTTIME": the pid
+        counts only while its start time, field 22 of /proc/PID/stat, matches)."""
         try:
-            pid = int(open(os.path.join(self.dir, "pids", name)).read().strip())
-        except (OSError, ValueError):
+            fields = open(os.path.join(self.dir, "pids", name)).read().split()
+            pid, recorded = int(fields[0]), fields[1]
+        except (OSError, ValueError, IndexError):
             return None
-        try:
-            cmd = open("/proc/%d/cmdline" % pid, "rb").read().decode(errors="replace")
-        except OSError:
-            return None
-        return pid if self.dir + "/" in cmd else None
+        started = start_time(pid)
+        return pid if started is not None and started == recorded else None
 
     def component_cpu(self):
         out = {}
@@ -290,7 +300,7 @@ class Cluster:
                                  start_new_session=True)
             logf.close()
             with open(os.path.join(self.dir, "pids", name), "w") as f:
-                f.write("%d\n" % p.pid)
+                f.write("%d %s\n" % (p.pid, start_time(p.pid) or "0"))
         time.sleep(1.5)
         for name in ("kube-controller-manager", "kube-scheduler"):
             if self.pid(name) is None:

@@ -363,7 +363,7 @@ TEST(CodecTrim, ATrimmedDeploymentDecodesToTheSameView) {
 TEST(CodecTrim, ADeploymentCostsTheSameWhateverATenantPutsIntoIt) {
   const std::string small = TrimDeployment(Parse(RichDeployment("n"))).serialize();
   const std::string big =
-      TrimDeployment(Parse(RichDeployment(std::string(200 * 1024, 'x')))).serialize();
+      TrimDeployment(Parse(RichDeployment(std::string(std::size_t{200} * 1024, 'x')))).serialize();
   EXPECT_EQ(big, small) << "200 KiB of annotations and env must not reach the cache";
   EXPECT_LT(small.size(), 1024u) << small;
   for (const char* gone : {"managedFields", "notes", "strategy", "volumes", "env", "command",

@@ -78,19 +78,22 @@ class EventClient final : public testing::UnimplementedClient {
   std::vector<Call> calls_;
 };
 
-const ObjectReference kRollout{"rollgate.io/v1alpha1", "ContainerRollout", "app", "r", "u1", ""};
+ObjectReference Rollout() {
+  return {"rollgate.io/v1alpha1", "ContainerRollout", "app", "r", "u1", ""};
+}
 
 TEST(AsyncEventRecorderTest, RecordingNeverWaitsForTheApiServer) {
   testing::FakeClock clock;
   EventClient client;
   AsyncEventRecorder rec(client, clock, "rollgate-controller", "host");
+  const ObjectReference ref = Rollout();
   client.Hold();
-  rec.Record(kRollout, "Normal", "RolloutStarted", "revision 1");
+  rec.Record(ref, "Normal", "RolloutStarted", "revision 1");
   ASSERT_TRUE(client.WaitEntered(1));
   // The first create hangs in the client; these return at once (a synchronous recorder would
   // block this thread here forever).
-  rec.Record(kRollout, "Normal", "EnvironmentStarted", "dev");
-  rec.Record(kRollout, "Normal", "EnvironmentSucceeded", "dev");
+  rec.Record(ref, "Normal", "EnvironmentStarted", "dev");
+  rec.Record(ref, "Normal", "EnvironmentSucceeded", "dev");
   EXPECT_TRUE(client.calls().empty());
   client.Release();
   ASSERT_TRUE(rec.Flush(seconds(10)));
@@ -106,11 +109,12 @@ TEST(AsyncEventRecorderTest, DuplicatesWaitingInTheQueueBecomeOneEventWithACount
   testing::FakeClock clock;
   EventClient client;
   AsyncEventRecorder rec(client, clock, "rollgate-controller", "host");
+  const ObjectReference ref = Rollout();
   client.Hold();
-  rec.Record(kRollout, "Normal", "RolloutStarted", "revision 1");
+  rec.Record(ref, "Normal", "RolloutStarted", "revision 1");
   ASSERT_TRUE(client.WaitEntered(1));
-  for (int i = 0; i < 5; ++i) rec.Record(kRollout, "Warning", "AnalysisInconclusive", "no data");
-  rec.Record(kRollout, "Warning", "AnalysisInconclusive", "other text");  // distinct: its own
+  for (int i = 0; i < 5; ++i) rec.Record(ref, "Warning", "AnalysisInconclusive", "no data");
+  rec.Record(ref, "Warning", "AnalysisInconclusive", "other text");  // distinct: its own
   client.Release();
   ASSERT_TRUE(rec.Flush(seconds(10)));
   const auto calls = client.calls();
@@ -127,13 +131,14 @@ TEST(AsyncEventRecorderTest, ADuplicateWithinTheWindowUpdatesTheSentEvent) {
   AsyncEventRecorder::Options o;
   o.window = seconds(600);
   AsyncEventRecorder rec(client, clock, "rollgate-controller", "host", o);
-  rec.Record(kRollout, "Warning", "ReconcileError", "timeout");
+  const ObjectReference ref = Rollout();
+  rec.Record(ref, "Warning", "ReconcileError", "timeout");
   ASSERT_TRUE(rec.Flush(seconds(10)));
   clock.Advance(seconds(30));
-  rec.Record(kRollout, "Warning", "ReconcileError", "timeout");
+  rec.Record(ref, "Warning", "ReconcileError", "timeout");
   ASSERT_TRUE(rec.Flush(seconds(10)));
   clock.Advance(seconds(601));  // past the window: a new Event
-  rec.Record(kRollout, "Warning", "ReconcileError", "timeout");
+  rec.Record(ref, "Warning", "ReconcileError", "timeout");
   ASSERT_TRUE(rec.Flush(seconds(10)));
   const auto calls = client.calls();
   ASSERT_EQ(calls.size(), 3u);
@@ -152,10 +157,11 @@ TEST(AsyncEventRecorderTest, AStormIsBoundedDroppedAndCountedNeverBlocking) {
   AsyncEventRecorder::Options o;
   o.max_pending = 2;
   AsyncEventRecorder rec(client, clock, "rollgate-controller", "host", o);
+  const ObjectReference ref = Rollout();
   client.Hold();
-  rec.Record(kRollout, "Normal", "X", "being sent");
+  rec.Record(ref, "Normal", "X", "being sent");
   ASSERT_TRUE(client.WaitEntered(1));
-  for (int i = 0; i < 10; ++i) rec.Record(kRollout, "Normal", "E" + std::to_string(i), "m");
+  for (int i = 0; i < 10; ++i) rec.Record(ref, "Normal", "E" + std::to_string(i), "m");
   EXPECT_EQ(rec.dropped(), 8u);
   client.Release();
   ASSERT_TRUE(rec.Flush(seconds(10)));
@@ -170,10 +176,11 @@ TEST(AsyncEventRecorderTest, TheDestructorSendsWhatIsQueued) {
   EventClient client;
   {
     AsyncEventRecorder rec(client, clock, "rollgate-controller", "host");
+    const ObjectReference ref = Rollout();
     client.Hold();
-    rec.Record(kRollout, "Normal", "A", "a");
+    rec.Record(ref, "Normal", "A", "a");
     ASSERT_TRUE(client.WaitEntered(1));
-    rec.Record(kRollout, "Normal", "B", "b");
+    rec.Record(ref, "Normal", "B", "b");
     client.Release();
   }
   EXPECT_EQ(client.calls().size(), 2u);
