@@ -2,6 +2,7 @@
 // for leadership when asked, serves /metrics and the health probes, and runs the controller
 // (manager/wiring.h) until SIGINT/SIGTERM or a lost lease. Bad flags or an unusable kubeconfig
 // exit with code 2 and one line naming the flag, or the file and the field.
+#include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -179,9 +180,23 @@ std::thread SignalThread(const sigset_t& signals, CancelToken& stop) {
   });
 }
 
+// glibc's allocator, tuned for a small long-running process with ~26 threads: two arenas instead of
+// one per allocating thread, and a fixed mmap threshold (no dynamic raise), so that the large
+// transient buffers of a list response are returned to the system when freed. Measured on the
+// burst preset (100 rollouts, idle RSS median): default 29.8 MiB, 2 arenas 25.1 MiB, both 24.1
+// MiB; jemalloc 36.1 MiB and mimalloc 40.5 MiB (LD_PRELOAD) were worse (README, Performance).
+// MALLOC_ARENA_MAX / MALLOC_MMAP_THRESHOLD_ in the environment still win.
+void TuneAllocator() {
+  // NOLINTBEGIN(concurrency-mt-unsafe): start-up, before any thread
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  // NOLINTEND(concurrency-mt-unsafe)
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  TuneAllocator();
   auto parsed = manager::ParseOptions(
       argc, argv, std::string("ghcr.io/rollgate/rollgate-validate:") + ROLLGATE_VERSION);
   if (!parsed.ok()) return Fail(parsed.status().message());
