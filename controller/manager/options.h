@@ -19,8 +19,8 @@ struct Options {
   std::string kubeconfig;
   std::string context;
   std::string watch_namespace;
-  double kube_qps = 20;
-  int kube_burst = 30;
+  double kube_qps = 50;
+  int kube_burst = 100;
   int concurrency = 4;
   std::vector<std::string> allowed_registries;
   // --analysis-endpoints-file: the Prometheus endpoints analysis may query (none when unset).

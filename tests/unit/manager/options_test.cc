@@ -22,8 +22,8 @@ Result<Options> Parse(const std::vector<std::string>& args) {
 TEST(ParseOptions, DefaultsAreTheDocumentedOnes) {
   auto o = Parse({});
   ASSERT_TRUE(o.ok()) << o.status().message();
-  EXPECT_EQ(o->kube_qps, 20);
-  EXPECT_EQ(o->kube_burst, 30);
+  EXPECT_EQ(o->kube_qps, 50);
+  EXPECT_EQ(o->kube_burst, 100);
   EXPECT_EQ(o->concurrency, 4);
   EXPECT_EQ(o->validator_image, "validate:1");
   EXPECT_EQ(o->gpu_resource, "nvidia.com/gpu");
