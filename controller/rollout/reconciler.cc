@@ -259,22 +259,26 @@ Status Reconciler::ApplyPatch(const DeploymentPatch& p) {
   return Status::Ok();
 }
 
-// One reconcile per environment transition: when a pass has just written the status that enters
-// Updating (the previous images, write-ahead), the patch follows at once in a second pass on the
-// object that write returned (the overlay), instead of after a watch round trip. The order of the
-// writes is the same as with two reconciles, so crash safety is unchanged: a crash between them
-// leaves an Updating status whose patch the next reconcile sends.
+// One reconcile per environment transition: when a pass has just written a status that the next
+// step follows from at once -- entering Updating (the previous images, write-ahead: the patch is
+// next), or an environment's success that makes the next one current -- another pass runs on the
+// object that write returned (the overlay) instead of after a watch round trip. At most three
+// passes: success of environment N, Updating of N+1, its patch. The writes are the same, in the
+// same order, as with one reconcile per step, so crash safety is unchanged: a crash between two
+// passes leaves a status the next reconcile continues from.
 ReconcileResult Reconciler::Reconcile(const std::string& key) {
   const auto started = clock_.Now();
-  bool entered_updating = false;
-  ReconcileResult out = ReconcilePass(key, started, &entered_updating);
-  if (entered_updating && out.status.ok()) out = ReconcilePass(key, started, &entered_updating);
+  bool again = false;
+  ReconcileResult out = ReconcilePass(key, started, &again);
+  for (int pass = 1; pass < 3 && again && out.status.ok(); ++pass) {
+    out = ReconcilePass(key, started, &again);
+  }
   return out;
 }
 
 ReconcileResult Reconciler::ReconcilePass(const std::string& key, Clock::MonoTime started,
-                                          bool* entered_updating) {
-  *entered_updating = false;
+                                          bool* again) {
+  *again = false;
   kube::ObjectPtr obj = Fresher("rollout", key, rollouts_.Get(key));
   if (!obj) {  // deleted: nothing to do but forget its series
     RecordDeleted(key);
@@ -293,8 +297,15 @@ ReconcileResult Reconciler::ReconcilePass(const std::string& key, Clock::MonoTim
     return {st, std::nullopt};
   }
   if (deleted) return {};
-  *entered_updating = plan.status && !opts_.dry_run && plan.patches.empty() &&
-                      EntersUpdating(o.observed.rollout, *plan.status) != nullptr;
+  if (plan.status && !opts_.dry_run && plan.patches.empty()) {
+    const api::RolloutStatus& before = o.observed.rollout.status;
+    const api::RolloutStatus& after = *plan.status;
+    const bool next_environment = after.phase == api::RolloutPhase::kProgressing &&
+                                  after.revision == before.revision &&
+                                  !before.current_environment.empty() &&
+                                  after.current_environment != before.current_environment;
+    *again = next_environment || EntersUpdating(o.observed.rollout, after) != nullptr;
+  }
   RecordUnchanged(o.observed, plan);
   ReconcileResult out;
   if (plan.requeue_after) out.requeue_after = *plan.requeue_after;
@@ -385,6 +396,7 @@ Status Reconciler::ObserveLive(const api::EnvironmentSpec& env, Observed& obs) {
 // (retried with backoff, from a fresh read) instead of patching a Deployment nobody checked.
 Result<Plan> Reconciler::PlanOnFreshTargets(Observation& o) {
   std::set<std::pair<std::string, std::string>> fresh;
+  std::set<std::string> fresh_namespaces;  // read once per plan, however many targets share one
   Plan plan = MakePlan(o);
   for (int round = 0;; ++round) {
     std::set<std::pair<std::string, std::string>> stale;
@@ -396,7 +408,9 @@ Result<Plan> Reconciler::PlanOnFreshTargets(Observation& o) {
       return Status(StatusCode::kUnavailable, "the plan kept changing under fresh reads");
     }
     for (const auto& [ns, name] : stale) {
-      if (Status st = ReadTargetFresh(ns, name, o.observed); !st.ok()) return st;
+      if (Status st = ReadTargetFresh(ns, name, o.observed, fresh_namespaces); !st.ok()) {
+        return st;
+      }
       fresh.insert({ns, name});
     }
     plan = MakePlan(o);
@@ -417,12 +431,15 @@ Status Reconciler::ReadNamespace(const std::string& ns, Observed& obs) {
   return Status::Ok();
 }
 
-// One write target from the API server: its namespace (unless the rollout's own), the
+// One write target from the API server: its namespace (unless the rollout's own, or already read
+// for this plan), the
 // Deployment, and the rollout that claims it when that is another one. NotFound is an answer;
 // any other error is retried.
-Status Reconciler::ReadTargetFresh(const std::string& ns, const std::string& name, Observed& obs) {
-  if (ns != obs.rollout.namespace_) {
+Status Reconciler::ReadTargetFresh(const std::string& ns, const std::string& name, Observed& obs,
+                                   std::set<std::string>& namespaces_read) {
+  if (ns != obs.rollout.namespace_ && !namespaces_read.contains(ns)) {
     if (Status st = ReadNamespace(ns, obs); !st.ok()) return st;
+    namespaces_read.insert(ns);
   }
   const std::string dkey = ns + "/" + name;
   auto d = client_.Get(kube::resources::Deployments(), ns, name);

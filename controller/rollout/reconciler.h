@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "controller/common/clock.h"
@@ -88,7 +89,8 @@ class Reconciler {
   Plan MakePlan(Observation& o);
   Result<Plan> PlanOnFreshTargets(Observation& o);
   Status ReadNamespace(const std::string& ns, Observed& obs);
-  Status ReadTargetFresh(const std::string& ns, const std::string& name, Observed& obs);
+  Status ReadTargetFresh(const std::string& ns, const std::string& name, Observed& obs,
+                         std::set<std::string>& namespaces_read);
   void ForgetStale(const std::string& key);
   // *deleted: the rollout was gone when its status was written (not an error).
   Status Execute(const std::string& key, const Observation& o, const Plan& plan,
@@ -98,8 +100,7 @@ class Reconciler {
                                                              const api::RolloutStatus& before,
                                                              const Plan& plan);
   Status ExecutePatches(const std::string& key, const Observed& obs, const Plan& plan);
-  ReconcileResult ReconcilePass(const std::string& key, Clock::MonoTime started,
-                                bool* entered_updating);
+  ReconcileResult ReconcilePass(const std::string& key, Clock::MonoTime started, bool* again);
   Status StatusWriteRefused(const std::string& key, const Observation& o, const Status& refused);
   Status ExecuteStatus(const std::string& key, const Observation& o, const Plan& plan,
                        Clock::MonoTime started);

@@ -183,6 +183,65 @@ TEST(ReconcilerTest, PreviousImagesArePersistedBeforeThePatchInTheSameReconcile)
   EXPECT_EQ(h.events.reasons, (std::vector<std::string>{"RolloutStarted", "EnvironmentStarted"}));
 }
 
+// The success of one environment and the start of the next (previous images, then the patch)
+// are one reconcile: three passes, the same writes in the same order, no watch round trip.
+TEST(ReconcilerTest, TheNextEnvironmentStartsInTheReconcileThatSawTheLastOneSucceed) {
+  Harness h;
+  Json rollout = RolloutJson();
+  rollout["spec"]["environments"][1] = Json::parse(
+      R"({"name":"prod","targets":[{"deployment":"api-prod","containers":{"api":"backend"}}]})");
+  Json prod = DeploymentJson("registry.example.com/api:1", 6);
+  prod["metadata"]["name"] = Json::string("api-prod");
+  h.client.objects["app/r"] = rollout;
+  h.client.objects["app/api-prod"] = prod;
+  h.rollouts.Put(rollout);
+  h.deployments.Put(prod);
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // dev: Updating, patched, Verifying
+  // The Deployment controller rolls dev out.
+  h.client.objects["app/api"]["status"]["observedGeneration"] = Json::number(2);
+  h.SyncCaches();
+  h.client.actions.clear();
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.actions,
+            (std::vector<std::string>{"status app/r", "get deployments app/api-prod",
+                                      "status app/r", "get deployments app/api-prod",
+                                      "patch app/api-prod", "status app/r"}));
+  auto r = api::DecodeRollout(h.client.objects.at("app/r"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(api::PhaseName(r->status.environments.at(0).phase), "Succeeded");
+  EXPECT_EQ(api::PhaseName(r->status.environments.at(1).phase), "Verifying");
+  EXPECT_EQ(r->status.environments[1].targets.at(0).previous_images.at("api"),
+            "registry.example.com/api:1");
+}
+
+// The write guard reads a target namespace fresh once per plan, not once per Deployment in it.
+TEST(ReconcilerTest, ANamespaceSharedByTargetsIsReadOncePerPlan) {
+  Harness h;
+  Json rollout = RolloutJson();
+  rollout["spec"]["environments"][0] =
+      Json::parse(R"({"name":"prod","namespace":"prod","targets":[)"
+                  R"({"deployment":"a","containers":{"api":"backend"}},)"
+                  R"({"deployment":"b","containers":{"api":"backend"}}]})");
+  h.client.objects["app/r"] = rollout;
+  h.rollouts.Put(rollout);
+  const Json ns = Json::parse(
+      R"({"metadata":{"name":"prod","labels":{"rollgate.io/allow-rollouts-from":"app"}}})");
+  h.client.objects["/prod"] = ns;
+  h.namespaces.Put(ns);
+  for (const char* name : {"a", "b"}) {
+    Json d = DeploymentJson("registry.example.com/api:1", 7);
+    d["metadata"]["namespace"] = Json::string("prod");
+    d["metadata"]["name"] = Json::string(name);
+    h.client.objects[std::string("prod/") + name] = d;
+    h.deployments.Put(d);
+  }
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count("patch"), 2);
+  EXPECT_EQ(h.client.Count("get namespaces /prod"), 2)
+      << "one fresh read for the plan that records the previous images, one for the patches";
+  EXPECT_EQ(h.client.Count("get deployments prod/"), 4);
+}
+
 TEST(ReconcilerTest, OwnWritesOverlayLaggingCachesSoNothingIsPatchedTwice) {
   Harness h;
   h.StartUpdating();
