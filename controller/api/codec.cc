@@ -43,7 +43,7 @@ void PutTime(Json& o, const char* name, const std::optional<WallTime>& t) {
 // Metadata as the caches keep it; of the annotations only Rollgate's own (rollgate.io/...).
 Json TrimMetadata(Json&& meta) {
   Json out = Keep(std::move(meta), {"namespace", "name", "uid", "generation", "resourceVersion",
-                                    "deletionTimestamp", "labels", "annotations"});
+                                    "deletionTimestamp", "annotations"});
   Reshape(out, "annotations", [](Json&& ann) {
     Json kept = Json::object();
     if (!ann.is_object()) return kept;
@@ -554,11 +554,7 @@ NamespaceView DecodeNamespace(const Json& obj) {
 Json TrimDeployment(Json&& obj) {
   if (!obj.is_object()) return std::move(obj);
   Json out = Keep(std::move(obj), {"apiVersion", "kind", "metadata", "spec", "status"});
-  Reshape(out, "metadata", [](Json&& m) {
-    Json meta = TrimMetadata(std::move(m));
-    if (meta.has_field("labels")) meta.erase("labels");  // never read on a Deployment
-    return meta;
-  });
+  Reshape(out, "metadata", TrimMetadata);
   Reshape(out, "spec", [](Json&& spec) {
     Json s = Keep(std::move(spec), {"replicas", "selector", "template"});
     Reshape(s, "selector", [](Json&& sel) { return Keep(std::move(sel), {"matchLabels"}); });
@@ -606,11 +602,7 @@ Json TrimDeployment(Json&& obj) {
 Json TrimRollout(Json&& obj) {
   if (!obj.is_object()) return std::move(obj);
   Json out = Keep(std::move(obj), {"apiVersion", "kind", "metadata", "spec", "status"});
-  Reshape(out, "metadata", [](Json&& m) {
-    Json meta = TrimMetadata(std::move(m));
-    if (meta.has_field("labels")) meta.erase("labels");
-    return meta;
-  });
+  Reshape(out, "metadata", TrimMetadata);
   return out;
 }
 
