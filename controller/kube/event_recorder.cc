@@ -137,7 +137,10 @@ void AsyncEventRecorder::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, nothing left
+    if (stop_) {  // the destructor's flush has had its time: what is left is dropped
+      dropped_.fetch_add(queue_.size());
+      return;
+    }
     Pending p = std::move(queue_.front());
     queued_.erase(p.key);
     queue_.pop_front();

@@ -79,7 +79,9 @@ class AsyncEventRecorder final : public EventRecorder {
       : AsyncEventRecorder(client, clock, std::move(component), std::move(instance), Options{}) {}
   AsyncEventRecorder(const AsyncEventRecorder&) = delete;
   AsyncEventRecorder& operator=(const AsyncEventRecorder&) = delete;
-  // Sends what is queued for up to flush_timeout, then stops.
+  // Sends what is queued for up to flush_timeout, then stops; what is still queued then is
+  // dropped (counted), so a stop never waits on an unreachable API server for longer than that
+  // and the one request in flight.
   ~AsyncEventRecorder() override;
 
   void Record(const ObjectReference& obj, const std::string& type, const std::string& reason,

@@ -2,7 +2,7 @@
 // waits for the API server, duplicates waiting in the queue become one Event with a count, a
 // duplicate within the window updates the sent Event (a merge patch of count and lastTimestamp),
 // the queue is bounded (a storm is dropped and counted, never blocks), and the destructor sends
-// what is queued.
+// what is queued within its flush timeout and drops the rest.
 // Thread-safety: the fake client is called from the recorder's thread; it guards its state.
 #include "controller/kube/event_recorder.h"
 
@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/fakes/fake_clock.h"
@@ -184,6 +185,31 @@ TEST(AsyncEventRecorderTest, TheDestructorSendsWhatIsQueued) {
     client.Release();
   }
   EXPECT_EQ(client.calls().size(), 2u);
+}
+
+// The destructor waits flush_timeout for the queue, then drops what is left: a stop never waits
+// on an API server that does not answer for longer than that and the request in flight.
+TEST(AsyncEventRecorderTest, AStopDropsWhatTheFlushTimeoutLeftQueued) {
+  testing::FakeClock clock;
+  EventClient client;
+  std::thread releaser;
+  {
+    AsyncEventRecorder::Options o;
+    o.flush_timeout = milliseconds(50);
+    AsyncEventRecorder rec(client, clock, "rollgate-controller", "host", o);
+    const ObjectReference ref = Rollout();
+    client.Hold();
+    releaser = std::thread([&client] {
+      std::this_thread::sleep_for(milliseconds(300));
+      client.Release();
+    });
+    rec.Record(ref, "Normal", "A", "a");
+    EXPECT_TRUE(client.WaitEntered(1));
+    rec.Record(ref, "Normal", "B", "b");
+    rec.Record(ref, "Normal", "C", "c");
+  }
+  releaser.join();
+  EXPECT_EQ(client.calls().size(), 1u) << "B and C were still queued when the flush timed out";
 }
 
 }  // namespace
