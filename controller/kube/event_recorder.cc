@@ -161,8 +161,7 @@ void AsyncEventRecorder::Send(Pending p) {
     Sent& s = it->second;
     Json patch = Json::object();
     patch["count"] = Json::number(s.count + p.count);
-    const Json built = builder_.Build(p.obj, p.type, p.reason, p.message);
-    patch["lastTimestamp"] = built.at("lastTimestamp");
+    patch["lastTimestamp"] = Json::string(Rfc3339(clock_.WallNow(), false));
     auto res = client_.Patch(events, p.obj.namespace_, s.name, PatchType::kMerge, patch.serialize(),
                              PatchOptions{});
     if (res.ok()) {

@@ -137,6 +137,11 @@ api::RolloutStatus WithoutProgress(api::RolloutStatus s) {
   return s;
 }
 
+// What the Events about a rollout refer to.
+kube::ObjectReference EventSubject(const api::Rollout& r) {
+  return {"rollgate.io/v1alpha1", "ContainerRollout", r.namespace_, r.name, r.uid, ""};
+}
+
 }  // namespace
 
 std::string BuildImagePatch(const DeploymentPatch& p) {
@@ -432,9 +437,8 @@ Status Reconciler::ReadNamespace(const std::string& ns, Observed& obs) {
 }
 
 // One write target from the API server: its namespace (unless the rollout's own, or already read
-// for this plan), the
-// Deployment, and the rollout that claims it when that is another one. NotFound is an answer;
-// any other error is retried.
+// for this plan), the Deployment, and the rollout that claims it when that is another one.
+// NotFound is an answer; any other error is retried.
 Status Reconciler::ReadTargetFresh(const std::string& ns, const std::string& name, Observed& obs,
                                    std::set<std::string>& namespaces_read) {
   if (ns != obs.rollout.namespace_ && !namespaces_read.contains(ns)) {
@@ -597,8 +601,7 @@ Status Reconciler::ExecuteStatus(const std::string& key, const Observation& o, c
   // Recorded only after a successful write, so a retried reconcile never counts twice.
   if (opts_.recorder != nullptr) opts_.recorder->StatusWritten(before, &before.status, after);
   Remember("rollout", key, api::TrimRollout(std::move(res).value()));
-  const kube::ObjectReference ref{
-      "rollgate.io/v1alpha1", "ContainerRollout", before.namespace_, before.name, before.uid, ""};
+  const kube::ObjectReference ref = EventSubject(before);
   for (const auto& ev : plan.events) events_.Record(ref, ev.type, ev.reason, ev.message);
   if (after.phase != before.status.phase) {
     const std::string from = api::PhaseName(before.status.phase);
@@ -636,8 +639,7 @@ Status Reconciler::StatusWriteRefused(const std::string& key, const Observation&
         client_.UpdateStatus(kube::resources::ContainerRollouts(), before.namespace_, updated);
     if (res.ok()) Remember("rollout", key, api::TrimRollout(std::move(res).value()));
   }
-  const kube::ObjectReference ref{
-      "rollgate.io/v1alpha1", "ContainerRollout", before.namespace_, before.name, before.uid, ""};
+  const kube::ObjectReference ref = EventSubject(before);
   events_.Record(ref, "Warning", "StatusUpdateRefused", why);
   return Status(StatusCode::kUnavailable, why);
 }
