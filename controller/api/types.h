@@ -255,14 +255,4 @@ inline std::string EnvironmentNamespace(const Rollout& r, const EnvironmentSpec&
   return env.namespace_.empty() ? r.namespace_ : env.namespace_;
 }
 
-// Every Deployment the rollout targets ("ns/name"), for watch-to-rollout mapping.
-inline std::vector<std::string> TargetKeys(const Rollout& r) {
-  std::vector<std::string> out;
-  for (const auto& e : r.spec.environments) {
-    const std::string ns = EnvironmentNamespace(r, e);
-    for (const auto& t : e.targets) out.push_back(ns + "/" + t.deployment);
-  }
-  return out;
-}
-
 }  // namespace rollgate::api

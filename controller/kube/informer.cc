@@ -66,7 +66,7 @@ Status Informer::ListAndReplace() {
   ordered.reserve(list->items.size());
   for (auto& item : list->items) {
     std::string key = ObjectKey(item);
-    if (key.empty()) continue;
+    if (key.empty() || !Keeps(item)) continue;
     ordered.emplace_back(std::move(key), Make(std::move(item)));
   }
   std::unordered_map<std::string, ObjectPtr> fresh(ordered.begin(), ordered.end());
@@ -87,6 +87,7 @@ Status Informer::ListAndReplace() {
     }
     store_ = std::move(fresh);
     resource_version_ = list->resource_version;
+    unseen_deletes_ = ++changes_;  // an Offer read before this list may predate a deletion
   }
   for (const auto& [old_obj, new_obj] : updates) {
     for (const auto& h : handlers_) {
@@ -114,14 +115,24 @@ void Informer::Apply(WatchEvent&& ev) {
   }
   const std::string key = ObjectKey(ev.object);
   if (key.empty()) return;
+  const bool deleted = ev.type == WatchEvent::Type::kDeleted;
+  if (!Keeps(ev.object)) {  // not of interest (any more): forget it, tell no one
+    std::unique_lock lock(store_mu_);
+    ++changes_;
+    if (store_.erase(key) == 0 && deleted) unseen_deletes_ = changes_;
+    if (!rv.empty()) resource_version_ = rv;
+    return;
+  }
   ObjectPtr obj = Make(std::move(ev.object));
   ObjectPtr old_obj;
   {
     std::unique_lock lock(store_mu_);
+    ++changes_;
     auto it = store_.find(key);
     if (it != store_.end()) old_obj = it->second;
-    if (ev.type == WatchEvent::Type::kDeleted) {
+    if (deleted) {
       store_.erase(key);
+      if (!old_obj) unseen_deletes_ = changes_;
     } else {
       store_[key] = obj;
     }
@@ -260,6 +271,29 @@ std::vector<ObjectPtr> Informer::ListNamespace(const std::string& ns) const {
     if (k.rfind(prefix, 0) == 0) out.push_back(v);
   }
   return out;
+}
+
+std::uint64_t Informer::Mark() const {
+  std::shared_lock lock(store_mu_);
+  return changes_;
+}
+
+void Informer::Offer(Json obj, std::uint64_t mark) {
+  std::string key = ObjectKey(obj);
+  if (key.empty() || !Keeps(obj)) return;
+  {
+    std::shared_lock lock(store_mu_);
+    if (store_.contains(key) || unseen_deletes_ > mark) return;
+  }
+  ObjectPtr made = Make(std::move(obj));  // outside the lock: a transform may take a while
+  std::unique_lock lock(store_mu_);
+  if (unseen_deletes_ > mark) return;
+  store_.try_emplace(std::move(key), std::move(made));  // a watched object, if any, is newer
+}
+
+std::size_t Informer::Prune() {
+  std::unique_lock lock(store_mu_);
+  return std::erase_if(store_, [this](const auto& kv) { return !Keeps(*kv.second); });
 }
 
 std::size_t Informer::Size() const {

@@ -34,6 +34,13 @@ class ObjectLister {
   virtual ~ObjectLister() = default;
   virtual ObjectPtr Get(const std::string& key) const = 0;
   virtual std::vector<ObjectPtr> ListNamespace(const std::string& ns) const = 0;
+
+  // For a cache that keeps only some objects (InformerOptions::keep): an object read from the API
+  // server after Mark() returned `mark` may be added to it when the cache does not hold its key
+  // yet, so that an object that became interesting since its last change need not be read again.
+  // A cache that holds everything ignores it.
+  virtual std::uint64_t Mark() const { return 0; }
+  virtual void Offer(Json /*obj*/, std::uint64_t /*mark*/) {}
 };
 
 struct InformerHandlers {
@@ -50,6 +57,13 @@ struct InformerOptions {
   std::int64_t page_size = 500;
   // Applied to every object before it is stored (e.g. drop managedFields to save memory).
   std::function<Json(Json&&)> transform;
+  // Which objects the cache keeps (unset: all), asked of each listed or watched object before
+  // its transform (and of stored, transformed ones by Prune: it must answer both alike). An object
+  // it refuses is not stored, and one stored earlier is dropped without a delete event (its key
+  // left the cache's interest, not the cluster). The answer may change over time: call Prune() when
+  // it refuses more than before; an object it starts to accept is stored with its next change, or
+  // sooner through Offer.
+  std::function<bool(const Json&)> keep;
   Backoff::Options backoff;
   std::function<double()> random01;  // default: DefaultRandom01()
   std::chrono::seconds min_watch_timeout{300};
@@ -73,6 +87,7 @@ class Informer final : public ObjectLister {
 
   // Register before Run().
   void AddHandlers(InformerHandlers h);
+  void SetKeep(std::function<bool(const Json&)> keep) { opts_.keep = std::move(keep); }
 
   // Runs the reflector until `cancel` fires.
   void Run(const CancelToken& cancel);
@@ -85,6 +100,14 @@ class Informer final : public ObjectLister {
   std::vector<ObjectPtr> List() const;
   std::vector<ObjectPtr> ListNamespace(const std::string& ns) const override;
   std::size_t Size() const;
+
+  std::uint64_t Mark() const override;
+  // Stores `obj` (transformed) when `keep` accepts it, no object of its key is stored, and no
+  // change since `mark` could have been its deletion (a delete of an object this cache did not
+  // hold, or a re-list): a stale read never resurrects a deleted object. No handler runs.
+  void Offer(Json obj, std::uint64_t mark) override;
+  // Drops every stored object that `keep` now refuses; no handler runs. Returns how many.
+  std::size_t Prune();
 
   std::string last_resource_version() const;
   // Why this cache counts as stalled: nothing (list, event, bookmark) has arrived from the API
@@ -101,6 +124,7 @@ class Informer final : public ObjectLister {
   Status WatchOnce(const CancelToken& cancel);
   void Apply(WatchEvent&& ev);
   ObjectPtr Make(Json&& obj) const;
+  bool Keeps(const Json& obj) const { return !opts_.keep || opts_.keep(obj); }
   void SetResourceVersion(const std::string& rv);
   Duration RetryDelay(const Status& st);
   void Progressed();
@@ -113,6 +137,8 @@ class Informer final : public ObjectLister {
   mutable std::shared_mutex store_mu_;
   std::unordered_map<std::string, ObjectPtr> store_;
   std::string resource_version_;
+  std::uint64_t changes_ = 0;         // lists and events applied, under store_mu_
+  std::uint64_t unseen_deletes_ = 0;  // changes_ at the last re-list or delete of an unheld key
 
   std::atomic<bool> synced_{false};
   mutable std::mutex sync_mu_;

@@ -3,7 +3,9 @@
 #include <thread>
 
 #include "controller/api/codec.h"
+#include "controller/api/well_known.h"
 #include "controller/common/log.h"
+#include "controller/kube/json_fields.h"
 #include "controller/manager/requeue.h"
 #include "controller/metrics/heartbeat.h"
 #include "controller/metrics/metrics.h"
@@ -17,6 +19,11 @@ Controller::Controller(const Clock& clock, Informers informers, ReconcileFn reco
       reconcile_(std::move(reconcile)),
       opts_(std::move(opts)),
       queue_(clock, {}) {
+  // The Deployment and pod caches keep only what some rollout targets or waits for: a tenant's
+  // other objects cost nothing. Both start after the rollout cache synced (Run), so that their
+  // first list already knows every rollout's interest.
+  informers_.deployments.SetKeep([this](const kube::Json& d) { return Targeted(d); });
+  informers_.pods.SetKeep([this](const kube::Json& p) { return Awaited(p); });
   informers_.rollouts.AddHandlers({[this](const kube::ObjectPtr& o) {
                                      IndexRollout(o, false);
                                      queue_.Add(kube::ObjectKey(*o));
@@ -48,32 +55,98 @@ Controller::Controller(const Clock& clock, Informers informers, ReconcileFn reco
        on_namespace});
 }
 
-void Controller::IndexRollout(const kube::ObjectPtr& obj, bool deleted) {
-  const std::string key = kube::ObjectKey(*obj);
-  std::vector<std::string> targets;
-  std::vector<std::string> namespaces;
-  if (!deleted) {
-    auto r = api::DecodeRollout(*obj);
-    if (r.ok()) {
-      targets = api::TargetKeys(*r);
-      for (const auto& e : r->spec.environments) {
-        namespaces.push_back(api::EnvironmentNamespace(*r, e));
+// A rollout's interest: every Deployment it targets (in its spec, or recorded in its status from
+// an earlier spec: a rollback may still patch that one), the namespaces of its environments, and
+// the worker-validation label values it may wait for there: its revision, and the next one (the
+// reconcile that writes a new revision patches before the watch brings that status back here).
+Controller::Interest Controller::InterestOf(const api::Rollout& r) {
+  Interest in;
+  const std::string rev = std::to_string(r.status.revision);
+  const std::string next = std::to_string(r.status.revision + 1);
+  for (const auto& e : r.spec.environments) {
+    const std::string ns = api::EnvironmentNamespace(r, e);
+    in.namespaces.insert(ns);
+    in.pod_labels.insert(ns + "/" + rev);
+    in.pod_labels.insert(ns + "/" + next);
+    for (const auto& t : e.targets) in.deployments.insert(ns + "/" + t.deployment);
+  }
+  for (const auto& e : r.status.environments) {
+    for (const auto& t : e.targets) {
+      if (!t.namespace_.empty() && !t.deployment.empty()) {
+        in.deployments.insert(t.namespace_ + "/" + t.deployment);
       }
     }
   }
+  return in;
+}
+
+// Keeps the index current and the Deployment and pod caches to what some rollout still needs:
+// what no rollout needs any more is pruned from them (outside the index lock: a cache's keep
+// predicate takes it).
+void Controller::IndexRollout(const kube::ObjectPtr& obj, bool deleted) {
+  const std::string key = kube::ObjectKey(*obj);
+  Interest now;
+  if (!deleted) {
+    auto r = api::DecodeRollout(*obj);
+    if (r.ok()) now = InterestOf(*r);
+  }
+  bool prune_deployments = false;
+  bool prune_pods = false;
+  {
+    std::lock_guard<std::mutex> lock(index_mu_);
+    Interest& before = interest_of_[key];
+    for (const auto& d : before.deployments) {
+      if (now.deployments.contains(d)) continue;
+      auto it = by_deployment_.find(d);
+      if (it == by_deployment_.end()) continue;
+      it->second.erase(key);
+      if (it->second.empty()) {
+        by_deployment_.erase(it);
+        prune_deployments = true;
+      }
+    }
+    for (const auto& d : now.deployments) by_deployment_[d].insert(key);
+    for (const auto& ns : before.namespaces) {
+      auto it = by_namespace_.find(ns);
+      if (it == by_namespace_.end() || now.namespaces.contains(ns)) continue;
+      it->second.erase(key);
+      if (it->second.empty()) by_namespace_.erase(it);
+    }
+    for (const auto& ns : now.namespaces) by_namespace_[ns].insert(key);
+    for (const auto& l : before.pod_labels) {
+      if (now.pod_labels.contains(l)) continue;
+      if (--pod_labels_[l] <= 0) {
+        pod_labels_.erase(l);
+        prune_pods = true;
+      }
+    }
+    for (const auto& l : now.pod_labels) {
+      if (!before.pod_labels.contains(l)) ++pod_labels_[l];
+    }
+    if (deleted) {
+      interest_of_.erase(key);
+    } else {
+      before = std::move(now);
+    }
+  }
+  if (prune_deployments) informers_.deployments.Prune();
+  if (prune_pods) informers_.pods.Prune();
+}
+
+bool Controller::Targeted(const kube::Json& deployment) {
+  const std::string key = kube::ObjectKey(deployment);
   std::lock_guard<std::mutex> lock(index_mu_);
-  for (const auto& old : targets_of_[key]) {
-    by_deployment_[old].erase(key);
-    if (by_deployment_[old].empty()) by_deployment_.erase(old);
-  }
-  for (auto& [ns, keys] : by_namespace_) keys.erase(key);
-  if (deleted) {
-    targets_of_.erase(key);
-    return;
-  }
-  for (const auto& t : targets) by_deployment_[t].insert(key);
-  for (const auto& ns : namespaces) by_namespace_[ns].insert(key);
-  targets_of_[key] = std::move(targets);
+  return by_deployment_.contains(key);
+}
+
+bool Controller::Awaited(const kube::Json& pod) {
+  const kube::Json* meta = kube::Field(pod, "metadata");
+  const kube::Json* labels = meta != nullptr ? kube::Field(*meta, "labels") : nullptr;
+  if (labels == nullptr) return false;
+  const std::string value = kube::StringField(*labels, api::kValidationLabel);
+  const std::string key = kube::MetaString(pod, "namespace") + "/" + value;
+  std::lock_guard<std::mutex> lock(index_mu_);
+  return pod_labels_.contains(key);
 }
 
 void Controller::EnqueueTargetsOf(const std::string& deployment_key) {
@@ -147,12 +220,16 @@ void Controller::Worker() {
 
 void Controller::Run(const CancelToken& stop) {
   std::vector<std::thread> threads;
-  for (kube::Informer* i :
-       {&informers_.rollouts, &informers_.deployments, &informers_.namespaces, &informers_.pods}) {
+  for (kube::Informer* i : {&informers_.rollouts, &informers_.namespaces}) {
     threads.emplace_back([i, &stop] { i->Run(stop); });
   }
-  const bool synced = informers_.rollouts.WaitForSync(stop, std::chrono::hours(24)) &&
-                      informers_.deployments.WaitForSync(stop, std::chrono::hours(24)) &&
+  // The Deployment and pod caches keep what the rollouts name: they list once those are known.
+  if (informers_.rollouts.WaitForSync(stop, std::chrono::hours(24))) {
+    for (kube::Informer* i : {&informers_.deployments, &informers_.pods}) {
+      threads.emplace_back([i, &stop] { i->Run(stop); });
+    }
+  }
+  const bool synced = informers_.deployments.WaitForSync(stop, std::chrono::hours(24)) &&
                       informers_.namespaces.WaitForSync(stop, std::chrono::hours(24)) &&
                       informers_.pods.WaitForSync(stop, std::chrono::hours(24));
   // Caches warm up on every replica; only the leader starts the workers.

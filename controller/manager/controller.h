@@ -62,6 +62,8 @@ class Controller {
 
  private:
   void IndexRollout(const kube::ObjectPtr& obj, bool deleted);
+  bool Targeted(const kube::Json& deployment);
+  bool Awaited(const kube::Json& pod);
   void EnqueueTargetsOf(const std::string& deployment_key);
   void EnqueueNamespace(const std::string& ns);
   void Worker();
@@ -73,10 +75,22 @@ class Controller {
   ControllerOptions opts_;
   kube::WorkQueue queue_;
 
+  // What one rollout makes the caches keep: the Deployments it targets or recorded in status,
+  // the namespaces of its environments, and the worker-validation label values ("ns/value") it
+  // waits for in them.
+  struct Interest {
+    std::set<std::string> deployments;
+    std::set<std::string> namespaces;
+    std::set<std::string> pod_labels;
+  };
+
+  static Interest InterestOf(const api::Rollout& r);
+
   std::mutex index_mu_;
   std::map<std::string, std::set<std::string>> by_deployment_;  // "ns/deploy" -> rollout keys
   std::map<std::string, std::set<std::string>> by_namespace_;   // target ns -> rollout keys
-  std::map<std::string, std::vector<std::string>> targets_of_;  // rollout key -> its index keys
+  std::map<std::string, int> pod_labels_;        // "ns/value" -> rollouts awaiting it
+  std::map<std::string, Interest> interest_of_;  // rollout key -> what it indexed
 };
 
 }  // namespace rollgate::manager

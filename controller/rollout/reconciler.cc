@@ -212,7 +212,7 @@ std::string BuildImagePatch(const DeploymentPatch& p) {
 }
 
 Reconciler::Reconciler(kube::KubeClient& client, const Clock& clock,
-                       const kube::ObjectLister& rollouts, const kube::ObjectLister& deployments,
+                       const kube::ObjectLister& rollouts, kube::ObjectLister& deployments,
                        const kube::ObjectLister& namespaces, AnalysisRunner* analysis,
                        validation::ValidationObserver* validation, kube::EventRecorder& events,
                        ReconcilerOptions opts)
@@ -379,8 +379,10 @@ Status Reconciler::ObserveLive(const api::EnvironmentSpec& env, Observed& obs) {
   for (const auto& t : env.targets) {
     const std::string dkey = ns + "/" + t.deployment;
     if (obs.deployments.contains(dkey)) continue;
+    const std::uint64_t mark = deployments_.Mark();
     auto d = client_.Get(kube::resources::Deployments(), ns, t.deployment);
     if (d.ok()) {
+      deployments_.Offer(*d, mark);  // the next reconcile finds it cached
       auto dv = api::DecodeDeployment(*d, opts_.planner.gpu_resource);
       if (dv.ok()) obs.deployments[dkey] = std::move(dv).value();
     } else if (d.status().code() != StatusCode::kNotFound) {
@@ -446,12 +448,14 @@ Status Reconciler::ReadTargetFresh(const std::string& ns, const std::string& nam
     namespaces_read.insert(ns);
   }
   const std::string dkey = ns + "/" + name;
+  const std::uint64_t mark = deployments_.Mark();
   auto d = client_.Get(kube::resources::Deployments(), ns, name);
   if (!d.ok()) {
     if (d.status().code() != StatusCode::kNotFound) return d.status();
     obs.deployments.erase(dkey);
     return Status::Ok();
   }
+  deployments_.Offer(*d, mark);
   auto dv = api::DecodeDeployment(*d, opts_.planner.gpu_resource);
   if (!dv.ok()) return Status(StatusCode::kInvalidArgument, dv.status().message());
   const std::string owner = OtherClaim(*dv, obs.rollout.Key());

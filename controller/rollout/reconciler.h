@@ -66,7 +66,7 @@ struct ReconcileResult {
 class Reconciler {
  public:
   Reconciler(kube::KubeClient& client, const Clock& clock, const kube::ObjectLister& rollouts,
-             const kube::ObjectLister& deployments, const kube::ObjectLister& namespaces,
+             kube::ObjectLister& deployments, const kube::ObjectLister& namespaces,
              AnalysisRunner* analysis, validation::ValidationObserver* validation,
              kube::EventRecorder& events, ReconcilerOptions opts);
 
@@ -115,7 +115,7 @@ class Reconciler {
   kube::KubeClient& client_;
   const Clock& clock_;
   const kube::ObjectLister& rollouts_;
-  const kube::ObjectLister& deployments_;
+  kube::ObjectLister& deployments_;  // a cache of the targeted ones: live reads fill it
   const kube::ObjectLister& namespaces_;
   AnalysisRunner* analysis_;
   validation::ValidationObserver* validation_;

@@ -26,6 +26,12 @@ class MapLister : public kube::ObjectLister {
     }
     return out;
   }
+  // What was offered (ObjectLister::Offer), by key; offers are not stored, so that a test's
+  // cache says exactly what the test put into it.
+  std::vector<std::string> offered;
+  void Offer(kube::Json obj, std::uint64_t /*mark*/) override {
+    offered.push_back(kube::ObjectKey(obj));
+  }
   void Put(const kube::Json& obj) {
     objects[kube::ObjectKey(obj)] = std::make_shared<const kube::Json>(obj);
   }

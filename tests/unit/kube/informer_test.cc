@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <deque>
 #include <thread>
 
@@ -33,6 +34,7 @@ class ScriptedClient : public testing::UnimplementedClient {
   std::deque<WatchScript> watches;
   std::vector<ListOptions> list_calls;
   std::vector<WatchOptions> watch_calls;
+  std::function<void()> before_watch;  // runs before each watch delivers its script
 
   Result<ObjectList> List(const ResourceType&, const std::string&, const ListOptions& o) override {
     std::lock_guard<std::mutex> l(mu);
@@ -56,6 +58,7 @@ class ScriptedClient : public testing::UnimplementedClient {
         watches.pop_front();
       }
     }
+    if (before_watch) before_watch();
     for (auto& e : s.events) {
       if (!on_event(std::move(e))) break;
     }
@@ -239,6 +242,111 @@ TEST(InformerTest, TransformIsAppliedBeforeStoring) {
   auto x = inf.Get("a/x");
   ASSERT_NE(x, nullptr);
   EXPECT_FALSE(x->at("metadata").has_field("managedFields"));
+}
+
+// `keep` decides what is stored, from the list and from the watch; an object it stops keeping
+// leaves the cache without a delete event (it left the cache's interest, not the cluster).
+TEST(InformerTest, KeepStoresOnlyWhatItAccepts) {
+  ScriptedClient c;
+  c.lists.emplace_back(ListOf({Obj("a", "x", "1"), Obj("tenant", "big", "2")}, "5"));
+  Json leaving = Obj("a", "x", "12");
+  leaving["metadata"]["labels"] = Json::object();
+  leaving["metadata"]["labels"]["drop"] = Json::string("yes");
+  c.watches.push_back({{Ev(WatchEvent::Type::kAdded, Obj("tenant", "more", "11")),
+                        Ev(WatchEvent::Type::kModified, leaving),
+                        Ev(WatchEvent::Type::kAdded, Obj("a", "y", "13"))},
+                       Status(StatusCode::kCancelled, "")});
+  auto opts = FastOptions();
+  opts.keep = [](const Json& o) {
+    const Json& meta = o.at("metadata");
+    return MetaString(o, "namespace") == "a" && !meta.has_field("labels");
+  };
+  Informer inf(c, opts);
+  Recorder rec;
+  inf.AddHandlers(rec.Handlers());
+  ASSERT_TRUE(RunUntil(inf, [&] { return inf.Get("a/y") != nullptr; }));
+  EXPECT_EQ(rec.Get(), (std::vector<std::string>{"add a/x", "add a/y"}));
+  EXPECT_EQ(inf.Get("tenant/big"), nullptr);
+  EXPECT_EQ(inf.Get("tenant/more"), nullptr);
+  EXPECT_EQ(inf.Get("a/x"), nullptr) << "no longer kept: dropped";
+  EXPECT_EQ(inf.Size(), 1u);
+  EXPECT_EQ(inf.last_resource_version(), "13") << "refused events still advance the resume point";
+}
+
+// Prune drops what `keep` refuses now, and nothing else, and tells no handler.
+TEST(InformerTest, PruneDropsWhatKeepNoLongerAccepts) {
+  ScriptedClient c;
+  c.lists.emplace_back(ListOf({Obj("a", "x", "1"), Obj("b", "y", "2")}, "5"));
+  std::atomic<bool> keep_b{true};
+  auto opts = FastOptions();
+  opts.keep = [&keep_b](const Json& o) { return MetaString(o, "namespace") == "a" || keep_b; };
+  Informer inf(c, opts);
+  Recorder rec;
+  inf.AddHandlers(rec.Handlers());
+  ASSERT_TRUE(RunUntil(inf, [&] { return inf.HasSynced(); }));
+  EXPECT_EQ(inf.Prune(), 0u);
+  keep_b = false;
+  EXPECT_EQ(inf.Prune(), 1u);
+  EXPECT_EQ(inf.Get("b/y"), nullptr);
+  EXPECT_NE(inf.Get("a/x"), nullptr);
+  EXPECT_EQ(rec.Get().size(), 2u) << "the two adds of the list only";
+}
+
+// Offer fills the cache with an object read from the API server that the watch has not brought
+// (it became interesting after its last change), without ever replacing what the watch brought
+// or resurrecting an object whose deletion the cache may have seen since the read began.
+TEST(InformerTest, OfferAddsOnlyWhatTheCacheLacksAndCannotResurrect) {
+  ScriptedClient c;
+  c.lists.emplace_back(ListOf({Obj("a", "x", "1")}, "5"));
+  auto opts = FastOptions();
+  opts.keep = [](const Json& o) { return MetaString(o, "namespace") != "tenant"; };
+  opts.transform = [](Json&& o) {
+    o["metadata"].erase("managedFields");
+    return std::move(o);
+  };
+  Informer inf(c, opts);
+  {
+    CancelToken cancel;
+    std::thread t([&] { inf.Run(cancel); });
+    ASSERT_TRUE(inf.WaitForSync(cancel, std::chrono::seconds(5)));
+    cancel.Cancel();
+    t.join();
+  }
+  const std::uint64_t mark = inf.Mark();
+  inf.Offer(Obj("a", "y", "3"), mark);
+  ASSERT_NE(inf.Get("a/y"), nullptr);
+  EXPECT_FALSE(inf.Get("a/y")->at("metadata").has_field("managedFields")) << "transformed";
+  inf.Offer(Obj("a", "x", "0"), mark);
+  EXPECT_EQ(MetaString(*inf.Get("a/x"), "resourceVersion"), "1") << "the cached one stays";
+  inf.Offer(Obj("tenant", "z", "4"), mark);
+  EXPECT_EQ(inf.Get("tenant/z"), nullptr) << "not kept";
+
+  // A delete of an object the cache did not hold arrives while a read is in flight: that read
+  // may be of the deleted object, so it is not taken.
+  ScriptedClient c2;
+  c2.lists.emplace_back(ListOf({}, "5"));
+  c2.watches.push_back({{Ev(WatchEvent::Type::kDeleted, Obj("a", "gone", "7"))},
+                        Status(StatusCode::kCancelled, "")});
+  std::atomic<bool> opened{false};
+  c2.before_watch = [&opened] {
+    while (!opened) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  };
+  Informer inf2(c2, opts);
+  CancelToken cancel;
+  std::thread t([&] { inf2.Run(cancel); });
+  ASSERT_TRUE(inf2.WaitForSync(cancel, std::chrono::seconds(5)));
+  const std::uint64_t before = inf2.Mark();  // a read of a/gone begins here ...
+  opened = true;                             // ... its deletion arrives meanwhile
+  for (int i = 0; i < 5000 && inf2.last_resource_version() != "7"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(inf2.last_resource_version(), "7");
+  inf2.Offer(Obj("a", "gone", "6"), before);
+  EXPECT_EQ(inf2.Get("a/gone"), nullptr) << "a stale read resurrected a deleted object";
+  inf2.Offer(Obj("a", "gone", "8"), inf2.Mark());
+  EXPECT_NE(inf2.Get("a/gone"), nullptr) << "a read begun after the delete is taken";
+  cancel.Cancel();
+  t.join();
 }
 
 TEST(InformerTest, WatchTimeoutRandomisedBetween5And10Minutes) {

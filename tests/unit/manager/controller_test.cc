@@ -31,6 +31,15 @@ Json Meta(const std::string& ns, const std::string& name, const std::string& rv)
   return o;
 }
 
+// A pod "ns/name" carrying the worker-validation label `value`.
+Json Pod(const std::string& ns, const std::string& name, const std::string& rv,
+         const std::string& value) {
+  Json o = Meta(ns, name, rv);
+  o["metadata"]["labels"] = Json::object();
+  o["metadata"]["labels"]["rollgate.io/validation"] = Json::string(value);
+  return o;
+}
+
 // A rollout "ns/name" with one environment in `target_ns` targeting Deployment `deployment`.
 Json Rollout(const std::string& ns, const std::string& name, const std::string& target_ns,
              const std::string& deployment) {
@@ -163,9 +172,88 @@ TEST_F(ControllerTest, NamespaceAndPodEventsReachTheRolloutsTargetingThatNamespa
   ASSERT_TRUE(WaitFor("team-a/x", 1));
   client_.Push("namespaces", {kube::WatchEvent::Type::kModified, Meta("", "team-b", "8")});
   EXPECT_TRUE(WaitFor("team-a/x", 2));
-  client_.Push("pods", {kube::WatchEvent::Type::kAdded, Meta("team-b", "web-1", "9")});
+  client_.Push("pods", {kube::WatchEvent::Type::kAdded, Pod("team-b", "web-1", "9", "1")});
   EXPECT_TRUE(WaitFor("team-a/x", 3));
   EXPECT_EQ(Count("team-a/y"), 1);
+}
+
+// The caches hold only what a rollout needs: Deployments some rollout targets, and pods labelled
+// with a validation value one waits for (its revision or the next) in its environments'
+// namespaces. A tenant's other objects are neither stored nor wake anything.
+TEST_F(ControllerTest, TheDeploymentCacheHoldsOnlyTargetedDeployments) {
+  client_.objects["deployments"] = {Meta("team-b", "web", "2"), Meta("team-b", "other", "3"),
+                                    Meta("team-c", "web", "4")};
+  Start();
+  ASSERT_TRUE(WaitFor("team-a/x", 1));
+  EXPECT_NE(deployments_.Get("team-b/web"), nullptr) << "listed after the rollouts were known";
+  EXPECT_EQ(deployments_.Get("team-b/other"), nullptr);
+  EXPECT_EQ(deployments_.Get("team-c/web"), nullptr);
+  client_.Push("deployments", {kube::WatchEvent::Type::kAdded, Meta("team-c", "more", "5")});
+  client_.Push("deployments", {kube::WatchEvent::Type::kAdded, Meta("team-a", "api", "6")});
+  ASSERT_TRUE(WaitFor("team-a/y", 2));
+  EXPECT_NE(deployments_.Get("team-a/api"), nullptr);
+  EXPECT_EQ(deployments_.Get("team-c/more"), nullptr);
+  EXPECT_EQ(deployments_.Size(), 2U);
+}
+
+TEST_F(ControllerTest, ADeploymentNoRolloutTargetsAnyMoreLeavesTheCache) {
+  client_.objects["deployments"] = {Meta("team-b", "web", "2"), Meta("team-a", "api", "3")};
+  Start();
+  ASSERT_TRUE(WaitFor("team-a/x", 1));
+  ASSERT_NE(deployments_.Get("team-b/web"), nullptr);
+  Json moved = Rollout("team-a", "x", "team-c", "web");
+  moved["metadata"]["resourceVersion"] = Json::string("10");
+  client_.Push("containerrollouts", {kube::WatchEvent::Type::kModified, moved});
+  ASSERT_TRUE(WaitFor("team-a/x", 2));
+  EXPECT_EQ(deployments_.Get("team-b/web"), nullptr) << "retargeted: pruned";
+  client_.Push("containerrollouts",
+               {kube::WatchEvent::Type::kDeleted, Rollout("team-a", "y", "team-a", "api")});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (deployments_.Get("team-a/api") != nullptr && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_EQ(deployments_.Get("team-a/api"), nullptr) << "its rollout deleted: pruned";
+}
+
+TEST_F(ControllerTest, ADeploymentRecordedInStatusStaysCachedAfterTheSpecMovedOn) {
+  Json x = Rollout("team-a", "x", "team-c", "web");  // the spec moved to team-c ...
+  x["status"] = Json::parse(
+      R"({"revision":2,"environments":[{"name":"dev","targets":[
+          {"deployment":"web","namespace":"team-b","previousImages":{"app":"a:1"}}]}]})");
+  client_.objects["containerrollouts"] = {x};  // ... the status still records team-b/web
+  client_.objects["deployments"] = {Meta("team-b", "web", "2"), Meta("team-c", "web", "3")};
+  Start();
+  ASSERT_TRUE(WaitFor("team-a/x", 1));
+  EXPECT_NE(deployments_.Get("team-b/web"), nullptr) << "a rollback may still patch it";
+  EXPECT_NE(deployments_.Get("team-c/web"), nullptr);
+}
+
+TEST_F(ControllerTest, ThePodCacheHoldsOnlyPodsWithAnAwaitedValidationLabel) {
+  Json x = Rollout("team-a", "x", "team-b", "web");
+  x["status"] = Json::parse(R"({"revision":4})");
+  client_.objects["containerrollouts"] = {x};
+  client_.objects["pods"] = {Pod("team-b", "old", "2", "3"), Pod("team-b", "now", "3", "4"),
+                             Pod("team-b", "next", "4", "5"), Pod("team-c", "else", "5", "4")};
+  Start();
+  ASSERT_TRUE(WaitFor("team-a/x", 1));
+  EXPECT_NE(pods_.Get("team-b/now"), nullptr);
+  EXPECT_NE(pods_.Get("team-b/next"), nullptr) << "the revision a reconcile may be writing";
+  EXPECT_EQ(pods_.Get("team-b/old"), nullptr);
+  EXPECT_EQ(pods_.Get("team-c/else"), nullptr) << "no rollout has an environment there";
+  client_.Push("pods", {kube::WatchEvent::Type::kAdded, Pod("team-b", "tenant", "6", "999")});
+  client_.Push("pods", {kube::WatchEvent::Type::kAdded, Pod("team-b", "new", "7", "4")});
+  ASSERT_TRUE(WaitFor("team-a/x", 2));
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_EQ(Count("team-a/x"), 2) << "a pod with a value no one awaits woke the rollout";
+  EXPECT_EQ(pods_.Get("team-b/tenant"), nullptr);
+  // The rollout moves on to revision 5: the pods of revision 4 are no longer awaited.
+  x["status"] = Json::parse(R"({"revision":5})");
+  x["metadata"]["resourceVersion"] = Json::string("20");
+  client_.Push("containerrollouts", {kube::WatchEvent::Type::kModified, x});
+  ASSERT_TRUE(WaitFor("team-a/x", 3));
+  EXPECT_EQ(pods_.Get("team-b/now"), nullptr);
+  EXPECT_EQ(pods_.Get("team-b/new"), nullptr);
+  EXPECT_NE(pods_.Get("team-b/next"), nullptr);
 }
 
 TEST_F(ControllerTest, ARolloutRetargetedElsewhereNoLongerHearsItsOldDeployment) {

@@ -59,11 +59,9 @@ TEST(PlannerStart, FirstReconcileRecordsPreviousImagesAndDoesNotPatch) {
   EXPECT_EQ(s.conditions[2].type, "Degraded");
 }
 
-TEST(PlannerStart, TargetKeysAndEnvironmentNamespace) {
+TEST(PlannerStart, EnvironmentNamespace) {
   World w(2, 1);
   w.MoveEnv(1, "app-prod");
-  EXPECT_EQ(api::TargetKeys(w.obs.rollout),
-            (std::vector<std::string>{"app/d0-0", "app-prod/d1-0"}));
   EXPECT_EQ(api::EnvironmentNamespace(w.obs.rollout, w.Spec(0)), "app");
   EXPECT_EQ(api::EnvironmentNamespace(w.obs.rollout, w.Spec(1)), "app-prod");
 }

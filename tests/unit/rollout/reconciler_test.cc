@@ -551,11 +551,14 @@ TEST(ReconcilerTest, CacheMissIsConfirmedWithTheApiServer) {
   ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
   EXPECT_GE(h.client.Count("get deployments app/api"), 1);
   EXPECT_EQ(h.Phase(), "Verifying") << "a lagging cache is no reason for DeploymentNotFound";
+  ASSERT_FALSE(h.deployments.offered.empty()) << "what was read live is offered to the cache";
+  EXPECT_EQ(h.deployments.offered.front(), "app/api");
 
   Harness gone;
   gone.deployments.objects.clear();
   gone.client.objects.erase("app/api");
   ASSERT_TRUE(gone.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_TRUE(gone.deployments.offered.empty()) << "nothing read, nothing offered";
   auto r = api::DecodeRollout(gone.client.objects.at("app/r"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status.environments[0].reason, "DeploymentNotFound");
