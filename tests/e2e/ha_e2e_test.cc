@@ -469,8 +469,19 @@ TEST_F(HaE2E, ApiServerDownTwentySecondsMidRolloutCompletesAndCountsWatchRestart
     if (phase == "Succeeded") {
       r = now;
     } else if (Terminal(phase) || steady_clock::now() > deadline) {
-      FAIL() << s.Key() << ": not Succeeded within 180 s of the API server's return; status "
-             << StatusOf(now);
+      // What the API server says of the staging Deployments tells a controller that missed
+      // their progress (a stale cache) from a cluster that never made any (kube-controller-
+      // manager or kwok not recovered).
+      std::string deployments;
+      for (const char* d : {"staging-api", "staging-worker"}) {
+        const Json got = GetDeployment(s.deps.at(d));
+        deployments += std::string(" ") + d + "=" +
+                       (got.is_null() ? "(absent)" : got.at("status").serialize());
+      }
+      FAIL() << s.Key() << ": not Succeeded within 180 s of the API server's return; staging "
+             << "Deployments available per the API server "
+             << (staging_available ? "after " + Fixed(*staging_available) + " s" : "never") << ";"
+             << deployments << "; status " << StatusOf(now);
     } else {
       std::this_thread::sleep_for(milliseconds(50));
     }
