@@ -7,7 +7,7 @@ CMAKE_ARGS ?=
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps control-plane build build-san test test-k8s-previous test-unit test-san demo manifests bench fuzz format lint clean
+.PHONY: all deps control-plane build build-san test test-k8s-previous test-unit test-san demo image manifests bench fuzz format lint clean
 
 all: build
 
@@ -56,6 +56,13 @@ test-unit: build
 demo: control-plane deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j$(JOBS) --target rollgate-controller rollgate
 	@bash hack/demo.sh $(BUILD)
+
+# The container images, reproducible, without a registry or container engine (hack/image.sh):
+# $(BUILD)/images/rollgate-controller-<version>.tar and rollgate-validate-<version>.tar
+# (oci-archive; push with skopeo copy), from the binaries of $(BUILD).
+image: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j$(JOBS) --target rollgate-controller rollgate rollgate-validate
+	@bash hack/image.sh $(BUILD)
 
 # Fuzzes every decoder for FUZZ_SECONDS each (clang, ASan+UBSan, in $(FUZZ_BUILD)); fails on a finding.
 fuzz: deps

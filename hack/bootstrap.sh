@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs exactly the Debian packages Rollgate needs to build, test and run its demo. Idempotent:
-# apt-get runs only when a package is missing. Needs root (or sudo) the first time only.
+# Installs exactly the Debian packages Rollgate needs to build, test and run its demo, and to
+# build its container images (make image). Idempotent: apt-get runs only when a package is missing.
+# Needs root (or sudo) the first time only.
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates openssl curl jq
@@ -8,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy clang-14 libclang-rt-14-dev llvm-14
   prometheus
+  mmdebstrap umoci skopeo runc   # make image (hack/image.sh) and its test
 )
 missing=()
 for p in "${packages[@]}"; do
