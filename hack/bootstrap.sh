@@ -10,6 +10,7 @@ packages=(
   clang-format clang-tidy clang-14 libclang-rt-14-dev llvm-14
   prometheus
   mmdebstrap umoci skopeo runc   # make image (hack/image.sh) and its test
+  docker-registry                # the local registry (hack/registry.sh runs its own process)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -27,5 +28,10 @@ $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The packaged Prometheus server is only used by tests and the demo, never as a system service.
 if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
   $sudo systemctl stop prometheus || true
+fi
+# Nor the packaged registry (it would listen on every address, port 5000): hack/registry.sh runs
+# its own docker-registry process on 127.0.0.1 with its own configuration and storage.
+if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
+  $sudo systemctl stop docker-registry || true
 fi
 command -v go >/dev/null || echo "bootstrap: warning: no Go toolchain; the local control plane cannot be built" >&2
