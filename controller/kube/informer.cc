@@ -278,14 +278,14 @@ std::uint64_t Informer::Mark() const {
   return changes_;
 }
 
-void Informer::Offer(Json obj, std::uint64_t mark) {
+void Informer::Offer(const Json& obj, std::uint64_t mark) {
   std::string key = ObjectKey(obj);
   if (key.empty() || !Keeps(obj)) return;
   {
     std::shared_lock lock(store_mu_);
     if (store_.contains(key) || unseen_deletes_ > mark) return;
   }
-  ObjectPtr made = Make(std::move(obj));  // outside the lock: a transform may take a while
+  ObjectPtr made = Make(Json(obj));  // outside the lock: a transform may take a while
   std::unique_lock lock(store_mu_);
   if (unseen_deletes_ > mark) return;
   store_.try_emplace(std::move(key), std::move(made));  // a watched object, if any, is newer

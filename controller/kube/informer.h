@@ -40,7 +40,7 @@ class ObjectLister {
   // yet, so that an object that became interesting since its last change need not be read again.
   // A cache that holds everything ignores it.
   virtual std::uint64_t Mark() const { return 0; }
-  virtual void Offer(Json /*obj*/, std::uint64_t /*mark*/) {}
+  virtual void Offer(const Json& /*obj*/, std::uint64_t /*mark*/) {}
 };
 
 struct InformerHandlers {
@@ -105,7 +105,7 @@ class Informer final : public ObjectLister {
   // Stores `obj` (transformed) when `keep` accepts it, no object of its key is stored, and no
   // change since `mark` could have been its deletion (a delete of an object this cache did not
   // hold, or a re-list): a stale read never resurrects a deleted object. No handler runs.
-  void Offer(Json obj, std::uint64_t mark) override;
+  void Offer(const Json& obj, std::uint64_t mark) override;
   // Drops every stored object that `keep` now refuses; no handler runs. Returns how many.
   std::size_t Prune();
 

@@ -61,13 +61,12 @@ Controller::Controller(const Clock& clock, Informers informers, ReconcileFn reco
 // reconcile that writes a new revision patches before the watch brings that status back here).
 Controller::Interest Controller::InterestOf(const api::Rollout& r) {
   Interest in;
-  const std::string rev = std::to_string(r.status.revision);
-  const std::string next = std::to_string(r.status.revision + 1);
   for (const auto& e : r.spec.environments) {
     const std::string ns = api::EnvironmentNamespace(r, e);
     in.namespaces.insert(ns);
-    in.pod_labels.insert(ns + "/" + rev);
-    in.pod_labels.insert(ns + "/" + next);
+    for (const std::int64_t rev : {r.status.revision, r.status.revision + 1}) {
+      in.pod_labels.insert(ns + "/" += std::to_string(rev));
+    }
     for (const auto& t : e.targets) in.deployments.insert(ns + "/" + t.deployment);
   }
   for (const auto& e : r.status.environments) {

@@ -29,7 +29,7 @@ class MapLister : public kube::ObjectLister {
   // What was offered (ObjectLister::Offer), by key; offers are not stored, so that a test's
   // cache says exactly what the test put into it.
   std::vector<std::string> offered;
-  void Offer(kube::Json obj, std::uint64_t /*mark*/) override {
+  void Offer(const kube::Json& obj, std::uint64_t /*mark*/) override {
     offered.push_back(kube::ObjectKey(obj));
   }
   void Put(const kube::Json& obj) {
