@@ -11,6 +11,7 @@ packages=(
   prometheus
   mmdebstrap umoci skopeo runc   # make image (hack/image.sh) and its test
   docker-registry                # the local registry (hack/registry.sh runs its own process)
+  containerd catatonit containernetworking-plugins iptables iproute2  # the real node (hack/real-node.sh)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -28,6 +29,10 @@ $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The packaged Prometheus server is only used by tests and the demo, never as a system service.
 if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
   $sudo systemctl stop prometheus || true
+fi
+# Nor the packaged containerd: hack/real-node.sh runs its own, with a private config and socket.
+if command -v systemctl >/dev/null && systemctl is-active --quiet containerd 2>/dev/null; then
+  $sudo systemctl stop containerd || true
 fi
 # Nor the packaged registry (it would listen on every address, port 5000): hack/registry.sh runs
 # its own docker-registry process on 127.0.0.1 with its own configuration and storage.

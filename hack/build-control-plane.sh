@@ -3,12 +3,31 @@
 # kube-scheduler, kubectl, etcd, kwok, helm) from Go modules at pinned versions, once per machine,
 # into a cache outside the repository keyed by those versions. Later runs find the cache and
 # return at once. Nothing but Go modules is downloaded, through the Go toolchain.
+#
+#   hack/build-control-plane.sh [--with-kubelet]
+#
+# --with-kubelet (or ROLLGATE_WITH_KUBELET=1) also builds the kubelet (k8s.io/kubernetes/cmd/kubelet,
+# same module set and stamping) into the same bin directory, for hack/real-node.sh. It is not part of
+# the default list, so the normal build neither needs nor waits for it, and nobody's cache key moves.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=control-plane-versions.sh
 source "$here/control-plane-versions.sh"
 
+with_kubelet=${ROLLGATE_WITH_KUBELET:-0}
+for arg in "$@"; do
+  case $arg in
+    --with-kubelet) with_kubelet=1 ;;
+    *) echo "usage: $0 [--with-kubelet]" >&2; exit 2 ;;
+  esac
+done
+
 bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok helm)
+k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+if [[ "$with_kubelet" == 1 ]]; then
+  bins+=(kubelet)
+  k8s_cmds+=(kubelet)
+fi
 missing=()
 for b in "${bins[@]}"; do [[ -x "$CONTROL_PLANE_BIN/$b" ]] || missing+=("$b"); done
 if [[ ${#missing[@]} -eq 0 ]]; then
@@ -47,7 +66,7 @@ build_k8s() {
     } >>"$m/go.mod"
   fi
   local pkgs=()
-  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for b in "${k8s_cmds[@]}"; do
     [[ -x "$CONTROL_PLANE_BIN/$b" ]] || pkgs+=("k8s.io/kubernetes/cmd/$b")
   done
   [[ ${#pkgs[@]} -eq 0 ]] && return

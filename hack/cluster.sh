@@ -5,11 +5,14 @@
 # as plain processes on loopback ports, with certificates made by the openssl CLI, in one
 # directory per cluster, so several clusters can run side by side.
 #
-#   hack/cluster.sh up [--dir DIR]   start a cluster (DIR default: mktemp -d /tmp/rollgate-cluster.XXXXXX);
+#   hack/cluster.sh up [--dir DIR] [--real-node]   start a cluster (DIR default: mktemp -d
+#                                    /tmp/rollgate-cluster.XXXXXX); --real-node also attaches a real
+#                                    node (hack/real-node.sh up DIR: containerd + kubelet; root);
 #                                    stdout: only `export KUBECONFIG=...` and
 #                                    `export ROLLGATE_CLUSTER_DIR=...`, so `eval "$(hack/cluster.sh up)"` works
-#   hack/cluster.sh down DIR         stop the cluster's processes and remove DIR (idempotent)
-#   hack/cluster.sh env DIR          print the export lines again
+#   hack/cluster.sh down DIR         stop the cluster's processes (and its real node: hack/real-node.sh
+#                                    down) and remove DIR (idempotent)
+#   hack/cluster.sh env DIR          print the export lines again (and ROLLGATE_REGISTRY with a real node)
 #   hack/cluster.sh status DIR       which components are alive, whether the API server is ready
 #   hack/cluster.sh stop-component DIR NAME    stop one component (SIGTERM, SIGKILL after 10 s)
 #   hack/cluster.sh start-component DIR NAME   start a stopped kube-apiserver again (same port,
@@ -37,7 +40,7 @@ die() {
   exit 1
 }
 usage() {
-  sed -n '8,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '8,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -247,6 +250,8 @@ generate_pki() {
   leaf_cert controller-manager "/O=system:masters/CN=system:kube-controller-manager" v3_client
   leaf_cert scheduler "/CN=system:kube-scheduler" v3_client
   leaf_cert kwok "/O=system:masters/CN=kwok" v3_client
+  # The API server's identity towards kubelets (logs, exec): only a real node has one.
+  leaf_cert kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" v3_client
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$pki/sa.key" 2>/dev/null
   openssl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
 }
@@ -300,6 +305,11 @@ on_up_exit() {
   else
     log "cluster up failed${failing:+ in $failing}"
   fi
+  if [[ -d "$cluster_dir/real-node" ]] && ! "$here/real-node.sh" down "$cluster_dir"; then
+    stop_components "$cluster_dir"
+    log "kept $cluster_dir: hack/real-node.sh down failed (run it again)"
+    exit "$rc"
+  fi
   stop_components "$cluster_dir"
   if [[ "${ROLLGATE_KEEP_FAILED_CLUSTER:-0}" == 1 ]]; then
     log "kept $cluster_dir (ROLLGATE_KEEP_FAILED_CLUSTER=1)"
@@ -313,7 +323,13 @@ on_up_exit() {
 # `up` and by `start-component`, so a restarted API server has exactly the flags of the first).
 start_apiserver() {
   local bin=$1 etcd_client=$2 pki=$cluster_dir/pki
-  start kube-apiserver "$bin/kube-apiserver" \
+  local -a kubelet_flags=()
+  # Clusters started before the kubelet client certificate existed restart without it.
+  if [[ -f "$pki/kubelet-client.crt" ]]; then
+    kubelet_flags=(--kubelet-client-certificate="$pki/kubelet-client.crt"
+      --kubelet-client-key="$pki/kubelet-client.key" --kubelet-preferred-address-types=InternalIP)
+  fi
+  start kube-apiserver "$bin/kube-apiserver" "${kubelet_flags[@]}" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
     --etcd-servers="http://127.0.0.1:$etcd_client" \
     --client-ca-file="$pki/ca.crt" \
@@ -331,9 +347,10 @@ start_apiserver() {
 }
 
 cmd_up() {
-  local dir=""
+  local dir="" real_node=0
   while [[ $# -gt 0 ]]; do
     case $1 in
+      --real-node) real_node=1; shift ;;
       --dir) [[ $# -ge 2 ]] || usage; dir=$2; shift 2 ;;
       --dir=*) dir=${1#--dir=}; shift ;;
       *) usage ;;
@@ -355,6 +372,9 @@ cmd_up() {
     dir=$(cd "$dir" && pwd -P)
     if [[ -f "$dir/$MARKER" ]]; then
       any_alive "$dir" && die "a cluster is already running in $dir; run: $0 down $dir"
+      if [[ -d "$dir/real-node" ]]; then
+        "$here/real-node.sh" down "$dir" || die "hack/real-node.sh down $dir failed; not removing $dir"
+      fi
       rm -rf "${dir:?}"
       mkdir -p "$dir"
     elif [[ -n "$(ls -A "$dir")" ]]; then
@@ -454,6 +474,11 @@ EOF
     api_get /api/v1/namespaces/default/serviceaccounts/default
   check_started
 
+  if ((real_node)); then
+    failing=""
+    "$here/real-node.sh" up "$dir" >/dev/null || { log "the real node did not come up"; exit 1; }
+  fi
+
   up_done=1
   trap - EXIT INT TERM HUP
   log "cluster up in $(elapsed "$t0")s: $dir"
@@ -472,6 +497,9 @@ cmd_down() {
   fi
   dir=$(cd "$dir" && pwd -P)
   [[ -f "$dir/$MARKER" ]] || die "$dir is not a cluster directory (no $MARKER); not touching it"
+  if [[ -d "$dir/real-node" ]]; then
+    "$here/real-node.sh" down "$dir" || die "hack/real-node.sh down $dir failed; not removing $dir"
+  fi
   stop_components "$dir"
   rm -rf "$dir"
   log "cluster down in $(elapsed "$t0")s: $dir"
@@ -484,6 +512,10 @@ cmd_env() {
   [[ -f "$dir/kubeconfig" ]] || die "$dir has no kubeconfig"
   printf 'export KUBECONFIG=%q\n' "$dir/kubeconfig"
   printf 'export ROLLGATE_CLUSTER_DIR=%q\n' "$dir"
+  # A real node (--real-node) brings its own registry.
+  if [[ -f "$dir/real-node/real-node.env" ]]; then
+    printf 'export ROLLGATE_REGISTRY=%q\n' "$(sed -n 's/^REGISTRY=//p' "$dir/real-node/real-node.env")"
+  fi
 }
 
 cmd_status() {
