@@ -199,6 +199,29 @@ def memory_breakdown(pid, top=10):
     return out
 
 
+def wait_for_descendant(pid, comm, timeout):
+    """The pid of the first descendant of `pid` whose comm is `comm` (a wrapped program)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/comm" % d) as f:
+                    if f.read().strip() != comm:
+                        continue
+                p = int(d)
+                while p > 1:  # an ancestor of it is `pid`?
+                    with open("/proc/%d/stat" % p) as f:
+                        p = int(f.read().rsplit(")", 1)[1].split()[1])
+                    if p == pid:
+                        return int(d)
+            except (OSError, ValueError, IndexError):
+                continue
+        time.sleep(0.05)
+    raise SystemExit("bench: no %s process under pid %d after %d s" % (comm, pid, timeout))
+
+
 class Sampler(threading.Thread):
     """VmRSS/VmHWM and CPU of one process every `period` seconds."""
 
@@ -682,10 +705,16 @@ class Bench:
         for kv in a.controller_env:
             k, _, v = kv.partition("=")
             env[k] = v
+        if a.profile == "heaptrack":  # every allocation, from the first: the caches' lists too
+            self.profile_file = os.path.join(self.work, "controller.heaptrack")
+            cmd = ["heaptrack", "-o", self.profile_file] + cmd
         self.controller = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
                                            stderr=subprocess.STDOUT, env=env)
         logf.close()
-        self.sampler = Sampler(self.controller.pid, a.sample_period)
+        self.controller_pid = self.controller.pid
+        if a.profile == "heaptrack":
+            self.controller_pid = wait_for_descendant(self.controller.pid, "rollgate-contro", 30)
+        self.sampler = Sampler(self.controller_pid, a.sample_period)
         self.sampler.start()
         deadline = t0 + 120
         while True:
@@ -715,6 +744,8 @@ class Bench:
         if p is None:
             return
         if p.poll() is None:
+            if self.controller_pid != p.pid:  # a profiler's wrapper: the controller is its child
+                os.kill(self.controller_pid, signal.SIGTERM)
             p.send_signal(signal.SIGTERM)
             try:
                 p.wait(15)
@@ -729,7 +760,13 @@ class Bench:
         gens0 = generations(self.kube, "rollgate")
         cpu_start = self.cluster.component_cpu()
         t_start, t_ready = self.start_controller()
-        pid = self.controller.pid
+        pid = self.controller_pid
+        perf = None
+        if a.profile == "perf":  # CPU samples with call graphs over the run and the idle window
+            self.profile_file = os.path.join(self.work, "controller.perf")
+            perf = subprocess.Popen(["perf", "record", "-F", "199", "-g", "-p", str(pid), "-o",
+                                     self.profile_file], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         c_sync = cpu_seconds(pid)
         m0 = self.controller_metrics()
         api0, cpu0 = apiserver_counts(self.kube), self.cluster.component_cpu()
@@ -862,9 +899,34 @@ class Bench:
         self.result["rollgate"]["status_changes_" + s.rollout_name(0)] = [
             "%+8.1f ms  %s" % ((t - created[0][1]) * 1000, " ".join(p)) for t, p in
             first.get("status_changes", [])] if 0 in created else []
+        if perf is not None:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(60)
         self.stop_controller()
         rc = self._controller_log_summary()
         self.result["rollgate"]["log"] = rc
+        if a.profile != "none":
+            self.result["rollgate"]["profile"] = self.profile_report()
+
+    def profile_report(self):
+        """The profile's summary: its top entries, as text lines (also kept in the work dir)."""
+        a = self.args
+        if a.profile == "perf":
+            argv = ["perf", "report", "--stdio", "--no-children", "--sort", "dso,symbol",
+                    "--percent-limit", "0.8", "-g", "none", "-i", self.profile_file]
+        else:
+            files = [f for f in os.listdir(self.work) if f.startswith("controller.heaptrack")]
+            if not files:
+                return {"error": "heaptrack wrote no file"}
+            self.profile_file = os.path.join(self.work, sorted(files)[-1])
+            argv = ["heaptrack_print", "--print-peaks", "1", "--print-allocators", "0",
+                    "--print-temporary", "0", "--print-leaks", "0", "--peak-limit", "25",
+                    "--sub-peak-limit", "4", "-f", self.profile_file]
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           check=False)
+        lines = [l.rstrip() for l in r.stdout.splitlines() if l.strip() and not l.startswith("#")]
+        return {"tool": a.profile, "file": self.profile_file, "command": " ".join(argv),
+                "top": lines[:160]}
 
     def _controller_log_summary(self):
         lines = warnings = errors = 0
@@ -1071,6 +1133,11 @@ class Bench:
                                  h["share_le_10ms"], h["share_le_50ms"]))
             else:
                 lines.append("rollgate_reaction_latency_seconds: absent or empty")
+            prof = rg.get("profile")
+            if prof:
+                lines.append("profile (%s, %s): %s" % (prof.get("tool"), prof.get("file"),
+                                                       prof.get("command")))
+                lines.extend("  " + l for l in prof.get("top", [])[:60])
             bd = rg["rss_mib"]["idle_breakdown"]
             lines.append("idle memory (MiB): RssAnon %s, RssFile %s, threads %s; largest "
                          "mappings %s" % (bd.get("RssAnon"), bd.get("RssFile"),
@@ -1239,6 +1306,10 @@ def main():
     ap.add_argument("--kube-burst", type=int, default=400)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--controller-log-level", default="info")
+    ap.add_argument("--profile", default="none", choices=["none", "perf", "heaptrack"],
+                    help="profile the controller (perf: CPU over the run and idle window; "
+                         "heaptrack: every allocation from its start; slows it down, so its "
+                         "figures are not comparable) and keep the top of the report")
     ap.add_argument("--controller-env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment of the controller (e.g. MALLOC_ARENA_MAX=2)")
     ap.add_argument("--kcm-qps", type=int, default=200,
