@@ -166,15 +166,24 @@ struct Election {
 // ---- signals ----
 
 // Waits for SIGINT/SIGTERM, polling so that it also ends when the controller stops by itself
-// (leadership lost) without anyone having to signal it.
-std::thread SignalThread(const sigset_t& signals, CancelToken& stop) {
-  return std::thread([&signals, &stop] {
+// (leadership lost) without anyone having to signal it. Between signals it hands freed memory back
+// to the system every `trim_every` (0: never): glibc keeps the free pages inside its heaps (a list
+// response's parse garbage, a burst's transient objects) until the top of a heap is free;
+// malloc_trim returns every whole free page of every arena.
+std::thread SignalThread(const sigset_t& signals, CancelToken& stop,
+                         std::chrono::seconds trim_every) {
+  return std::thread([&signals, &stop, trim_every] {
     const timespec tick{0, 200'000'000L};
+    auto next_trim = std::chrono::steady_clock::now() + trim_every;
     while (!stop.cancelled()) {
       const int sig = sigtimedwait(&signals, nullptr, &tick);
       if (sig > 0) {
         log::Info("controller", "stopping", {{"signal", std::to_string(sig)}});
         stop.Cancel();
+      }
+      if (trim_every.count() > 0 && std::chrono::steady_clock::now() >= next_trim) {
+        (void)malloc_trim(0);
+        next_trim = std::chrono::steady_clock::now() + trim_every;
       }
     }
   });
@@ -191,6 +200,17 @@ void TuneAllocator() {
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
   if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   // NOLINTEND(concurrency-mt-unsafe)
+}
+
+// How often freed memory is returned to the system: 30 s, or ROLLGATE_MALLOC_TRIM_SECONDS (0:
+// never; for measuring it, like MALLOC_ARENA_MAX above).
+std::chrono::seconds TrimInterval() {
+  constexpr std::chrono::seconds kDefault{30};
+  const char* v = std::getenv("ROLLGATE_MALLOC_TRIM_SECONDS");  // NOLINT(concurrency-mt-unsafe)
+  if (v == nullptr) return kDefault;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  return end != v && *end == '\0' && n >= 0 ? std::chrono::seconds(n) : kDefault;
 }
 
 }  // namespace
@@ -302,7 +322,7 @@ int main(int argc, char** argv) {
              {"health", o.health_bind},
              {"leader_election", lease ? lease->namespace_ + "/" + lease->name : "off"}});
 
-  std::thread signal_thread = SignalThread(stop_signals, stop);
+  std::thread signal_thread = SignalThread(stop_signals, stop, TrimInterval());
   std::thread elector_thread;
   if (election) elector_thread = std::thread([&] { election->elector->Run(stop); });
   controller.Run(stop);

@@ -20,6 +20,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
@@ -196,6 +197,32 @@ def memory_breakdown(pid, top=10):
                                    sorted(by.items(), key=lambda kv: -kv[1])[:top]}
     except OSError as e:
         out["error"] = str(e)
+    return out
+
+
+def heaptrack_summary(lines, frames=5):
+    """heaptrack_print's peak consumers, one line per allocation site and per call path below
+    it: its peak bytes and calls, then its first named frames (addresses, `in` lines and the
+    standard library's internals left out), innermost first."""
+    out, path = [], None
+
+    def flush():
+        if path is not None:
+            out.append("  " * path[0] + path[1] + "  <  " + "  <  ".join(path[2][:frames]))
+
+    for l in lines:
+        s = l.strip()
+        m = re.match(r"^(\S+) (peak memory )?consumed over (\d+) calls from:?$", s)
+        if m:
+            flush()
+            path = (0 if m.group(2) else 1, "%s over %s calls" % (m.group(1), m.group(3)), [])
+            continue
+        if path is None or s.startswith("in ") or s.startswith("at ") or \
+                re.match(r"^0x[0-9a-f]+$", s) or s.startswith("std::") or s.startswith("__") or \
+                s in ("operator()", "_M_invoke", "start_thread", "clone3"):
+            continue
+        path[2].append(s)
+    flush()
     return out
 
 
@@ -920,13 +947,14 @@ class Bench:
                 return {"error": "heaptrack wrote no file"}
             self.profile_file = os.path.join(self.work, sorted(files)[-1])
             argv = ["heaptrack_print", "--print-peaks", "1", "--print-allocators", "0",
-                    "--print-temporary", "0", "--print-leaks", "0", "--peak-limit", "25",
-                    "--sub-peak-limit", "4", "-f", self.profile_file]
+                    "--print-temporary", "0", "--print-leaks", "0", "--peak-limit", "15",
+                    "--sub-peak-limit", "3", "-f", self.profile_file]
         r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            check=False)
         lines = [l.rstrip() for l in r.stdout.splitlines() if l.strip() and not l.startswith("#")]
+        top = heaptrack_summary(lines) if a.profile == "heaptrack" else lines[:160]
         return {"tool": a.profile, "file": self.profile_file, "command": " ".join(argv),
-                "top": lines[:160]}
+                "top": top}
 
     def _controller_log_summary(self):
         lines = warnings = errors = 0
