@@ -296,7 +296,7 @@ int main(int argc, char** argv) {
     security = {*tls, metrics_auth.get()};
   }
   auto metrics_server = metrics::MetricsServer::Start(
-      o.metrics_bind, metrics.registry(), [&] { metrics.SetQueueDepth(controller.QueueDepth()); },
+      o.metrics_bind, metrics.Exposition(), [&] { metrics.SetQueueDepth(controller.QueueDepth()); },
       security);
   if (!metrics_server.ok()) return Fail(metrics_server.status().message());
   // /healthz fails when the work loop is wedged, or when a cache has heard nothing from the API

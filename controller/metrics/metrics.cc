@@ -5,8 +5,10 @@
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <ostream>
 
 #include "controller/api/codec.h"
 #include "controller/api/reasons.h"
@@ -155,6 +157,27 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions 
       leader_all_(leader_.Add({})) {
   build_info_.Add({{"version", opts_.version}}).Set(1);
   leader_all_.Set(opts_.initially_leader ? 1 : 0);
+  families_ = {&rollout_phase_,
+               &rollout_info_,
+               &environment_phase_,
+               &failures_,
+               &rollbacks_,
+               &environment_duration_,
+               &validations_,
+               &reconcile_duration_,
+               &reconcile_errors_,
+               &queue_depth_,
+               &reaction_latency_,
+               &kube_requests_,
+               &kube_request_duration_,
+               &watch_restarts_,
+               &leader_,
+               &build_info_};
+}
+
+void Metrics::WriteText(std::ostream& out) const {
+  const prometheus::TextSerializer text;
+  for (const prometheus::Collectable* f : families_) text.Serialize(out, f->Collect());
 }
 
 Metrics::~Metrics() = default;

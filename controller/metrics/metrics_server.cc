@@ -1,8 +1,5 @@
 #include "controller/metrics/metrics_server.h"
 
-#include <prometheus/registry.h>
-#include <prometheus/text_serializer.h>
-
 #include <sstream>
 #include <utility>
 
@@ -12,7 +9,7 @@
 namespace rollgate::metrics {
 
 Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(
-    const std::string& bind, std::shared_ptr<prometheus::Registry> registry,
+    const std::string& bind, std::function<void(std::ostream&)> exposition,
     std::function<void()> before_scrape, MetricsSecurity security) {
   auto ports = ParseBindAddress(bind);
   if (!ports.ok()) return Status(ports.status().code(), "metrics: " + ports.status().message());
@@ -21,7 +18,7 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   opts.name = "metrics";
   opts.listen = **ports;
   opts.tls = std::move(security.tls);
-  opts.routes["/metrics"] = [registry = std::move(registry), hook = std::move(before_scrape),
+  opts.routes["/metrics"] = [exposition = std::move(exposition), hook = std::move(before_scrape),
                              auth = security.authorizer](const HttpRequest& req) {
     if (auth != nullptr) {
       const auto h = req.headers.find("authorization");
@@ -34,8 +31,8 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     }
     if (hook) hook();
     std::ostringstream out;
-    prometheus::TextSerializer().Serialize(out, registry->Collect());
-    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", out.str()};
+    exposition(out);
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", std::move(out).str()};
   };
   auto server = HttpServer::Start(std::move(opts));
   if (!server.ok()) return server.status();

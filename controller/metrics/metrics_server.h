@@ -1,4 +1,5 @@
-// MetricsServer: serves a prometheus::Registry in the text exposition format at /metrics on the
+// MetricsServer: serves metrics in the text exposition format (written by `exposition`, e.g.
+// Metrics::Exposition) at /metrics on the
 // --metrics-bind-address (HttpServer: one poll loop, so idle connections never block a scrape;
 // prometheus-cpp's text serializer). An optional
 // `before_scrape` hook runs at the start of every scrape, to refresh gauges that are read rather
@@ -8,15 +9,12 @@
 #pragma once
 
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <string>
 
 #include "controller/common/status.h"
 #include "controller/metrics/http_server.h"
-
-namespace prometheus {
-class Registry;
-}  // namespace prometheus
 
 namespace rollgate::metrics {
 
@@ -33,9 +31,10 @@ class MetricsServer {
  public:
   // Listens on `bind` (see ParseBindAddress). A null server (and OK) when bind is "0"; an
   // InvalidArgument error for a malformed address, Unavailable when the port cannot be bound.
-  static Result<std::unique_ptr<MetricsServer>> Start(
-      const std::string& bind, std::shared_ptr<prometheus::Registry> registry,
-      std::function<void()> before_scrape = nullptr, MetricsSecurity security = {});
+  static Result<std::unique_ptr<MetricsServer>> Start(const std::string& bind,
+                                                      std::function<void(std::ostream&)> exposition,
+                                                      std::function<void()> before_scrape = nullptr,
+                                                      MetricsSecurity security = {});
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;

@@ -29,7 +29,7 @@ TEST(MetricsServerTest, ServesTheRegistryOverHttp) {
   m.ObserveRollout("app", "r", 5, "Progressing", {{"dev", "Updating"}});
   std::atomic<std::size_t> depth{4};  // what the work queue would report
   std::atomic<int> scrapes{0};
-  auto server = MetricsServer::Start("127.0.0.1:0", m.registry(), [&] {
+  auto server = MetricsServer::Start("127.0.0.1:0", m.Exposition(), [&] {
     scrapes.fetch_add(1);
     m.SetQueueDepth(depth.load());
   });
@@ -57,10 +57,10 @@ TEST(MetricsServerTest, ServesTheRegistryOverHttp) {
 
 TEST(MetricsServerTest, ZeroDisablesAndBadAddressesAreErrors) {
   Metrics m;
-  auto off = MetricsServer::Start("0", m.registry());
+  auto off = MetricsServer::Start("0", m.Exposition());
   ASSERT_TRUE(off.ok());
   EXPECT_EQ(*off, nullptr);
-  auto bad = MetricsServer::Start("metrics:8080", m.registry());
+  auto bad = MetricsServer::Start("metrics:8080", m.Exposition());
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(bad.status().message(), StartsWith("metrics: invalid bind address"));
@@ -68,10 +68,10 @@ TEST(MetricsServerTest, ZeroDisablesAndBadAddressesAreErrors) {
 
 TEST(MetricsServerTest, PortInUseIsUnavailable) {
   Metrics m;
-  auto first = MetricsServer::Start("127.0.0.1:0", m.registry());
+  auto first = MetricsServer::Start("127.0.0.1:0", m.Exposition());
   ASSERT_TRUE(first.ok()) << first.status().message();
   const std::string bind = "127.0.0.1:" + std::to_string((*first)->port());
-  auto second = MetricsServer::Start(bind, m.registry());
+  auto second = MetricsServer::Start(bind, m.Exposition());
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(second.status().message(),

@@ -139,7 +139,7 @@ TEST(HttpServerTest, ProbesAnswerWithAHundredIdleConnectionsOpen) {
   auto health = HealthServer::Start("127.0.0.1:0", {});
   ASSERT_TRUE(health.ok()) << health.status().message();
   Metrics m;
-  auto metrics = MetricsServer::Start("127.0.0.1:0", m.registry());
+  auto metrics = MetricsServer::Start("127.0.0.1:0", m.Exposition());
   ASSERT_TRUE(metrics.ok()) << metrics.status().message();
   const IdleConnections idle_h((*health)->port(), 100);
   const IdleConnections idle_m((*metrics)->port(), 100);

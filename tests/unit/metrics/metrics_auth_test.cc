@@ -220,7 +220,7 @@ TEST(SecureMetricsServerTest, ServesOverTlsToAllowedTokensOnly) {
   Metrics m;
   std::atomic<int> scrapes{0};
   auto server =
-      MetricsServer::Start("127.0.0.1:0", m.registry(), [&] { scrapes++; }, {*tls, &auth});
+      MetricsServer::Start("127.0.0.1:0", m.Exposition(), [&] { scrapes++; }, {*tls, &auth});
   ASSERT_TRUE(server.ok()) << server.status().message();
   const int port = (*server)->port();
   testing::HttpReply r = HttpsGet(port, "/metrics", "");

@@ -5,6 +5,8 @@
 #include <prometheus/registry.h>
 
 #include <atomic>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "tests/unit/metrics/scrape.h"
@@ -46,6 +48,28 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType) {
     EXPECT_THAT(text, HasSubstr("# TYPE " + std::string(family) + "\n")) << family;
     EXPECT_THAT(text, HasSubstr("# HELP " + name + " ")) << family;
   }
+}
+
+// What /metrics serves (WriteText, one family at a time) is exactly what the registry holds: the
+// same lines (families in another order), every family, nothing twice.
+TEST(MetricsTest, WriteTextServesEveryFamilyOfTheRegistry) {
+  Metrics m(nullptr, Opts());
+  m.ObserveKubeRequest("get", 200, std::chrono::milliseconds(1));
+  m.ObserveRollout("app", "r", 1, "Progressing", {{"dev", "Verifying"}, {"prod", "Pending"}});
+  m.CountFailure("app", "r", "dev", "HealthCheckFailed");
+  m.ObserveEnvironmentDuration("app", "r", "dev", 3);
+  std::ostringstream written;
+  m.Exposition()(written);
+  auto lines = [](const std::string& text) {
+    std::multiset<std::string> out;
+    std::istringstream in(text);
+    for (std::string l; std::getline(in, l);) out.insert(l);
+    return out;
+  };
+  const auto served = lines(written.str());
+  EXPECT_EQ(served, lines(ScrapeText(*m.registry())));
+  EXPECT_EQ(served.count("# TYPE rollgate_environment_phase gauge"), 1U);
+  EXPECT_GT(served.size(), 100U);
 }
 
 TEST(MetricsTest, ProcessWideSeriesExistFromTheStart) {
