@@ -179,23 +179,7 @@ wait_until() {
 pick_ports() {
   local py=/usr/bin/python3
   [[ -x "$py" ]] || py=$(command -v python3) || die "python3 is required to pick ports"
-  "$py" - "$1" <<'PY'
-import random, socket, sys
-n, out = int(sys.argv[1]), []
-while len(out) < n:
-    p = random.randrange(20000, 32000)
-    if p in out:
-        continue
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    out.append(p)
-print(" ".join(map(str, out)))
-PY
+  "$py" "$here/lib/free-ports.py" "$1"
 }
 
 port_open() { (: >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -38,6 +38,8 @@ umask 022
 export LC_ALL=C
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib/reproducible-tar.sh
+source "$here/lib/reproducible-tar.sh"
 root=$(cd "$here/.." && pwd)
 
 readonly USER_ID=65532
@@ -176,16 +178,6 @@ binaries_layer() {
   done
   chmod 0755 "$stage/usr" "$stage/usr/local" "$stage$BIN_DIR"
   reproducible_tar "$tar" "$stage" ./usr
-}
-
-# reproducible_tar TAR DIR MEMBER...: DIR's MEMBERs in name order, every time SOURCE_DATE_EPOCH,
-# owned by 0:0, no atime/ctime.
-reproducible_tar() {
-  local tar=$1 dir=$2
-  shift 2
-  tar --create --file "$tar" --directory "$dir" --sort=name --format=pax \
-    --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
-    --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner "$@"
 }
 
 # build_image NAME ENTRYPOINT DESCRIPTION PORTS BINARIES -- PACKAGE...: NAME's archive in $out and

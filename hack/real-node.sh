@@ -96,24 +96,8 @@ stop() { # NAME [SECONDS]: SIGTERM, SIGKILL after SECONDS (default 10)
 
 port_open() { (: >"/dev/tcp/$1/$2") 2>/dev/null; }
 
-pick_ports() { # N: free ports below the ephemeral range
-  python3 - "$1" <<'PY'
-import random, socket, sys
-n, out = int(sys.argv[1]), []
-while len(out) < n:
-    p = random.randrange(20000, 32000)
-    if p in out:
-        continue
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("0.0.0.0", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    out.append(p)
-print(" ".join(map(str, out)))
-PY
+pick_ports() { # N: free ports below the ephemeral range, on every address (the kubelet's)
+  python3 "$here/lib/free-ports.py" "$1" 0.0.0.0
 }
 
 kubectl_() { "$CONTROL_PLANE_BIN/kubectl" --kubeconfig="$dir/kubeconfig" --request-timeout=10s "$@"; }

@@ -34,6 +34,8 @@ umask 022
 export LC_ALL=C
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib/reproducible-tar.sh
+source "$here/lib/reproducible-tar.sh"
 root=$(cd "$here/.." && pwd)
 
 readonly NAME=testapp
@@ -58,16 +60,6 @@ die() {
 usage() {
   sed -n '6,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
-}
-
-# reproducible_tar TAR DIR MEMBER...: DIR's MEMBERs in name order, every time SOURCE_DATE_EPOCH,
-# owned by 0:0, no atime/ctime (as in hack/image.sh).
-reproducible_tar() {
-  local tar=$1 dir=$2
-  shift 2
-  tar --create --file "$tar" --directory "$dir" --sort=name --format=pax \
-    --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
-    --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner "$@"
 }
 
 # app_layer TAR: the static binary and the users, as a layer tar.

@@ -34,16 +34,12 @@ fi
 readonly USER_ID=65532
 readonly IMAGES=(rollgate-controller rollgate-validate)
 start=$SECONDS
-failures=0
+check_name="image test"
+# shellcheck source-path=SCRIPTDIR source=lib/checks.sh
+source "$here/lib/checks.sh"
 containers=()
 work=$(mktemp -d "${TMPDIR:-/tmp}/rollgate-image-test.XXXXXX")
 
-pass() { echo "PASS: $*"; }
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-one_line() { tr '\n' ' ' <<<"$1" | sed 's/  */ /g' | cut -c1-600; }
 
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
@@ -213,9 +209,4 @@ if [[ -d "$work/rollgate-validate/bundle" ]]; then
   expect_run rollgate-validate 10 '"failedCheck":"library"' /usr/local/bin/rollgate-validate --timeout 10
 fi
 
-echo "image test: $((SECONDS - start))s, $failures failure(s)"
-if ((failures)); then
-  echo "image test: FAIL"
-  exit 1
-fi
-echo "image test: PASS"
+finish

@@ -44,24 +44,12 @@ source "$repo/hack/control-plane-versions.sh"
 readonly NODE=rollgate-real-0
 readonly SYSCTLS=(vm.overcommit_memory kernel.panic kernel.panic_on_oops net.ipv4.ip_forward)
 start=$SECONDS
-failures=0
+check_name="real node test"
+# shellcheck source-path=SCRIPTDIR source=lib/checks.sh
+source "$here/lib/checks.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/rollgate-real-node-test.XXXXXX")
 cluster=$work/cluster
 
-pass() { echo "PASS: $*"; }
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-one_line() { tr '\n' ' ' <<<"$1" | sed 's/  */ /g' | cut -c1-600; }
-finish() {
-  echo "real node test: $((SECONDS - start))s, $failures failure(s)"
-  if ((failures)); then
-    echo "real node test: FAIL"
-    exit 1
-  fi
-  echo "real node test: PASS"
-}
 
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {

@@ -42,25 +42,13 @@ readonly TAGS=(1.0 2.0 2.0-crash 2.0-never-ready) # sorted, as the registry list
 declare -A VERSION=([1.0]=1.0 [2.0]=2.0 [2.0-never-ready]=2.0 [2.0-crash]=2.0)
 declare -A MODE=([1.0]=serve [2.0]=serve [2.0-never-ready]=never-ready [2.0-crash]=crash)
 start=$SECONDS
-failures=0
+check_name="registry test"
+# shellcheck source-path=SCRIPTDIR source=lib/checks.sh
+source "$here/lib/checks.sh"
 containers=()
 work=$(mktemp -d "${TMPDIR:-/tmp}/rollgate-registry-test.XXXXXX")
 registry_dir=$work/registry
 
-pass() { echo "PASS: $*"; }
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-one_line() { tr '\n' ' ' <<<"$1" | sed 's/  */ /g' | cut -c1-600; }
-finish() {
-  echo "registry test: $((SECONDS - start))s, $failures failure(s)"
-  if ((failures)); then
-    echo "registry test: FAIL"
-    exit 1
-  fi
-  echo "registry test: PASS"
-}
 
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
@@ -74,25 +62,7 @@ cleanup() {
 trap cleanup EXIT
 
 # free_ports N: N distinct loopback ports that can be bound now, below the ephemeral range.
-free_ports() {
-  python3 - "$1" <<'PY'
-import random, socket, sys
-n, out = int(sys.argv[1]), []
-while len(out) < n:
-    p = random.randrange(20000, 32000)
-    if p in out:
-        continue
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    out.append(p)
-print(" ".join(map(str, out)))
-PY
-}
+free_ports() { python3 "$repo/hack/lib/free-ports.py" "$1"; }
 
 # --- 1. two builds, the same images -------------------------------------------------------------
 
