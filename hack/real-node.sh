@@ -434,51 +434,35 @@ umount_under() {
 # ctrd ARGS: ctr against this node's containerd, namespace k8s.io.
 ctrd() { timeout 20 ctr --address "$rn/containerd.sock" -n k8s.io "$@"; }
 
+# remove_kube_chains: the KUBE-* chains the kubelet added to iptables and ip6tables (those not
+# recorded in host/kube-chains before it started): the rules elsewhere that jump to each, then its
+# own rules, then the chains.
 remove_kube_chains() {
-  local tbl chain line
+  local tool prefix tbl chain line
   # Without the record (up failed before the kubelet started) there is nothing of ours to remove.
   [[ -f "$rn/host/kube-chains" ]] || return 0
-  for tbl in filter nat mangle; do
-    local -a chains=()
-    mapfile -t chains < <(iptables -w 5 -t "$tbl" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^KUBE-/ { print $2 }')
-    [[ ${#chains[@]} -gt 0 ]] || continue
-    local -a keep=()
-    for chain in "${chains[@]}"; do
-      grep -qx "$tbl $chain" "$rn/host/kube-chains" 2>/dev/null && keep+=("$chain")
-    done
-    for chain in "${chains[@]}"; do
-      [[ " ${keep[*]} " == *" $chain "* ]] && continue
-      # Rules elsewhere that jump to it, then its own rules, then the chain.
-      while read -r line; do
-        [[ -n "$line" ]] || continue
-        eval "iptables -w 5 -t $tbl ${line/-A /-D }" 2>/dev/null || true
-      done < <(iptables -w 5 -t "$tbl" -S 2>/dev/null | grep -E -- "-j $chain( |\$)" | grep -v -- "^-A $chain ")
-      iptables -w 5 -t "$tbl" -F "$chain" 2>/dev/null || true
-    done
-    for chain in "${chains[@]}"; do
-      [[ " ${keep[*]} " == *" $chain "* ]] && continue
-      iptables -w 5 -t "$tbl" -X "$chain" 2>/dev/null || log "could not delete iptables chain $tbl/$chain"
-    done
-  done
-  # The kubelet adds KUBE-* chains to ip6tables as well.
-  if command -v ip6tables >/dev/null; then
+  for tool in iptables ip6tables; do
+    command -v "$tool" >/dev/null || continue
+    prefix=""
+    [[ $tool == ip6tables ]] && prefix="ip6 "
     for tbl in filter nat mangle; do
-      local -a chains6=()
-      mapfile -t chains6 < <(ip6tables -w 5 -t "$tbl" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^KUBE-/ { print $2 }')
-      for chain in "${chains6[@]}"; do
-        grep -qx "ip6 $tbl $chain" "$rn/host/kube-chains" 2>/dev/null && continue
+      local -a chains=() ours=()
+      mapfile -t chains < <("$tool" -w 5 -t "$tbl" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^KUBE-/ { print $2 }')
+      for chain in "${chains[@]}"; do
+        grep -qx "$prefix$tbl $chain" "$rn/host/kube-chains" 2>/dev/null || ours+=("$chain")
+      done
+      for chain in "${ours[@]}"; do
         while read -r line; do
           [[ -n "$line" ]] || continue
-          eval "ip6tables -w 5 -t $tbl ${line/-A /-D }" 2>/dev/null || true
-        done < <(ip6tables -w 5 -t "$tbl" -S 2>/dev/null | grep -E -- "-j $chain( |\$)" | grep -v -- "^-A $chain ")
-        ip6tables -w 5 -t "$tbl" -F "$chain" 2>/dev/null || true
+          eval "$tool -w 5 -t $tbl ${line/-A /-D }" 2>/dev/null || true
+        done < <("$tool" -w 5 -t "$tbl" -S 2>/dev/null | grep -E -- "-j $chain( |\$)" | grep -v -- "^-A $chain ")
+        "$tool" -w 5 -t "$tbl" -F "$chain" 2>/dev/null || true
       done
-      for chain in "${chains6[@]}"; do
-        grep -qx "ip6 $tbl $chain" "$rn/host/kube-chains" 2>/dev/null && continue
-        ip6tables -w 5 -t "$tbl" -X "$chain" 2>/dev/null || true
+      for chain in "${ours[@]}"; do
+        "$tool" -w 5 -t "$tbl" -X "$chain" 2>/dev/null || log "could not delete $tool chain $tbl/$chain"
       done
     done
-  fi
+  done
 }
 
 remove_kubepods_cgroups() {
