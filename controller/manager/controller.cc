@@ -79,6 +79,29 @@ Controller::Interest Controller::InterestOf(const api::Rollout& r) {
   return in;
 }
 
+namespace {
+
+// Moves rollout `key` in `index` (entry -> rollout keys) from the entries of `before` to those of
+// `now`; an entry no rollout names any more is erased. True when one was.
+bool Reindex(std::map<std::string, std::set<std::string>>& index, const std::string& key,
+             const std::set<std::string>& before, const std::set<std::string>& now) {
+  bool emptied = false;
+  for (const auto& e : before) {
+    if (now.contains(e)) continue;
+    auto it = index.find(e);
+    if (it == index.end()) continue;
+    it->second.erase(key);
+    if (it->second.empty()) {
+      index.erase(it);
+      emptied = true;
+    }
+  }
+  for (const auto& e : now) index[e].insert(key);
+  return emptied;
+}
+
+}  // namespace
+
 // Keeps the index current and the Deployment and pod caches to what some rollout still needs:
 // what no rollout needs any more is pruned from them (outside the index lock: a cache's keep
 // predicate takes it).
@@ -94,34 +117,9 @@ void Controller::IndexRollout(const kube::ObjectPtr& obj, bool deleted) {
   {
     std::lock_guard<std::mutex> lock(index_mu_);
     Interest& before = interest_of_[key];
-    for (const auto& d : before.deployments) {
-      if (now.deployments.contains(d)) continue;
-      auto it = by_deployment_.find(d);
-      if (it == by_deployment_.end()) continue;
-      it->second.erase(key);
-      if (it->second.empty()) {
-        by_deployment_.erase(it);
-        prune_deployments = true;
-      }
-    }
-    for (const auto& d : now.deployments) by_deployment_[d].insert(key);
-    for (const auto& ns : before.namespaces) {
-      auto it = by_namespace_.find(ns);
-      if (it == by_namespace_.end() || now.namespaces.contains(ns)) continue;
-      it->second.erase(key);
-      if (it->second.empty()) by_namespace_.erase(it);
-    }
-    for (const auto& ns : now.namespaces) by_namespace_[ns].insert(key);
-    for (const auto& l : before.pod_labels) {
-      if (now.pod_labels.contains(l)) continue;
-      if (--pod_labels_[l] <= 0) {
-        pod_labels_.erase(l);
-        prune_pods = true;
-      }
-    }
-    for (const auto& l : now.pod_labels) {
-      if (!before.pod_labels.contains(l)) ++pod_labels_[l];
-    }
+    prune_deployments = Reindex(by_deployment_, key, before.deployments, now.deployments);
+    (void)Reindex(by_namespace_, key, before.namespaces, now.namespaces);
+    prune_pods = Reindex(by_pod_label_, key, before.pod_labels, now.pod_labels);
     if (deleted) {
       interest_of_.erase(key);
     } else {
@@ -145,7 +143,7 @@ bool Controller::Awaited(const kube::Json& pod) {
   const std::string value = kube::StringField(*labels, api::kValidationLabel);
   const std::string key = kube::MetaString(pod, "namespace") + "/" + value;
   std::lock_guard<std::mutex> lock(index_mu_);
-  return pod_labels_.contains(key);
+  return by_pod_label_.contains(key);
 }
 
 void Controller::EnqueueTargetsOf(const std::string& deployment_key) {

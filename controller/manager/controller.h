@@ -89,8 +89,8 @@ class Controller {
   std::mutex index_mu_;
   std::map<std::string, std::set<std::string>> by_deployment_;  // "ns/deploy" -> rollout keys
   std::map<std::string, std::set<std::string>> by_namespace_;   // target ns -> rollout keys
-  std::map<std::string, int> pod_labels_;        // "ns/value" -> rollouts awaiting it
-  std::map<std::string, Interest> interest_of_;  // rollout key -> what it indexed
+  std::map<std::string, std::set<std::string>> by_pod_label_;   // "ns/value" -> rollout keys
+  std::map<std::string, Interest> interest_of_;                 // rollout key -> what it indexed
 };
 
 }  // namespace rollgate::manager
