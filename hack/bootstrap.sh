@@ -10,6 +10,7 @@ packages=(
   clang-format clang-tidy clang-14 libclang-rt-14-dev llvm-14
   prometheus
   mmdebstrap umoci skopeo runc   # make image (hack/image.sh) and its test
+  buildah                        # the Dockerfile built without a daemon (hack/dockerfile-build.sh)
   docker-registry                # the local registry (hack/registry.sh runs its own process)
   containerd catatonit containernetworking-plugins iptables iproute2  # the real node (hack/real-node.sh)
 )
