@@ -7,7 +7,9 @@
 #
 #   hack/cluster.sh up [--dir DIR] [--real-node]   start a cluster (DIR default: mktemp -d
 #                                    /tmp/rollgate-cluster.XXXXXX); --real-node also attaches a real
-#                                    node (hack/real-node.sh up DIR: containerd + kubelet; root);
+#                                    node (hack/real-node.sh up DIR: containerd + kubelet; root), and
+#                                    the API server listens on the node bridge's 10.89.0.1 instead
+#                                    of 127.0.0.1, so pods reach it;
 #                                    stdout: only `export KUBECONFIG=...` and
 #                                    `export ROLLGATE_CLUSTER_DIR=...`, so `eval "$(hack/cluster.sh up)"` works
 #   hack/cluster.sh down DIR         stop the cluster's processes (and its real node: hack/real-node.sh
@@ -20,7 +22,10 @@
 #   hack/cluster.sh restart-apiserver DIR [--down-seconds N]   stop, wait N s (default 0), start
 #
 # DIR layout: kubeconfig (admin, context rollgate-local), pki/, kubeconfigs/, etcd/ (data),
-# logs/<component>.log, pids/<component>, cluster.env (ports), kwok.yaml (the stages in use).
+# logs/<component>.log, pids/<component>, cluster.env (API server URL, ports), kwok.yaml (the
+# stages in use). With --real-node the API server binds to the gateway address of the real node's
+# pod bridge (hack/real-node.sh bridge, before the API server starts; in its serving certificate's
+# subjectAltName), and every kubeconfig names it; etcd stays on loopback.
 # Environment: ROLLGATE_KEEP_FAILED_CLUSTER=1 keeps DIR (logs) when `up` fails.
 set -euo pipefail
 
@@ -40,7 +45,7 @@ die() {
   exit 1
 }
 usage() {
-  sed -n '8,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '8,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -119,6 +124,8 @@ any_alive() {
 
 # --- up -----------------------------------------------------------------------------------------
 
+# The API server's address (127.0.0.1, or the real node's bridge gateway) and port.
+api_host=127.0.0.1 api_port=""
 # Set while `up` runs; read by the EXIT trap.
 cluster_dir="" up_done=0 failing="" started=() lock_held=0
 # Set by start-component: append to the component's log instead of truncating it.
@@ -179,12 +186,22 @@ wait_until() {
 pick_ports() {
   local py=/usr/bin/python3
   [[ -x "$py" ]] || py=$(command -v python3) || die "python3 is required to pick ports"
-  "$py" "$here/lib/free-ports.py" "$1"
+  "$py" "$here/lib/free-ports.py" "$@"
 }
 
-port_open() { (: >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_open() { (: >"/dev/tcp/$api_host/$1") 2>/dev/null; }
+
+# read_cluster_env DIR: api_host and api_port from DIR/cluster.env's API_SERVER.
+read_cluster_env() {
+  local url
+  url=$(sed -n 's|^API_SERVER=https://||p' "$1/cluster.env" 2>/dev/null) || url=""
+  api_host=${url%:*} api_port=${url##*:}
+  [[ -n "$url" && "$api_port" =~ ^[0-9]+$ ]] || die "$1/cluster.env lacks API_SERVER"
+}
 
 write_openssl_config() {
+  local san_extra=""
+  [[ "$api_host" == 127.0.0.1 ]] || san_extra=" IP:$api_host,"
   cat >"$1" <<EOF
 [req]
 distinguished_name = dn
@@ -201,7 +218,7 @@ keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
-subjectAltName = IP:127.0.0.1, DNS:localhost, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local, IP:$SERVICE_IP
+subjectAltName = IP:127.0.0.1,$san_extra DNS:localhost, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local, IP:$SERVICE_IP
 [v3_client]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
@@ -249,7 +266,7 @@ kind: Config
 clusters:
 - name: rollgate-local
   cluster:
-    server: https://127.0.0.1:$api_port
+    server: https://$api_host:$api_port
     certificate-authority-data: $(base64 -w0 "$pki/ca.crt")
 users:
 - name: $2
@@ -268,7 +285,7 @@ EOF
 api_get() { # PATH: GET on the API server as admin
   local pki=$cluster_dir/pki
   curl -fsS --max-time 5 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
-    "https://127.0.0.1:$api_port$1"
+    "https://$api_host:$api_port$1"
 }
 
 nodes_ready() { # every node Ready=True and untainted, and at least one node
@@ -295,6 +312,10 @@ on_up_exit() {
     exit "$rc"
   fi
   stop_components "$cluster_dir"
+  if [[ -f "$cluster_dir/real-node.bridge" ]] && ! "$here/real-node.sh" unbridge "$cluster_dir"; then
+    log "kept $cluster_dir: hack/real-node.sh unbridge failed (run it again)"
+    exit "$rc"
+  fi
   if [[ "${ROLLGATE_KEEP_FAILED_CLUSTER:-0}" == 1 ]]; then
     log "kept $cluster_dir (ROLLGATE_KEEP_FAILED_CLUSTER=1)"
   else
@@ -314,7 +335,7 @@ start_apiserver() {
       --kubelet-client-key="$pki/kubelet-client.key" --kubelet-preferred-address-types=InternalIP)
   fi
   start kube-apiserver "$bin/kube-apiserver" "${kubelet_flags[@]}" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
+    --bind-address="$api_host" --advertise-address="$api_host" --secure-port="$api_port" \
     --etcd-servers="http://127.0.0.1:$etcd_client" \
     --client-ca-file="$pki/ca.crt" \
     --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
@@ -359,6 +380,7 @@ cmd_up() {
       if [[ -d "$dir/real-node" ]]; then
         "$here/real-node.sh" down "$dir" || die "hack/real-node.sh down $dir failed; not removing $dir"
       fi
+      [[ ! -f "$dir/real-node.bridge" ]] || "$here/real-node.sh" unbridge "$dir" || die "hack/real-node.sh unbridge $dir failed; not removing $dir"
       rm -rf "${dir:?}"
       mkdir -p "$dir"
     elif [[ -n "$(ls -A "$dir")" ]]; then
@@ -376,6 +398,12 @@ cmd_up() {
   chmod 700 "$dir"
   log "cluster dir: $dir"
 
+  if ((real_node)); then
+    # The real node's bridge first, with the address the API server will listen on.
+    failing=""
+    api_host=$("$here/real-node.sh" bridge "$dir") || { log "the real node's bridge could not be made"; exit 1; }
+  fi
+
   failing=pki
   generate_pki
   local pki=$dir/pki kc=$dir/kubeconfigs
@@ -387,8 +415,9 @@ cmd_up() {
   lock_held=1
   local etcd_client etcd_peer
   read -r etcd_client etcd_peer api_port < <(pick_ports 3)
+  [[ "$api_host" == 127.0.0.1 ]] || api_port=$(pick_ports 1 "$api_host")
   cat >"$dir/cluster.env" <<EOF
-API_SERVER=https://127.0.0.1:$api_port
+API_SERVER=https://$api_host:$api_port
 ETCD_CLIENT_PORT=$etcd_client
 ETCD_PEER_PORT=$etcd_peer
 EOF
@@ -418,7 +447,7 @@ EOF
   lock_held=0
 
   wait_until kube-apiserver 90 "the API server's /readyz" api_get /readyz
-  log "API server https://127.0.0.1:$api_port ready at $(elapsed "$t0")s"
+  log "API server https://$api_host:$api_port ready at $(elapsed "$t0")s"
 
   start kube-controller-manager "$bin/kube-controller-manager" \
     --kubeconfig="$kc/controller-manager.kubeconfig" \
@@ -485,6 +514,10 @@ cmd_down() {
     "$here/real-node.sh" down "$dir" || die "hack/real-node.sh down $dir failed; not removing $dir"
   fi
   stop_components "$dir"
+  # The real node's bridge, on which the API server listened (hack/real-node.sh bridge).
+  if [[ -f "$dir/real-node.bridge" ]]; then
+    "$here/real-node.sh" unbridge "$dir" || die "hack/real-node.sh unbridge $dir failed; not removing $dir"
+  fi
   rm -rf "$dir"
   log "cluster down in $(elapsed "$t0")s: $dir"
 }
@@ -517,9 +550,9 @@ cmd_status() {
     fi
   done
   cluster_dir=$dir
-  api_port=$(sed -n 's|^API_SERVER=https://127.0.0.1:||p' "$dir/cluster.env")
+  read_cluster_env "$dir"
   if api_get /readyz >/dev/null 2>&1; then
-    printf '%-24s ready (https://127.0.0.1:%s)\n' apiserver-readyz "$api_port"
+    printf '%-24s ready (https://%s:%s)\n' apiserver-readyz "$api_host" "$api_port"
   else
     printf '%-24s not ready\n' apiserver-readyz
     rc=1
@@ -569,7 +602,7 @@ cmd_start_component() {
     die "start-component restarts kube-apiserver only; use down and up for the other components"
   t0=$(now)
   cluster_dir=$dir
-  api_port=$(sed -n 's|^API_SERVER=https://127.0.0.1:||p' "$dir/cluster.env")
+  read_cluster_env "$dir"
   etcd_client=$(sed -n 's|^ETCD_CLIENT_PORT=||p' "$dir/cluster.env")
   [[ -n "$api_port" && -n "$etcd_client" ]] || die "$dir/cluster.env lacks the ports"
   pid=$(pid_of "$dir" "$name")
@@ -587,7 +620,7 @@ cmd_start_component() {
     tail -n 30 "$dir/logs/$name.log" >&2 || true
     exit 1
   fi
-  log "API server https://127.0.0.1:$api_port ready in $(elapsed "$t0")s"
+  log "API server https://$api_host:$api_port ready in $(elapsed "$t0")s"
 }
 
 cmd_restart_apiserver() {

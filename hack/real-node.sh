@@ -12,6 +12,11 @@
 #   hack/real-node.sh down DIR   stop the kubelet, the pods, containerd and the registry and undo
 #                                every host change (safe to run twice; hack/cluster.sh down runs it)
 #   hack/real-node.sh status DIR
+#   hack/real-node.sh bridge DIR create the bridge rollgate0 with the pod network's gateway address
+#                                (10.89.0.1/24) before the API server starts, so it can listen there
+#                                (hack/cluster.sh up --real-node); stdout: the address. up adopts
+#                                it; down keeps it (the API server still listens on it)
+#   hack/real-node.sh unbridge DIR   remove that bridge (hack/cluster.sh down, after the API server)
 #
 # Everything lives in DIR/real-node: containerd's config, root, state and socket; the kubelet's
 # config, kubeconfig, root dir and pod logs; the CNI config and IPAM data; the registry's storage
@@ -37,6 +42,9 @@ readonly NODE_NAME=rollgate-real-0
 readonly NODE_LABEL=rollgate.io/real-node
 readonly BRIDGE=rollgate0
 readonly POD_SUBNET=10.89.0.0/24
+# The bridge's address: the pods' default gateway (host-local's default, the subnet's first
+# address), and the address the API server listens on with `hack/cluster.sh up --real-node`.
+readonly GATEWAY=10.89.0.1 GATEWAY_PREFIX=24 BRIDGE_MARKER=real-node.bridge
 readonly SANDBOX_REPO=rollgate-pause SANDBOX_TAG=catatonit
 readonly READY_TIMEOUT=${ROLLGATE_REAL_NODE_TIMEOUT:-60}
 readonly SYSCTLS=(vm.overcommit_memory kernel.panic kernel.panic_on_oops net.ipv4.ip_forward)
@@ -51,7 +59,7 @@ die() {
   exit 1
 }
 usage() {
-  sed -n '8,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '8,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -230,7 +238,10 @@ record_host_state() {
   for c in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
     [[ -d "$c" ]] && echo "$c" >>"$rn/host/kubepods"
   done
-  if ip link show "$BRIDGE" >/dev/null 2>&1; then echo yes >"$rn/host/bridge-existed"; fi
+  # A bridge made by `bridge` is the cluster's; any other one was there before.
+  if [[ ! -f "$dir/$BRIDGE_MARKER" ]] && ip link show "$BRIDGE" >/dev/null 2>&1; then
+    echo yes >"$rn/host/bridge-existed"
+  fi
   # Host directories containerd, CNI and the kubelet create outside DIR (shim sockets, network
   # namespaces, log links, the CNI result cache): removed by down when absent now and empty then.
   : >"$rn/host/new-dirs"
@@ -275,8 +286,13 @@ cmd_up() {
     [[ -z "$(pid_of containerd)$(pid_of kubelet)" ]] || die "a real node already runs in $dir; run: $0 down $dir"
     cmd_down_inner
   fi
-  ip link show "$BRIDGE" >/dev/null 2>&1 &&
+  # The bridge made by `bridge` for this cluster (its API server listens on it) is adopted.
+  if [[ -f "$dir/$BRIDGE_MARKER" ]]; then
+    ip -4 -o addr show dev "$BRIDGE" 2>/dev/null | grep -qF " $GATEWAY/$GATEWAY_PREFIX " ||
+      die "the bridge $BRIDGE made for $dir is gone or lacks $GATEWAY/$GATEWAY_PREFIX"
+  elif ip link show "$BRIDGE" >/dev/null 2>&1; then
     die "the bridge $BRIDGE exists: another real node runs on this machine (one at a time)"
+  fi
   if [[ ! -x "$CONTROL_PLANE_BIN/kubelet" ]]; then
     log "building the kubelet (hack/build-control-plane.sh --with-kubelet) ..."
     "$here/build-control-plane.sh" --with-kubelet >&2 || die "building the kubelet failed"
@@ -522,8 +538,10 @@ cmd_down_inner() {
     rm -f "$n"
   done
   umount_under "$rn"
-  # 3. The network: the CNI bridge (when this node made it).
-  if [[ -f "$rn/host/sysctls" && ! -f "$rn/host/bridge-existed" ]] && ip link show "$BRIDGE" >/dev/null 2>&1; then
+  # 3. The network: the CNI bridge (when this node made it; one made by `bridge` stays for the API
+  #    server, and `unbridge` removes it).
+  if [[ -f "$rn/host/sysctls" && ! -f "$rn/host/bridge-existed" && ! -f "$dir/$BRIDGE_MARKER" ]] &&
+    ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link delete "$BRIDGE" 2>/dev/null || log "could not delete the bridge $BRIDGE"
   fi
   # 4. iptables, cgroups, sysctls, /var/log/containers links into our pod-logs.
@@ -611,9 +629,48 @@ cmd_status() {
   return "$rc"
 }
 
+# cmd_bridge DIR: the bridge with the gateway address, made before the cluster's API server starts
+# so that it can listen on an address the pods reach (hack/cluster.sh up --real-node). Recorded as
+# DIR/real-node.bridge: up adopts the bridge, down keeps it (an API server whose address vanishes
+# does not shut down cleanly), unbridge removes it once the API server is stopped.
+cmd_bridge() {
+  [[ $# -eq 1 ]] || usage
+  [[ $EUID -eq 0 ]] || die "must run as root (the bridge $BRIDGE)"
+  command -v ip >/dev/null || die "missing tool: ip (apt-get install iproute2)"
+  dir=$(cd "$1" 2>/dev/null && pwd -P) || die "no such directory: $1"
+  [[ -f "$dir/.rollgate-cluster" ]] || die "$dir is not a hack/cluster.sh cluster directory"
+  [[ ! -e "$dir/$BRIDGE_MARKER" ]] || die "$dir already has its bridge; run: $0 unbridge $dir"
+  ip link show "$BRIDGE" >/dev/null 2>&1 &&
+    die "the bridge $BRIDGE exists: another real node runs on this machine (one at a time)"
+  ip link add name "$BRIDGE" type bridge 2>/dev/null || die "could not create the bridge $BRIDGE"
+  echo "$BRIDGE $GATEWAY/$GATEWAY_PREFIX" >"$dir/$BRIDGE_MARKER"
+  if ! ip addr add "$GATEWAY/$GATEWAY_PREFIX" dev "$BRIDGE" || ! ip link set "$BRIDGE" up; then
+    ip link delete "$BRIDGE" 2>/dev/null || true
+    rm -f "$dir/$BRIDGE_MARKER"
+    die "could not give the bridge $BRIDGE the address $GATEWAY/$GATEWAY_PREFIX"
+  fi
+  log "bridge $BRIDGE up with $GATEWAY/$GATEWAY_PREFIX"
+  echo "$GATEWAY"
+}
+
+# cmd_unbridge DIR: remove the bridge `bridge` made for DIR (no-op without its record).
+cmd_unbridge() {
+  [[ $# -eq 1 ]] || usage
+  [[ -e "$1" ]] || return 0
+  dir=$(cd "$1" && pwd -P)
+  [[ -f "$dir/$BRIDGE_MARKER" ]] || return 0
+  [[ $EUID -eq 0 ]] || die "must run as root (the bridge $BRIDGE)"
+  if ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link delete "$BRIDGE" || die "could not delete the bridge $BRIDGE"
+  fi
+  rm -f "$dir/$BRIDGE_MARKER"
+}
+
 dir="" rn=""
 case ${1:-} in
   up) shift; cmd_up "$@" ;;
+  bridge) shift; cmd_bridge "$@" ;;
+  unbridge) shift; cmd_unbridge "$@" ;;
   down) shift; cmd_down "$@" ;;
   status) shift; cmd_status "$@" ;;
   *) usage ;;
