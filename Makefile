@@ -57,6 +57,13 @@ demo: control-plane deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j$(JOBS) --target rollgate-controller rollgate
 	@bash hack/demo.sh $(BUILD)
 
+# `make demo` on a real node (hack/real-node.sh; root): real testapp containers on rollgate-real-0,
+# swapped 1.0 -> 2.0 environment by environment (hack/demo.sh --real). One real node per machine.
+.PHONY: demo-real
+demo-real: control-plane deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j$(JOBS) --target rollgate-controller rollgate
+	@bash hack/demo.sh --real $(BUILD)
+
 # The container images, reproducible, without a registry or container engine (hack/image.sh):
 # $(BUILD)/images/rollgate-controller-<version>.tar and rollgate-validate-<version>.tar
 # (oci-archive; push with skopeo copy), from the binaries of $(BUILD).

@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # `make demo`: Rollgate end to end on a throwaway local control plane.
 #
-#   hack/demo.sh BUILD_DIR     (BUILD_DIR holds controller/rollgate-controller; `make demo` passes
-#                               $(BUILD) after building it and the control plane's binaries)
+#   hack/demo.sh [--real] BUILD_DIR   (BUILD_DIR holds controller/rollgate-controller; `make demo`
+#                               passes $(BUILD) after building it and the control plane's binaries)
+#
+# --real (`make demo-real`; root): the same on a real node (hack/real-node.sh): the cluster starts
+# with --real-node, the test application images (hack/test-app-images.sh) are pushed to the node's
+# registry, and the Deployments (hack/demo/deployments-real.yaml) run real testapp:1.0 containers
+# on rollgate-real-0, which the rollout (hack/demo/rollout-real.yaml: dev -> staging -> production)
+# swaps for testapp:2.0; the summary adds each pod's node and image digest. The controller runs on
+# the host, as in the plain demo.
 #
 # 1. starts a local control plane (hack/cluster.sh) in a temporary directory;
 # 2. installs the ContainerRollout CRD (crds/);
@@ -62,10 +69,18 @@ secs_since() {
   printf '%d.%d' $((d / 1000000)) $((d % 1000000 / 100000))
 }
 
+real=0
+if [[ "${1:-}" == --real ]]; then
+  real=1
+  shift
+fi
 [[ $# -eq 1 ]] || {
   sed -n '4,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
+if ((real)); then
+  [[ $EUID -eq 0 ]] || die "--real needs root (containerd, runc and the kubelet of the real node)"
+fi
 build_dir=$(cd "$1" 2>/dev/null && pwd) || die "no such build directory: $1"
 controller_bin=$build_dir/controller/rollgate-controller
 cli_bin=$build_dir/controller/rollgate
@@ -81,6 +96,7 @@ controller_log=$work/controller.log
 state=$work/state.json
 controller_pid=""
 keep_work=${ROLLGATE_DEMO_KEEP:-0}
+rollout_file=$DEMO_DIR/rollout.yaml deployments_file=$DEMO_DIR/deployments.yaml
 
 # --- teardown -----------------------------------------------------------------------------------
 
@@ -126,13 +142,24 @@ trap 'warn "terminated"; exit 143' TERM HUP
 
 # --- 1. control plane ---------------------------------------------------------------------------
 
-printf '%sRollgate demo%s: roll the split-image application from 1.9.0 to 2.0.0, environment by environment\n' \
-  "$BOLD" "$RESET"
-step "Starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)"
+if ((real)); then
+  printf '%sRollgate demo on a real node%s: swap real testapp containers from 1.0 to 2.0, environment by environment\n' \
+    "$BOLD" "$RESET"
+else
+  printf '%sRollgate demo%s: roll the split-image application from 1.9.0 to 2.0.0, environment by environment\n' \
+    "$BOLD" "$RESET"
+fi
+up_args=()
+if ((real)); then
+  step "Starting a local control plane with a real node (containerd + kubelet: rollgate-real-0)"
+  up_args=(--real-node)
+else
+  step "Starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)"
+fi
 # cluster.sh's progress (stderr) is shown indented, live; its stdout is the export lines.
 exec 4> >(indent >&2)
 indent_pid=$!
-cluster_env=$("$here/cluster.sh" up --dir "$cluster_dir" 2>&4 4>&-) || up_rc=$?
+cluster_env=$("$here/cluster.sh" up --dir "$cluster_dir" "${up_args[@]}" 2>&4 4>&-) || up_rc=$?
 exec 4>&-
 wait "$indent_pid" 2>/dev/null || true
 [[ -z "${up_rc:-}" ]] || die "the local control plane did not start (see above)"
@@ -145,6 +172,19 @@ info "KUBECONFIG=$KUBECONFIG"
 k get nodes -o custom-columns='NODE:.metadata.name,TYPE:.metadata.labels.node\.kubernetes\.io/instance-type,GPUS:.status.allocatable.nvidia\.com/gpu' |
   indent
 
+if ((real)); then
+  step "Building the test application images and pushing them to the real node's registry"
+  bash "$here/test-app-images.sh" --out "$work/test-images" 2>&1 | indent ||
+    die "hack/test-app-images.sh failed (see above)"
+  bash "$here/registry.sh" push "$work/test-images" --dir "$cluster_dir/real-node/registry" | indent ||
+    die "pushing the test application images to $ROLLGATE_REGISTRY failed"
+  # The demo's manifests name the registry REGISTRY: the node's, on a port chosen at start.
+  for f in deployments rollout; do
+    sed "s|REGISTRY/|$ROLLGATE_REGISTRY/|g" "$DEMO_DIR/$f-real.yaml" >"$work/$f.yaml"
+  done
+  rollout_file=$work/rollout.yaml deployments_file=$work/deployments.yaml
+fi
+
 # --- 2. CRD -------------------------------------------------------------------------------------
 
 step "Installing the ContainerRollout CRD"
@@ -153,9 +193,13 @@ k wait --for=condition=Established --timeout=60s crd/containerrollouts.rollgate.
 
 # --- 3. namespaces and Deployments --------------------------------------------------------------
 
-step "Creating namespaces and the application's Deployments at 1.9.0 (hack/demo/)"
+if ((real)); then
+  step "Creating namespaces and the application's Deployments at testapp:1.0 on rollgate-real-0 (hack/demo/)"
+else
+  step "Creating namespaces and the application's Deployments at 1.9.0 (hack/demo/)"
+fi
 k apply -f "$DEMO_DIR/namespaces.yaml" | indent
-k apply -f "$DEMO_DIR/deployments.yaml" | indent
+k apply -f "$deployments_file" | indent
 info "waiting for the Deployments to be available..."
 for ns in "${TARGET_NAMESPACES[@]}"; do
   for d in $(k get deployments -n "$ns" -l app.kubernetes.io/part-of=rollgate-demo -o name); do
@@ -199,10 +243,17 @@ print_deployments
 
 # --- 4. the ContainerRollout --------------------------------------------------------------------
 
-step "Applying the ContainerRollout $ROLLOUT_NS/$ROLLOUT_NAME (hack/demo/rollout.yaml)"
-k apply -f "$DEMO_DIR/rollout.yaml" | indent
-info "images: backend, worker-gpu, worker-cpu -> 2.0.0"
-info "environments: dev -> staging -> canary (bake 3 s) -> production (manual approval)"
+rollout_source=hack/demo/rollout.yaml
+((real)) && rollout_source=hack/demo/rollout-real.yaml
+step "Applying the ContainerRollout $ROLLOUT_NS/$ROLLOUT_NAME ($rollout_source)"
+k apply -f "$rollout_file" | indent
+if ((real)); then
+  info "images: backend -> $ROLLGATE_REGISTRY/testapp:2.0 (real containers on rollgate-real-0)"
+  info "environments: dev -> staging (bake 3 s) -> production (manual approval)"
+else
+  info "images: backend, worker-gpu, worker-cpu -> 2.0.0"
+  info "environments: dev -> staging -> canary (bake 3 s) -> production (manual approval)"
+fi
 
 # --- 5. the controller --------------------------------------------------------------------------
 
@@ -219,7 +270,7 @@ info "$controller_bin (pid $controller_pid), log: $controller_log"
 # "PHASE<US>ENV_TO_APPROVE<US>LINE" (US: the ASCII unit separator, so that empty fields survive
 # `read`). Fails when kubectl does.
 poll() {
-  k get -f "$DEMO_DIR/rollout.yaml" -f "$DEMO_DIR/deployments.yaml" -o json >"$state.tmp" 2>/dev/null ||
+  k get -f "$rollout_file" -f "$deployments_file" -o json >"$state.tmp" 2>/dev/null ||
     return 1
   mv "$state.tmp" "$state"
   DEMO_COLOR=$COLOR python3 - "$state" <<'PY'
@@ -386,6 +437,13 @@ k get events -n "$ROLLOUT_NS" --field-selector "involvedObject.name=$ROLLOUT_NAM
   --sort-by=.metadata.creationTimestamp \
   -o custom-columns='TIME:.firstTimestamp,TYPE:.type,REASON:.reason,MESSAGE:.message' 2>&1 |
   indent
+
+if ((real)); then
+  printf '\n    Containers of the demo on the real node (image digests as pulled by containerd):\n'
+  k get pods -A -l app.kubernetes.io/part-of=rollgate-demo \
+    -o custom-columns='NAMESPACE:.metadata.namespace,POD:.metadata.name,NODE:.spec.nodeName,READY:.status.containerStatuses[0].ready,IMAGE ID:.status.containerStatuses[0].imageID' 2>&1 |
+    indent
+fi
 
 # verdict: the times, then exit 0 when the rollout Succeeded, else 1 after the controller log's tail.
 verdict() {
