@@ -33,6 +33,13 @@ constexpr std::array kReasons = {
     ReasonInfo{Reason::kProgressDeadlineExceeded, "ProgressDeadlineExceeded", ReasonKind::kFailure,
                "not rolled out within <n>s: <what is awaited> | deployment <ns>/<name> reports "
                "ProgressDeadlineExceeded (<a>/<n> available)"},
+    ReasonInfo{Reason::kImagePullFailed, "ImagePullFailed", ReasonKind::kFailure,
+               "deployment <ns>/<name>: pod <pod> on node <node> cannot pull image \"<image>\" "
+               "(container <c>) for <s>s: <kubelet reason>: <kubelet message>"},
+    ReasonInfo{Reason::kContainerCrashing, "ContainerCrashing", ReasonKind::kFailure,
+               "deployment <ns>/<name>: container <c> (image \"<image>\") of pod <pod> on node "
+               "<node> restarted <n> times (<kubelet reason>); last exit <code> (<reason>): "
+               "<termination message>"},
     ReasonInfo{Reason::kWorkerValidationFailed, "WorkerValidationFailed", ReasonKind::kFailure,
                "<the failing pod's rollgate-validate verdict>"},
     ReasonInfo{Reason::kWorkerValidationTimeout, "WorkerValidationTimeout", ReasonKind::kFailure,

@@ -24,6 +24,8 @@ enum class Reason {
   // After the patch: the environment rolls back (automaticRollback) or fails.
   kImagesChangedExternally,
   kProgressDeadlineExceeded,
+  kImagePullFailed,
+  kContainerCrashing,
   kWorkerValidationFailed,
   kWorkerValidationTimeout,
   kAnalysisFailed,

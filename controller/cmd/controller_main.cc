@@ -261,6 +261,8 @@ int main(int argc, char** argv) {
   wo.planner.gpu_resource = o.gpu_resource;
   wo.planner.validator_requests = o.validator_requests;
   wo.planner.validator_limits = o.validator_limits;
+  wo.planner.pod_health.image_pull_failure = std::chrono::seconds(o.image_pull_failure_seconds);
+  wo.planner.pod_health.crash_restarts = o.crash_restarts;
   wo.controller.concurrency = o.concurrency;
   wo.controller.heartbeat = &heartbeat;
   wo.controller.metrics = &metrics;

@@ -39,6 +39,12 @@ void Define(FlagSet& fs, Options& o, std::string& log_level, std::string& log_fo
           "requests of the injected rollgate-validate, name=quantity,... (cpu=10m,memory=64Mi)");
   fs.List("validator-limits", &limits,
           "limits of the injected rollgate-validate, name=quantity,... (cpu=1,memory=1Gi)");
+  fs.Int("image-pull-failure-seconds", &o.image_pull_failure_seconds,
+         "a new pod that still cannot pull its image this many seconds after its creation fails "
+         "the environment ImagePullFailed (at once for an invalid reference)");
+  fs.Int("crash-restarts", &o.crash_restarts,
+         "a container of a new pod that restarted this many times fails the environment "
+         "ContainerCrashing");
   fs.Bool("leader-elect", &o.leader_elect,
           "elect a leader on a Lease; only the leader reconciles (run several replicas)");
   fs.String("leader-election-namespace", &o.leader_election_namespace,
@@ -113,6 +119,12 @@ Status Check(Options& o, const std::string& log_level, const std::string& log_fo
   if (o.concurrency < 1 || o.concurrency > 64) return Invalid("--concurrency must be in [1, 64]");
   if (o.analysis_workers < 1 || o.analysis_workers > 64) {
     return Invalid("--analysis-workers must be in [1, 64]");
+  }
+  if (o.image_pull_failure_seconds < 0 || o.image_pull_failure_seconds > 86400) {
+    return Invalid("--image-pull-failure-seconds must be in [0, 86400]");
+  }
+  if (o.crash_restarts < 1 || o.crash_restarts > 1000) {
+    return Invalid("--crash-restarts must be in [1, 1000]");
   }
   if (!o.analysis_endpoints_file.empty()) {
     std::ifstream in(o.analysis_endpoints_file);

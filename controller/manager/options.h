@@ -32,6 +32,11 @@ struct Options {
   std::string gpu_resource = "nvidia.com/gpu";
   std::map<std::string, std::string> validator_requests;  // resource -> quantity
   std::map<std::string, std::string> validator_limits;
+  // Pod health (rollout/pod_health.h): a new pod that cannot pull its image this long after its
+  // creation fails the environment ImagePullFailed; a container restarted this often,
+  // ContainerCrashing.
+  int image_pull_failure_seconds = 30;
+  int crash_restarts = 3;
   bool leader_elect = false;
   std::string leader_election_namespace;
   std::string leader_election_id = "rollgate-controller";

@@ -22,16 +22,6 @@ using api::TargetStatus;
 using api::WallTime;
 using std::chrono::seconds;
 
-std::map<std::string, std::string> DesiredImages(const api::RolloutSpec& spec,
-                                                 const TargetSpec& t) {
-  std::map<std::string, std::string> out;
-  for (const auto& [container, logical] : t.containers) {
-    auto it = spec.images.find(logical);
-    out[container] = it == spec.images.end() ? std::string() : it->second;
-  }
-  return out;
-}
-
 bool ImagesMatch(const DeploymentView& d, const std::map<std::string, std::string>& want) {
   for (const auto& [container, image] : want) {
     auto it = d.container_images.find(container);
@@ -141,6 +131,7 @@ class Planner {
   GateResult TargetGuard(const std::string& ns, const std::string& deployment,
                          const std::vector<std::string>& containers) const;
   GateResult ValidationVerdicts() const;
+  GateResult PodHealth(const EnvironmentSpec& spec, const EnvironmentStatus& env);
   GateResult Health(const EnvironmentSpec& spec, WallTime deadline) const;
   GateResult HealthDuringBake(const EnvironmentSpec& spec) const;
   GateResult WorkerValidation(WallTime deadline) const;
@@ -488,6 +479,7 @@ void Planner::StepVerifying(const EnvironmentSpec& spec, EnvironmentStatus& env)
   }
   if (!Passed(ValidationVerdicts(), env)) return;
   MirrorCounters(spec, env);
+  if (!Passed(PodHealth(spec, env), env)) return;
   if (!Passed(Health(spec, deadline), env)) return;
   if (!Passed(WorkerValidation(deadline), env)) return;
   if (!Passed(Analysis(spec, env), env)) return;
@@ -738,6 +730,54 @@ GateResult Planner::TargetsPresent(const EnvironmentSpec& spec) const {
 GateResult Planner::ValidationVerdicts() const {
   if (obs_.validation && obs_.validation->required && obs_.validation->failed > 0) {
     return GateResult::Fail(Reason::kWorkerValidationFailed, obs_.validation->message);
+  }
+  return GateResult::Pass();
+}
+
+// What the kubelet says of the new pods, while a target has not rolled out: an image that cannot
+// be pulled (for PodHealthOptions::image_pull_failure since the pod's creation, or at once when no
+// retry can help) or a container that restarted PodHealthOptions::crash_restarts times fails the
+// environment now instead of at the progress deadline. Pods are listed only once the environment
+// has verified for check_after without rolling out; a trouble below its threshold brings the next
+// look forward to when it would cross it.
+GateResult Planner::PodHealth(const EnvironmentSpec& spec, const EnvironmentStatus& env) {
+  const PodHealthOptions& o = opts_.pod_health;
+  if (!env.started_at || obs_.now < *env.started_at + o.check_after) return GateResult::Pass();
+  if (Awaited(spec).empty()) return GateResult::Pass();
+  if (!obs_.pods) {
+    plan_.observe_pods = true;  // the reconciler lists them and plans again
+    return GateResult::Pass();
+  }
+  for (const PodTrouble& t : obs_.pods->troubles) {
+    const std::string where = "deployment " + t.deployment + ": ";
+    const std::string pod =
+        "pod " + t.pod + (t.node.empty() ? std::string() : " on node " + t.node);
+    switch (t.kind) {
+      case PodTrouble::Kind::kImagePull: {
+        const WallTime since = t.since == WallTime{} ? *env.started_at : t.since;
+        const auto failing = std::chrono::duration_cast<seconds>(obs_.now - since);
+        if (t.permanent || failing >= o.image_pull_failure) {
+          std::string msg = where + pod + " cannot pull image \"" + t.image + "\" (container " +
+                            t.container + ") for " + std::to_string(failing.count()) +
+                            "s: " + t.reason;
+          if (!t.message.empty()) msg += ": " + t.message;
+          return GateResult::Fail(Reason::kImagePullFailed, msg);
+        }
+        RequeueAfter(o.image_pull_failure - failing);
+        break;
+      }
+      case PodTrouble::Kind::kCrash: {
+        if (t.restarts >= o.crash_restarts) {
+          std::string msg = where + "container " + t.container + " (image \"" + t.image +
+                            "\") of " + pod + " restarted " + std::to_string(t.restarts) + " times";
+          if (!t.reason.empty()) msg += " (" + t.reason + ")";
+          if (!t.message.empty()) msg += "; " + t.message;
+          return GateResult::Fail(Reason::kContainerCrashing, msg);
+        }
+        RequeueAfter(seconds(10));
+        break;
+      }
+    }
   }
   return GateResult::Pass();
 }
@@ -1130,6 +1170,16 @@ Plan Planner::Run() {
 }
 
 }  // namespace
+
+std::map<std::string, std::string> DesiredImages(const api::RolloutSpec& spec,
+                                                 const api::TargetSpec& t) {
+  std::map<std::string, std::string> out;
+  for (const auto& [container, logical] : t.containers) {
+    auto it = spec.images.find(logical);
+    out[container] = it == spec.images.end() ? std::string() : it->second;
+  }
+  return out;
+}
 
 Plan PlanRollout(const Observed& obs, const PlannerOptions& opts) {
   return Planner(obs, opts).Run();

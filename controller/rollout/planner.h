@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "controller/api/types.h"
+#include "controller/rollout/pod_health.h"
 #include "controller/validation/injection.h"
 #include "controller/validation/observer.h"
 
@@ -47,6 +48,8 @@ struct Observed {
   std::map<std::string, api::RolloutPhase> claim_owners;
   std::optional<validation::ValidationObservation> validation;  // for the current environment
   std::optional<AnalysisObservation> analysis_sample;
+  // The current environment's new pods, listed when the plan asked (Plan::observe_pods).
+  std::optional<PodHealthObservation> pods;
   api::WallTime now;
 };
 
@@ -63,6 +66,10 @@ struct PlannerOptions {
       validation::InjectionOptions{}.validator_requests;
   std::map<std::string, std::string> validator_limits =
       validation::InjectionOptions{}.validator_limits;
+
+  // When a new pod's image pull or crashes fail an environment (--image-pull-failure-seconds,
+  // --crash-restarts).
+  PodHealthOptions pod_health{};
 
   validation::InjectionOptions injection() const {
     return {validator_image, gpu_resource, validator_requests, validator_limits};
@@ -103,9 +110,14 @@ struct Plan {
   std::optional<api::RolloutStatus> status;  // written next, when it differs from the observed one
   std::vector<EventRecord> events;           // emitted after the status write succeeded
   bool sample_analysis = false;              // take an analysis sample, then plan again
+  bool observe_pods = false;  // list the current environment's pods (Observed::pods), plan again
   std::optional<std::chrono::seconds> requeue_after;
 };
 
 Plan PlanRollout(const Observed& obs, const PlannerOptions& opts);
+
+// container -> image that target `t` must run under `spec` ("" for a logical image it lacks).
+std::map<std::string, std::string> DesiredImages(const api::RolloutSpec& spec,
+                                                 const api::TargetSpec& t);
 
 }  // namespace rollgate::rollout

@@ -487,6 +487,10 @@ Status Reconciler::ReadTargetFresh(const std::string& ns, const std::string& nam
 // runner also reconciles the rollout when the sample is done). Once in, it is planned with.
 Plan Reconciler::MakePlan(Observation& o) {
   Plan plan = PlanRollout(o.observed, opts_.planner);
+  if (plan.observe_pods && o.current != nullptr && !o.observed.pods) {
+    ObservePods(o);
+    plan = PlanRollout(o.observed, opts_.planner);
+  }
   if (!plan.sample_analysis || o.current == nullptr || !o.current->analysis) return plan;
   SampleResult sample;
   if (analysis_ != nullptr) {
@@ -507,6 +511,40 @@ Plan Reconciler::MakePlan(Observation& o) {
   }
   o.observed.analysis_sample = ToObservation(sample);
   return PlanRollout(o.observed, opts_.planner);
+}
+
+// The current environment's pods, for the planner's pod-health gate: one list per target that
+// has not rolled out, by its Deployment's selector, from the API server's watch cache
+// (resourceVersion "0": the kubelet's reports need not be quorum-fresh to say a pull or a start
+// failed). Nothing of them is kept. A failed list is logged and planned without: the progress
+// deadline still applies, and the next reconcile lists again.
+void Reconciler::ObservePods(Observation& o) {
+  PodHealthObservation seen;
+  const std::string ns = api::EnvironmentNamespace(o.observed.rollout, *o.current);
+  for (const auto& t : o.current->targets) {
+    const std::string dkey = ns + "/" + t.deployment;
+    auto d = o.observed.deployments.find(dkey);
+    if (d == o.observed.deployments.end()) continue;
+    const std::string selector = SelectorString(d->second.selector);
+    if (selector.empty()) continue;
+    kube::ListOptions opts;
+    opts.label_selector = selector;
+    opts.resource_version = "0";
+    auto pods = client_.List(kube::resources::Pods(), ns, opts);
+    if (!pods.ok()) {
+      log::Warn("reconciler", "cannot list the pods of a target; pod health not observed",
+                {{"rollout", o.observed.rollout.Key()},
+                 {"deployment", dkey},
+                 {"error", pods.status().message()}});
+      continue;
+    }
+    const auto images = DesiredImages(o.observed.rollout.spec, t);
+    for (const auto& pod : pods->items) {
+      for (auto& trouble : PodTroubles(pod, dkey, images))
+        seen.troubles.push_back(std::move(trouble));
+    }
+  }
+  o.observed.pods = std::move(seen);
 }
 
 // ---- Execute ----

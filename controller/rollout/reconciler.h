@@ -87,6 +87,7 @@ class Reconciler {
   Result<Observation> Observe(const std::string& key, const kube::ObjectPtr& obj);
   Status ObserveLive(const api::EnvironmentSpec& env, Observed& obs);
   Plan MakePlan(Observation& o);
+  void ObservePods(Observation& o);
   Result<Plan> PlanOnFreshTargets(Observation& o);
   Status ReadNamespace(const std::string& ns, Observed& obs);
   Status ReadTargetFresh(const std::string& ns, const std::string& name, Observed& obs,

@@ -35,6 +35,8 @@ TEST(ParseOptions, DefaultsAreTheDocumentedOnes) {
   EXPECT_FALSE(o->help);
   EXPECT_TRUE(o->analysis_endpoints.empty());  // secure default: no analysis endpoint allowed
   EXPECT_EQ(o->analysis_workers, 4);
+  EXPECT_EQ(o->image_pull_failure_seconds, 30);
+  EXPECT_EQ(o->crash_restarts, 3);
 }
 
 TEST(ParseOptions, AnalysisEndpointsFileIsReadAndChecked) {
@@ -62,7 +64,8 @@ TEST(ParseOptions, AnalysisEndpointsFileIsReadAndChecked) {
 TEST(ParseOptions, FlagsAreRead) {
   auto o = Parse({"--concurrency=8", "--log-level=debug", "--log-format=json", "--dry-run",
                   "--allowed-registries=registry.example.com,*.corp.example", "--leader-elect",
-                  "--leader-election-lease-duration=4"});
+                  "--leader-election-lease-duration=4", "--image-pull-failure-seconds=90",
+                  "--crash-restarts=5"});
   ASSERT_TRUE(o.ok()) << o.status().message();
   EXPECT_EQ(o->concurrency, 8);
   EXPECT_EQ(o->log_level, log::Level::kDebug);
@@ -72,6 +75,8 @@ TEST(ParseOptions, FlagsAreRead) {
             (std::vector<std::string>{"registry.example.com", "*.corp.example"}));
   EXPECT_TRUE(o->leader_elect);
   EXPECT_EQ(Seconds(o->lease_duration_s), std::chrono::milliseconds(4000));
+  EXPECT_EQ(o->image_pull_failure_seconds, 90);
+  EXPECT_EQ(o->crash_restarts, 5);
 }
 
 TEST(ParseOptions, ValidatorResourcesDefaultAndCanBeReplaced) {
@@ -111,6 +116,8 @@ TEST(ParseOptions, EachBadValueIsOneErrorNamingTheFlag) {
       {{"--validator-limits=nvidia.com/gpu=1"}, "the worker's own GPU"},
       {{"--analysis-endpoints-file=/nonexistent/endpoints.json"}, "--analysis-endpoints-file"},
       {{"--analysis-workers=0"}, "--analysis-workers"},
+      {{"--image-pull-failure-seconds=-1"}, "--image-pull-failure-seconds"},
+      {{"--crash-restarts=0"}, "--crash-restarts"},
   };
   for (const auto& [args, names] : cases) {
     auto o = Parse(args);

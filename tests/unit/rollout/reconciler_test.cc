@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -80,6 +81,18 @@ class RecordingClient : public testing::UnimplementedClient {
     stored["metadata"]["resourceVersion"] = Json::string(std::to_string(++version));
     objects[key] = stored;
     return stored;
+  }
+  // Pods, listed by the pod-health gate: the list's options are recorded in the action.
+  std::vector<Json> pods;
+  std::optional<Status> list_error;
+  Result<kube::ObjectList> List(const kube::ResourceType& rt, const std::string& ns,
+                                const kube::ListOptions& opts) override {
+    actions.push_back("list " + rt.resource + " " + ns + " selector=" + opts.label_selector +
+                      " rv=" + opts.resource_version);
+    if (list_error) return *list_error;
+    kube::ObjectList out;
+    out.items = pods;
+    return out;
   }
   Result<Json> Create(const kube::ResourceType& rt, const std::string&, const Json& obj) override {
     actions.push_back("create " + rt.resource);
@@ -562,6 +575,69 @@ TEST(ReconcilerTest, CacheMissIsConfirmedWithTheApiServer) {
   auto r = api::DecodeRollout(gone.client.objects.at("app/r"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status.environments[0].reason, "DeploymentNotFound");
+}
+
+// A new pod of the patched Deployment "app/api" (image api:2) as the kubelet reports a tag that
+// does not exist, created at `created`.
+Json PullingPod(api::WallTime created) {
+  return Json::parse(
+      R"({"metadata":{"namespace":"app","name":"api-6d4-q7x","creationTimestamp":")" +
+      api::FormatTime(created) +
+      R"("},"spec":{"nodeName":"n1","containers":[{"name":"api","image":)"
+      R"("registry.example.com/api:2"}]},"status":{"containerStatuses":[{"name":"api",)"
+      R"("restartCount":0,"state":{"waiting":{"reason":"ImagePullBackOff","message":)"
+      R"("Back-off pulling image \"registry.example.com/api:2\": not found"}}}]}})");
+}
+
+// While the environment verifies and its Deployment has not rolled out, the reconciler lists the
+// target's pods by its selector from the watch cache, and a pull failing past the threshold fails
+// the environment ImagePullFailed with the kubelet's message; the rollback restores api:1.
+TEST(ReconcilerTest, APullThatKeepsFailingFailsTheEnvironmentBeforeTheDeadline) {
+  Harness h;
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // Updating, patched, Verifying
+  ASSERT_EQ(h.Phase(), "Verifying");
+  EXPECT_EQ(h.client.Count("list"), 0) << "no pod list before the grace";
+  h.SyncCaches();  // generation 2, observedGeneration 1: not rolled out
+  h.client.pods = {PullingPod(h.clock.WallNow())};
+  h.client.actions.clear();
+  h.clock.Advance(std::chrono::seconds(20));
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  ASSERT_FALSE(h.client.actions.empty());
+  EXPECT_EQ(h.client.actions.front(), "list pods app selector=app=api rv=0");
+  EXPECT_EQ(h.client.Count("list"), 1);
+  EXPECT_EQ(h.Phase(), "Verifying") << "failing for 20 s: below the 30 s threshold";
+
+  h.client.actions.clear();
+  h.clock.Advance(std::chrono::seconds(10));
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  auto r = api::DecodeRollout(h.client.objects.at("app/r"));
+  ASSERT_TRUE(r.ok());
+  const auto& env = r->status.environments.at(0);
+  EXPECT_EQ(env.reason, "ImagePullFailed");
+  EXPECT_NE(env.message.find("cannot pull image \"registry.example.com/api:2\""), std::string::npos)
+      << env.message;
+  EXPECT_NE(env.message.find("not found"), std::string::npos) << env.message;
+  EXPECT_EQ(h.client.Count("patch"), 0) << "the rollback is recorded before it is executed";
+  h.SyncCaches();
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count("patch app/api"), 1) << "the rollback restores api:1";
+  EXPECT_NE(h.client.last_patch.find("registry.example.com/api:1"), std::string::npos);
+  EXPECT_EQ(std::count(h.events.reasons.begin(), h.events.reasons.end(), "ImagePullFailed"), 1);
+}
+
+// A pod list the API server refuses is no verdict: the environment keeps verifying (the progress
+// deadline still applies) and the reconcile is not an error.
+TEST(ReconcilerTest, APodListThatFailsLeavesTheEnvironmentVerifying) {
+  Harness h;
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  h.SyncCaches();
+  h.client.list_error = Status(StatusCode::kForbidden, "pods is forbidden");
+  h.clock.Advance(std::chrono::seconds(45));
+  auto res = h.reconciler->Reconcile("app/r");
+  ASSERT_TRUE(res.status.ok()) << res.status.ToString();
+  EXPECT_EQ(h.client.Count("list pods"), 1);
+  EXPECT_EQ(h.Phase(), "Verifying");
+  EXPECT_TRUE(res.requeue_after.has_value());
 }
 
 TEST(ReconcilerTest, DeletedRolloutIsDone) {
