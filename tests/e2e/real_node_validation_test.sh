@@ -204,13 +204,18 @@ advertise_gpus() {
 
 # --- per case -------------------------------------------------------------------------------------
 
-# new_namespace NS: a namespace enforcing the restricted Pod Security Standard; a non-compliant
-# pod (no securityContext) is refused there by the API server.
+# new_namespace NS: a namespace enforcing the restricted Pod Security Standard (created with its
+# labels, so that admission never sees it without them); a non-compliant pod (no securityContext)
+# is refused there by the API server.
 new_namespace() {
   local ns=$1 out
-  kubectl create namespace "$ns" >/dev/null
-  kubectl label namespace "$ns" pod-security.kubernetes.io/enforce=restricted \
-    pod-security.kubernetes.io/enforce-version=latest >/dev/null
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $ns
+  labels: {pod-security.kubernetes.io/enforce: restricted, pod-security.kubernetes.io/enforce-version: latest}
+EOF
   if out=$(kubectl -n "$ns" run psa-probe --image="$ROLLGATE_REGISTRY/testapp:1.0" --restart=Never \
     --dry-run=server -o name 2>&1); then
     fail "namespace $ns: a pod without a securityContext was admitted: $out"
