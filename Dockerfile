@@ -17,7 +17,6 @@
 # Both runtime images run as the non-root user 65532:65532 (the chart's securityContext; the
 # restricted Pod Security Standard) and work with a read-only root filesystem.
 # For reproducible releases pin the base images by digest (debian:12@sha256:...).
-# Note: written without a container engine at hand; not built in this repository's CI yet.
 
 ARG DEBIAN_IMAGE=debian:12
 ARG DEBIAN_SLIM_IMAGE=debian:12-slim
@@ -30,6 +29,9 @@ RUN apt-get update \
       build-essential cmake ninja-build pkg-config ca-certificates \
       libcpprest-dev libboost-dev libyaml-cpp-dev prometheus-cpp-dev libssl-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
+# Compile parallelism: unset, the build tool's default (all cores); e.g.
+# --build-arg CMAKE_BUILD_PARALLEL_LEVEL=2 on a small machine (cmake --build reads it).
+ARG CMAKE_BUILD_PARALLEL_LEVEL
 WORKDIR /src
 # Only what the build needs (.dockerignore keeps the rest out of the context).
 COPY CMakeLists.txt ./
@@ -38,7 +40,7 @@ RUN cmake -S . -B /build -G Ninja \
       -DCMAKE_BUILD_TYPE=Release \
       -DROLLGATE_BUILD_TESTS=OFF \
       -DROLLGATE_WERROR=OFF \
- && cmake --build /build --parallel \
+ && cmake --build /build \
       --target rollgate-controller rollgate rollgate-validate \
  && cmake --install /build --prefix /out --strip
 
