@@ -33,10 +33,13 @@
 #              controller/rollgate-validate and tests/fake_libcuda/libcuda.so.1 (default: build/)
 #   CASE       the cases to run, in order (default: all of CASES below)
 #
-# Adding a case: write a function case_<name> (see case_validation_fails; the helpers
-# new_namespace, gpu_worker, start_controller, create_rollout, watch_rollout, check_admitted and
-# check_restored do the work) and add <name> to CASES. The cluster, the images in the registry,
-# the GPUs and the CRD are shared; each case stops its controller before the next one starts.
+# Adding a case (e.g. ImagePullFailed with testapp:2.0-missing, never pushed, or ContainerCrashing
+# with testapp:2.0-crash, in the registry): write a function case_<name> (see
+# case_validation_fails; the helpers new_namespace, gpu_worker, start_controller (extra controller
+# flags welcome), start_pod_watch, create_rollout (TAG, and the workerValidation or none),
+# watch_rollout, check_admitted and check_restored do the work) and add <name> to CASES_ALL. The
+# cluster, the images in the registry, the GPUs and the CRD are shared; each case has its own
+# namespace and stops its controller (finish_case) before the next one starts.
 #
 # Needs root and what tests/e2e/real_node_test.sh needs, plus mmdebstrap (hack/image.sh: the Debian
 # mirror). One real node per machine at a time (the bridge rollgate0): ctest serialises the
@@ -79,7 +82,7 @@ check_name="real node validation test"
 source "$here/lib/checks.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/rollgate-real-node-validation.XXXXXX")
 cluster=$work/cluster
-controller_pid=""
+controller_pid="" pod_watch_pid="" pod_watch=""
 
 # stop_controller: SIGTERM to the controller this test started, SIGKILL after 10 s.
 stop_controller() {
@@ -100,6 +103,7 @@ stop_controller() {
 }
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
+  stop_pod_watch
   stop_controller
   bash "$repo/hack/cluster.sh" down "$cluster" >/dev/null 2>&1 || bash "$repo/hack/cluster.sh" down "$cluster" || true
   if ((failures)) && [[ "${ROLLGATE_KEEP_FAILED:-0}" == 1 ]]; then
@@ -279,19 +283,23 @@ template() {
     jq -cS '.spec.template.spec | {containers: [.containers[] | {name, image}], initContainers: (.initContainers // [])}'
 }
 
-# start_controller CASE NS VALIDATOR_IMAGE: the host-built controller, watching NS only.
+# start_controller CASE NS VALIDATOR_IMAGE [FLAG...]: the host-built controller, watching NS only,
+# with the extra FLAGs (e.g. --image-pull-failure-seconds=10). Sets controller_pid, controller_log.
 start_controller() {
   local name=$1 ns=$2 image=$3
+  shift 3
   controller_log=$work/controller-$name.log
   "$build/controller/rollgate-controller" --kubeconfig "$KUBECONFIG" --namespace="$ns" \
-    --validator-image="$image" --metrics-bind-address=0 --health-probe-bind-address=0 \
+    --validator-image="$image" --metrics-bind-address=0 --health-probe-bind-address=0 "$@" \
     </dev/null >"$controller_log" 2>&1 &
   controller_pid=$!
-  echo "controller for $name: pid $controller_pid, --validator-image=$image, log $controller_log"
+  echo "controller for $name: pid $controller_pid, --validator-image=$image $*, log $controller_log"
 }
 
-# create_rollout NS TAG: ContainerRollout `worker` to testapp:TAG with CUDA worker validation.
+# create_rollout NS TAG [VALIDATION]: ContainerRollout `worker` to testapp:TAG; VALIDATION is the
+# target's workerValidation (default {cuda: Required}; "" for none).
 create_rollout() {
+  local validation=${3-"{cuda: Required}"}
   kubectl apply -f - >/dev/null <<EOF
 apiVersion: rollgate.io/v1alpha1
 kind: ContainerRollout
@@ -304,19 +312,37 @@ spec:
     targets:
     - deployment: worker
       containers: {app: app}
-      workerValidation: {cuda: Required}
+      ${validation:+workerValidation: $validation}
 EOF
 }
 
-# watch_rollout NS TIMEOUT: polls (every 0.5 s) the rollout, the Deployment and the pods until the
-# rollout is in a terminal phase; call it right after create_rollout. Sets: r_json (the rollout),
-# r_phase, history (the rollout's phase / the environment's phase(reason) as they changed),
-# t_patched / t_reason / t_end (seconds from the call until the Deployment carried the injected
-# init container, until the environment had a reason, until the phase was terminal; "" when
-# never), init (JSON: the first terminated state of an injected rollgate-validate seen in a pod,
-# with its pod, node, image and restarts; "" when none).
+# start_pod_watch NS: records every change of the pods labelled rollgate.io/validation in NS (a
+# kubectl watch in the background, into $work/pods-NS.watch), so that no state of the injected
+# init container is missed however briefly a pod lives (a rollback deletes the failed one within
+# a second or two). Call it before create_rollout; watch_rollout stops it.
+start_pod_watch() {
+  pod_watch=$work/pods-$1.watch
+  "$CONTROL_PLANE_BIN/kubectl" -n "$1" get pods -l rollgate.io/validation --watch --output-watch-events \
+    -o json >"$pod_watch" 2>"$pod_watch.err" &
+  pod_watch_pid=$!
+}
+stop_pod_watch() {
+  [[ -n "$pod_watch_pid" ]] || return 0
+  kill -TERM "$pod_watch_pid" 2>/dev/null || true
+  wait "$pod_watch_pid" 2>/dev/null || true
+  pod_watch_pid=""
+}
+
+# watch_rollout NS TIMEOUT: polls (every 0.5 s) the rollout and the Deployment until the rollout is
+# in a terminal phase, then stops the pod watch (start_pod_watch) and reads it. Call it right after
+# create_rollout. Sets: r_json (the rollout), r_phase, history (the rollout's phase / the
+# environment's phase(reason) as they changed), t_patched / t_reason / t_end (seconds from the call
+# until the Deployment carried the injected init container, until the environment had a reason,
+# until the phase was terminal; "" when never), init (JSON: the first terminated state of an
+# injected rollgate-validate in any pod, with its pod, node, image, restarts and securityContext;
+# "" when none).
 watch_rollout() {
-  local ns=$1 timeout=$2 t0 deadline d pods state last=""
+  local ns=$1 timeout=$2 t0 deadline d state last=""
   t0=$(now) deadline=$((SECONDS + timeout))
   r_json="" r_phase="" history="" t_patched="" t_reason="" t_end="" init=""
   while ((SECONDS < deadline)); do
@@ -333,24 +359,28 @@ watch_rollout() {
         t_patched=$(since "$t0")
       fi
     fi
-    if [[ -z "$init" ]]; then
-      pods=$(kubectl -n "$ns" get pods -l rollgate.io/validation -o json)
-      init=$(jq -c --arg v "$VALIDATOR" 'first(.items[] as $p | $p.status.initContainerStatuses[]?
-        | select(.name == $v) | (.state.terminated // .lastState.terminated) as $t | select($t != null)
-        | {pod: $p.metadata.name, node: $p.spec.nodeName, image, restartCount,
-           exitCode: $t.exitCode, reason: $t.reason, message: $t.message}) // empty' <<<"$pods")
-    fi
     if [[ -z "$t_reason" && -n "$(jq -r '.status.environments[0].reason // empty' <<<"$r_json")" ]]; then
       t_reason=$(since "$t0")
     fi
     case $r_phase in
       Succeeded | RolledBack | Failed | Aborted)
         t_end=$(since "$t0")
-        [[ -n "$init" ]] && return 0
-        ;; # one more round for the init container's status
+        break
+        ;;
     esac
     sleep 0.5
   done
+  sleep 1 # the watch's last events
+  stop_pod_watch
+  # The events are pretty-printed JSON objects one after the other; the last may be cut short.
+  init=$(jq -c -n --arg v "$VALIDATOR" 'first(inputs | .object // empty | . as $p
+    | $p.status.initContainerStatuses[]? | select(.name == $v)
+    | (.state.terminated // .lastState.terminated) as $t | select($t != null)
+    | {pod: $p.metadata.name, node: $p.spec.nodeName, image, restartCount,
+       exitCode: $t.exitCode, reason: $t.reason, message: $t.message,
+       securityContext: first($p.spec.initContainers[] | select(.name == $v) | .securityContext)})' \
+    "$pod_watch" 2>/dev/null) || true
+  [[ -n "$init" ]] || echo "pod watch: $(grep -c '"type"' "$pod_watch" || true) event(s); $(one_line "$(cat "$pod_watch.err")")"
   return 0
 }
 
@@ -372,8 +402,10 @@ check_admitted() {
   refused=$(kubectl -n "$ns" get events -o json | jq -c '[.items[] | select(.involvedObject.kind == "ReplicaSet"
     and (.reason == "FailedCreate" or (.message | test("violates PodSecurity"))))
     | {object: .involvedObject.name, reason, message}]')
-  if [[ "$refused" == "[]" && -n "$init" && "$(jq -r .node <<<"$init")" == "$NODE" ]]; then
-    pass "$ns: the pod with the injected $VALIDATOR was admitted under restricted (no FailedCreate / violates PodSecurity event) and ran on $NODE"
+  if [[ "$refused" == "[]" && -n "$init" && "$(jq -r .node <<<"$init")" == "$NODE" ]] &&
+    jq -e '.securityContext | .runAsNonRoot and .runAsUser == 65532 and .readOnlyRootFilesystem
+      and .allowPrivilegeEscalation == false and .capabilities.drop == ["ALL"] and .seccompProfile.type == "RuntimeDefault"' <<<"$init" >/dev/null; then
+    pass "$ns: the pod with the injected $VALIDATOR was admitted under restricted (no FailedCreate / violates PodSecurity event) and ran on $NODE as $(jq -c .securityContext <<<"$init")"
   else
     fail "$ns: admission: ReplicaSet events $(one_line "$refused"), init container ${init:-never terminated}"
   fi
@@ -395,6 +427,7 @@ case_validation_fails() {
   gpu_worker "$ns" 1.0 || return 0
   before=$(template "$ns")
   start_controller validation_fails "$ns" "$ROLLGATE_REGISTRY/$VALIDATOR:$validator_tag"
+  start_pod_watch "$ns"
   create_rollout "$ns" 2.0
   t0=$(now)
   watch_rollout "$ns" 150
@@ -466,6 +499,7 @@ case_validation_passes() {
   new_namespace "$ns"
   gpu_worker "$ns" 1.0 || return 0
   start_controller validation_passes "$ns" "$ROLLGATE_REGISTRY/$VALIDATOR:$fake_tag"
+  start_pod_watch "$ns"
   create_rollout "$ns" 2.0
   t0=$(now)
   watch_rollout "$ns" 150
