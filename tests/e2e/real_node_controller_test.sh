@@ -18,6 +18,11 @@
 #  4. A ContainerRollout of testapp 1.0 -> 2.0 over two environments (two namespaces opted in with
 #     rollgate.io/allow-rollouts-from), Deployments pinned to the real node: Succeeded (prints the
 #     time), every pod on rollgate-real-0, Ready, its imageID 2.0's pushed digest.
+#  4b. Pod health, with the chart's default thresholds: a rollout to testapp:2.0-missing fails
+#     ImagePullFailed (the image and the kubelet's "not found" in the message), one to
+#     testapp:2.0-crash fails ContainerCrashing (its stderr line, through
+#     terminationMessagePolicy FallbackToLogsOnError), both long before their progress deadline;
+#     both roll back to testapp:1.0 (prints the time from the patch to each failure).
 #  5. `helm uninstall`: the Deployment and its pod are gone.
 #  6. Down: every component stops on SIGTERM (the bridge the API server listens on is removed after
 #     it), no bridge rollgate0 left.
@@ -29,7 +34,7 @@
 # runc, catatonit, containernetworking-plugins, docker-registry, skopeo, umoci, mmdebstrap and the
 # Debian mirror). One real node per machine at a time (the bridge rollgate0): ctest serializes the
 # real-node tests (RESOURCE_LOCK real_node). Prints PASS/FAIL per check; exits non-zero when any
-# fails. About 2 minutes.
+# fails. About 3 minutes.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -293,6 +298,86 @@ if [[ -n "$want" ]] && poll 30 pods_on_2; then
 else
   fail "pods after the rollout (want 2.0 = $want): $(one_line "$(kubectl get pods -A -l app=app -o json | jq -c '[.items[] | {ns: .metadata.namespace, node: .spec.nodeName, deleting: .metadata.deletionTimestamp, imageID: .status.containerStatuses[0].imageID, ready: .status.containerStatuses[0].ready}]')")"
 fi
+# --- 4b. pod health: a tag that does not exist, a container that crashes ---------------------------
+# Two rollouts at once, each in its own namespace, with the chart's default thresholds: the kubelet
+# cannot pull testapp:2.0-missing (ImagePullFailed once a new pod has failed to pull for 30 s) and
+# testapp:2.0-crash exits 1 after 1 s (ContainerCrashing at its third restart, ~70 s). Both must
+# fail with that reason, naming the image and carrying the kubelet's words, long before their
+# progress deadline (600 s), and roll back to testapp:1.0.
+declare -A bad_tag=([rn-pull]=2.0-missing [rn-crash]=2.0-crash)
+declare -A bad_reason=([rn-pull]=ImagePullFailed [rn-crash]=ContainerCrashing)
+declare -A bad_words=([rn-pull]="not found" [rn-crash]="crashing on purpose")
+for ns in rn-pull rn-crash; do
+  kubectl create namespace "$ns" >/dev/null
+  kubectl label namespace "$ns" "rollgate.io/allow-rollouts-from=$APP_NS" >/dev/null
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app, namespace: $ns}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: bad}}
+  template:
+    metadata: {labels: {app: bad}}
+    spec:
+      nodeSelector: {rollgate.io/real-node: "true"}
+      tolerations: [{key: rollgate.io/real-node, operator: Equal, value: "true", effect: NoSchedule}]
+      automountServiceAccountToken: false
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: app
+        image: $ROLLGATE_REGISTRY/testapp:1.0
+        terminationMessagePolicy: FallbackToLogsOnError
+        readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1, failureThreshold: 1}
+EOF
+done
+available=1
+for ns in rn-pull rn-crash; do
+  kubectl wait -n "$ns" deploy/app --for=condition=Available --timeout=90s >/dev/null 2>>"$work/wait.err" || available=0
+done
+((available)) || fail "testapp:1.0 not Available in rn-pull/rn-crash: $(one_line "$(cat "$work/wait.err")")"
+for ns in rn-pull rn-crash; do
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: rollgate.io/v1alpha1
+kind: ContainerRollout
+metadata: {name: $ns, namespace: $APP_NS}
+spec:
+  images: {app: $ROLLGATE_REGISTRY/testapp:${bad_tag[$ns]}}
+  environments:
+  - name: only
+    namespace: $ns
+    targets: [{deployment: app, containers: {app: app}}]
+  progressDeadlineSeconds: 600
+EOF
+done
+bad_phase() { kubectl get containerrollout -n "$APP_NS" "$1" -o jsonpath='{.status.phase}' 2>/dev/null; }
+bad_done() {
+  [[ "$(bad_phase rn-pull)" =~ ^(RolledBack|Failed|Succeeded)$ && "$(bad_phase rn-crash)" =~ ^(RolledBack|Failed|Succeeded)$ ]]
+}
+poll 240 bad_done || true
+restored() {
+  kubectl get deploy -n "$1" app -o json | jq -e --arg i "$ROLLGATE_REGISTRY/testapp:1.0" \
+    '.spec.template.spec.containers[0].image == $i and .status.availableReplicas == 1'
+}
+for ns in rn-pull rn-crash; do
+  st=$(kubectl get containerrollout -n "$APP_NS" "$ns" -o json | jq -c '.status')
+  env=$(jq -c '.environments[0]' <<<"$st")
+  image=$ROLLGATE_REGISTRY/testapp:${bad_tag[$ns]}
+  if [[ "$(jq -r .phase <<<"$st")" == RolledBack ]] &&
+    jq -e --arg r "${bad_reason[$ns]}" --arg i "$image" --arg w "${bad_words[$ns]}" \
+      '.reason == $r and (.message | contains($i)) and (.message | contains($w))' <<<"$env" >/dev/null; then
+    took=$(($(date -d "$(jq -r .finishedAt <<<"$env")" +%s) - $(date -d "$(jq -r .startedAt <<<"$env")" +%s)))
+    pass "$ns: ${bad_reason[$ns]} ${took}s after the environment started (progress deadline 600 s), rolled back: $(one_line "$(jq -r .message <<<"$env")")"
+    echo "time from the patch to ${bad_reason[$ns]} ($image): ${took}s"
+  else
+    fail "$ns: want RolledBack with ${bad_reason[$ns]} naming $image and '${bad_words[$ns]}', got $(one_line "$st")"
+  fi
+  if poll 30 restored "$ns"; then
+    pass "$ns: the Deployment runs testapp:1.0 again and is available"
+  else
+    fail "$ns: not restored: $(one_line "$(kubectl get deploy -n "$ns" app -o json | jq -c '{image: .spec.template.spec.containers[0].image, status: .status}')")"
+  fi
+done
 forbidden=$(kubectl logs -n "$SYSTEM_NS" "$pod" 2>&1 | grep -c -i forbidden || true)
 if [[ "$forbidden" == 0 ]]; then
   pass "the controller logged no Forbidden (the chart's RBAC suffices)"
