@@ -37,16 +37,14 @@ start=$SECONDS
 check_name="image test"
 # shellcheck source-path=SCRIPTDIR source=lib/checks.sh
 source "$here/lib/checks.sh"
-containers=()
 work=$(mktemp -d "${TMPDIR:-/tmp}/rollgate-image-test.XXXXXX")
+# shellcheck source-path=SCRIPTDIR source=lib/runc.sh
+source "$here/lib/runc.sh" # unpack, run_in, expect_run
 
 
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
-  local id
-  for id in "${containers[@]}"; do
-    runc delete --force "$id" >/dev/null 2>&1 || true
-  done
+  runc_cleanup
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -129,48 +127,8 @@ done
 
 # --- 3. the binaries run in their images ---------------------------------------------------------
 
-# unpack NAME: the image's runtime bundle (rootfs + config.json made by umoci from the image
-# config) in $work/NAME/bundle.
-unpack() {
-  local name=$1 dir=$work/$1
-  mkdir -p "$dir/layout"
-  tar -xf "${archive[$name]}" -C "$dir/layout"
-  umoci unpack --image "$dir/layout:${tag[$name]}" "$dir/bundle" >/dev/null
-}
-
-# run_in NAME ARG...: runs ARGs in NAME's bundle under runc, as the image's user, read-only root
-# file system, no capabilities, no terminal; sets out, err, rc.
-run_in() {
-  local name=$1 bundle=$work/$1/bundle id
-  shift
-  id=rollgate-image-test-$$-${#containers[@]}
-  containers+=("$id")
-  local args
-  args=$(printf '%s\n' "$@" | jq -Rsc 'split("\n")[:-1]') # no newlines in ARGs
-  jq --argjson args "$args" '.process.args = $args | .process.terminal = false | .root.readonly = true
-      | .process.capabilities = {bounding: [], effective: [], inheritable: [], permitted: [], ambient: []}' \
-    "$bundle/config.json" >"$bundle/config.json.new"
-  mv "$bundle/config.json.new" "$bundle/config.json"
-  rc=0
-  runc run --bundle "$bundle" "$id" >"$work/out" 2>"$work/err" </dev/null || rc=$?
-  out=$(<"$work/out")
-  err=$(<"$work/err")
-}
-
-# expect_run NAME RC PATTERN ARG...: ARGs exit with RC and print (stdout or stderr) PATTERN.
-expect_run() {
-  local name=$1 want_rc=$2 pattern=$3
-  shift 3
-  run_in "$name" "$@"
-  if [[ $rc -eq $want_rc ]] && grep -qE -- "$pattern" <<<"$out"$'\n'"$err"; then
-    pass "$name: \`$*\` runs in the image (exit $rc, prints /$pattern/)"
-  else
-    fail "$name: \`$*\`: exit $rc (want $want_rc), output: $(one_line "$out $err")"
-  fi
-}
-
 for name in "${IMAGES[@]}"; do
-  if ! msg=$(unpack "$name" 2>&1); then
+  if ! msg=$(unpack "$name" "${archive[$name]}" "${tag[$name]}" 2>&1); then
     fail "$name: umoci unpack: $(one_line "$msg")"
     continue
   fi

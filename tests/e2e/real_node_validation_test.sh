@@ -16,14 +16,16 @@
 #     Deployment of testapp:1.0 (65532, nvidia.com/gpu: 1, tolerating and selecting the real node),
 #     Available before the controller starts; a controller with --namespace=<it> and the case's
 #     --validator-image; a ContainerRollout to testapp:2.0 with `workerValidation: {cuda: Required}`.
-#     Each prints the injected init container's exit code and termination message, checks that its
-#     pod was admitted (no "violates PodSecurity" / FailedCreate event of the ReplicaSet) and ran
-#     on rollgate-real-0, and prints the times from creating the rollout and from the Deployment's
-#     patch to the result.
+#     Each prints the injected init container's exit code and termination message (from a pod
+#     watch), checks that its pod was admitted (no "violates PodSecurity" / FailedCreate event of
+#     the ReplicaSet) and ran on rollgate-real-0 with the restricted securityContext, and prints
+#     the times from creating the rollout and from the Deployment's patch (as a 0.5 s poll sees
+#     it) to the result.
 #  Case validation_fails: the real validator image; this machine has no libcuda, so
 #     rollgate-validate exits 10 with its JSON verdict as termination message -> the environment
-#     Failed, reason WorkerValidationFailed, the verdict in its message -> RolledBack, and the
-#     Deployment's images and init containers are back as before (its pod runs testapp:1.0 again).
+#     fails with reason WorkerValidationFailed and the verdict in its message (also a Warning
+#     event of the rollout) -> the rollout ends RolledBack, and the Deployment's images and init
+#     containers are back as before (its pod runs testapp:1.0 again).
 #  Case validation_passes: the fake-libcuda validator image -> rollgate-validate exits 0 with a
 #     passing verdict -> Succeeded; the Deployment runs testapp:2.0 with the injected init container.
 #
@@ -31,7 +33,7 @@
 #
 #   BUILD_DIR  holds controller/rollgate-controller, controller/rollgate,
 #              controller/rollgate-validate and tests/fake_libcuda/libcuda.so.1 (default: build/)
-#   CASE       the cases to run, in order (default: all of CASES below)
+#   CASE       the cases to run, in order (default: all of CASES_ALL below)
 #
 # Adding a case (e.g. ImagePullFailed with testapp:2.0-missing, never pushed, or ContainerCrashing
 # with testapp:2.0-crash, in the registry): write a function case_<name> (see
@@ -45,7 +47,8 @@
 # mirror). One real node per machine at a time (the bridge rollgate0): ctest serialises the
 # real-node tests (RESOURCE_LOCK real_node); by hand, run it under
 # `flock /tmp/rollgate-real-node.lock`. Prints PASS/FAIL per check; exits non-zero when any fails.
-# About 2 minutes.
+# ROLLGATE_KEEP_FAILED=1 keeps the temporary directory (controller logs, pod watches) after a
+# failure. 70-100 s.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
