@@ -12,6 +12,7 @@ packages=(
   mmdebstrap umoci skopeo runc   # make image (hack/image.sh) and its test
   buildah                        # the Dockerfile built without a daemon (hack/dockerfile-build.sh)
   docker-registry                # the local registry (hack/registry.sh runs its own process)
+  apache2-utils                  # htpasswd (bcrypt) for hack/registry.sh --htpasswd
   containerd catatonit containernetworking-plugins iptables iproute2  # the real node (hack/real-node.sh)
 )
 missing=()
