@@ -63,7 +63,7 @@ dict_of() {
   case $1 in
     kubeconfig) echo "$here/dict/kubeconfig.dict" ;;
     image_ref) echo "$here/dict/image_ref.dict" ;;
-    rollout_codec | watch_stream | api_status | pod_verdict | prometheus_response)
+    rollout_codec | watch_stream | api_status | pod_verdict | prometheus_response | oci_manifest)
       echo "$here/dict/json.dict" ;;
   esac
 }
