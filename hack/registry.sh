@@ -369,8 +369,18 @@ launch() {
   wait_ready
 }
 
-# ready: GET /v2/ answers, and the token server (if any) takes connections.
-ready() { answers "$port" && { [[ $m_auth != token ]] || port_open "$m_token_port"; }; }
+# token_answers: the token server of token.pid answers on its port (its Server header: not some
+# other process that held the port when it tried to bind).
+token_answers() {
+  local -a tls=()
+  ((m_tls)) && tls=(--cacert "$dir/certs/ca.crt")
+  [[ -n "$(token_pid)" ]] &&
+    curl -sS -o /dev/null -D - --max-time 2 "${tls[@]}" "$(scheme)://127.0.0.1:$m_token_port/token" 2>/dev/null |
+    grep -qi '^server: rollgate-token-server'
+}
+
+# ready: GET /v2/ answers, and the token server (if any) does.
+ready() { answers "$port" && { [[ $m_auth != token ]] || token_answers; }; }
 
 # wait_ready: until ready; on failure stops what launch started and dies.
 wait_ready() {
