@@ -70,7 +70,7 @@ die() {
   exit 1
 }
 usage() {
-  sed -n '6,57p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '6,40p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 need() {
