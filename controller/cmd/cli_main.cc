@@ -2,11 +2,16 @@
 //   rollgate [flags] list                    rollouts in the namespace (-A: all namespaces)
 //   rollgate [flags] status NAME             phase, revision, environments, conditions
 //   rollgate [flags] promote|abort|retry NAME
+//   rollgate [flags] resolve IMAGE           the digest, platforms and per-platform compressed size
+//                                            a registry gives for IMAGE (what the controller's
+//                                            registry-aware pre-flight sees; issue 16)
 // promote/abort/retry write a fresh value (a timestamp) to the rollgate.io/<verb> annotation;
 // the controller acts once per value. Exit codes: 0 done, 1 API error, 2 usage or configuration.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "controller/api/codec.h"
@@ -14,6 +19,8 @@
 #include "controller/common/flags.h"
 #include "controller/kube/kube_config.h"
 #include "controller/kube/rest_client.h"
+#include "controller/rollout/image_ref.h"
+#include "controller/rollout/registry_client.h"
 
 namespace {
 
@@ -23,7 +30,7 @@ int Usage(const FlagSet& fs, const std::string& error) {
   if (!error.empty()) std::fprintf(stderr, "rollgate: %s\n", error.c_str());
   std::fprintf(stderr,
                "Usage: rollgate [flags] list | status NAME | promote NAME | abort NAME | retry "
-               "NAME | version\n\n%s",
+               "NAME | resolve IMAGE | version\n\n%s",
                fs.Usage().c_str());
   return 2;
 }
@@ -53,6 +60,98 @@ void PrintStatus(const api::Rollout& r) {
   }
 }
 
+// The contents of a file, trailing whitespace removed; nullopt when it cannot be read.
+std::optional<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string out = text.str();
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r' || out.back() == ' ')) {
+    out.pop_back();
+  }
+  return out;
+}
+
+// Debian's CA bundle (package ca-certificates, also in the controller image).
+constexpr char kSystemCaFile[] = "/etc/ssl/certs/ca-certificates.crt";
+
+struct ResolveFlags {
+  std::vector<std::string> platforms;
+  std::vector<std::string> plain_http;
+  std::string ca_file = kSystemCaFile;
+  std::string username;
+  std::string password_file;
+};
+
+// rollgate resolve IMAGE: exit 0 resolved, 1 the registry said no (or could not be reached),
+// 2 usage. The password is read from a file, never taken on the command line or printed.
+int Resolve(const std::string& image, const ResolveFlags& f) {
+  auto ref = rollout::ParseImageRef(image);
+  if (!ref.ok()) {
+    std::fprintf(stderr, "rollgate: %s\n", ref.status().message().c_str());
+    return 2;
+  }
+  std::vector<rollout::Platform> want;
+  for (const auto& p :
+       f.platforms.empty() ? std::vector<std::string>{"linux/amd64"} : f.platforms) {
+    auto parsed = rollout::ParsePlatform(p);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "rollgate: --platform: %s\n", parsed.status().message().c_str());
+      return 2;
+    }
+    want.push_back(*parsed);
+  }
+  rollout::RegistryClientOptions opts;
+  opts.plain_http = f.plain_http;
+  opts.user_agent = std::string("rollgate/") + ROLLGATE_VERSION;
+  if (!f.ca_file.empty()) {
+    auto ca = ReadSecretFile(f.ca_file);
+    if (!ca && f.ca_file == kSystemCaFile) ca = "";  // no system bundle: only plain HTTP works
+    if (!ca) {
+      std::fprintf(stderr, "rollgate: --registry-ca-file: cannot read %s\n", f.ca_file.c_str());
+      return 2;
+    }
+    opts.ca_pem = *ca + "\n";
+  }
+  if (!f.username.empty()) {
+    auto password =
+        f.password_file.empty() ? std::optional<std::string>("") : ReadSecretFile(f.password_file);
+    if (!password) {
+      std::fprintf(stderr, "rollgate: --registry-password-file: cannot read %s\n",
+                   f.password_file.c_str());
+      return 2;
+    }
+    opts.credentials =
+        [user = f.username, pw = *password, host = ref->registry](
+            std::string_view registry) -> std::optional<rollout::RegistryCredential> {
+      if (registry != host) return std::nullopt;
+      return rollout::RegistryCredential{user, pw};
+    };
+  }
+  auto client = rollout::NewRegistryClient(std::move(opts));
+  auto got = client->Resolve(*ref, want);
+  if (!got.ok()) {
+    std::fprintf(stderr, "rollgate: %s\n", got.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("%s  %s  %s\n", image.c_str(), got->digest.c_str(), got->media_type.c_str());
+  std::string platforms;
+  for (const auto& p : got->platforms) platforms += (platforms.empty() ? "" : ", ") + p.ToString();
+  std::printf("  platforms: %s\n", platforms.c_str());
+  for (const auto& p : want) {
+    bool found = false;
+    for (const auto& i : got->images) {
+      if (!(i.platform == p)) continue;
+      found = true;
+      std::printf("  %-16s %s  %s (%lld bytes)\n", p.ToString().c_str(), i.digest.c_str(),
+                  rollout::HumanBytes(i.size).c_str(), static_cast<long long>(i.size));
+    }
+    if (!found) std::printf("  %-16s not offered\n", p.ToString().c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -66,6 +165,14 @@ int main(int argc, char** argv) {
   fs.String("context", &context, "kubeconfig context");
   fs.String("namespace", &ns, "namespace of the rollout (default: the context's namespace)");
   fs.Bool("all-namespaces", &all_namespaces, "list: every namespace");
+  ResolveFlags rf;
+  fs.List("platform", &rf.platforms, "resolve: platforms os/arch[/variant] (default linux/amd64)");
+  fs.List("plain-http", &rf.plain_http, "resolve: registries (host[:port]) spoken to over HTTP");
+  fs.String("registry-ca-file", &rf.ca_file,
+            "resolve: PEM CAs trusted for HTTPS registries (default: the system bundle)");
+  fs.String("registry-username", &rf.username, "resolve: user name for the image's registry");
+  fs.String("registry-password-file", &rf.password_file,
+            "resolve: file holding that user's password (never on the command line)");
   // Short forms users expect from kubectl.
   std::vector<const char*> args;
   for (int i = 0; i < argc; ++i) {
@@ -88,6 +195,10 @@ int main(int argc, char** argv) {
   if (verb == "version") {
     std::printf("rollgate %s\n", ROLLGATE_VERSION);
     return 0;
+  }
+  if (verb == "resolve") {
+    if (pos.size() != 2) return Usage(fs, "resolve needs exactly one image reference");
+    return Resolve(pos[1], rf);
   }
   const bool needs_name =
       verb == "status" || verb == "promote" || verb == "abort" || verb == "retry";
