@@ -11,6 +11,15 @@
 #include "controller/metrics/metrics.h"
 
 namespace rollgate::manager {
+namespace {
+
+kube::WorkQueue::Options QueueOptions(const ControllerOptions& o) {
+  kube::WorkQueue::Options q;
+  q.max_delay = o.max_retry_delay;
+  return q;
+}
+
+}  // namespace
 
 Controller::Controller(const Clock& clock, Informers informers, ReconcileFn reconcile,
                        ControllerOptions opts)
@@ -18,7 +27,7 @@ Controller::Controller(const Clock& clock, Informers informers, ReconcileFn reco
       informers_(informers),
       reconcile_(std::move(reconcile)),
       opts_(std::move(opts)),
-      queue_(clock, {}) {
+      queue_(clock, QueueOptions(opts_)) {
   // The Deployment and pod caches keep only what some rollout targets or waits for: a tenant's
   // other objects cost nothing. Both start after the rollout cache synced (Run), so that their
   // first list already knows every rollout's interest.

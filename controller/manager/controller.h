@@ -44,6 +44,12 @@ struct ControllerOptions {
   std::function<bool(const CancelToken&)> wait_for_leadership;
   metrics::Heartbeat* heartbeat = nullptr;  // workers beat it: /healthz detects a wedged loop
   metrics::Metrics* metrics = nullptr;      // reconcile durations and errors; optional
+  // The longest a failed key waits before its retry (the per-key backoff doubles from 5 ms up to
+  // this). Bounded so that a rollout moves within this long after the API server comes back from
+  // an outage: its failures during the outage, and the 429/503s of a server still starting, keep
+  // doubling the delay (to 80-160 s after a 20 s outage with client-go's 1000 s cap), and nothing
+  // else wakes the key when no object changed meanwhile.
+  std::chrono::nanoseconds max_retry_delay = std::chrono::seconds(30);
 };
 
 class Controller {

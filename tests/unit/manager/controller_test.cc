@@ -275,6 +275,18 @@ TEST_F(ControllerTest, APlansRequeueAfterBringsTheKeyBack) {
   EXPECT_TRUE(WaitFor("team-a/x", 3));
 }
 
+// A key that keeps failing (an API server that is down, then answering 503 while it starts)
+// retries with a doubling delay, but never waits longer than max_retry_delay: 40 failures take
+// ~1.7 s at a 40 ms cap, and would take years with client-go's uncapped doubling.
+TEST_F(ControllerTest, RetriesOfAFailingKeyWaitAtMostTheMaximumDelay) {
+  ControllerOptions opts;
+  opts.max_retry_delay = milliseconds(40);
+  Start(std::move(opts),
+        rollout::ReconcileResult{Status(StatusCode::kUnavailable, "the API server is starting"),
+                                 std::nullopt});
+  EXPECT_TRUE(WaitFor("team-a/x", 40)) << Count("team-a/x") << " attempts";
+}
+
 TEST_F(ControllerTest, NothingIsReconciledBeforeThisReplicaMayAct) {
   CancelToken leader;
   ControllerOptions opts;
