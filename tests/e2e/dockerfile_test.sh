@@ -22,8 +22,8 @@
 # Needs root (buildah's chroot isolation, mmdebstrap, runc) and the Debian mirror (apt-get runs in
 # the build). The first run makes the stand-ins (about 3 minutes) and compiles the controller in
 # the build stage (Release, 2 jobs, nice 10): about 13 minutes on two busy cores. Later runs reuse
-# the stand-ins and buildah's layer cache (~/.cache/rollgate) and take about a minute, or about 7
-# when controller/ or CMakeLists.txt changed (the compile runs again).
+# the stand-ins and buildah's layer cache (~/.cache/rollgate) and take about 20 s, or 5 to 7
+# minutes when controller/ or CMakeLists.txt changed (the compile runs again).
 # Prints PASS/FAIL per check and exits non-zero when any check fails.
 set -euo pipefail
 
