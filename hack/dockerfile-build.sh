@@ -27,10 +27,10 @@
 # and one line per image on stdout: name, tag, compressed size, manifest digest, archive.
 #
 # Cache (ROLLGATE_CACHE_DIR, default ~/.cache/rollgate): dockerfile-bases/ holds the stand-ins
-# (keyed by their recipe, sources and SOURCE_DATE_EPOCH when set), buildah/ the buildah storage with the
-# layer cache, so a second run rebuilds only what changed (the compile stage when controller/ or
-# CMakeLists.txt changed). Nothing outside the cache and DIR is touched (the storage's run-time
-# state lives in /run/rollgate-buildah).
+# (keyed by their recipe, sources and SOURCE_DATE_EPOCH when set), buildah/ the buildah storage
+# with the layer cache, so a second run rebuilds only what changed (the compile stage when
+# controller/ or CMakeLists.txt changed). Nothing outside the cache and DIR is touched (the
+# storage's run-time state lives in /run/rollgate-buildah).
 # Environment: SOURCE_DATE_EPOCH (the stand-ins' timestamps, which makes them reproducible for the
 # same packages; unset: the time they are made, and the cached ones are kept whatever their time,
 # so that the layer cache stays warm), ROLLGATE_CACHE_DIR, ROLLGATE_IMAGE_SOURCES.
@@ -298,7 +298,9 @@ main() {
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/rollgate-dockerfile.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
   context_snapshot
-  log "${rev:+$rev ($(git -C "$root" rev-parse --short "$rev")), }tag $tag, Debian $SUITE/$arch stand-ins (SOURCE_DATE_EPOCH ${base_epoch:-unset}, sources: ${sources[*]:-mmdebstrap default}${proxy_files[*]:+, proxy: ${proxy_files[*]}}), storage $storage, into $out"
+  log "${rev:+$rev ($(git -C "$root" rev-parse --short "$rev")), }tag $tag, into $out"
+  log "Debian $SUITE/$arch stand-ins: SOURCE_DATE_EPOCH ${base_epoch:-unset}," \
+    "sources ${sources[*]:-mmdebstrap default}${proxy_files[*]:+, proxy ${proxy_files[*]}}; storage $storage"
   bases
   build controller rollgate-controller
   build validate rollgate-validate

@@ -21,9 +21,9 @@
 # commit instead (hack/dockerfile-build.sh --rev), e.g. HEAD while the working tree is mid-edit.
 # Needs root (buildah's chroot isolation, mmdebstrap, runc) and the Debian mirror (apt-get runs in
 # the build). The first run makes the stand-ins (about 3 minutes) and compiles the controller in
-# the build stage (Release, 2 jobs, nice 10): about 13 minutes on two busy cores. Later runs reuse
-# the stand-ins and buildah's layer cache (~/.cache/rollgate) and take about 20 s, or 5 to 7
-# minutes when controller/ or CMakeLists.txt changed (the compile runs again).
+# the build stage (Release, 2 jobs, nice 10): 13 minutes on two busy cores. Later runs reuse the
+# stand-ins and buildah's layer cache (~/.cache/rollgate) and take about 20 s, or 2 to 8 minutes
+# more (with the load) when controller/ or CMakeLists.txt changed (the compile runs again).
 # Prints PASS/FAIL per check and exits non-zero when any check fails.
 set -euo pipefail
 
