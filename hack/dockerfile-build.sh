@@ -2,13 +2,14 @@
 # Builds the repository's Dockerfile, unmodified, with buildah (no Docker daemon, no registry), and
 # exports the two runtime images as OCI archives. tests/e2e/dockerfile_test.sh runs it.
 #
-#   hack/dockerfile-build.sh [--out DIR] [--jobs N] [--rev REV] [--refresh-bases]
+#   hack/dockerfile-build.sh [--out DIR] [--jobs N] [--rev REV] [--refresh-bases] [--bases-only]
 #
 #   --out DIR         where the archives go (default: the repository's build/dockerfile-images)
 #   --rev REV         build the committed tree REV (git archive) instead of the working tree
 #   --jobs N          compile parallelism inside the build stage (build arg
 #                     CMAKE_BUILD_PARALLEL_LEVEL; default: this machine's cores, at most 2)
 #   --refresh-bases   make the debian:12 stand-ins again even when cached
+#   --bases-only      stop after the stand-ins (their digests are logged)
 #
 # The Dockerfile starts FROM debian:12 and debian:12-slim. With no registry at hand, their
 # stand-ins are made here as Debian's official images are (mmdebstrap --variant=minbase of
@@ -30,7 +31,7 @@
 # (keyed by their recipe, sources and SOURCE_DATE_EPOCH when set), buildah/ the buildah storage
 # with the layer cache, so a second run rebuilds only what changed (the compile stage when
 # controller/ or CMakeLists.txt changed). Nothing outside the cache and DIR is touched (the
-# storage's run-time state lives in /run/rollgate-buildah).
+# storage's run-time state lives in /run/rollgate-buildah/).
 # Environment: SOURCE_DATE_EPOCH (the stand-ins' timestamps, which makes them reproducible for the
 # same packages; unset: the time they are made, and the cached ones are kept whatever their time,
 # so that the layer cache stays warm), ROLLGATE_CACHE_DIR, ROLLGATE_IMAGE_SOURCES.
@@ -54,7 +55,7 @@ die() {
   exit 1
 }
 usage() {
-  sed -n '5,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '5,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -236,7 +237,7 @@ build() {
 }
 
 main() {
-  out="" jobs="" refresh="" rev=""
+  out="" jobs="" refresh="" rev="" bases_only=""
   while (($#)); do
     case $1 in
       --out)
@@ -258,6 +259,10 @@ main() {
         refresh=1
         shift
         ;;
+      --bases-only)
+        bases_only=1
+        shift
+        ;;
       *) usage ;;
     esac
   done
@@ -276,7 +281,8 @@ main() {
   out=$(cd "$out" && pwd)
   cache=${ROLLGATE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rollgate}
   storage=$cache/buildah/storage
-  runroot=/run/rollgate-buildah
+  # The storage's run-time state (mounts, locks): one directory per storage.
+  runroot=/run/rollgate-buildah/$(printf '%s' "$storage" | sha256sum | cut -c1-12)
   mkdir -p "$storage" "$runroot"
 
   tag=$(sed -n 's/^project(rollgate VERSION \([0-9][0-9.]*\).*/\1/p' "$root/CMakeLists.txt")
@@ -302,6 +308,7 @@ main() {
   log "Debian $SUITE/$arch stand-ins: SOURCE_DATE_EPOCH ${base_epoch:-unset}," \
     "sources ${sources[*]:-mmdebstrap default}${proxy_files[*]:+, proxy ${proxy_files[*]}}; storage $storage"
   bases
+  [[ -z "$bases_only" ]] || return 0
   build controller rollgate-controller
   build validate rollgate-validate
 }
@@ -311,6 +318,6 @@ if [[ "${1:-}" == --customize-hook ]]; then
   customize_hook "$2"
   exit 0
 fi
-out="" jobs="" refresh="" rev="" context="" cache="" storage="" runroot="" tag="" arch="" base_epoch="" tmp=""
+out="" jobs="" refresh="" rev="" bases_only="" context="" cache="" storage="" runroot="" tag="" arch="" base_epoch="" tmp=""
 sources=() proxy_files=()
 main "$@"
