@@ -757,9 +757,10 @@ GateResult Planner::PodHealth(const EnvironmentSpec& spec, const EnvironmentStat
         const WallTime since = t.since == WallTime{} ? *env.started_at : t.since;
         const auto failing = std::chrono::duration_cast<seconds>(obs_.now - since);
         if (t.permanent || failing >= o.image_pull_failure) {
-          std::string msg = where + pod + " cannot pull image \"" + t.image + "\" (container " +
-                            t.container + ") for " + std::to_string(failing.count()) +
-                            "s: " + t.reason;
+          std::string msg = where;
+          msg += pod;
+          msg += " cannot pull image \"" + t.image + "\" (container " + t.container + ")";
+          msg += " for " + std::to_string(failing.count()) + "s: " + t.reason;
           if (!t.message.empty()) msg += ": " + t.message;
           return GateResult::Fail(Reason::kImagePullFailed, msg);
         }
@@ -768,8 +769,11 @@ GateResult Planner::PodHealth(const EnvironmentSpec& spec, const EnvironmentStat
       }
       case PodTrouble::Kind::kCrash: {
         if (t.restarts >= o.crash_restarts) {
-          std::string msg = where + "container " + t.container + " (image \"" + t.image +
-                            "\") of " + pod + " restarted " + std::to_string(t.restarts) + " times";
+          std::string msg = where;
+          msg += "container " + t.container;
+          msg += " (image \"" + t.image + "\") of ";
+          msg += pod;
+          msg += " restarted " + std::to_string(t.restarts) + " times";
           if (!t.reason.empty()) msg += " (" + t.reason + ")";
           if (!t.message.empty()) msg += "; " + t.message;
           return GateResult::Fail(Reason::kContainerCrashing, msg);

@@ -119,7 +119,9 @@ std::string SelectorString(const std::map<std::string, std::string>& match_label
   std::string out;
   for (const auto& [k, v] : match_labels) {
     if (!out.empty()) out += ',';
-    out += k + "=" + v;
+    out += k;
+    out += '=';
+    out += v;
   }
   return out;
 }

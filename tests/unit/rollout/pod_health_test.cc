@@ -36,7 +36,8 @@ Json Pod(const std::string& image, const std::string& container_statuses,
                      init_statuses + R"(,"containerStatuses":)" + container_statuses + "}}");
 }
 
-const std::map<std::string, std::string> kWant = {{"web", kNew}};
+// What the rollout wants of the pods: container web on the new image.
+std::map<std::string, std::string> Want() { return {{"web", kNew}}; }
 
 std::string Waiting(const std::string& name, const std::string& image, const std::string& reason,
                     const std::string& message, int restarts = 0,
@@ -47,11 +48,11 @@ std::string Waiting(const std::string& name, const std::string& image, const std
 }
 
 TEST(PodTroubles, ErrImagePullOfTheNewImage) {
-  const std::string msg = "failed to pull and unpack image \\\"" + std::string(kNew) +
-                          "\\\": failed to resolve reference \\\"" + kNew + "\\\": " + kNew +
+  const std::string msg = R"(failed to pull and unpack image \")" + std::string(kNew) +
+                          R"(\": failed to resolve reference \")" + kNew + R"(\": )" + kNew +
                           ": not found";
   Json pod = Pod(kNew, "[" + Waiting("web", kNew, "ErrImagePull", msg) + "]");
-  auto troubles = PodTroubles(pod, "app/web", kWant);
+  auto troubles = PodTroubles(pod, "app/web", Want());
   ASSERT_EQ(troubles.size(), 1U);
   const PodTrouble& t = troubles[0];
   EXPECT_EQ(t.kind, PodTrouble::Kind::kImagePull);
@@ -72,7 +73,7 @@ TEST(PodTroubles, ImagePullBackOffOfTheValidatorInitContainer) {
                      Waiting("rollgate-validate", kValidator, "ImagePullBackOff",
                              "Back-off pulling image \\\"" + std::string(kValidator) + "\\\"") +
                      "]");
-  auto troubles = PodTroubles(pod, "app/web", kWant);
+  auto troubles = PodTroubles(pod, "app/web", Want());
   ASSERT_EQ(troubles.size(), 1U);
   EXPECT_EQ(troubles[0].kind, PodTrouble::Kind::kImagePull);
   EXPECT_EQ(troubles[0].container, "rollgate-validate");
@@ -85,13 +86,13 @@ TEST(PodTroubles, InvalidImageNameAndNeverPullAreBeyondRetry) {
     SCOPED_TRACE(reason);
     auto troubles = PodTroubles(
         Pod(kNew, "[" + Waiting("web", kNew, reason, "couldn't parse image name") + "]"), "app/web",
-        kWant);
+        Want());
     ASSERT_EQ(troubles.size(), 1U);
     EXPECT_TRUE(troubles[0].permanent);
   }
   auto retried = PodTroubles(
       Pod(kNew, "[" + Waiting("web", kNew, "ImagePullBackOff", "Back-off pulling image") + "]"),
-      "app/web", kWant);
+      "app/web", Want());
   ASSERT_EQ(retried.size(), 1U);
   EXPECT_FALSE(retried[0].permanent);
 }
@@ -104,7 +105,7 @@ TEST(PodTroubles, CrashLoopCarriesTheLastTermination) {
                            Waiting("web", kNew, "CrashLoopBackOff",
                                    "back-off 20s restarting failed container=web", 2, last) +
                            "]");
-  auto troubles = PodTroubles(pod, "app/web", kWant);
+  auto troubles = PodTroubles(pod, "app/web", Want());
   ASSERT_EQ(troubles.size(), 1U);
   const PodTrouble& t = troubles[0];
   EXPECT_EQ(t.kind, PodTrouble::Kind::kCrash);
@@ -116,7 +117,7 @@ TEST(PodTroubles, CrashLoopCarriesTheLastTermination) {
 TEST(PodTroubles, ARunningContainerThatRestartedIsReportedWithItsCount) {
   Json pod = Pod(kNew, R"([{"name":"web","restartCount":1,"state":{"running":{"startedAt":"x"}},)"
                        R"("lastState":{"terminated":{"exitCode":137,"reason":"OOMKilled"}}}])");
-  auto troubles = PodTroubles(pod, "app/web", kWant);
+  auto troubles = PodTroubles(pod, "app/web", Want());
   ASSERT_EQ(troubles.size(), 1U);
   EXPECT_EQ(troubles[0].restarts, 1);
   EXPECT_EQ(troubles[0].reason, "Running");
@@ -125,27 +126,27 @@ TEST(PodTroubles, ARunningContainerThatRestartedIsReportedWithItsCount) {
 
 TEST(PodTroubles, IgnoresOtherRevisionsDeletedAndHealthyPods) {
   const std::string pulling = "[" + Waiting("web", kOld, "ImagePullBackOff", "Back-off") + "]";
-  EXPECT_TRUE(PodTroubles(Pod(kOld, pulling), "app/web", kWant).empty()) << "old ReplicaSet";
+  EXPECT_TRUE(PodTroubles(Pod(kOld, pulling), "app/web", Want()).empty()) << "old ReplicaSet";
   const std::string failing = "[" + Waiting("web", kNew, "ErrImagePull", "not found") + "]";
   EXPECT_TRUE(
       PodTroubles(Pod(kNew, failing, "", "[]", R"(,"deletionTimestamp":"2026-12-02T08:01:00Z")"),
-                  "app/web", kWant)
+                  "app/web", Want())
           .empty())
       << "being deleted";
   EXPECT_TRUE(PodTroubles(Pod(kNew, R"([{"name":"web","restartCount":0,"state":{"running":{}}}])"),
-                          "app/web", kWant)
+                          "app/web", Want())
                   .empty())
       << "healthy";
-  EXPECT_TRUE(PodTroubles(Pod(kNew, "[]"), "app/web", kWant).empty()) << "no status yet";
-  EXPECT_TRUE(PodTroubles(Json::parse(R"({"kind":"Pod"})"), "app/web", kWant).empty());
-  EXPECT_TRUE(PodTroubles(Json::parse("[1,2]"), "app/web", kWant).empty());
+  EXPECT_TRUE(PodTroubles(Pod(kNew, "[]"), "app/web", Want()).empty()) << "no status yet";
+  EXPECT_TRUE(PodTroubles(Json::parse(R"({"kind":"Pod"})"), "app/web", Want()).empty());
+  EXPECT_TRUE(PodTroubles(Json::parse("[1,2]"), "app/web", Want()).empty());
 }
 
 TEST(PodTroubles, LongMessagesAreCutOnACharacterBoundary) {
   std::string msg(598, 'x');
   msg += "\xc3\xa9\xc3\xa9\xc3\xa9";  // "ééé": the cut at 600 falls inside the second one
   Json pod = Pod(kNew, "[" + Waiting("web", kNew, "ErrImagePull", msg) + "]");
-  auto troubles = PodTroubles(pod, "app/web", kWant);
+  auto troubles = PodTroubles(pod, "app/web", Want());
   ASSERT_EQ(troubles.size(), 1U);
   EXPECT_EQ(troubles[0].message, std::string(598, 'x') + "\xc3\xa9...");
 }
@@ -153,7 +154,7 @@ TEST(PodTroubles, LongMessagesAreCutOnACharacterBoundary) {
 TEST(PodTroubles, AMissingCreationTimeLeavesSinceUnset) {
   Json pod = Pod(kNew, "[" + Waiting("web", kNew, "ErrImagePull", "not found") + "]");
   pod["metadata"].erase("creationTimestamp");
-  auto troubles = PodTroubles(pod, "app/web", kWant);
+  auto troubles = PodTroubles(pod, "app/web", Want());
   ASSERT_EQ(troubles.size(), 1U);
   EXPECT_EQ(troubles[0].since, api::WallTime{});
 }
