@@ -17,8 +17,8 @@
 #   hack/cluster.sh env DIR          print the export lines again (and ROLLGATE_REGISTRY with a real node)
 #   hack/cluster.sh status DIR       which components are alive, whether the API server is ready
 #   hack/cluster.sh stop-component DIR NAME    stop one component (SIGTERM, SIGKILL after 10 s)
-#   hack/cluster.sh start-component DIR NAME   start a stopped kube-apiserver again (same port,
-#                                    flags and etcd; no-op when alive) and wait for its /readyz
+#   hack/cluster.sh start-component DIR NAME   start a stopped kube-apiserver (same port, flags and
+#                                    etcd; waits for its /readyz) or kwok again; no-op when alive
 #   hack/cluster.sh restart-apiserver DIR [--down-seconds N]   stop, wait N s (default 0), start
 #
 # DIR layout: kubeconfig (admin, context rollgate-local), pki/, kubeconfigs/, etcd/ (data),
@@ -470,14 +470,7 @@ EOF
     first=0
     cat "$f" >>"$dir/kwok.yaml"
   done
-  # HOME points at the cluster dir so that a user's ~/.kwok/kwok.yaml is not loaded as well.
-  start kwok env HOME="$dir" "$bin/kwok" \
-    --kubeconfig="$kc/kwok.kubeconfig" \
-    --config="$dir/kwok.yaml" \
-    --manage-all-nodes=false \
-    --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --cidr="$POD_CIDR" \
-    --node-lease-duration-seconds=40
+  start_kwok "$bin" "$dir"
 
   failing=kube-apiserver
   "$bin/kubectl" --kubeconfig="$dir/kubeconfig" create -f "$here/cluster/nodes.yaml" >&2
@@ -560,6 +553,19 @@ cmd_status() {
   return "$rc"
 }
 
+# start_kwok BIN DIR: kwok for the fake nodes, with DIR/kwok.yaml (written by up). HOME points at
+# the cluster dir so that a user's ~/.kwok/kwok.yaml is not loaded as well.
+start_kwok() {
+  local bin=$1 dir=$2
+  start kwok env HOME="$dir" "$bin/kwok" \
+    --kubeconfig="$dir/kubeconfigs/kwok.kubeconfig" \
+    --config="$dir/kwok.yaml" \
+    --manage-all-nodes=false \
+    --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --cidr="$POD_CIDR" \
+    --node-lease-duration-seconds=40
+}
+
 # --- stop-component / start-component / restart-apiserver ---------------------------------------
 # Fault injection for the end-to-end tests: stop the API server (etcd and the other components
 # keep running) and start it again with the same data, port and flags.
@@ -598,11 +604,24 @@ cmd_start_component() {
   local dir name=$2 pid t0 etcd_client
   dir=$(cluster_dir_arg "$1")
   known_component "$name"
-  [[ "$name" == kube-apiserver ]] ||
-    die "start-component restarts kube-apiserver only; use down and up for the other components"
+  [[ "$name" == kube-apiserver || "$name" == kwok ]] ||
+    die "start-component restarts kube-apiserver and kwok only; use down and up for the others"
   t0=$(now)
   cluster_dir=$dir
   read_cluster_env "$dir"
+  if [[ "$name" == kwok ]]; then
+    pid=$(pid_of "$dir" kwok)
+    if [[ -n "$pid" ]]; then
+      log "kwok already running (pid $pid)"
+      return 0
+    fi
+    [[ -n "$(pid_of "$dir" kube-apiserver)" ]] || die "the API server is not running in $dir"
+    printf '=== cluster.sh start-component at %s\n' "$(date -u +%FT%TZ)" >>"$dir/logs/kwok.log"
+    start_append=1
+    start_kwok "$CONTROL_PLANE_BIN" "$dir"
+    log "kwok started (pid $(pid_of "$dir" kwok)) in $(elapsed "$t0")s"
+    return 0
+  fi
   etcd_client=$(sed -n 's|^ETCD_CLIENT_PORT=||p' "$dir/cluster.env")
   [[ -n "$api_port" && -n "$etcd_client" ]] || die "$dir/cluster.env lacks the ports"
   pid=$(pid_of "$dir" "$name")
