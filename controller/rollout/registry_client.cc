@@ -247,8 +247,9 @@ class HttpRegistryClient final : public RegistryClient {
     }
     std::vector<std::pair<std::string, std::string>> headers;
     if (cred) headers.emplace_back("Authorization", basic);
-    auto token_resp = Get(realm->Origin(), (realm->path.empty() ? "/" : realm->path) + query,
-                          headers, 64 * 1024, what + ": token realm " + realm->Origin());
+    auto token_resp =
+        Get(realm->Origin(), (realm->path.empty() ? "/" : realm->path) + query, headers,
+            std::size_t{64} * 1024, what + ": token realm " + realm->Origin());
     if (!token_resp.ok()) return token_resp.status();
     if (token_resp->status != 200) {
       return Status(StatusCode::kUnauthorized, what + ": the token realm refused (HTTP " +

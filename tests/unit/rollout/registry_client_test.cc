@@ -42,8 +42,8 @@ class Registry {
       return std::unique_ptr<kube::HttpTransport>(std::make_unique<Transport>(this, t.server));
     };
   }
-  void Add(const std::string& key, int status, std::string body,
-           std::map<std::string, std::string> headers = {}) {
+  void Add(const std::string& key, int status, const std::string& body,
+           const std::map<std::string, std::string>& headers = {}) {
     routes[key] = [status, body, headers](const HttpRequest&) {
       return HttpResponse{status, headers, body};
     };
@@ -77,26 +77,31 @@ class Registry {
   };
 };
 
-const std::string kImageAmd =
-    R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":)"
-    R"({"digest":"sha256:)" +
-    std::string(64, 'c') + R"(","size":10},"layers":[{"digest":"sha256:)" + std::string(64, '1') +
-    R"(","size":1000},{"digest":"sha256:)" + std::string(64, '2') + R"(","size":234}]})";
-const std::string kImageArm =
-    R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":)"
-    R"({"digest":"sha256:)" +
-    std::string(64, 'd') + R"(","size":10},"layers":[{"digest":"sha256:)" + std::string(64, '3') +
-    R"(","size":5000}]})";
-const std::string kIndex =
-    R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)"
-    R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
-    D(kImageAmd) +
-    R"(","size":1,"platform":{"os":"linux","architecture":"amd64"}},)"
-    R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
-    D(kImageArm) +
-    R"(","size":1,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}}]})";
-const std::map<std::string, std::string> kOci = {
-    {"content-type", "application/vnd.oci.image.index.v1+json"}};
+std::string ImageAmd() {
+  return R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":)"
+         R"({"digest":"sha256:)" +
+         std::string(64, 'c') + R"(","size":10},"layers":[{"digest":"sha256:)" +
+         std::string(64, '1') + R"(","size":1000},{"digest":"sha256:)" + std::string(64, '2') +
+         R"(","size":234}]})";
+}
+std::string ImageArm() {
+  return R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":)"
+         R"({"digest":"sha256:)" +
+         std::string(64, 'd') + R"(","size":10},"layers":[{"digest":"sha256:)" +
+         std::string(64, '3') + R"(","size":5000}]})";
+}
+std::string Index() {
+  return R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)"
+         R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
+         D(ImageAmd()) +
+         R"(","size":1,"platform":{"os":"linux","architecture":"amd64"}},)"
+         R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
+         D(ImageArm()) +
+         R"(","size":1,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}}]})";
+}
+std::map<std::string, std::string> Oci() {
+  return {{"content-type", "application/vnd.oci.image.index.v1+json"}};
+}
 
 ImageRef Ref(const std::string& text) { return ParseImageRef(text).value(); }
 
@@ -110,20 +115,20 @@ RegistryClientOptions Options(Registry& r) {
 TEST(RegistryClient, ResolvesATagToAnIndexAndThePlatformsAskedFor) {
   Registry r;
   const std::string o = "http://127.0.0.1:5000";
-  r.Add(o + " /v2/team/worker/manifests/2.0", 200, kIndex, kOci);
-  r.Add(o + " /v2/team/worker/manifests/" + D(kImageAmd), 200, kImageAmd);
-  r.Add(o + " /v2/team/worker/manifests/" + D(kImageArm), 200, kImageArm);
+  r.Add(o + " /v2/team/worker/manifests/2.0", 200, Index(), Oci());
+  r.Add(o + " /v2/team/worker/manifests/" + D(ImageAmd()), 200, ImageAmd());
+  r.Add(o + " /v2/team/worker/manifests/" + D(ImageArm()), 200, ImageArm());
   auto client = NewRegistryClient(Options(r));
   auto got = client->Resolve(Ref("127.0.0.1:5000/team/worker:2.0"),
                              {Platform{"linux", "arm64", ""}, Platform{"linux", "amd64", ""},
                               Platform{"linux", "s390x", ""}});
   ASSERT_TRUE(got.ok()) << got.status().message();
-  EXPECT_EQ(got->digest, D(kIndex));
+  EXPECT_EQ(got->digest, D(Index()));
   EXPECT_EQ(got->media_type, kOciIndexType);
   ASSERT_EQ(got->platforms.size(), 2U);
   ASSERT_EQ(got->images.size(), 2U) << "s390x is not offered";
   EXPECT_EQ(got->images[0].platform.ToString(), "linux/arm64");
-  EXPECT_EQ(got->images[0].digest, D(kImageArm));
+  EXPECT_EQ(got->images[0].digest, D(ImageArm()));
   EXPECT_EQ(got->images[0].size, 5000);
   EXPECT_EQ(got->images[1].size, 1234);
   EXPECT_EQ(r.transports, (std::vector<std::string>{o})) << "one transport per origin";
@@ -140,13 +145,13 @@ TEST(RegistryClient, TheTokenFlowSendsTheCredentialOnlyToTheRealmAndReusesTheTok
       R"(scope="repository:team/worker:pull")";
   r.routes[o + " /v2/team/worker/manifests/2.0"] = [&](const HttpRequest& req) {
     for (const auto& [k, v] : req.headers) {
-      if (k == "Authorization" && v == "Bearer t0k3n") return HttpResponse{200, kOci, kIndex};
+      if (k == "Authorization" && v == "Bearer t0k3n") return HttpResponse{200, Oci(), Index()};
     }
     return HttpResponse{401, {{"www-authenticate", challenge}}, R"({"errors":[]})"};
   };
-  r.routes[o + " /v2/team/worker/manifests/" + D(kImageAmd)] = [&](const HttpRequest& req) {
+  r.routes[o + " /v2/team/worker/manifests/" + D(ImageAmd())] = [&](const HttpRequest& req) {
     for (const auto& [k, v] : req.headers) {
-      if (k == "Authorization" && v == "Bearer t0k3n") return HttpResponse{200, {}, kImageAmd};
+      if (k == "Authorization" && v == "Bearer t0k3n") return HttpResponse{200, {}, ImageAmd()};
     }
     return HttpResponse{401, {{"www-authenticate", challenge}}, ""};
   };
@@ -181,7 +186,7 @@ TEST(RegistryClient, BasicChallengesNeedACredential) {
   const std::string o = "https://registry.example.com";
   r.routes[o + " /v2/app/manifests/1"] = [&](const HttpRequest& req) {
     for (const auto& [k, v] : req.headers) {
-      if (k == "Authorization" && v == "Basic dTpw") return HttpResponse{200, {}, kImageAmd};
+      if (k == "Authorization" && v == "Basic dTpw") return HttpResponse{200, {}, ImageAmd()};
     }
     return HttpResponse{
         401,
@@ -210,7 +215,7 @@ TEST(RegistryClient, ASinglePlatformImageGetsItsPlatformFromTheConfigFollowingAR
   Registry r;
   const std::string o = "https://registry.example.com";
   const std::string config = R"({"architecture":"amd64","os":"linux","rootfs":{}})";
-  std::string image = kImageAmd;
+  std::string image = ImageAmd();
   image.replace(image.find(std::string(64, 'c')), 64, Sha256Hex(config));
   r.routes[o + " /v2/app/manifests/1"] = [&](const HttpRequest&) {
     return HttpResponse{200, {{"content-type", kOciManifestType}}, image};
@@ -262,16 +267,16 @@ TEST(RegistryClient, TheRegistrysErrorsMapToCodesWithItsWords) {
 TEST(RegistryClient, DigestsAreVerifiedAgainstTheBody) {
   Registry r;
   const std::string o = "http://127.0.0.1:5000";
-  r.Add(o + " /v2/app/manifests/" + D(kIndex), 200, kIndex, kOci);
-  r.Add(o + " /v2/app/manifests/" + D(kImageAmd), 200, kImageArm);  // a lying registry
-  r.Add(o + " /v2/app/manifests/lies", 200, kIndex,
-        {{"content-type", kOciIndexType}, {"docker-content-digest", D(kImageArm)}});
+  r.Add(o + " /v2/app/manifests/" + D(Index()), 200, Index(), Oci());
+  r.Add(o + " /v2/app/manifests/" + D(ImageAmd()), 200, ImageArm());  // a lying registry
+  r.Add(o + " /v2/app/manifests/lies", 200, Index(),
+        {{"content-type", kOciIndexType}, {"docker-content-digest", D(ImageArm())}});
   auto client = NewRegistryClient(Options(r));
-  auto pinned = client->Resolve(Ref("127.0.0.1:5000/app@" + D(kIndex)), {});
+  auto pinned = client->Resolve(Ref("127.0.0.1:5000/app@" + D(Index())), {});
   ASSERT_TRUE(pinned.ok()) << pinned.status().message();
-  EXPECT_EQ(pinned->digest, D(kIndex));
+  EXPECT_EQ(pinned->digest, D(Index()));
   auto tampered =
-      client->Resolve(Ref("127.0.0.1:5000/app@" + D(kIndex)), {Platform{"linux", "amd64", ""}});
+      client->Resolve(Ref("127.0.0.1:5000/app@" + D(Index())), {Platform{"linux", "amd64", ""}});
   ASSERT_FALSE(tampered.ok());
   EXPECT_NE(tampered.status().message().find("does not match"), std::string::npos);
   auto header = client->Resolve(Ref("127.0.0.1:5000/app:lies"), {});
