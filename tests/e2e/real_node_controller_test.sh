@@ -227,16 +227,18 @@ fi
 # --- 4. a rollout of real containers ------------------------------------------------------------------
 for ns in "$APP_NS" "$DEV_NS" "$PROD_NS"; do kubectl create namespace "$ns" >/dev/null; done
 kubectl label namespace "$DEV_NS" "$PROD_NS" "rollgate.io/allow-rollouts-from=$APP_NS" >/dev/null
-for ns in "$DEV_NS" "$PROD_NS"; do
+# apply_testapp NS LABEL: Deployment NS/app, one testapp:1.0 pod labelled app=LABEL, pinned to the
+# real node; a crash's stderr becomes its termination message (FallbackToLogsOnError).
+apply_testapp() {
   kubectl apply -f - >/dev/null <<EOF
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: app, namespace: $ns}
+metadata: {name: app, namespace: $1}
 spec:
   replicas: 1
-  selector: {matchLabels: {app: app}}
+  selector: {matchLabels: {app: $2}}
   template:
-    metadata: {labels: {app: app}}
+    metadata: {labels: {app: $2}}
     spec:
       nodeSelector: {rollgate.io/real-node: "true"}
       tolerations: [{key: rollgate.io/real-node, operator: Equal, value: "true", effect: NoSchedule}]
@@ -245,9 +247,11 @@ spec:
       containers:
       - name: app
         image: $ROLLGATE_REGISTRY/testapp:1.0
+        terminationMessagePolicy: FallbackToLogsOnError
         readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1, failureThreshold: 1}
 EOF
-done
+}
+for ns in "$DEV_NS" "$PROD_NS"; do apply_testapp "$ns" app; done
 t0=$(now)
 available=1
 for ns in "$DEV_NS" "$PROD_NS"; do
@@ -310,26 +314,7 @@ declare -A bad_words=([rn-pull]="not found" [rn-crash]="crashing on purpose")
 for ns in rn-pull rn-crash; do
   kubectl create namespace "$ns" >/dev/null
   kubectl label namespace "$ns" "rollgate.io/allow-rollouts-from=$APP_NS" >/dev/null
-  kubectl apply -f - >/dev/null <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: app, namespace: $ns}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: bad}}
-  template:
-    metadata: {labels: {app: bad}}
-    spec:
-      nodeSelector: {rollgate.io/real-node: "true"}
-      tolerations: [{key: rollgate.io/real-node, operator: Equal, value: "true", effect: NoSchedule}]
-      automountServiceAccountToken: false
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: app
-        image: $ROLLGATE_REGISTRY/testapp:1.0
-        terminationMessagePolicy: FallbackToLogsOnError
-        readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1, failureThreshold: 1}
-EOF
+  apply_testapp "$ns" bad
 done
 available=1
 for ns in rn-pull rn-crash; do
