@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "controller/api/codec.h"
+#include "controller/common/json_escape.h"
 #include "controller/kube/json_fields.h"
 
 namespace rollgate::rollout {
@@ -29,14 +30,8 @@ bool OneOf(const std::string& s, const std::array<std::string_view, N>& set) {
   return false;
 }
 
-// At most 600 bytes of a kubelet message, cut on a UTF-8 character boundary.
-std::string Bounded(std::string msg) {
-  constexpr std::size_t kMax = 600;
-  if (msg.size() <= kMax) return msg;
-  std::size_t cut = kMax;
-  while (cut > 0 && (static_cast<unsigned char>(msg[cut]) & 0xC0) == 0x80) --cut;
-  return msg.substr(0, cut) + "...";
-}
+// A kubelet message for status and Events: valid UTF-8, at most 600 bytes of it and "...".
+std::string Bounded(std::string_view msg) { return json::SanitizeUtf8(msg, 603); }
 
 // "exit N (Reason): message" of a terminated state; "" when there is none.
 std::string Termination(const Json* state) {
