@@ -45,13 +45,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/rollgate-registry-auth-test.XXXXXX")
 chmod 0700 "$work"
 basic_dir=$work/basic token_dir=$work/token
 
-# shellcheck disable=SC2317 # invoked by the EXIT trap
-cleanup() {
-  bash "$repo/hack/registry.sh" down --dir "$basic_dir" >/dev/null 2>&1 || true
-  bash "$repo/hack/registry.sh" down --dir "$token_dir" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source-path=SCRIPTDIR source=lib/registry.sh
+source "$here/lib/registry.sh"
+trap registry_cleanup EXIT
 
 user=promoter
 password=$(openssl rand -hex 16)
@@ -75,22 +71,6 @@ req() {
 header() { grep -i "^$1:" "$work/headers" | tail -n 1 | cut -d: -f2- | sed 's/^ *//' | tr -d '\r'; }
 body_sha() { echo "sha256:$(sha256sum "$work/body" | cut -d' ' -f1)"; }
 
-# up DIR PORT OPTIONS...: hack/registry.sh up; evaluates its export lines into reg_* variables.
-up() {
-  local d=$1 p=$2 out
-  shift 2
-  if ! out=$(ROLLGATE_REGISTRY_PASSWORD=$password bash "$repo/hack/registry.sh" up --dir "$d" --port "$p" "$@" \
-    2>"$d.up.err"); then
-    fail "hack/registry.sh up $*: $(one_line "$(cat "$d.up.err")")"
-    finish
-  fi
-  echo "$out" >"$d.up.out"
-  reg=$(sed -n 's/^export ROLLGATE_REGISTRY=//p' <<<"$out")
-  ca=$(sed -n 's/^export ROLLGATE_REGISTRY_CA=//p' <<<"$out")
-  cert_dir=$(sed -n 's/^export ROLLGATE_REGISTRY_CERT_DIR=//p' <<<"$out")
-  authfile=$(sed -n 's/^export ROLLGATE_REGISTRY_AUTHFILE=//p' <<<"$out")
-  realm_env=$(sed -n 's/^export ROLLGATE_REGISTRY_TOKEN_REALM=//p' <<<"$out")
-}
 
 # --- 1. TLS + basic auth --------------------------------------------------------------------------
 

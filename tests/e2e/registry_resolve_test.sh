@@ -36,13 +36,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/rollgate-registry-resolve-test.XXXXXX")
 chmod 0700 "$work"
 basic_dir=$work/basic token_dir=$work/token
 
-# shellcheck disable=SC2317 # invoked by the EXIT trap
-cleanup() {
-  bash "$repo/hack/registry.sh" down --dir "$basic_dir" >/dev/null 2>&1 || true
-  bash "$repo/hack/registry.sh" down --dir "$token_dir" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source-path=SCRIPTDIR source=lib/registry.sh
+source "$here/lib/registry.sh"
+trap registry_cleanup EXIT
 
 user=promoter
 password=$(openssl rand -hex 16)
@@ -50,19 +46,6 @@ printf '%s\n' "$password" >"$work/password"
 printf 'wrong-%s\n' "$password" >"$work/wrong"
 chmod 0600 "$work/password" "$work/wrong"
 
-# up DIR PORT OPTIONS...: hack/registry.sh up; sets reg, ca, cert_dir, authfile.
-up() {
-  local d=$1 p=$2 out
-  shift 2
-  if ! out=$(ROLLGATE_REGISTRY_PASSWORD=$password bash "$repo/hack/registry.sh" up --dir "$d" --port "$p" "$@" 2>"$d.up.err"); then
-    fail "hack/registry.sh up $*: $(one_line "$(cat "$d.up.err")")"
-    finish
-  fi
-  reg=$(sed -n 's/^export ROLLGATE_REGISTRY=//p' <<<"$out")
-  ca=$(sed -n 's/^export ROLLGATE_REGISTRY_CA=//p' <<<"$out")
-  cert_dir=$(sed -n 's/^export ROLLGATE_REGISTRY_CERT_DIR=//p' <<<"$out")
-  authfile=$(sed -n 's/^export ROLLGATE_REGISTRY_AUTHFILE=//p' <<<"$out")
-}
 # resolve ARGS...: runs `rollgate resolve`; sets rc, and out (stdout + stderr).
 resolve() {
   rc=0
