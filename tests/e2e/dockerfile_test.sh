@@ -85,50 +85,13 @@ done
 # --- 2. the image configs, as skopeo reads them -------------------------------------------------
 
 for name in "${IMAGES[@]}"; do
-  ref=oci-archive:${archive[$name]}:${tag[$name]}
-  if ! inspect=$(skopeo inspect "$ref" 2>&1) || ! config=$(skopeo inspect --config "$ref" 2>&1); then
-    fail "$name: skopeo inspect $ref: $(one_line "$inspect ${config:-}")"
-    continue
-  fi
-  if [[ $(jq -r .Digest <<<"$inspect") == "${digest[$name]}" ]]; then
-    pass "$name: skopeo reads the archive (digest ${digest[$name]})"
-  else
-    fail "$name: skopeo sees digest $(jq -r .Digest <<<"$inspect"), not ${digest[$name]}"
-  fi
-  want_ports='[]'
-  [[ $name != rollgate-controller ]] || want_ports='["8080/tcp","8081/tcp"]'
-  # shellcheck disable=SC2016 # jq program
-  problems=$(jq -r --arg user "$USER_ID:$USER_ID" --arg entry "/usr/local/bin/$name" \
-    --arg title "$name" --argjson ports "$want_ports" '
-      [ (if .config.User != $user then "User \(.config.User)" else empty end),
-        (if .config.Entrypoint != [$entry] then "Entrypoint \(.config.Entrypoint)" else empty end),
-        (if (.config.Cmd // []) != [] then "Cmd \(.config.Cmd)" else empty end),
-        (if ((.config.ExposedPorts // {}) | keys) != $ports then "ExposedPorts \(.config.ExposedPorts)" else empty end),
-        (if .config.Labels["org.opencontainers.image.title"] != $title then "title label" else empty end),
-        (if (.config.Labels["org.opencontainers.image.description"] // "") == "" then "no description label" else empty end),
-        (if .os != "linux" then "os \(.os)" else empty end)
-      ] | join("; ")' <<<"$config")
-  if [[ -z "$problems" ]]; then
-    pass "$name: config: User $USER_ID:$USER_ID, Entrypoint [/usr/local/bin/$name], no Cmd, ports $want_ports, labels"
-  else
-    fail "$name: config: $problems"
-  fi
+  check_config "$name" "oci-archive:${archive[$name]}:${tag[$name]}" "${digest[$name]}" "$USER_ID"
 done
 
 # --- 3. and 4. the images' file systems and their binaries ---------------------------------------
 
 for name in "${IMAGES[@]}"; do
-  if ! msg=$(unpack "$name" "${archive[$name]}" "${tag[$name]}" 2>&1); then
-    fail "$name: umoci unpack: $(one_line "$msg")"
-    continue
-  fi
-  config=$work/$name/bundle/config.json
-  if [[ $(jq -c '[.process.user.uid, .process.user.gid, .process.args]' "$config") == \
-    "[$USER_ID,$USER_ID,[\"/usr/local/bin/$name\"]]" ]]; then
-    pass "$name: umoci's runtime config runs /usr/local/bin/$name as $USER_ID:$USER_ID"
-  else
-    fail "$name: runtime config: $(jq -c '[.process.user, .process.args]' "$config")"
-  fi
+  unpack_checked "$name" "${archive[$name]}" "${tag[$name]}" "$USER_ID" || continue
   rootfs=$work/$name/bundle/rootfs
   # apt's index files and package caches (lists, *.deb, pkgcache.bin); its lock files may stay.
   leftovers=$(cd "$rootfs" && find var/lib/apt/lists var/cache/apt -type f ! -name lock 2>/dev/null |
