@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "controller/common/base64.h"
+
 namespace rollgate::kube {
 namespace {
 
@@ -97,49 +99,6 @@ FileRead ReadWholeFile(const std::string& path) {
       out.data.clear();
       return out;
     }
-  }
-  return out;
-}
-
-// Standard base64 (RFC 4648 §4) with mandatory padding, as Go's base64.StdEncoding decodes the
-// kubeconfig's *-data fields; whitespace (line breaks in hand-edited files) is ignored.
-std::optional<std::string> DecodeBase64(std::string_view in) {
-  std::string s;
-  s.reserve(in.size());
-  for (const char c : in) {
-    if (kWhitespace.find(c) == std::string_view::npos) s.push_back(c);
-  }
-  if (s.size() % 4 != 0) return std::nullopt;
-  const auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::size_t pad = 0;
-  if (!s.empty() && s.back() == '=') pad = (s[s.size() - 2] == '=') ? 2 : 1;
-  std::string out;
-  out.reserve(s.size() / 4 * 3);
-  for (std::size_t i = 0; i < s.size(); i += 4) {
-    const bool last = i + 4 == s.size();
-    std::uint32_t v = 0;
-    for (std::size_t j = 0; j < 4; ++j) {
-      const char c = s[i + j];
-      int d = 0;
-      if (c == '=') {
-        // '=' only as the final one or two characters of the input.
-        if (!last || j < 4 - pad) return std::nullopt;
-      } else {
-        d = value(c);
-        if (d < 0) return std::nullopt;
-      }
-      v = (v << 6U) | static_cast<std::uint32_t>(d);
-    }
-    out.push_back(static_cast<char>((v >> 16U) & 0xFFU));
-    if (!last || pad < 2) out.push_back(static_cast<char>((v >> 8U) & 0xFFU));
-    if (!last || pad < 1) out.push_back(static_cast<char>(v & 0xFFU));
   }
   return out;
 }
