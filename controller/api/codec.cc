@@ -1,5 +1,6 @@
 #include "controller/api/codec.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -26,6 +27,49 @@ std::map<std::string, std::string> StringMap(const Json& obj, const char* name) 
   if (v == nullptr || !v->is_object()) return out;
   for (const auto& [k, val] : v->as_object()) {
     if (val.is_string()) out[k] = val.as_string();
+  }
+  return out;
+}
+
+constexpr const char* kArchLabel = "kubernetes.io/arch";
+constexpr const char* kOsLabel = "kubernetes.io/os";
+
+// Of a pod's affinity, what DecodeNodeConstraints reads: the required node affinity's terms, each
+// with only its In expressions on the arch label (a term left without any still means "any").
+Json TrimAffinity(Json&& affinity) {
+  const Json* na = Field(affinity, "nodeAffinity");
+  const Json* req =
+      na != nullptr ? Field(*na, "requiredDuringSchedulingIgnoredDuringExecution") : nullptr;
+  const Json* terms = req != nullptr ? Field(*req, "nodeSelectorTerms") : nullptr;
+  if (terms == nullptr || !terms->is_array()) return Json::object();
+  Json kept_terms = Json::array();
+  std::size_t i = 0;
+  for (const auto& term : terms->as_array()) {
+    Json exprs = Json::array();
+    std::size_t j = 0;
+    const Json* from = Field(term, "matchExpressions");
+    if (from != nullptr && from->is_array()) {
+      for (const auto& e : from->as_array()) {
+        if (StringField(e, "key") != kArchLabel || StringField(e, "operator") != "In") continue;
+        exprs[j++] = e;
+      }
+    }
+    Json t = Json::object();
+    t["matchExpressions"] = exprs;
+    kept_terms[i++] = t;
+  }
+  Json out = Json::object();
+  out["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"] =
+      kept_terms;
+  return out;
+}
+
+std::vector<std::string> Strings(const Json& obj, const char* name) {
+  std::vector<std::string> out;
+  const Json* v = Field(obj, name);
+  if (v == nullptr || !v->is_array()) return out;
+  for (const auto& e : v->as_array()) {
+    if (e.is_string()) out.push_back(e.as_string());
   }
   return out;
 }
@@ -95,6 +139,16 @@ Result<RolloutSpec> DecodeSpec(const Json& spec) {
   out.automatic_rollback = StringField(spec, "rollback") != "None";
   const Json* paused = Field(spec, "paused");
   out.paused = paused != nullptr && paused->is_boolean() && paused->as_bool();
+  if (const Json* ip = Field(spec, "imagePolicy"); ip != nullptr) {
+    if (!ip->is_object()) return Bad("spec.imagePolicy", "must be an object");
+    ImagePolicySpec policy;
+    if (const Json* pin = Field(*ip, "pinDigests"); pin != nullptr && pin->is_boolean()) {
+      policy.pin_digests = pin->as_bool();
+    }
+    policy.platforms = Strings(*ip, "platforms");
+    policy.max_size = StringMap(*ip, "maxSize");
+    out.image_policy = std::move(policy);
+  }
   const Json* envs = Field(spec, "environments");
   if (envs == nullptr || !envs->is_array()) return Bad("spec.environments", "must be a list");
   int ei = 0;
@@ -228,6 +282,24 @@ Result<RolloutStatus> DecodeStatus(const Json& st) {
       out.conditions.push_back(std::move(cond));
     }
   }
+  if (const Json* ris = Field(st, "resolvedImages"); ris != nullptr && ris->is_array()) {
+    for (const auto& ri : ris->as_array()) {
+      ResolvedImage r;
+      r.name = StringField(ri, "name");
+      r.reference = StringField(ri, "reference");
+      r.digest = StringField(ri, "digest");
+      r.media_type = StringField(ri, "mediaType");
+      r.size = Int(ri, "size");
+      if (const Json* ps = Field(ri, "platforms"); ps != nullptr && ps->is_array()) {
+        for (const auto& p : ps->as_array()) {
+          r.platforms.push_back(
+              {StringField(p, "platform"), StringField(p, "digest"), Int(p, "size")});
+        }
+      }
+      out.resolved_images.push_back(std::move(r));
+    }
+  }
+  out.resolved_summary = StringField(st, "resolvedSummary");
   if (const Json* b = Field(st, "bookkeeping"); b != nullptr && b->is_object()) {
     out.spec_hash = StringField(*b, "specHash");
     out.handled_annotations = StringMap(*b, "handledAnnotations");
@@ -470,12 +542,87 @@ Json EncodeStatus(const RolloutStatus& s) {
     conds[k++] = jc;
   }
   o["conditions"] = conds;
+  if (!s.resolved_images.empty()) {
+    Json ris = Json::array();
+    size_t n = 0;
+    for (const auto& r : s.resolved_images) {
+      Json ri = Json::object();
+      ri["name"] = Json::string(r.name);
+      ri["reference"] = Json::string(r.reference);
+      ri["digest"] = Json::string(r.digest);
+      ri["mediaType"] = Json::string(r.media_type);
+      ri["size"] = Json::number(r.size);
+      Json ps = Json::array();
+      size_t m = 0;
+      for (const auto& p : r.platforms) {
+        Json jp = Json::object();
+        jp["platform"] = Json::string(p.platform);
+        jp["digest"] = Json::string(p.digest);
+        jp["size"] = Json::number(p.size);
+        ps[m++] = jp;
+      }
+      ri["platforms"] = ps;
+      ris[n++] = ri;
+    }
+    o["resolvedImages"] = ris;
+  }
+  if (!s.resolved_summary.empty()) {
+    o["resolvedSummary"] = Json::string(Bounded(s.resolved_summary, kMaxSummary));
+  }
   Json b = Json::object();
   if (!s.spec_hash.empty()) b["specHash"] = Json::string(s.spec_hash);
   if (!s.handled_annotations.empty()) b["handledAnnotations"] = FromMap(s.handled_annotations);
   o["bookkeeping"] = b;
   return o;
 }
+
+namespace {
+
+// The pod template's kubernetes.io/arch and kubernetes.io/os constraints: the nodeSelector, and
+// the In values of the required node affinity's terms on the arch label (terms are ORed: the
+// union of theirs; a term without an arch expression allows any, and then so does the whole).
+void DecodeNodeConstraints(const Json& pspec, DeploymentView& d) {
+  std::vector<std::string> archs;
+  const auto selector = StringMap(pspec, "nodeSelector");
+  if (auto it = selector.find(kArchLabel); it != selector.end()) archs.push_back(it->second);
+  if (auto it = selector.find(kOsLabel); it != selector.end()) d.node_os = it->second;
+  const Json* aff = Field(pspec, "affinity");
+  const Json* na = aff != nullptr ? Field(*aff, "nodeAffinity") : nullptr;
+  const Json* req =
+      na != nullptr ? Field(*na, "requiredDuringSchedulingIgnoredDuringExecution") : nullptr;
+  const Json* terms = req != nullptr ? Field(*req, "nodeSelectorTerms") : nullptr;
+  std::vector<std::string> from_terms;
+  bool any = terms == nullptr || !terms->is_array() || terms->as_array().size() == 0;
+  if (!any) {
+    for (const auto& term : terms->as_array()) {
+      bool constrained = false;
+      const Json* exprs = Field(term, "matchExpressions");
+      if (exprs != nullptr && exprs->is_array()) {
+        for (const auto& e : exprs->as_array()) {
+          if (StringField(e, "key") != kArchLabel || StringField(e, "operator") != "In") continue;
+          constrained = true;
+          for (const auto& v : Strings(e, "values")) from_terms.push_back(v);
+        }
+      }
+      if (!constrained) any = true;
+    }
+  }
+  if (!any) {
+    if (archs.empty()) {
+      archs = from_terms;
+    } else {  // both: the selector's arch, if the affinity allows it (else nothing schedules)
+      std::erase_if(archs, [&](const std::string& a) {
+        return std::find(from_terms.begin(), from_terms.end(), a) == from_terms.end();
+      });
+      if (archs.empty()) archs.push_back(selector.at(kArchLabel));
+    }
+  }
+  std::sort(archs.begin(), archs.end());
+  archs.erase(std::unique(archs.begin(), archs.end()), archs.end());
+  d.node_archs = std::move(archs);
+}
+
+}  // namespace
 
 Result<DeploymentView> DecodeDeployment(const Json& obj, const std::string& gpu_resource) {
   DeploymentView d;
@@ -513,6 +660,7 @@ Result<DeploymentView> DecodeDeployment(const Json& obj, const std::string& gpu_
       if (d.gpu_requests.contains(name)) d.gpu_container_settings[name] = DecodeSettings(c);
     }
   }
+  if (pspec != nullptr) DecodeNodeConstraints(*pspec, d);
   const Json* inits = pspec != nullptr ? Field(*pspec, "initContainers") : nullptr;
   if (inits != nullptr && inits->is_array()) {
     for (const auto& c : inits->as_array()) {
@@ -562,7 +710,11 @@ Json TrimDeployment(Json&& obj) {
       Json t = Keep(std::move(tmpl), {"metadata", "spec"});
       Reshape(t, "metadata", [](Json&& m) { return Keep(std::move(m), {"labels"}); });
       Reshape(t, "spec", [](Json&& ps) {
-        Json p = Keep(std::move(ps), {"containers", "initContainers"});
+        Json p = Keep(std::move(ps), {"containers", "initContainers", "nodeSelector", "affinity"});
+        Reshape(p, "nodeSelector", [](Json&& sel) {
+          return Keep(std::move(sel), {kArchLabel, kOsLabel});
+        });
+        Reshape(p, "affinity", TrimAffinity);
         Reshape(p, "containers", [](Json&& cs) {
           Json kept = KeepEach(std::move(cs), {"name", "image", "resources", "securityContext"});
           for (auto& c : kept.as_array()) {

@@ -41,9 +41,9 @@ NamespaceView DecodeNamespace(const Json& obj);
 // their objects (a Deployment with 200 KiB of annotations costs what a small one does). Applied
 // when an object enters an informer's store. Metadata keeps identity, generation,
 // resourceVersion and the rollgate.io/ annotations only.
-// A Deployment: replicas, selector, the pod template's labels, its containers' names, images,
-// resources and securityContext, its init containers' names and images, the status counters and
-// the Progressing condition.
+// A Deployment: replicas, selector, the pod template's labels, nodeSelector and required node
+// affinity, its containers' names, images, resources and securityContext, its init containers'
+// names and images, the status counters and the Progressing condition.
 Json TrimDeployment(Json&& obj);
 // A ContainerRollout: spec and status whole (both bounded by the CRD), metadata trimmed.
 Json TrimRollout(Json&& obj);
@@ -65,6 +65,7 @@ inline constexpr std::size_t kMaxMessage = 4096;
 inline constexpr std::size_t kMaxReason = 256;
 inline constexpr std::size_t kMaxValue = 64;
 inline constexpr std::size_t kMaxHandledValue = 256;
+inline constexpr std::size_t kMaxSummary = 1024;  // status.resolvedSummary
 // An image a rollback must restore (previousImages, previousInitContainers) is recorded whole or
 // not at all: the CRD's maxLength for those values. A longer one fails the environment before
 // anything is changed (PreviousImageTooLong).

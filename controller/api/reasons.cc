@@ -27,6 +27,24 @@ constexpr std::array kReasons = {
     ReasonInfo{Reason::kPreviousImageTooLong, "PreviousImageTooLong", ReasonKind::kFailure,
                "deployment <ns>/<name>: container \"<container>\" runs an image reference of <n> "
                "bytes; status records at most 4096, so a rollback could not restore it"},
+    ReasonInfo{Reason::kImageNotFound, "ImageNotFound", ReasonKind::kFailure,
+               "image <logical> (\"<ref>\"): the registry has no such manifest (HTTP 404: "
+               "<registry's error>)"},
+    ReasonInfo{Reason::kImageTooLarge, "ImageTooLarge", ReasonKind::kFailure,
+               "image <logical> (\"<ref>\", <digest>) is <size> compressed for <platform>, over "
+               "its spec.imagePolicy.maxSize <max>"},
+    ReasonInfo{Reason::kPlatformMissing, "PlatformMissing", ReasonKind::kFailure,
+               "image <logical> (\"<ref>\", <digest>) offers <platforms>, not <platform>, which "
+               "deployment <ns>/<name> runs on (<where that comes from>)"},
+    ReasonInfo{Reason::kImageManifestInvalid, "ImageManifestInvalid", ReasonKind::kFailure,
+               "image <logical> (\"<ref>\"): <what the registry answered that the distribution "
+               "API does not allow>"},
+    ReasonInfo{Reason::kRegistryUnreachable, "RegistryUnreachable", ReasonKind::kFailure,
+               "image <logical> (\"<ref>\"): registry <host> did not answer within <n>s of "
+               "retries: <last error>"},
+    ReasonInfo{Reason::kRegistryAuthFailed, "RegistryAuthFailed", ReasonKind::kFailure,
+               "image <logical> (\"<ref>\"): registry <host> refused the credentials within "
+               "<n>s of retries: <registry's error>"},
     ReasonInfo{Reason::kImagesChangedExternally, "ImagesChangedExternally", ReasonKind::kFailure,
                "deployment <ns>/<name> no longer runs the images this rollout set (changed by "
                "someone else)"},

@@ -21,6 +21,13 @@ enum class Reason {
   kContainerNotFound,
   kWorkerValidationUnavailable,
   kPreviousImageTooLong,
+  // The registry pre-flight (spec.imagePolicy): also nothing changed.
+  kImageNotFound,
+  kImageTooLarge,
+  kPlatformMissing,
+  kImageManifestInvalid,
+  kRegistryUnreachable,
+  kRegistryAuthFailed,
   // After the patch: the environment rolls back (automaticRollback) or fails.
   kImagesChangedExternally,
   kProgressDeadlineExceeded,

@@ -52,8 +52,21 @@ struct EnvironmentSpec {
   std::optional<AnalysisSpec> analysis;
 };
 
+// spec.imagePolicy: registry-aware promotion (docs/design.md "Registry-aware promotion"). Its
+// presence turns on the registry pre-flight: every image is resolved to a digest before an
+// environment changes anything.
+struct ImagePolicySpec {
+  bool pin_digests = true;  // patch "<reference>@<digest recorded at the first environment>"
+  // The platforms ("linux/amd64") the pods of a Deployment without a kubernetes.io/arch node
+  // selector or required affinity run on; empty: not known (no platform check for those).
+  std::vector<std::string> platforms;
+  // logical image -> the most compressed bytes its image may have (a quantity: "900Mi").
+  std::map<std::string, std::string> max_size;
+};
+
 struct RolloutSpec {
   std::map<std::string, std::string> images;  // logical name -> image reference
+  std::optional<ImagePolicySpec> image_policy;
   std::vector<EnvironmentSpec> environments;
   int progress_deadline_seconds = 600;
   bool automatic_rollback = true;
@@ -175,6 +188,25 @@ struct EnvironmentStatus {
   std::optional<AnalysisStatus> analysis;
 };
 
+// One platform's image of a resolved image (status.resolvedImages[].platforms[]).
+struct ResolvedPlatform {
+  std::string platform;   // "linux/amd64"
+  std::string digest;     // its image manifest
+  std::int64_t size = 0;  // compressed bytes: the sum of its layers
+  bool operator==(const ResolvedPlatform&) const = default;
+};
+
+// What a logical image resolved to at the revision's first pre-flight (status.resolvedImages[]).
+struct ResolvedImage {
+  std::string name;        // the logical image
+  std::string reference;   // spec.images[name] when it was resolved
+  std::string digest;      // of what the reference names (an index or an image manifest)
+  std::string media_type;  // of that
+  std::int64_t size = 0;   // the largest platform's compressed bytes
+  std::vector<ResolvedPlatform> platforms;
+  bool operator==(const ResolvedImage&) const = default;
+};
+
 struct Condition {
   std::string type;    // Ready, Progressing, Degraded
   std::string status;  // True, False, Unknown
@@ -192,6 +224,10 @@ struct RolloutStatus {
   std::string message;
   std::vector<EnvironmentStatus> environments;
   std::vector<Condition> conditions;
+  // The images of this revision as the registry resolved them (spec.imagePolicy), by logical
+  // name; resolved_summary is their one-line form for `kubectl get -o wide`.
+  std::vector<ResolvedImage> resolved_images;
+  std::string resolved_summary;
   std::string spec_hash;                                   // bookkeeping.specHash
   std::map<std::string, std::string> handled_annotations;  // bookkeeping.handledAnnotations
 
@@ -240,7 +276,11 @@ struct DeploymentView {
   std::map<std::string, std::string> template_labels;
   std::map<std::string, std::string> annotations;
   std::map<std::string, std::string> selector;  // spec.selector.matchLabels
-  std::string resource_version;                 // metadata.resourceVersion
+  // The architectures the pod template can be scheduled on: its nodeSelector's kubernetes.io/arch
+  // and the In values of its required node affinity on that label (every term's); empty: any.
+  std::vector<std::string> node_archs;
+  std::string node_os;           // its nodeSelector's kubernetes.io/os, "" when absent
+  std::string resource_version;  // metadata.resourceVersion
 
   std::string Key() const { return namespace_ + "/" + name; }
 };

@@ -20,6 +20,7 @@
 #include "controller/kube/kube_config.h"
 #include "controller/kube/rest_client.h"
 #include "controller/rollout/image_ref.h"
+#include "controller/rollout/oci_manifest.h"
 #include "controller/rollout/registry_client.h"
 
 namespace {
@@ -53,6 +54,14 @@ void PrintStatus(const api::Rollout& r) {
                     t.deployment.c_str(), container.c_str(), image.c_str(), t.available_replicas,
                     t.replicas);
       }
+    }
+  }
+  for (const auto& image : s.resolved_images) {
+    std::printf("  image %s  %s@%s  %s\n", image.name.c_str(), image.reference.c_str(),
+                image.digest.c_str(), rollout::HumanBytes(image.size).c_str());
+    for (const auto& p : image.platforms) {
+      std::printf("      %-16s %s  %s\n", p.platform.c_str(), p.digest.c_str(),
+                  rollout::HumanBytes(p.size).c_str());
     }
   }
   for (const auto& c : s.conditions) {

@@ -31,6 +31,8 @@
 #include "controller/metrics/metrics_server.h"
 #include "controller/metrics/server_tls.h"
 #include "controller/rollout/analysis.h"
+#include "controller/rollout/docker_config.h"
+#include "controller/rollout/registry_client.h"
 
 namespace {
 
@@ -275,6 +277,23 @@ int main(int argc, char** argv) {
     rollout::PrometheusClientOptions po;
     po.endpoints = o.analysis_endpoints;
     return rollout::NewPrometheusClient(std::move(po));
+  };
+  std::unique_ptr<rollout::DockerConfigFile> registry_auth;
+  if (!o.registry_auth_file.empty()) {
+    registry_auth = std::make_unique<rollout::DockerConfigFile>(o.registry_auth_file, clock);
+    if (Status st = registry_auth->Load(); !st.ok()) {
+      return Fail("--registry-auth-file: " + st.message());
+    }
+  }
+  wo.registry_factory = [&o, auth = registry_auth.get()] {
+    rollout::RegistryClientOptions ro;
+    ro.plain_http = o.registry_plain_http;
+    ro.ca_pem = o.registry_ca_pem;
+    ro.user_agent = "rollgate-controller/" ROLLGATE_VERSION;
+    if (auth != nullptr) {
+      ro.credentials = [auth](std::string_view registry) { return auth->For(registry); };
+    }
+    return rollout::NewRegistryClient(std::move(ro));
   };
   std::unique_ptr<Election> election;
   if (lease) {

@@ -39,6 +39,14 @@ void Define(FlagSet& fs, Options& o, std::string& log_level, std::string& log_fo
           "requests of the injected rollgate-validate, name=quantity,... (cpu=10m,memory=64Mi)");
   fs.List("validator-limits", &limits,
           "limits of the injected rollgate-validate, name=quantity,... (cpu=1,memory=1Gi)");
+  fs.List("registry-plain-http", &o.registry_plain_http,
+          "registries (host[:port]) the pre-flight of spec.imagePolicy speaks plain HTTP to; "
+          "every other one over HTTPS");
+  fs.String("registry-ca-file", &o.registry_ca_file,
+            "PEM file of the CAs trusted for HTTPS registries and their token realms");
+  fs.String("registry-auth-file", &o.registry_auth_file,
+            "registry credentials: a .dockerconfigjson file (a kubernetes.io/dockerconfigjson "
+            "Secret mounted as a volume; re-read when it changes); unset: anonymous");
   fs.Int("image-pull-failure-seconds", &o.image_pull_failure_seconds,
          "a new pod that still cannot pull its image this many seconds after its creation fails "
          "the environment ImagePullFailed (at once for an invalid reference)");
@@ -137,6 +145,23 @@ Status Check(Options& o, const std::string& log_level, const std::string& log_fo
                      eps.status().message());
     }
     o.analysis_endpoints = std::move(eps).value();
+  }
+  if (!o.registry_ca_file.empty()) {
+    std::ifstream in(o.registry_ca_file);
+    // The default bundle may be absent (a machine without ca-certificates): then no HTTPS
+    // registry is trusted, which the pre-flight reports per rollout. A named file must exist.
+    if (!in && o.registry_ca_file != Options{}.registry_ca_file) {
+      return Invalid("--registry-ca-file: cannot read " + o.registry_ca_file);
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    o.registry_ca_pem = text.str();
+  }
+  for (const auto& r : o.registry_plain_http) {
+    auto parsed = rollout::ParseImageRef(r + "/x:1");
+    if (!parsed.ok() || parsed->registry != r) {
+      return Invalid("--registry-plain-http: \"" + r + "\" is not a registry host[:port]");
+    }
   }
   if (Status st = rollout::ValidateAllowedRegistries(o.allowed_registries); !st.ok()) {
     return Invalid("--allowed-registries: " + st.message());

@@ -35,6 +35,11 @@ struct Options {
   // Pod health (rollout/pod_health.h): a new pod that cannot pull its image this long after its
   // creation fails the environment ImagePullFailed; a container restarted this often,
   // ContainerCrashing.
+  // The registry pre-flight (spec.imagePolicy; rollout/registry_client.h).
+  std::vector<std::string> registry_plain_http;  // registries spoken to over plain HTTP
+  std::string registry_ca_file = "/etc/ssl/certs/ca-certificates.crt";
+  std::string registry_ca_pem;     // read from registry_ca_file
+  std::string registry_auth_file;  // a .dockerconfigjson; "" anonymous
   int image_pull_failure_seconds = 30;
   int crash_restarts = 3;
   bool leader_elect = false;

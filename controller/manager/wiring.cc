@@ -52,8 +52,23 @@ ControllerSet::ControllerSet(kube::KubeClient& client, const Clock& clock,
     };
     analysis_ = std::make_unique<rollout::AnalysisRunner>(*prometheus_, ao);
   }
+  if (opts.registry_factory) registry_ = opts.registry_factory();
+  if (registry_) {
+    rollout::ImageResolver::Options io;
+    io.workers = opts.registry_workers;
+    io.on_done = [this](const std::string& key) {
+      if (controller_) controller_->Enqueue(key);
+    };
+    if (metrics::Metrics* m = opts.controller.metrics; m != nullptr) {
+      io.observe = [m](std::string_view result, std::chrono::duration<double> took) {
+        m->ObserveImageResolution(std::string(result), took.count());
+      };
+    }
+    images_ = std::make_unique<rollout::ImageResolver>(*registry_, io);
+  }
   rollout::ReconcilerOptions ro;
   ro.planner = opts.planner;
+  ro.images = images_.get();
   ro.dry_run = opts.dry_run;
   if (opts.controller.metrics != nullptr) {
     recorder_ = std::make_unique<metrics::MetricsRecorder>(*opts.controller.metrics);
@@ -68,8 +83,12 @@ ControllerSet::ControllerSet(kube::KubeClient& client, const Clock& clock,
       opts.controller);
 }
 
-// The analysis runner first: its threads may still call back into the controller.
-ControllerSet::~ControllerSet() { analysis_.reset(); }
+// The analysis runner and the image resolver first: their threads may still call back into the
+// controller.
+ControllerSet::~ControllerSet() {
+  analysis_.reset();
+  images_.reset();
+}
 
 std::optional<std::string> ControllerSet::Stalled(std::chrono::nanoseconds bound) const {
   for (const auto* i : {rollouts_.get(), deployments_.get(), namespaces_.get(), pods_.get()}) {

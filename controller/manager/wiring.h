@@ -18,7 +18,9 @@
 #include "controller/manager/controller.h"
 #include "controller/metrics/status_recorder.h"
 #include "controller/rollout/analysis.h"
+#include "controller/rollout/image_resolver.h"
 #include "controller/rollout/reconciler.h"
+#include "controller/rollout/registry_client.h"
 #include "controller/validation/pod_validation.h"
 
 namespace rollgate::manager {
@@ -31,6 +33,10 @@ struct WiringOptions {
   std::function<std::unique_ptr<rollout::PrometheusClient>()> prometheus_factory;
   int analysis_workers = 4;  // --analysis-workers: samples taken at once, off the reconcile workers
   std::function<void(const std::string& resource)> on_watch_restart;  // metrics hook
+  // The registry client of the pre-flight of spec.imagePolicy; empty: none (such rollouts wait
+  // on RegistryUnreachable, then fail). Lookups run on registry_workers threads.
+  std::function<std::unique_ptr<rollout::RegistryClient>()> registry_factory;
+  int registry_workers = 2;
 };
 
 class ControllerSet {
@@ -53,6 +59,8 @@ class ControllerSet {
   std::unique_ptr<validation::PodValidationObserver> validation_;
   std::unique_ptr<rollout::PrometheusClient> prometheus_;
   std::unique_ptr<rollout::AnalysisRunner> analysis_;  // after prometheus_: destroyed first
+  std::unique_ptr<rollout::RegistryClient> registry_;
+  std::unique_ptr<rollout::ImageResolver> images_;  // after registry_: destroyed first
   std::unique_ptr<metrics::MetricsRecorder> recorder_;
   std::unique_ptr<rollout::Reconciler> reconciler_;
   std::unique_ptr<Controller> controller_;

@@ -142,6 +142,17 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions 
                           .Name("rollgate_watch_restarts_total")
                           .Help("Watches restarted (dropped, expired or re-listed) by resource")
                           .Register(*registry_)),
+      image_resolutions_(
+          prometheus::BuildCounter()
+              .Name("rollgate_image_resolutions_total")
+              .Help("Images looked up in their registries by the pre-flight of spec.imagePolicy, "
+                    "by result (resolved, not_found, auth_failed, unreachable, invalid)")
+              .Register(*registry_)),
+      image_resolve_duration_(
+          prometheus::BuildHistogram()
+              .Name("rollgate_image_resolve_seconds")
+              .Help("Time the pre-flight of spec.imagePolicy took to look up one image")
+              .Register(*registry_)),
       leader_(prometheus::BuildGauge()
                   .Name("rollgate_leader")
                   .Help("1 while this instance holds the leader lease")
@@ -154,7 +165,11 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions 
       reconcile_errors_all_(reconcile_errors_.Add({})),
       queue_depth_all_(queue_depth_.Add({})),
       reaction_latency_all_(reaction_latency_.Add({}, LatencyBuckets())),
+      image_resolve_duration_all_(image_resolve_duration_.Add({}, LatencyBuckets())),
       leader_all_(leader_.Add({})) {
+  for (const char* result : {"resolved", "not_found", "auth_failed", "unreachable", "invalid"}) {
+    image_resolutions_.Add({{"result", result}});
+  }
   build_info_.Add({{"version", opts_.version}}).Set(1);
   leader_all_.Set(opts_.initially_leader ? 1 : 0);
   families_ = {&rollout_phase_,
@@ -171,6 +186,8 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions 
                &kube_requests_,
                &kube_request_duration_,
                &watch_restarts_,
+               &image_resolutions_,
+               &image_resolve_duration_,
                &leader_,
                &build_info_};
 }
@@ -367,6 +384,13 @@ void Metrics::ObserveKubeRequest(const std::string& verb, int code,
   kube_requests_.Add({{"verb", v}, {"code", c}}).Increment();
   kube_request_duration_.Add({{"verb", v}}, LatencyBuckets())
       .Observe(std::chrono::duration<double>(latency).count());
+}
+
+void Metrics::ObserveImageResolution(const std::string& result, double seconds) {
+  std::string v = SanitizeLabelValue(result);
+  if (v.empty()) v = "unknown";
+  image_resolutions_.Add({{"result", v}}).Increment();
+  image_resolve_duration_all_.Observe(seconds);
 }
 
 void Metrics::CountWatchRestart(const std::string& resource) {

@@ -11,7 +11,7 @@
 // first event: reconcile errors at construction, and per rollout environment the rollback counter,
 // the validation counters (passed, failed) and the failure counter of every known reason when the
 // rollout is first observed. RolloutDeleted removes every series of a rollout. Per environment
-// that is 9 phase + 13 failure-reason + 3 counter series (+ 15 histogram series once an
+// that is 9 phase + 19 failure-reason + 3 counter series (+ 15 histogram series once an
 // environment succeeded); per rollout 9 phase + 1 info series.
 //
 // Thread-safety: every method is safe to call from any thread.
@@ -118,6 +118,11 @@ class Metrics {
   void ObserveKubeRequest(const std::string& verb, int code, std::chrono::nanoseconds latency);
   void CountWatchRestart(const std::string& resource);
 
+  // ---- registries (spec.imagePolicy) ----
+  // One image looked up: rollgate_image_resolutions_total{result} (image_resolver.h
+  // LookupResult; each result's series starts at 0) and rollgate_image_resolve_seconds.
+  void ObserveImageResolution(const std::string& result, double seconds);
+
  private:
   struct EnvironmentSeries {
     std::map<std::string, prometheus::Gauge*> phase;       // phase -> gauge
@@ -156,6 +161,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& kube_requests_;
   prometheus::Family<prometheus::Histogram>& kube_request_duration_;
   prometheus::Family<prometheus::Counter>& watch_restarts_;
+  prometheus::Family<prometheus::Counter>& image_resolutions_;
+  prometheus::Family<prometheus::Histogram>& image_resolve_duration_;
   prometheus::Family<prometheus::Gauge>& leader_;
   prometheus::Family<prometheus::Gauge>& build_info_;
 
@@ -163,6 +170,7 @@ class Metrics {
   prometheus::Counter& reconcile_errors_all_;
   prometheus::Gauge& queue_depth_all_;
   prometheus::Histogram& reaction_latency_all_;
+  prometheus::Histogram& image_resolve_duration_all_;
   prometheus::Gauge& leader_all_;
 
   // Guards rollouts_ and every series pointer in it: a series is only touched under mu_, so

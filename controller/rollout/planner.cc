@@ -7,6 +7,7 @@
 #include "controller/api/well_known.h"
 #include "controller/rollout/analysis.h"
 #include "controller/rollout/image_ref.h"
+#include "controller/rollout/oci_manifest.h"
 
 namespace rollgate::rollout {
 namespace {
@@ -58,6 +59,36 @@ std::string DeploymentName(const std::string& ns, const std::string& name) {
   return "deployment " + ns + "/" + name;
 }
 
+// The recorded platform image a node of `want` pulls (containerd's matching: SelectPlatform);
+// nullptr when the image offers none.
+const api::ResolvedPlatform* SelectResolved(const api::ResolvedImage& image, const Platform& want) {
+  Manifest index;
+  index.kind = Manifest::Kind::kIndex;
+  std::vector<const api::ResolvedPlatform*> entries;
+  for (const auto& p : image.platforms) {
+    auto parsed = ParsePlatform(p.platform);
+    if (!parsed.ok()) continue;
+    index.manifests.push_back(Descriptor{"", p.digest, p.size, *parsed});
+    entries.push_back(&p);
+  }
+  const Descriptor* d = SelectPlatform(index, want);
+  return d == nullptr ? nullptr : entries[static_cast<size_t>(d - index.manifests.data())];
+}
+
+// status.resolvedSummary: "backend@sha256:0123456789ab 12.3 MiB, worker@...".
+std::string ResolvedSummary(const std::vector<api::ResolvedImage>& images) {
+  std::string out;
+  for (const auto& image : images) {
+    if (!out.empty()) out += ", ";
+    out += image.name;
+    out += "@";
+    out += image.digest.substr(0, std::string_view("sha256:").size() + 12);
+    out += " ";
+    out += HumanBytes(image.size);
+  }
+  return out;
+}
+
 // What one gate of an environment step decided: go on, wait (what for, and when to look again),
 // or fail the environment (with a reason from the catalogue).
 class GateResult {
@@ -98,7 +129,9 @@ class GateResult {
 class Planner {
  public:
   Planner(const Observed& obs, const PlannerOptions& opts)
-      : obs_(obs), opts_(opts), r_(obs.rollout), st_(obs.rollout.status) {}
+      : obs_(obs), opts_(opts), r_(obs.rollout), st_(obs.rollout.status) {
+    if (PinsDigests(r_)) pinned_ = PinnedSpec(r_);
+  }
 
   Plan Run();
 
@@ -111,6 +144,8 @@ class Planner {
   void HandleRetry();
   void HandlePromote();
   bool ValidateSpec();
+  // The first thing in the spec the controller cannot act on ("spec.images.x", what is wrong).
+  std::optional<std::pair<std::string, std::string>> SpecProblem() const;
   void Step();
   void SetConditions();
 
@@ -124,6 +159,10 @@ class Planner {
   // ---- the gates ----
   GateResult Approval(const EnvironmentSpec& spec, const EnvironmentStatus& env) const;
   GateResult PreFlight(const EnvironmentSpec& spec) const;
+  GateResult RegistryPreFlight(const EnvironmentSpec& spec, EnvironmentStatus& env);
+  GateResult RegistryRetry(EnvironmentStatus& env, Reason reason, const std::string& message);
+  GateResult ImageFits(const EnvironmentSpec& spec, const std::string& logical,
+                       const api::ResolvedImage& image) const;
   GateResult RecordableImages(const std::string& ns, const TargetSpec& t,
                               const DeploymentView& d) const;
   GateResult TargetsPresent(const EnvironmentSpec& spec) const;
@@ -176,9 +215,13 @@ class Planner {
     return from.value_or(obs_.now) + seconds(r_.spec.progress_deadline_seconds);
   }
 
+  // The spec the Deployments are patched from: the rollout's, or with its images pinned.
+  const api::RolloutSpec& Patched() const { return pinned_ ? *pinned_ : r_.spec; }
+
   const Observed& obs_;
   const PlannerOptions& opts_;
   const api::Rollout& r_;
+  std::optional<api::RolloutSpec> pinned_;
   api::RolloutStatus st_;
   Plan plan_;
   bool aborting_ = false;
@@ -216,6 +259,8 @@ void Planner::StartRevision() {
   st_.revision += 1;
   st_.spec_hash = obs_.spec_hash;
   st_.environments.clear();
+  st_.resolved_images.clear();  // each revision resolves its images afresh
+  st_.resolved_summary.clear();
   for (const auto& e : r_.spec.environments) {
     EnvironmentStatus es;
     es.name = e.name;
@@ -325,42 +370,58 @@ void Planner::HandlePromote() {
   Event("Normal", "Promoted", "environment " + env->name + " approved");
 }
 
-bool Planner::ValidateSpec() {
+std::optional<std::pair<std::string, std::string>> Planner::SpecProblem() const {
   // What the CRD's schema and CEL rules cannot express: image reference syntax.
   // A reference without a tag or digest would run whatever ":latest" is at pull time on each
   // node: refused, as the CRD documents.
   for (const auto& [logical, ref] : r_.spec.images) {
     auto parsed = ParseImageRef(ref);
-    std::string problem;
-    if (!parsed.ok()) {
-      problem = parsed.status().message();
-    } else if (parsed->tag.empty() && parsed->digest.empty()) {
-      problem = "image \"" + ref +
-                "\" has neither a tag nor a digest; name the version (an implicit :latest is "
-                "refused)";
-    } else {
-      continue;
+    if (!parsed.ok()) return std::pair("spec.images." + logical, parsed.status().message());
+    if (parsed->tag.empty() && parsed->digest.empty()) {
+      return std::pair("spec.images." + logical,
+                       "image \"" + ref +
+                           "\" has neither a tag nor a digest; name the version (an implicit "
+                           ":latest is refused)");
     }
-    const std::string reason = api::ReasonName(Reason::kInvalidSpec);
-    st_.phase = RolloutPhase::kFailed;
-    st_.message = "spec.images." + logical;
-    st_.message += ": ";
-    st_.message += problem;
-    st_.observed_generation = r_.generation;
-    SetConditions();
-    auto& ready = st_.conditions[0];
-    ready.reason = reason;
-    ready.message = st_.message;
-    for (auto& c : st_.conditions) {
-      if (c.type == "Degraded") {
-        c.reason = reason;
-        c.message = st_.message;
-      }
-    }
-    Event("Warning", reason, st_.message);
-    return false;
   }
-  return true;
+  if (!r_.spec.image_policy) return std::nullopt;
+  const api::ImagePolicySpec& policy = *r_.spec.image_policy;
+  for (const auto& [logical, quantity] : policy.max_size) {
+    const std::string field = "spec.imagePolicy.maxSize." + logical;
+    if (!r_.spec.images.contains(logical)) {
+      return std::pair(field, "names no image of spec.images");
+    }
+    auto bytes = ParseByteQuantity(quantity);
+    if (!bytes.ok()) return std::pair(field, bytes.status().message());
+  }
+  for (const auto& p : policy.platforms) {
+    auto parsed = ParsePlatform(p);
+    if (!parsed.ok()) return std::pair("spec.imagePolicy.platforms", parsed.status().message());
+  }
+  return std::nullopt;
+}
+
+bool Planner::ValidateSpec() {
+  auto problem = SpecProblem();
+  if (!problem) return true;
+  const std::string reason = api::ReasonName(Reason::kInvalidSpec);
+  st_.phase = RolloutPhase::kFailed;
+  st_.message = problem->first;
+  st_.message += ": ";
+  st_.message += problem->second;
+  st_.observed_generation = r_.generation;
+  SetConditions();
+  auto& ready = st_.conditions[0];
+  ready.reason = reason;
+  ready.message = st_.message;
+  for (auto& c : st_.conditions) {
+    if (c.type == "Degraded") {
+      c.reason = reason;
+      c.message = st_.message;
+    }
+  }
+  Event("Warning", reason, st_.message);
+  return false;
 }
 
 void Planner::Step() {
@@ -438,6 +499,7 @@ void Planner::StepPending(const EnvironmentSpec& spec, EnvironmentStatus& env) {
     return;
   }
   if (!Passed(PreFlight(spec), env)) return;
+  if (!Passed(RegistryPreFlight(spec, env), env)) return;
   EnterUpdating(spec, env);
 }
 
@@ -638,6 +700,153 @@ GateResult Planner::PreFlight(const EnvironmentSpec& spec) const {
   return GateResult::Pass();
 }
 
+// The registry pre-flight (spec.imagePolicy): every image of spec.images looked up in its
+// registry (the reconciler does it when the plan asks, then plans again). The revision's first
+// environment records what each resolved to (status.resolvedImages); a later one compares: a tag
+// that moved is reported (TagMoved) and, with pinDigests, the recorded digest is what it gets.
+// Then each image a target of this environment uses must offer the platforms its pods run on and
+// fit its maxSize. A registry that cannot be reached or refuses the credentials is retried until
+// the progress deadline, counted from the first attempt that failed.
+GateResult Planner::RegistryPreFlight(const EnvironmentSpec& spec, EnvironmentStatus& env) {
+  if (!r_.spec.image_policy) return GateResult::Pass();
+  if (!obs_.images) {
+    plan_.resolve_images = true;
+    return GateResult::Wait(std::nullopt, std::nullopt);
+  }
+  const bool pin = r_.spec.image_policy->pin_digests;
+  for (const auto& [logical, ref] : r_.spec.images) {
+    auto it = obs_.images->find(logical);
+    if (it == obs_.images->end()) {
+      return RegistryRetry(env, Reason::kRegistryUnreachable,
+                           "image " + logical + " (\"" + ref + "\"): not looked up yet");
+    }
+    const Status& st = it->second.status;
+    if (st.ok()) continue;
+    const std::string what = "image " + logical + " (\"" + ref + "\"): " + st.message();
+    switch (st.code()) {
+      case StatusCode::kNotFound:
+        return GateResult::Fail(Reason::kImageNotFound, what);
+      case StatusCode::kMalformed:
+      case StatusCode::kInvalidArgument:
+        return GateResult::Fail(Reason::kImageManifestInvalid, what);
+      case StatusCode::kUnauthorized:
+      case StatusCode::kForbidden:
+        return RegistryRetry(env, Reason::kRegistryAuthFailed, what);
+      default:
+        return RegistryRetry(env, Reason::kRegistryUnreachable, what);
+    }
+  }
+  std::vector<api::ResolvedImage> record;
+  for (const auto& [logical, ref] : r_.spec.images) {
+    const api::ResolvedImage& fresh = obs_.images->at(logical).image;
+    auto old = std::find_if(st_.resolved_images.begin(), st_.resolved_images.end(),
+                            [&](const api::ResolvedImage& r) { return r.name == logical; });
+    if (old == st_.resolved_images.end() || old->reference != ref) {
+      record.push_back(fresh);
+      continue;
+    }
+    if (old->digest != fresh.digest) {
+      Event("Warning", "TagMoved",
+            "image " + logical + ": \"" + ref + "\" now names " + fresh.digest + ", not the " +
+                old->digest + " it named when this revision started; environment " + env.name +
+                (pin ? " gets the recorded " + old->digest + " (spec.imagePolicy.pinDigests)"
+                     : " gets " + fresh.digest + " (spec.imagePolicy.pinDigests is off)"));
+    }
+    record.push_back(pin ? *old : fresh);
+  }
+  for (const auto& image : record) {
+    if (GateResult g = ImageFits(spec, image.name, image); !g.passed()) return g;
+  }
+  if (record != st_.resolved_images) {
+    const bool first = st_.resolved_images.empty();
+    st_.resolved_images = std::move(record);
+    st_.resolved_summary = ResolvedSummary(st_.resolved_images);
+    if (first) {
+      Event("Normal", "ImagesResolved",
+            "revision " + Revision(st_.revision) + ": " + st_.resolved_summary +
+                (pin ? "; every environment gets these digests" : ""));
+    }
+  }
+  return GateResult::Pass();
+}
+
+// A registry that did not answer or refused: waits and asks again (backing off from 2 s to 30 s
+// as the wait grows), until the progress deadline counted from the first such answer.
+GateResult Planner::RegistryRetry(EnvironmentStatus& env, Reason reason,
+                                  const std::string& message) {
+  if (!env.started_at) env.started_at = obs_.now;
+  const WallTime deadline = ProgressDeadline(env.started_at);
+  const auto waited = std::chrono::duration_cast<seconds>(obs_.now - *env.started_at);
+  if (obs_.now >= deadline) {
+    return GateResult::Fail(reason, message + " (retried for " + std::to_string(waited.count()) +
+                                        "s, the progress deadline)");
+  }
+  const seconds backoff = std::clamp(waited / 2, seconds(2), seconds(30));
+  return GateResult::Wait("waiting for the registry (" + api::ReasonName(reason) + "): " + message,
+                          std::min(backoff, Until(deadline)));
+}
+
+// Each image a target of the environment uses offers the platforms its pods run on (the
+// Deployment's kubernetes.io/arch constraint, else spec.imagePolicy.platforms) and is within its
+// maxSize on each of them (on every platform it offers when those are not known).
+GateResult Planner::ImageFits(const EnvironmentSpec& spec, const std::string& logical,
+                              const api::ResolvedImage& image) const {
+  const api::ImagePolicySpec& policy = *r_.spec.image_policy;
+  const std::string ns = api::EnvironmentNamespace(r_, spec);
+  const std::string name =
+      "image " + logical + " (\"" + image.reference + "\", " + image.digest + ")";
+  std::optional<std::int64_t> max;
+  std::string max_text;
+  if (auto it = policy.max_size.find(logical); it != policy.max_size.end()) {
+    auto bytes = ParseByteQuantity(it->second);
+    if (bytes.ok()) max = *bytes;  // SpecProblem refused the spec otherwise
+    max_text = it->second;
+  }
+  std::string offered;
+  for (const auto& p : image.platforms) offered += (offered.empty() ? "" : ", ") + p.platform;
+  auto too_large = [&](const api::ResolvedPlatform& p) {
+    return GateResult::Fail(Reason::kImageTooLarge,
+                            name + " is " + HumanBytes(p.size) + " compressed for " + p.platform +
+                                ", over its spec.imagePolicy.maxSize " + max_text);
+  };
+  for (const auto& t : spec.targets) {
+    if (std::none_of(t.containers.begin(), t.containers.end(),
+                     [&](const auto& c) { return c.second == logical; })) {
+      continue;
+    }
+    const DeploymentView* d = Find(ns, t.deployment);
+    std::vector<std::pair<Platform, std::string>> runs_on;  // platform, where that comes from
+    if (d != nullptr && !d->node_archs.empty()) {
+      for (const auto& arch : d->node_archs) {
+        runs_on.emplace_back(Platform{d->node_os.empty() ? "linux" : d->node_os, arch, ""},
+                             "its pod template's kubernetes.io/arch constraint");
+      }
+    } else {
+      for (const auto& text : policy.platforms) {
+        if (auto p = ParsePlatform(text); p.ok())
+          runs_on.emplace_back(*p, "spec.imagePolicy.platforms");
+      }
+    }
+    for (const auto& [want, source] : runs_on) {
+      const api::ResolvedPlatform* p = SelectResolved(image, want);
+      if (p == nullptr) {
+        return GateResult::Fail(Reason::kPlatformMissing,
+                                name + " offers " +
+                                    (offered.empty() ? std::string("no platform") : offered) +
+                                    ", not " + want.ToString() + ", which " +
+                                    DeploymentName(ns, t.deployment) + " runs on (" + source + ")");
+      }
+      if (max && p->size > *max) return too_large(*p);
+    }
+    if (runs_on.empty() && max) {
+      for (const auto& p : image.platforms) {
+        if (p.size > *max) return too_large(p);
+      }
+    }
+  }
+  return GateResult::Pass();
+}
+
 // What a rollback would restore fits in status (api::kMaxRecordedImage, the CRD's bound): an image
 // is recorded whole or the environment does not start, so no patch is ever sent that status
 // could not undo.
@@ -649,7 +858,7 @@ GateResult Planner::RecordableImages(const std::string& ns, const TargetSpec& t,
       recorded.emplace_back(container, it->second);
     }
   }
-  for (const auto& ic : validation::ValidationContainers(r_.spec, t, d, opts_.injection())) {
+  for (const auto& ic : validation::ValidationContainers(Patched(), t, d, opts_.injection())) {
     if (auto it = d.init_container_images.find(ic.name); it != d.init_container_images.end()) {
       recorded.emplace_back(ic.name, it->second);
     }
@@ -801,7 +1010,7 @@ GateResult Planner::Health(const EnvironmentSpec& spec, WallTime deadline) const
                                     container + "\" (renamed or removed by someone else)");
       }
     }
-    if (!ImagesMatch(*d, DesiredImages(r_.spec, t))) {
+    if (!ImagesMatch(*d, DesiredImages(Patched(), t))) {
       return GateResult::Fail(
           Reason::kImagesChangedExternally,
           DeploymentName(ns, t.deployment) +
@@ -987,7 +1196,7 @@ std::vector<TargetStatus> Planner::RecordPreviousImages(const EnvironmentSpec& s
       targets.push_back(std::move(ts));
       continue;
     }
-    for (const auto& ic : validation::ValidationContainers(r_.spec, t, d, opts_.injection())) {
+    for (const auto& ic : validation::ValidationContainers(Patched(), t, d, opts_.injection())) {
       if (auto it = d.init_container_images.find(ic.name); it != d.init_container_images.end()) {
         ts.previous_init_containers[ic.name] = it->second;
       }
@@ -1007,12 +1216,12 @@ std::vector<TargetStatus> Planner::RecordPreviousImages(const EnvironmentSpec& s
 std::optional<DeploymentPatch> Planner::UpdatePatch(const std::string& ns, const TargetSpec& t,
                                                     const DeploymentView& d) const {
   const std::string rev = Revision(st_.revision);
-  auto want = DesiredImages(r_.spec, t);
+  auto want = DesiredImages(Patched(), t);
   auto ann = d.annotations.find(api::kRevisionAnnotation);
   const bool annotated = ann != d.annotations.end() && ann->second == rev;
   DeploymentPatch patch{ns,    t.deployment,       want,    rev, false, {}, {}, {},
                         false, d.resource_version, r_.Key()};
-  patch.init_containers = validation::ValidationContainers(r_.spec, t, d, opts_.injection());
+  patch.init_containers = validation::ValidationContainers(Patched(), t, d, opts_.injection());
   bool injected = true;
   if (!patch.init_containers.empty()) {
     patch.validation_label = rev;
@@ -1037,7 +1246,7 @@ std::optional<DeploymentPatch> Planner::RestorePatch(const std::string& ns, cons
   DeploymentPatch patch{ns, ts.deployment, ts.previous_images, rev,     true, {}, {},
                         {}, false,         d.resource_version, r_.Key()};
   bool restored = ImagesMatch(d, ts.previous_images);
-  for (const auto& ic : validation::ValidationContainers(r_.spec, t, d, opts_.injection())) {
+  for (const auto& ic : validation::ValidationContainers(Patched(), t, d, opts_.injection())) {
     auto prev = ts.previous_init_containers.find(ic.name);
     auto cur = d.init_container_images.find(ic.name);
     if (prev != ts.previous_init_containers.end()) {
@@ -1183,6 +1392,27 @@ std::map<std::string, std::string> DesiredImages(const api::RolloutSpec& spec,
     out[container] = it == spec.images.end() ? std::string() : it->second;
   }
   return out;
+}
+
+bool PinsDigests(const api::Rollout& r) {
+  return r.spec.image_policy && r.spec.image_policy->pin_digests &&
+         !r.status.resolved_images.empty();
+}
+
+std::string PinnedReference(const std::string& reference, const std::string& digest) {
+  if (reference.find('@') != std::string::npos || digest.empty()) return reference;
+  return reference + "@" + digest;
+}
+
+api::RolloutSpec PinnedSpec(const api::Rollout& r) {
+  api::RolloutSpec spec = r.spec;
+  if (!PinsDigests(r)) return spec;
+  for (const auto& image : r.status.resolved_images) {
+    auto it = spec.images.find(image.name);
+    if (it == spec.images.end() || it->second != image.reference) continue;
+    it->second = PinnedReference(image.reference, image.digest);
+  }
+  return spec;
 }
 
 Plan PlanRollout(const Observed& obs, const PlannerOptions& opts) {

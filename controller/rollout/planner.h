@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "controller/api/types.h"
+#include "controller/common/status.h"
 #include "controller/rollout/pod_health.h"
 #include "controller/validation/injection.h"
 #include "controller/validation/observer.h"
@@ -38,6 +39,14 @@ struct AnalysisObservation {
   std::string message;  // human summary of every check
 };
 
+// What the registry said of one logical image at an environment's pre-flight
+// (spec.imagePolicy): when `status` is OK, what it resolved to; else why not (codes as
+// RegistryClient::Resolve documents them).
+struct ImageLookup {
+  Status status;
+  api::ResolvedImage image;
+};
+
 struct Observed {
   api::Rollout rollout;
   std::string spec_hash;
@@ -50,6 +59,9 @@ struct Observed {
   std::optional<AnalysisObservation> analysis_sample;
   // The current environment's new pods, listed when the plan asked (Plan::observe_pods).
   std::optional<PodHealthObservation> pods;
+  // Every image of spec.images looked up in its registry, by logical name, when the plan asked
+  // (Plan::resolve_images).
+  std::optional<std::map<std::string, ImageLookup>> images;
   api::WallTime now;
 };
 
@@ -111,13 +123,26 @@ struct Plan {
   std::vector<EventRecord> events;           // emitted after the status write succeeded
   bool sample_analysis = false;              // take an analysis sample, then plan again
   bool observe_pods = false;  // list the current environment's pods (Observed::pods), plan again
+  bool resolve_images =
+      false;  // look every image up in its registry (Observed::images), plan again
   std::optional<std::chrono::seconds> requeue_after;
 };
 
 Plan PlanRollout(const Observed& obs, const PlannerOptions& opts);
 
 // container -> image that target `t` must run under `spec` ("" for a logical image it lacks).
+// Pass the pinned spec (PinnedSpec) where it applies.
 std::map<std::string, std::string> DesiredImages(const api::RolloutSpec& spec,
                                                  const api::TargetSpec& t);
+
+// Whether the environments get pinned references: spec.imagePolicy.pinDigests and a
+// status.resolvedImages record.
+bool PinsDigests(const api::Rollout& r);
+// The rollout's spec with each image as the environments are patched with it: with
+// PinsDigests, "<reference>@<digest>" for every image status.resolvedImages recorded from the
+// reference spec.images names now (a reference with a digest stays as written).
+api::RolloutSpec PinnedSpec(const api::Rollout& r);
+// "<reference>@<digest>", or `reference` when it has a digest already.
+std::string PinnedReference(const std::string& reference, const std::string& digest);
 
 }  // namespace rollgate::rollout

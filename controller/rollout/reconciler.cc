@@ -487,6 +487,14 @@ Status Reconciler::ReadTargetFresh(const std::string& ns, const std::string& nam
 // runner also reconciles the rollout when the sample is done). Once in, it is planned with.
 Plan Reconciler::MakePlan(Observation& o) {
   Plan plan = PlanRollout(o.observed, opts_.planner);
+  if (plan.resolve_images && !o.observed.images) {
+    if (!ObserveImages(o)) {
+      constexpr std::chrono::seconds kPoll{2};
+      plan.requeue_after = plan.requeue_after ? std::min(*plan.requeue_after, kPoll) : kPoll;
+      return plan;
+    }
+    plan = PlanRollout(o.observed, opts_.planner);
+  }
   if (plan.observe_pods && o.current != nullptr && !o.observed.pods) {
     ObservePods(o);
     plan = PlanRollout(o.observed, opts_.planner);
@@ -513,6 +521,32 @@ Plan Reconciler::MakePlan(Observation& o) {
   return PlanRollout(o.observed, opts_.planner);
 }
 
+// The registry lookups of the current environment's pre-flight, from the resolver's workers
+// (never on this thread: a registry that does not answer holds a lookup up to its deadline). The
+// id names the pre-flight (revision, environment, attempt), so a lookup is never used for
+// another; each pre-flight the planner repeats (a registry retry) looks up afresh.
+bool Reconciler::ObserveImages(Observation& o) {
+  const api::Rollout& r = o.observed.rollout;
+  if (opts_.images == nullptr) {
+    std::map<std::string, ImageLookup> none;
+    for (const auto& [logical, ref] : r.spec.images) {
+      none[logical].status =
+          Status(StatusCode::kUnavailable, "the controller has no registry client configured");
+    }
+    o.observed.images = std::move(none);
+    return true;
+  }
+  std::string id = o.observed.spec_hash + "/" + std::to_string(r.status.revision) + "/" +
+                   r.status.current_environment;
+  for (const auto& e : r.status.environments) {
+    if (e.name == r.status.current_environment) id += "/" + std::to_string(e.attempts);
+  }
+  auto done = opts_.images->Poll(r.Key(), id, r.spec.images);
+  if (!done) return false;
+  o.observed.images = std::move(*done);
+  return true;
+}
+
 // The current environment's pods, for the planner's pod-health gate: one list per target that
 // has not rolled out, by its Deployment's selector, from the API server's watch cache
 // (resourceVersion "0": the kubelet's reports need not be quorum-fresh to say a pull or a start
@@ -521,6 +555,7 @@ Plan Reconciler::MakePlan(Observation& o) {
 void Reconciler::ObservePods(Observation& o) {
   PodHealthObservation seen;
   const std::string ns = api::EnvironmentNamespace(o.observed.rollout, *o.current);
+  const api::RolloutSpec patched = PinnedSpec(o.observed.rollout);
   for (const auto& t : o.current->targets) {
     const std::string dkey = ns + "/" + t.deployment;
     auto d = o.observed.deployments.find(dkey);
@@ -538,7 +573,7 @@ void Reconciler::ObservePods(Observation& o) {
                  {"error", pods.status().message()}});
       continue;
     }
-    const auto images = DesiredImages(o.observed.rollout.spec, t);
+    const auto images = DesiredImages(patched, t);
     for (const auto& pod : pods->items) {
       for (auto& trouble : PodTroubles(pod, dkey, images))
         seen.troubles.push_back(std::move(trouble));
@@ -700,6 +735,7 @@ void Reconciler::ForgetStale(const std::string& key) {
 
 void Reconciler::RecordDeleted(const std::string& key) {
   if (analysis_ != nullptr) analysis_->Forget(key);
+  if (opts_.images != nullptr) opts_.images->Forget(key);
   {
     std::lock_guard<std::mutex> lock(mu_);
     eligible_.erase(key);

@@ -29,6 +29,7 @@
 #include "controller/kube/kube_client.h"
 #include "controller/rollout/analysis.h"
 #include "controller/rollout/analysis_runner.h"
+#include "controller/rollout/image_resolver.h"
 #include "controller/rollout/planner.h"
 #include "controller/validation/observer.h"
 
@@ -56,6 +57,9 @@ struct ReconcilerOptions {
   // describing them) is written at most once per this interval per rollout; phase changes and
   // everything else at once (with the latest progress). Zero writes every change at once.
   std::chrono::nanoseconds progress_interval = std::chrono::seconds(5);
+  // Looks images up in their registries for the pre-flight of spec.imagePolicy; nullptr: no
+  // registry is reachable (such a rollout waits on RegistryUnreachable, then fails).
+  ImageResolver* images = nullptr;
 };
 
 struct ReconcileResult {
@@ -88,6 +92,8 @@ class Reconciler {
   Status ObserveLive(const api::EnvironmentSpec& env, Observed& obs);
   Plan MakePlan(Observation& o);
   void ObservePods(Observation& o);
+  // Asks the resolver for the lookups the plan wants; false while they are not in yet.
+  bool ObserveImages(Observation& o);
   Result<Plan> PlanOnFreshTargets(Observation& o);
   Status ReadNamespace(const std::string& ns, Observed& obs);
   Status ReadTargetFresh(const std::string& ns, const std::string& name, Observed& obs,

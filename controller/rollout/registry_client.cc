@@ -92,6 +92,15 @@ class HttpRegistryClient final : public RegistryClient {
   }
 
   Result<ResolvedImage> Resolve(const ImageRef& ref, const std::vector<Platform>& want) override {
+    return ResolveFor(ref, &want);
+  }
+  Result<ResolvedImage> ResolveAll(const ImageRef& ref) override {
+    return ResolveFor(ref, nullptr);
+  }
+
+ private:
+  // `want` nullptr: every platform offered.
+  Result<ResolvedImage> ResolveFor(const ImageRef& ref, const std::vector<Platform>* want_or_all) {
     Session s{ref, ref.Familiar(), {}};
     const std::string reference = ref.digest.empty() ? ref.tag : ref.digest;
     if (reference.empty()) {
@@ -106,7 +115,12 @@ class HttpRegistryClient final : public RegistryClient {
     out.media_type = top->manifest.media_type;
     if (top->manifest.kind == Manifest::Kind::kIndex) {
       out.platforms = top->manifest.Platforms();
-      for (const Platform& p : want) {
+      std::vector<Platform> all;
+      if (want_or_all == nullptr) {
+        all = out.platforms;
+        if (all.size() > kMaxPlatformImages) all.resize(kMaxPlatformImages);
+      }
+      for (const Platform& p : want_or_all == nullptr ? all : *want_or_all) {
         const Descriptor* d = SelectPlatform(top->manifest, p);
         if (d == nullptr) continue;
         auto image = FetchManifest(s, d->digest, d->digest);
@@ -122,7 +136,11 @@ class HttpRegistryClient final : public RegistryClient {
     auto platform = FetchPlatform(s, top->manifest.config.digest);
     if (!platform.ok()) return platform.status();
     out.platforms = {*platform};
-    for (const Platform& p : want) {
+    if (want_or_all == nullptr) {
+      out.images.push_back({*platform, out.digest, top->manifest.LayersSize()});
+      return out;
+    }
+    for (const Platform& p : *want_or_all) {
       Manifest one;
       one.kind = Manifest::Kind::kIndex;
       one.manifests = {Descriptor{out.media_type, out.digest, 0, *platform}};
@@ -133,7 +151,6 @@ class HttpRegistryClient final : public RegistryClient {
     return out;
   }
 
- private:
   // One resolution: the image, and the Authorization header once a challenge was answered.
   struct Session {
     const ImageRef& ref;
@@ -268,6 +285,11 @@ class HttpRegistryClient final : public RegistryClient {
   Result<Fetched> FetchManifest(Session& s, const std::string& reference,
                                 const std::string& expect) {
     const std::string what = "image " + s.name;
+    const std::string cache_key = s.ref.registry + "/" + s.ref.repository + "@" + expect;
+    if (!expect.empty()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = manifests_.find(cache_key); it != manifests_.end()) return it->second;
+    }
     auto resp = AuthorizedGet(s, "/v2/" + s.ref.repository + "/manifests/" + reference,
                               {{"Accept", ManifestAccept()}}, opts_.max_manifest_bytes, what);
     if (!resp.ok()) return resp.status();
@@ -290,13 +312,36 @@ class HttpRegistryClient final : public RegistryClient {
     auto m = DecodeManifest(resp->body, Header(*resp, "content-type"));
     if (!m.ok()) return Status(StatusCode::kMalformed, what + ": " + m.status().message());
     f.manifest = std::move(m).value();
+    if (!expect.empty()) Cache(manifests_, cache_key, f);
     return f;
+  }
+
+  // Keeps what a digest names; forgets everything when full (digests never change, so a
+  // forgotten entry is only fetched again).
+  template <typename V>
+  void Cache(std::map<std::string, V>& cache, const std::string& key, const V& value) {
+    constexpr std::size_t kMaxCached = 512;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cache.size() >= kMaxCached) cache.clear();
+    cache.emplace(key, value);
   }
 
   // The platform of a single-platform image, from its config blob. A blob may be redirected to
   // storage the registry names: followed once, without credentials.
   Result<Platform> FetchPlatform(Session& s, const std::string& config_digest) {
     const std::string what = "image " + s.name + " config";
+    const std::string cache_key = s.ref.registry + "/" + s.ref.repository + "@" + config_digest;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = platforms_.find(cache_key); it != platforms_.end()) return it->second;
+    }
+    auto p = FetchPlatformUncached(s, config_digest, what);
+    if (p.ok()) Cache(platforms_, cache_key, *p);
+    return p;
+  }
+
+  Result<Platform> FetchPlatformUncached(Session& s, const std::string& config_digest,
+                                         const std::string& what) {
     auto resp = AuthorizedGet(s, "/v2/" + s.ref.repository + "/blobs/" + config_digest, {},
                               opts_.max_config_bytes, what);
     if (!resp.ok()) return resp.status();
@@ -338,6 +383,9 @@ class HttpRegistryClient final : public RegistryClient {
   RegistryClientOptions opts_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<kube::HttpTransport>> transports_;  // by origin
+  // By "registry/repository@digest"; guarded by mu_.
+  std::map<std::string, Fetched> manifests_;
+  std::map<std::string, Platform> platforms_;
 };
 
 }  // namespace

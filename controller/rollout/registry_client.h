@@ -5,7 +5,9 @@
 // configured CAs otherwise; authenticates anonymously, with the Docker token flow (401 Bearer
 // challenge -> token realm) or basic credentials; never follows a redirect with credentials, and
 // a manifest request not at all. Every response is size-capped and every request has a total
-// deadline. Credentials and tokens never appear in errors or logs.
+// deadline. What a digest names never changes: manifests fetched by digest and the platforms of
+// config blobs are cached (bounded), so a later resolution of the same tag costs one request.
+// Credentials and tokens never appear in errors or logs.
 // See docs/design.md "Registry-aware promotion".
 // Thread-safety: Resolve may be called from several threads at once.
 #pragma once
@@ -75,7 +77,12 @@ class RegistryClient {
   // Messages name the image and the registry and carry the registry's own error text, bounded
   // and sanitised; never a credential or token.
   virtual Result<ResolvedImage> Resolve(const ImageRef& ref, const std::vector<Platform>& want) = 0;
+  // Resolve for every platform the image offers (at most kMaxPlatformImages of an index's).
+  virtual Result<ResolvedImage> ResolveAll(const ImageRef& ref) = 0;
 };
+
+// How many platform images ResolveAll fetches of one index.
+inline constexpr std::size_t kMaxPlatformImages = 32;
 
 std::unique_ptr<RegistryClient> NewRegistryClient(RegistryClientOptions opts);
 

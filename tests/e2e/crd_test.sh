@@ -228,6 +228,10 @@ status='{"status":{"observedGeneration":'$gen',"revision":2,"phase":"Progressing
   "analysis":{"samples":1,"passed":1,"failed":0,"lastValue":"NaN","message":"ok"}}],
   "conditions":[{"type":"Progressing","status":"True","reason":"EnvironmentUpdating","message":"dev",
   "observedGeneration":'$gen',"lastTransitionTime":"2026-01-01T00:00:00Z"}],
+  "resolvedImages":[{"name":"backend","reference":"registry.example.com/app/backend:2.0.0",
+  "digest":"sha256:'$(printf 'a%.0s' {1..64})'","mediaType":"application/vnd.oci.image.index.v1+json",
+  "size":9663676416,"platforms":[{"platform":"linux/amd64","digest":"sha256:'$(printf 'b%.0s' {1..64})'",
+  "size":9663676416}]}],"resolvedSummary":"backend@sha256:aaaaaaaaaaaa 9.0 GiB",
   "bookkeeping":{"specHash":"abc","handledAnnotations":{"rollgate.io/promote":"1"}}},
   "spec":{"paused":true}}'
 if out=$(k patch crol minimal --subresource=status --type=merge -p "$status" 2>&1); then
@@ -275,9 +279,9 @@ else
   fail "kubectl get crol: $(one_line "$out")"
 fi
 out=$(k get crol -o wide 2>&1) || true
-if [[ "$(head -n 1 <<<"$out" | tr -s ' ')" == "NAME PHASE ENVIRONMENT REVISION MESSAGE AGE" &&
-  "$out" == *"rolling out dev"* ]]; then
-  pass "kubectl get crol -o wide adds MESSAGE"
+if [[ "$(head -n 1 <<<"$out" | tr -s ' ')" == "NAME PHASE ENVIRONMENT REVISION MESSAGE IMAGES AGE" &&
+  "$out" == *"rolling out dev"* && "$out" == *"backend@sha256:aaaaaaaaaaaa 9.0 GiB"* ]]; then
+  pass "kubectl get crol -o wide adds MESSAGE and IMAGES (status.resolvedSummary)"
 else
   fail "kubectl get crol -o wide: $(one_line "$out")"
 fi

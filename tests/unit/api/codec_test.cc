@@ -306,6 +306,12 @@ std::string RichDeployment(const std::string& notes) {
           "annotations":{"big":")" +
          notes + R"("}},
         "spec":{"volumes":[{"name":"data","emptyDir":{}}],
+          "nodeSelector":{"kubernetes.io/arch":"arm64","kubernetes.io/os":"linux","disk":"ssd"},
+          "affinity":{"podAntiAffinity":{"x":1},"nodeAffinity":{
+            "preferredDuringSchedulingIgnoredDuringExecution":[{"weight":1}],
+            "requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[
+              {"matchExpressions":[{"key":"kubernetes.io/arch","operator":"In",
+                                    "values":["amd64","arm64"]}]}]}}},
           "initContainers":[{"name":"rollgate-validate","image":"v:1","args":["--x"]}],
           "containers":[
             {"name":"worker","image":"w:2","env":[{"name":"NOTES","value":")" +
@@ -342,6 +348,8 @@ void ExpectSameView(const DeploymentView& a, const DeploymentView& b) {
     EXPECT_EQ(s.limits, o.limits) << name;
   }
   EXPECT_EQ(a.template_labels, b.template_labels);
+  EXPECT_EQ(a.node_archs, b.node_archs);
+  EXPECT_EQ(a.node_os, b.node_os);
   EXPECT_EQ(a.selector, b.selector);
   EXPECT_EQ(a.resource_version, b.resource_version);
 }
@@ -353,6 +361,8 @@ TEST(CodecTrim, ATrimmedDeploymentDecodesToTheSameView) {
   ASSERT_TRUE(full.ok() && trimmed.ok());
   ExpectSameView(*full, *trimmed);
   EXPECT_TRUE(trimmed->progress_deadline_exceeded);
+  EXPECT_EQ(trimmed->node_archs, std::vector<std::string>{"arm64"});
+  EXPECT_EQ(trimmed->node_os, "linux");
   EXPECT_EQ(trimmed->gpu_container_settings.at("worker").limits.at("cpu"), "2");
   // Rollgate's annotations stay; every other annotation goes.
   EXPECT_EQ(trimmed->annotations,
@@ -365,9 +375,10 @@ TEST(CodecTrim, ADeploymentCostsTheSameWhateverATenantPutsIntoIt) {
   const std::string big =
       TrimDeployment(Parse(RichDeployment(std::string(std::size_t{200} * 1024, 'x')))).serialize();
   EXPECT_EQ(big, small) << "200 KiB of annotations and env must not reach the cache";
-  EXPECT_LT(small.size(), 1024u) << small;
-  for (const char* gone : {"managedFields", "notes", "strategy", "volumes", "env", "command",
-                           "args", "claims", "\"team\"", "timed out", "Available"}) {
+  EXPECT_LT(small.size(), 1280u) << small;  // with an arch nodeSelector and affinity
+  for (const char* gone :
+       {"managedFields", "notes", "strategy", "volumes", "env", "command", "args", "claims",
+        "\"team\"", "timed out", "Available", "ssd", "podAntiAffinity", "preferred"}) {
     EXPECT_EQ(small.find(gone), std::string::npos) << gone << " in " << small;
   }
 }
@@ -511,6 +522,79 @@ TEST(CodecBounds, LongHandledAnnotationValuesAreRecordedAsTheirHash) {
   EXPECT_EQ(h.size(), 7u + 64u);
   EXPECT_EQ(h, HandledValue(long_value)) << "stable, so a handled value is recognised";
   EXPECT_NE(h, HandledValue(long_value + "x"));
+}
+
+// The architectures a pod template can be scheduled on, as the registry pre-flight reads them.
+std::vector<std::string> Archs(const std::string& pod_spec) {
+  auto d = DecodeDeployment(Parse(R"({"metadata":{"name":"d","namespace":"n"},
+    "spec":{"template":{"spec":)" +
+                                  pod_spec + "}}}"));
+  EXPECT_TRUE(d.ok());
+  return d.ok() ? d->node_archs : std::vector<std::string>{"<error>"};
+}
+
+TEST(CodecDeployment, NodeArchitecturesComeFromTheSelectorAndTheRequiredAffinity) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(Archs(R"({"containers":[]})"), V{});
+  EXPECT_EQ(Archs(R"({"nodeSelector":{"kubernetes.io/arch":"s390x"}})"), V{"s390x"});
+  const std::string both_terms = R"({"affinity":{"nodeAffinity":{
+    "requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[
+      {"matchExpressions":[{"key":"kubernetes.io/arch","operator":"In","values":["arm64"]}]},
+      {"matchExpressions":[{"key":"kubernetes.io/arch","operator":"In","values":["amd64"]}]}]}}}})";
+  EXPECT_EQ(Archs(both_terms), (V{"amd64", "arm64"})) << "terms are ORed";
+  const std::string open_term = R"({"affinity":{"nodeAffinity":{
+    "requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[
+      {"matchExpressions":[{"key":"kubernetes.io/arch","operator":"In","values":["arm64"]}]},
+      {"matchExpressions":[{"key":"zone","operator":"In","values":["a"]}]}]}}}})";
+  EXPECT_EQ(Archs(open_term), V{}) << "a term without an arch constraint allows any";
+  const std::string not_in = R"({"affinity":{"nodeAffinity":{
+    "requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[
+      {"matchExpressions":[{"key":"kubernetes.io/arch","operator":"NotIn","values":["arm64"]}]}]}}}})";
+  EXPECT_EQ(Archs(not_in), V{}) << "only In narrows it";
+}
+
+TEST(CodecRollout, DecodesTheImagePolicy) {
+  auto none = DecodeRollout(RolloutJson(R"({"images":{"a":"r.io/a:1"},"environments":[]})"));
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->spec.image_policy.has_value());
+  auto empty = DecodeRollout(
+      RolloutJson(R"({"images":{"a":"r.io/a:1"},"environments":[],"imagePolicy":{}})"));
+  ASSERT_TRUE(empty.ok());
+  ASSERT_TRUE(empty->spec.image_policy.has_value());
+  EXPECT_TRUE(empty->spec.image_policy->pin_digests) << "pinning is the default";
+  auto full = DecodeRollout(RolloutJson(R"({"images":{"a":"r.io/a:1"},"environments":[],
+    "imagePolicy":{"pinDigests":false,"platforms":["linux/amd64","linux/arm64/v8"],
+                   "maxSize":{"a":"900Mi"}}})"));
+  ASSERT_TRUE(full.ok());
+  EXPECT_FALSE(full->spec.image_policy->pin_digests);
+  EXPECT_EQ(full->spec.image_policy->platforms,
+            (std::vector<std::string>{"linux/amd64", "linux/arm64/v8"}));
+  EXPECT_EQ(full->spec.image_policy->max_size.at("a"), "900Mi");
+  auto wrong = DecodeRollout(
+      RolloutJson(R"({"images":{"a":"r.io/a:1"},"environments":[],"imagePolicy":"yes"})"));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("spec.imagePolicy"), std::string::npos);
+}
+
+TEST(CodecStatus, ResolvedImagesRoundTrip) {
+  RolloutStatus s;
+  s.phase = RolloutPhase::kProgressing;
+  ResolvedImage r;
+  r.name = "worker-gpu";
+  r.reference = "registry.example.com/app/worker-gpu:2.0.0";
+  r.digest = "sha256:" + std::string(64, 'a');
+  r.media_type = "application/vnd.oci.image.index.v1+json";
+  r.size = 9'000'000'000;
+  r.platforms = {{"linux/amd64", "sha256:" + std::string(64, 'b'), 9'000'000'000},
+                 {"linux/arm64/v8", "sha256:" + std::string(64, 'c'), 8'000'000'000}};
+  s.resolved_images = {r};
+  s.resolved_summary = "worker-gpu@sha256:aaaaaaaaaaaa 8.4 GiB";
+  const RolloutStatus back = RoundTrip(s);
+  EXPECT_TRUE(back == s);
+  ASSERT_EQ(back.resolved_images.size(), 1u);
+  EXPECT_EQ(back.resolved_images[0], r);
+  EXPECT_EQ(back.resolved_summary, s.resolved_summary);
+  EXPECT_TRUE(RoundTrip(RolloutStatus{}).resolved_images.empty());
 }
 
 }  // namespace
