@@ -151,7 +151,8 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions 
       image_resolve_duration_(
           prometheus::BuildHistogram()
               .Name("rollgate_image_resolve_seconds")
-              .Help("Time the pre-flight of spec.imagePolicy took to look up one image")
+              .Help("Time the pre-flight of spec.imagePolicy took to resolve one image (successful "
+                    "lookups)")
               .Register(*registry_)),
       leader_(prometheus::BuildGauge()
                   .Name("rollgate_leader")
@@ -390,7 +391,9 @@ void Metrics::ObserveImageResolution(const std::string& result, double seconds) 
   std::string v = SanitizeLabelValue(result);
   if (v.empty()) v = "unknown";
   image_resolutions_.Add({{"result", v}}).Increment();
-  image_resolve_duration_all_.Observe(seconds);
+  // The time a pre-flight spends per image; failures are counted above, and a refused
+  // connection's few milliseconds would only pull the quantiles down.
+  if (v == "resolved") image_resolve_duration_all_.Observe(seconds);
 }
 
 void Metrics::CountWatchRestart(const std::string& resource) {

@@ -120,7 +120,8 @@ class Metrics {
 
   // ---- registries (spec.imagePolicy) ----
   // One image looked up: rollgate_image_resolutions_total{result} (image_resolver.h
-  // LookupResult; each result's series starts at 0) and rollgate_image_resolve_seconds.
+  // LookupResult; each result's series starts at 0) and, when it resolved,
+  // rollgate_image_resolve_seconds.
   void ObserveImageResolution(const std::string& result, double seconds);
 
  private:

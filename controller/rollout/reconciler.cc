@@ -488,7 +488,7 @@ Status Reconciler::ReadTargetFresh(const std::string& ns, const std::string& nam
 Plan Reconciler::MakePlan(Observation& o) {
   Plan plan = PlanRollout(o.observed, opts_.planner);
   if (plan.resolve_images && !o.observed.images) {
-    if (!ObserveImages(o)) {
+    if (!ObserveImages(o, plan)) {
       constexpr std::chrono::seconds kPoll{2};
       plan.requeue_after = plan.requeue_after ? std::min(*plan.requeue_after, kPoll) : kPoll;
       return plan;
@@ -524,9 +524,12 @@ Plan Reconciler::MakePlan(Observation& o) {
 // The registry lookups of the current environment's pre-flight, from the resolver's workers
 // (never on this thread: a registry that does not answer holds a lookup up to its deadline). The
 // id names the pre-flight (revision, environment, attempt), so a lookup is never used for
-// another; each pre-flight the planner repeats (a registry retry) looks up afresh.
-bool Reconciler::ObserveImages(Observation& o) {
+// another; each pre-flight the planner repeats (a registry retry) looks up afresh. The id comes
+// from the status the plan is about to write: the first plan of a revision starts it, and an id
+// from the observed status (the previous revision) would not match the next reconcile's.
+bool Reconciler::ObserveImages(Observation& o, const Plan& plan) {
   const api::Rollout& r = o.observed.rollout;
+  const api::RolloutStatus& st = plan.status ? *plan.status : r.status;
   if (opts_.images == nullptr) {
     std::map<std::string, ImageLookup> none;
     for (const auto& [logical, ref] : r.spec.images) {
@@ -536,10 +539,10 @@ bool Reconciler::ObserveImages(Observation& o) {
     o.observed.images = std::move(none);
     return true;
   }
-  std::string id = o.observed.spec_hash + "/" + std::to_string(r.status.revision) + "/" +
-                   r.status.current_environment;
-  for (const auto& e : r.status.environments) {
-    if (e.name == r.status.current_environment) id += "/" + std::to_string(e.attempts);
+  std::string id = o.observed.spec_hash + "/" + std::to_string(st.revision) + "/" +
+                   st.current_environment;
+  for (const auto& e : st.environments) {
+    if (e.name == st.current_environment) id += "/" + std::to_string(e.attempts);
   }
   auto done = opts_.images->Poll(r.Key(), id, r.spec.images);
   if (!done) return false;

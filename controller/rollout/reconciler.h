@@ -93,7 +93,7 @@ class Reconciler {
   Plan MakePlan(Observation& o);
   void ObservePods(Observation& o);
   // Asks the resolver for the lookups the plan wants; false while they are not in yet.
-  bool ObserveImages(Observation& o);
+  bool ObserveImages(Observation& o, const Plan& plan);
   Result<Plan> PlanOnFreshTargets(Observation& o);
   Status ReadNamespace(const std::string& ns, Observed& obs);
   Status ReadTargetFresh(const std::string& ns, const std::string& name, Observed& obs,

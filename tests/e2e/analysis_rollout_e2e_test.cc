@@ -24,6 +24,7 @@
 #include "tests/e2e/support/prometheus.h"
 #include "tests/e2e/support/rollout_checks.h"
 #include "tests/e2e/support/scenario.h"
+#include "tests/fakes/loopback.h"
 
 namespace rollgate::e2e {
 namespace {
@@ -73,16 +74,10 @@ std::string StartSuite() {
 class CountingListener {
  public:
   CountingListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), len) != 0 ||
-        ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      return;
-    }
-    port_ = ntohs(a.sin_port);
+    const rollgate::testing::LoopbackListener l = rollgate::testing::ListenLoopback(16);
+    fd_ = l.fd;
+    port_ = l.port;
+    if (fd_ < 0) return;
     thread_ = std::thread([this] {
       while (true) {
         const int c = ::accept(fd_, nullptr, nullptr);

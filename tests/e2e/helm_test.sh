@@ -218,6 +218,24 @@ if "$helm" template rollgate-render "$chart" -n render-ns -f "$chart/values.yaml
 else
   fail "analysis endpoints: $(one_line "$(grep -- 'analysis' "$work/template-analysis.yaml" | head -5)")"
 fi
+# Registry credentials and CAs (spec.imagePolicy): the dockerconfigjson Secret and the CA bundle
+# mounted read-only and named by flags; neither by default; a CA from both a Secret and a
+# ConfigMap is refused by the schema.
+if "$helm" template rollgate-render "$chart" -n render-ns -f "$chart/values.yaml" \
+  --set registry.credentialsSecret=pull-creds --set registry.caBundle.configMap=registry-ca \
+  --set 'registry.plainHTTP={registry.local:5000}' >"$work/template-registry.yaml" 2>&1 &&
+  grep -q -- '--registry-auth-file=/etc/rollgate/registry-auth/.dockerconfigjson' "$work/template-registry.yaml" &&
+  grep -q -- '--registry-ca-file=/etc/rollgate/registry-ca/ca.crt' "$work/template-registry.yaml" &&
+  grep -q -- '--registry-plain-http=registry.local:5000' "$work/template-registry.yaml" &&
+  grep -q 'secretName: pull-creds' "$work/template-registry.yaml" &&
+  grep -q 'name: registry-ca$' "$work/template-registry.yaml" &&
+  ! grep -q -- '--registry-' "$work/template-values.yaml" &&
+  ! "$helm" template rollgate-render "$chart" -n render-ns --set registry.caBundle.secret=a \
+    --set registry.caBundle.configMap=b >/dev/null 2>&1; then
+  pass "registry: credentials Secret and CA mounted, --registry-auth-file/-ca-file/-plain-http; none by default"
+else
+  fail "registry values: $(one_line "$(grep -- 'registry' "$work/template-registry.yaml" | head -8)")"
+fi
 if grep -q -- '--leader-elect=true' "$work/template-values-prod.yaml" &&
   grep -q -- '--allowed-registries=registry.example.com,\*.registry.example.com' "$work/template-values-prod.yaml" &&
   grep -q -- 'replicas: 2' "$work/template-values-prod.yaml"; then

@@ -30,6 +30,7 @@
 #include "controller/common/cancel.h"
 #include "controller/kube/http_transport.h"
 #include "tests/fakes/https_server.h"
+#include "tests/fakes/loopback.h"
 #include "tests/fakes/test_certs.h"
 
 namespace rollgate::kube {
@@ -274,16 +275,10 @@ TEST(CpprestTransportTest, ConnectionsHaveTcpKeepalive) {
 class PlainHttpServer {
  public:
   PlainHttpServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), len) != 0 ||
-        ::listen(fd_, 8) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      return;
-    }
-    port_ = ntohs(a.sin_port);
+    const rollgate::testing::LoopbackListener l = rollgate::testing::ListenLoopback(8);
+    fd_ = l.fd;
+    port_ = l.port;
+    if (fd_ < 0) return;
     thread_ = std::thread([this] {
       const int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) return;

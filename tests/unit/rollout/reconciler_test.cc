@@ -478,6 +478,68 @@ TEST(ReconcilerTest, AnAnalysisSampleIsTakenOffTheReconcileAndUsedOnALaterOne) {
   EXPECT_EQ(prometheus.started(), 1);
 }
 
+// A registry that answers every image with one index, counting the lookups.
+class CountingRegistry final : public RegistryClient {
+ public:
+  Result<ResolvedImage> Resolve(const ImageRef& ref, const std::vector<Platform>&) override {
+    return ResolveAll(ref);
+  }
+  Result<ResolvedImage> ResolveAll(const ImageRef&) override {
+    ++calls;
+    ResolvedImage out;
+    out.digest = "sha256:" + std::string(64, 'e');
+    out.media_type = "application/vnd.oci.image.index.v1+json";
+    out.platforms = {{"linux", "amd64", ""}};
+    out.images = {{{"linux", "amd64", ""}, "sha256:" + std::string(64, 'f'), 1234}};
+    return out;
+  }
+  std::atomic<int> calls{0};
+};
+
+TEST(ReconcilerTest, ARegistryPreFlightLooksUpOnceOffTheReconcileAndPatchesThePinnedImage) {
+  // Given: a rollout with spec.imagePolicy and a resolver over a counting registry.
+  Harness h;
+  Json rollout = RolloutJson();
+  rollout["spec"]["imagePolicy"] = Json::object();
+  h.client.objects["app/r"] = rollout;
+  h.rollouts.Put(rollout);
+  CountingRegistry registry;
+  std::atomic<int> done{0};
+  ImageResolver::Options io;
+  io.on_done = [&](const std::string&) { ++done; };
+  ImageResolver resolver(registry, io);
+  ReconcilerOptions ro;
+  ro.images = &resolver;
+  h.reconciler = std::make_unique<Reconciler>(h.client, h.clock, h.rollouts, h.deployments,
+                                              h.namespaces, nullptr, nullptr, h.events, ro);
+
+  // When: the first reconcile starts the revision; the lookup runs on the resolver's thread.
+  ReconcileResult first = h.reconciler->Reconcile("app/r");
+  ASSERT_TRUE(first.status.ok()) << first.status.ToString();
+  ASSERT_TRUE(first.requeue_after.has_value());
+  for (int i = 0; i < 2000 && done.load() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(done.load(), 1);
+  EXPECT_EQ(h.Phase(), "Pending") << "nothing recorded or patched before the lookup is in";
+  h.SyncCaches();
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+
+  // Then: the lookup made for the revision the first reconcile started is the one used (one
+  // lookup, not one per reconcile), recorded, and the patch pins its digest.
+  EXPECT_EQ(registry.calls.load(), 1);
+  EXPECT_EQ(h.Phase(), "Verifying");
+  auto r = api::DecodeRollout(h.client.objects.at("app/r"));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status.resolved_images.size(), 1u);
+  EXPECT_EQ(r->status.resolved_images[0].digest, "sha256:" + std::string(64, 'e'));
+  EXPECT_EQ(h.client.Count("patch"), 1);
+  EXPECT_NE(h.client.last_patch.find("\"registry.example.com/api:2@sha256:" + std::string(64, 'e') +
+                                     "\""),
+            std::string::npos)
+      << h.client.last_patch;
+}
+
 // ---- the write guard: every patch is planned on a fresh read of its target ----
 
 TEST(ReconcilerTest, ThePatchCarriesTheFreshReadsResourceVersionAndTheClaim) {

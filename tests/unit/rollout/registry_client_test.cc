@@ -5,14 +5,19 @@
 #include "controller/rollout/registry_client.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "controller/common/digest.h"
+#include "tests/fakes/loopback.h"
 
 namespace rollgate::rollout {
 namespace {
@@ -296,6 +301,117 @@ TEST(RegistryClient, SchemesHostsAndRealmsAreChosenSafely) {
       << hub.status().message();
   EXPECT_EQ(r.transports, (std::vector<std::string>{"https://registry-1.docker.io"}))
       << "docker.io over HTTPS at registry-1.docker.io; no request to a plain-HTTP realm";
+}
+
+TEST(RegistryClient, ResolveAllFetchesEveryPlatformOnceAndThenOnlyTheTag) {
+  Registry r;
+  const std::string o = "http://127.0.0.1:5000";
+  r.Add(o + " /v2/app/manifests/2.0", 200, Index(), Oci());
+  r.Add(o + " /v2/app/manifests/" + D(ImageAmd()), 200, ImageAmd());
+  r.Add(o + " /v2/app/manifests/" + D(ImageArm()), 200, ImageArm());
+  auto client = NewRegistryClient(Options(r));
+  auto first = client->ResolveAll(Ref("127.0.0.1:5000/app:2.0"));
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  ASSERT_EQ(first->images.size(), 2u);
+  EXPECT_EQ(first->images[0].size, 1234);
+  EXPECT_EQ(first->images[1].platform.ToString(), "linux/arm64/v8");
+  EXPECT_EQ(first->images[1].size, 5000);
+  EXPECT_EQ(r.seen.size(), 3u);
+  // What a digest names never changes: the second resolution asks only what the tag names now.
+  auto second = client->ResolveAll(Ref("127.0.0.1:5000/app:2.0"));
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->images.size(), 2u);
+  ASSERT_EQ(r.seen.size(), 4u);
+  EXPECT_EQ(r.seen[3].path, "/v2/app/manifests/2.0");
+}
+
+// ---- the unhappy network, through the real transport ----
+
+// A loopback TCP listener that misbehaves in one way: `kReset` reads the request and closes with
+// a reset (SO_LINGER 0); `kFrozen` accepts and never answers (a half-open peer).
+class BadPeer {
+ public:
+  enum class Mode { kReset, kFrozen };
+  explicit BadPeer(Mode mode) : mode_(mode) {
+    const testing::LoopbackListener listener = testing::ListenLoopback(8);
+    fd_ = listener.fd;
+    port_ = listener.port;
+    if (fd_ < 0) return;
+    thread_ = std::thread([this] {
+      while (true) {
+        const int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        conns_.push_back(c);
+        if (mode_ == Mode::kFrozen) continue;
+        char buf[4096];
+        (void)::read(c, buf, sizeof buf);
+        linger l{1, 0};
+        ::setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        ::close(c);
+        conns_.pop_back();
+      }
+    });
+  }
+  BadPeer(const BadPeer&) = delete;
+  BadPeer& operator=(const BadPeer&) = delete;
+  ~BadPeer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+    for (int c : conns_) ::close(c);
+    ::close(fd_);
+  }
+  std::string registry() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  Mode mode_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::vector<int> conns_;  // the accepting thread's, until it is joined
+  std::thread thread_;
+};
+
+// A free loopback port with nothing listening on it (connections are refused).
+std::string RefusingRegistry() {
+  const testing::LoopbackListener l = testing::ListenLoopback(1);
+  EXPECT_GE(l.fd, 0);
+  ::close(l.fd);
+  return "127.0.0.1:" + std::to_string(l.port);
+}
+
+Result<ResolvedImage> ResolveOver(const std::string& registry) {
+  RegistryClientOptions o;
+  o.plain_http = {registry};
+  o.timeout = std::chrono::milliseconds(700);
+  return NewRegistryClient(o)->ResolveAll(Ref(registry + "/app:2.0"));
+}
+
+TEST(RegistryClient, RefusedResetAndFrozenConnectionsAreDistinctRetryableFailures) {
+  const std::string refusing = RefusingRegistry();
+  auto refused = ResolveOver(refusing);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kTransport) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("image " + refusing + "/app:2.0"), std::string::npos)
+      << refused.status().message();
+
+  BadPeer resetting(BadPeer::Mode::kReset);
+  auto reset = ResolveOver(resetting.registry());
+  ASSERT_FALSE(reset.ok());
+  EXPECT_EQ(reset.status().code(), StatusCode::kTransport) << reset.status().ToString();
+
+  BadPeer frozen(BadPeer::Mode::kFrozen);
+  const auto started = std::chrono::steady_clock::now();
+  auto hung = ResolveOver(frozen.registry());
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(hung.ok());
+  EXPECT_EQ(hung.status().code(), StatusCode::kTimeout) << hung.status().ToString();
+  EXPECT_NE(hung.status().message().find("700ms"), std::string::npos) << hung.status().message();
+  EXPECT_LT(took, std::chrono::seconds(10)) << "a frozen registry ends at the request deadline";
+  // Each is one the pre-flight retries until the deadline (RegistryUnreachable), not a verdict.
+  for (const auto* r : {&refused, &reset, &hung}) {
+    EXPECT_NE(r->status().code(), StatusCode::kNotFound);
+    EXPECT_NE(r->status().code(), StatusCode::kUnauthorized);
+    EXPECT_NE(r->status().code(), StatusCode::kMalformed);
+  }
 }
 
 }  // namespace
