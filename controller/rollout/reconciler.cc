@@ -539,8 +539,8 @@ bool Reconciler::ObserveImages(Observation& o, const Plan& plan) {
     o.observed.images = std::move(none);
     return true;
   }
-  std::string id = o.observed.spec_hash + "/" + std::to_string(st.revision) + "/" +
-                   st.current_environment;
+  std::string id =
+      o.observed.spec_hash + "/" + std::to_string(st.revision) + "/" + st.current_environment;
   for (const auto& e : st.environments) {
     if (e.name == st.current_environment) id += "/" + std::to_string(e.attempts);
   }

@@ -256,7 +256,8 @@ start_controller() {
 
 # metrics_of URL: JSON {results: {RESULT: count}, count, sum, p50, scope} of
 # rollgate_image_resolutions_total and rollgate_image_resolve_seconds (its result="resolved"
-# series when it has a result label, else all of them), p50 interpolated within the buckets.
+# series when it has a result label; the controller observes successful lookups only), p50
+# interpolated within the buckets.
 metrics_of() {
   curl -fsS "$1" >"$work/metrics.txt" || { echo '{}'; return; }
   python3 - "$work/metrics.txt" <<'PY'
@@ -290,7 +291,7 @@ for le in sorted(buckets):
         break
     prev_le, prev_c = le, c
 print(json.dumps({"results": results, "count": total["count"], "sum": total["sum"], "p50": p50,
-                  "buckets": len(buckets), "scope": 'result="resolved"' if by_result else "all results"}))
+                  "buckets": len(buckets), "scope": 'result="resolved"' if by_result else "successful lookups only"}))
 PY
 }
 
