@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "controller/common/base64.h"
+#include "controller/common/file_read.h"
 
 namespace rollgate::kube {
 namespace {
@@ -38,71 +39,6 @@ std::string Trim(std::string_view s) {
 
 bool LooksLikePem(std::string_view data) { return data.find(kPemMarker) != std::string_view::npos; }
 
-// Identity of a file's content as seen by stat(): a change in any part means "re-read".
-struct FileIdentity {
-  unsigned long long inode = 0;
-  long long size = -1;
-  long long mtime_ns = -1;
-};
-
-FileIdentity IdentityOf(const struct stat& st) {
-  return {static_cast<unsigned long long>(st.st_ino), static_cast<long long>(st.st_size),
-          static_cast<long long>(st.st_mtim.tv_sec) * 1'000'000'000LL +
-              static_cast<long long>(st.st_mtim.tv_nsec)};
-}
-
-struct FileRead {
-  int err = 0;  // errno of the failure; 0 on success
-  std::string data;
-  FileIdentity identity;
-};
-
-// Reads a whole regular file. The identity comes from fstat() on the descriptor that was read, so
-// it describes the content returned even when the path is swapped concurrently.
-FileRead ReadWholeFile(const std::string& path) {
-  FileRead out;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    out.err = errno;
-    return out;
-  }
-  struct Closer {
-    explicit Closer(int f) : fd(f) {}
-    Closer(const Closer&) = delete;
-    Closer& operator=(const Closer&) = delete;
-    ~Closer() { ::close(fd); }
-    int fd;
-  } closer(fd);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    out.err = errno;
-    return out;
-  }
-  if (S_ISDIR(st.st_mode)) {
-    out.err = EISDIR;
-    return out;
-  }
-  out.identity = IdentityOf(st);
-  std::array<char, 8192> buf{};
-  for (;;) {
-    const ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      out.err = errno;
-      out.data.clear();
-      return out;
-    }
-    if (n == 0) break;
-    out.data.append(buf.data(), static_cast<std::size_t>(n));
-    if (out.data.size() > kMaxFileBytes) {
-      out.err = EFBIG;
-      out.data.clear();
-      return out;
-    }
-  }
-  return out;
-}
-
 struct TokenRead {
   std::string token;
   FileIdentity identity;
@@ -110,7 +46,7 @@ struct TokenRead {
 
 // Messages name the path, never the content.
 Result<TokenRead> ReadTokenFile(const std::string& path) {
-  FileRead f = ReadWholeFile(path);
+  FileRead f = ReadWholeFile(path, kMaxFileBytes);
   if (f.err != 0) {
     return Status(StatusCode::kInvalidArgument,
                   "cannot read token file " + path + ": " + ErrnoText(f.err));
@@ -294,7 +230,7 @@ class KubeconfigParser {
     }
     if (file->has_value()) {
       const std::string resolved = Resolve(**file);
-      FileRead f = ReadWholeFile(resolved);
+      FileRead f = ReadWholeFile(resolved, kMaxFileBytes);
       if (f.err != 0) {
         return Error(file_field + ": cannot read " + resolved + ": " + ErrnoText(f.err));
       }
@@ -443,7 +379,7 @@ Result<RestConfig> LoadKubeconfig(const KubeconfigOptions& opts) {
     return Status(StatusCode::kInvalidArgument, "kubeconfig: no file path given");
   }
   KubeconfigParser parser(opts.path);
-  FileRead f = ReadWholeFile(opts.path);
+  FileRead f = ReadWholeFile(opts.path, kMaxFileBytes);
   if (f.err != 0) return parser.Error("cannot read: " + ErrnoText(f.err));
   try {
     YAML::Node root;
@@ -489,7 +425,7 @@ Result<RestConfig> LoadInCluster(const Getenv& getenv, const std::string& sa_dir
   config.token = std::move(*token);
 
   const std::string ca_path = sa_dir + "/ca.crt";
-  FileRead ca = ReadWholeFile(ca_path);
+  FileRead ca = ReadWholeFile(ca_path, kMaxFileBytes);
   if (ca.err != 0) {
     return Status(StatusCode::kInvalidArgument,
                   "in-cluster: cannot read " + ca_path + ": " + ErrnoText(ca.err));
@@ -501,7 +437,7 @@ Result<RestConfig> LoadInCluster(const Getenv& getenv, const std::string& sa_dir
   config.ca_pem = std::move(ca.data);
 
   const std::string ns_path = sa_dir + "/namespace";
-  FileRead ns = ReadWholeFile(ns_path);
+  FileRead ns = ReadWholeFile(ns_path, kMaxFileBytes);
   if (ns.err != 0 && ns.err != ENOENT) {
     return Status(StatusCode::kInvalidArgument,
                   "in-cluster: cannot read " + ns_path + ": " + ErrnoText(ns.err));

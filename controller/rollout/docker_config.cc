@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "controller/common/base64.h"
+#include "controller/common/file_read.h"
 #include "controller/common/json_escape.h"
 #include "controller/common/log.h"
 
@@ -206,57 +207,20 @@ DockerConfigFile::DockerConfigFile(std::string path)
 DockerConfigFile::DockerConfigFile(std::string path, const Clock& clock)
     : path_(std::move(path)), clock_(clock) {}
 
-std::optional<DockerConfigFile::Identity> DockerConfigFile::IdentityOf(int fd_or_minus1,
-                                                                       const std::string& path,
-                                                                       int* err) {
-  struct stat st {};
-  const int rc = fd_or_minus1 >= 0 ? ::fstat(fd_or_minus1, &st) : ::stat(path.c_str(), &st);
-  if (rc != 0) {
-    *err = errno;
-    return std::nullopt;
-  }
-  if (S_ISDIR(st.st_mode)) {
-    *err = EISDIR;
-    return std::nullopt;
-  }
-  return Identity{static_cast<unsigned long long>(st.st_ino), static_cast<long long>(st.st_size),
-                  static_cast<long long>(st.st_mtim.tv_sec) * 1'000'000'000LL +
-                      static_cast<long long>(st.st_mtim.tv_nsec)};
-}
-
 Status DockerConfigFile::ReadLocked() {
   const auto cannot = [this](const std::string& why) {
     return Status(StatusCode::kInvalidArgument,
                   "cannot read registry auth file " + path_ + ": " + why);
   };
-  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return cannot(ErrnoText(errno));
-  struct Closer {
-    explicit Closer(int f) : fd(f) {}
-    Closer(const Closer&) = delete;
-    Closer& operator=(const Closer&) = delete;
-    ~Closer() { ::close(fd); }
-    int fd;
-  } closer(fd);
-  // The identity of the descriptor read, so that it describes this content even when the path
-  // is swapped meanwhile.
-  int err = 0;
-  const std::optional<Identity> identity = IdentityOf(fd, path_, &err);
-  if (!identity) return cannot(ErrnoText(err));
-  std::string data;
-  std::array<char, 8192> buf{};
-  for (;;) {
-    const ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return cannot(ErrnoText(errno));
-    }
-    if (n == 0) break;
-    data.append(buf.data(), static_cast<std::size_t>(n));
-    if (data.size() > kMaxFileBytes) {
-      return cannot("larger than " + std::to_string(kMaxFileBytes >> 20U) + " MiB");
-    }
+  // The identity comes from the descriptor read, so that it describes this content even when
+  // the path is swapped meanwhile.
+  FileRead f = ReadWholeFile(path_, kMaxFileBytes);
+  if (f.err == EFBIG) {
+    return cannot("larger than " + std::to_string(kMaxFileBytes >> 20U) + " MiB");
   }
+  if (f.err != 0) return cannot(ErrnoText(f.err));
+  const std::string& data = f.data;
+  const FileIdentity identity = f.identity;
   auto parsed = ParseDockerConfigJson(data);
   seen_ = identity;  // parsed or rejected: this content is not read again
   if (!parsed.ok()) {
@@ -281,7 +245,7 @@ void DockerConfigFile::RefreshLocked() {
   if (last_look_ && now - *last_look_ < kMinRecheck) return;
   last_look_ = now;
   int err = 0;
-  const std::optional<Identity> identity = IdentityOf(-1, path_, &err);
+  const std::optional<FileIdentity> identity = StatIdentity(path_, &err);
   Status st;
   if (!identity) {
     st = Status(StatusCode::kInvalidArgument,

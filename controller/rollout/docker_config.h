@@ -34,6 +34,7 @@
 #include <string_view>
 
 #include "controller/common/clock.h"
+#include "controller/common/file_read.h"
 #include "controller/common/status.h"
 #include "controller/rollout/registry_client.h"
 
@@ -73,18 +74,6 @@ class DockerConfigFile {
   const std::string& path() const { return path_; }
 
  private:
-  // What stat() says of a file's content: a change in any part means "read again".
-  struct Identity {
-    unsigned long long inode = 0;
-    long long size = -1;
-    long long mtime_ns = -1;
-    friend bool operator==(const Identity&, const Identity&) = default;
-  };
-
-  // The identity of the open file `fd`, or of `path` (stat(), following links) when fd is -1;
-  // nullopt with *err set when it cannot be had or names a directory.
-  static std::optional<Identity> IdentityOf(int fd_or_minus1, const std::string& path, int* err);
-
   // Reads and parses the file; on success replaces the credentials. Callers hold mu_.
   Status ReadLocked();
   // Re-reads when the file changed and a second has passed since the last look. Callers hold
@@ -95,7 +84,7 @@ class DockerConfigFile {
   const Clock& clock_;
   std::mutex mu_;
   std::map<std::string, RegistryCredential, std::less<>> creds_;
-  std::optional<Identity> seen_;  // of the content last read (parsed or rejected)
+  std::optional<FileIdentity> seen_;  // of the content last read (parsed or rejected)
   std::optional<Clock::MonoTime> last_look_;
   std::string last_warning_;  // the failure last logged; "" after a success
 };
