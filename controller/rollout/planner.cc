@@ -75,6 +75,16 @@ const api::ResolvedPlatform* SelectResolved(const api::ResolvedImage& image, con
   return d == nullptr ? nullptr : entries[static_cast<size_t>(d - index.manifests.data())];
 }
 
+// "image <logical> ("<reference>")", as registry pre-flight messages name an image.
+std::string ImageWords(const std::string& logical, const std::string& reference) {
+  std::string out = "image ";
+  out += logical;
+  out += " (\"";
+  out += reference;
+  out += "\")";
+  return out;
+}
+
 // status.resolvedSummary: "backend@sha256:0123456789ab 12.3 MiB, worker@...".
 std::string ResolvedSummary(const std::vector<api::ResolvedImage>& images) {
   std::string out;
@@ -718,11 +728,13 @@ GateResult Planner::RegistryPreFlight(const EnvironmentSpec& spec, EnvironmentSt
     auto it = obs_.images->find(logical);
     if (it == obs_.images->end()) {
       return RegistryRetry(env, Reason::kRegistryUnreachable,
-                           "image " + logical + " (\"" + ref + "\"): not looked up yet");
+                           ImageWords(logical, ref) + ": not looked up yet");
     }
     const Status& st = it->second.status;
     if (st.ok()) continue;
-    const std::string what = "image " + logical + " (\"" + ref + "\"): " + st.message();
+    std::string what = ImageWords(logical, ref);
+    what += ": ";
+    what += st.message();
     switch (st.code()) {
       case StatusCode::kNotFound:
         return GateResult::Fail(Reason::kImageNotFound, what);
@@ -739,18 +751,28 @@ GateResult Planner::RegistryPreFlight(const EnvironmentSpec& spec, EnvironmentSt
   std::vector<api::ResolvedImage> record;
   for (const auto& [logical, ref] : r_.spec.images) {
     const api::ResolvedImage& fresh = obs_.images->at(logical).image;
+    const std::string& name = logical;  // a structured binding cannot be captured (C++20)
     auto old = std::find_if(st_.resolved_images.begin(), st_.resolved_images.end(),
-                            [&](const api::ResolvedImage& r) { return r.name == logical; });
+                            [&](const api::ResolvedImage& r) { return r.name == name; });
     if (old == st_.resolved_images.end() || old->reference != ref) {
       record.push_back(fresh);
       continue;
     }
     if (old->digest != fresh.digest) {
-      Event("Warning", "TagMoved",
-            "image " + logical + ": \"" + ref + "\" now names " + fresh.digest + ", not the " +
-                old->digest + " it named when this revision started; environment " + env.name +
-                (pin ? " gets the recorded " + old->digest + " (spec.imagePolicy.pinDigests)"
-                     : " gets " + fresh.digest + " (spec.imagePolicy.pinDigests is off)"));
+      std::string moved = "image ";
+      moved += logical;
+      moved += ": \"";
+      moved += ref;
+      moved += "\" now names ";
+      moved += fresh.digest;
+      moved += ", not the ";
+      moved += old->digest;
+      moved += " it named when this revision started; environment ";
+      moved += env.name;
+      moved += pin ? " gets the recorded " : " gets ";
+      moved += pin ? old->digest : fresh.digest;
+      moved += pin ? " (spec.imagePolicy.pinDigests)" : " (spec.imagePolicy.pinDigests is off)";
+      Event("Warning", "TagMoved", moved);
     }
     record.push_back(pin ? *old : fresh);
   }
@@ -830,11 +852,17 @@ GateResult Planner::ImageFits(const EnvironmentSpec& spec, const std::string& lo
     for (const auto& [want, source] : runs_on) {
       const api::ResolvedPlatform* p = SelectResolved(image, want);
       if (p == nullptr) {
-        return GateResult::Fail(Reason::kPlatformMissing,
-                                name + " offers " +
-                                    (offered.empty() ? std::string("no platform") : offered) +
-                                    ", not " + want.ToString() + ", which " +
-                                    DeploymentName(ns, t.deployment) + " runs on (" + source + ")");
+        std::string missing = name;
+        missing += " offers ";
+        missing += offered.empty() ? std::string("no platform") : offered;
+        missing += ", not ";
+        missing += want.ToString();
+        missing += ", which ";
+        missing += DeploymentName(ns, t.deployment);
+        missing += " runs on (";
+        missing += source;
+        missing += ")";
+        return GateResult::Fail(Reason::kPlatformMissing, missing);
       }
       if (max && p->size > *max) return too_large(*p);
     }
