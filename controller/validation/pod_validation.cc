@@ -2,6 +2,7 @@
 
 #include "controller/api/codec.h"
 #include "controller/api/well_known.h"
+#include "controller/common/json_escape.h"
 #include "controller/kube/json_fields.h"
 
 namespace rollgate::validation {
@@ -17,13 +18,9 @@ bool FailedTermination(const kube::Json* state, std::string* out) {
   const kube::Json* code = Field(*term, "exitCode");
   const int exit_code = code != nullptr && code->is_integer() ? code->as_integer() : -1;
   if (exit_code == 0) return false;
-  std::string msg = StringField(*term, "message");
-  if (msg.size() > 600) {
-    // Cut on a UTF-8 character boundary: never leave half a character in status or Events.
-    size_t cut = 600;
-    while (cut > 0 && (static_cast<unsigned char>(msg[cut]) & 0xC0) == 0x80) --cut;
-    msg = msg.substr(0, cut) + "...";
-  }
+  // At most 600 bytes and "...", cut on a character boundary, invalid UTF-8 replaced: the
+  // verdict goes to status and Events as it is.
+  const std::string msg = json::SanitizeUtf8(StringField(*term, "message"), 603);
   *out = "exited " + std::to_string(exit_code);
   if (const std::string reason = StringField(*term, "reason"); !reason.empty())
     *out += " (" + reason + ")";

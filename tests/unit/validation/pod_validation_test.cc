@@ -66,6 +66,25 @@ TEST(PodVerdictTest, Table) {
   }
 }
 
+TEST(PodVerdictTest, ALongVerdictIsBoundedOnACharacterBoundaryAndValidUtf8) {
+  // A 2,000-byte termination message of 3-byte characters with an invalid byte up front.
+  std::string long_msg = "\xff";
+  while (long_msg.size() < 2000) long_msg += "\xe2\x82\xac";  // U+20AC
+  Json pod = Pod("p", R"({"name":"rollgate-validate","state":{"terminated":{"exitCode":13}}})");
+  pod["status"]["initContainerStatuses"][0]["state"]["terminated"]["message"] =
+      Json::string(long_msg);
+  const Verdict v = PodVerdict(pod, {"rollgate-validate"});
+  ASSERT_EQ(v.state, Verdict::State::kFailed);
+  const std::size_t at = v.message.find("exited 13: ");
+  ASSERT_NE(at, std::string::npos) << v.message;
+  const std::string tail = v.message.substr(at + 11);
+  EXPECT_LE(tail.size(), 603u);
+  EXPECT_GT(tail.size(), 590u);
+  EXPECT_EQ(tail.substr(0, 3), "\xef\xbf\xbd") << "the invalid byte is replaced";
+  EXPECT_EQ(tail.substr(tail.size() - 3), "...");
+  EXPECT_EQ((tail.size() - 3 - 3) % 3, 0u) << "whole characters only";
+}
+
 TEST(PodVerdictTest, TheCacheKeepsNothingATenantAddsToAPod) {
   Json pod = Pod("p", std::string(kFailed) + R"(,{"name":"other","image":"x","ready":false})");
   pod["metadata"]["annotations"] = Json::parse(R"({"big":")" + std::string(100000, 'x') + "\"}");
