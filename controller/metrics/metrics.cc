@@ -79,6 +79,17 @@ const std::vector<double>& LatencyBuckets() {
   return kBuckets;
 }
 
+const std::vector<double>& SmokeCheckDurationBuckets() {
+  // A quick command to a long suite; timeoutSeconds defaults to 300.
+  static const std::vector<double> kBuckets = {1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600};
+  return kBuckets;
+}
+
+const std::vector<std::string>& SmokeCheckResults() {
+  static const std::vector<std::string> kResults = {"passed", "failed", "timed_out"};
+  return kResults;
+}
+
 Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions opts)
     : registry_(registry ? std::move(registry) : std::make_shared<prometheus::Registry>()),
       opts_(std::move(opts)),
@@ -154,6 +165,16 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions 
               .Help("Time the pre-flight of spec.imagePolicy took to resolve one image (successful "
                     "lookups)")
               .Register(*registry_)),
+      smoke_checks_(prometheus::BuildCounter()
+                        .Name("rollgate_smoke_checks_total")
+                        .Help("Smoke checks (a command run in the new image as a Job) that "
+                              "finished, by result (passed, failed, timed_out)")
+                        .Register(*registry_)),
+      smoke_check_duration_(
+          prometheus::BuildHistogram()
+              .Name("rollgate_smoke_check_seconds")
+              .Help("Time from a smoke check's start to its result (every result)")
+              .Register(*registry_)),
       leader_(prometheus::BuildGauge()
                   .Name("rollgate_leader")
                   .Help("1 while this instance holds the leader lease")
@@ -167,10 +188,12 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions 
       queue_depth_all_(queue_depth_.Add({})),
       reaction_latency_all_(reaction_latency_.Add({}, LatencyBuckets())),
       image_resolve_duration_all_(image_resolve_duration_.Add({}, LatencyBuckets())),
+      smoke_check_duration_all_(smoke_check_duration_.Add({}, SmokeCheckDurationBuckets())),
       leader_all_(leader_.Add({})) {
   for (const char* result : {"resolved", "not_found", "auth_failed", "unreachable", "invalid"}) {
     image_resolutions_.Add({{"result", result}});
   }
+  for (const std::string& result : SmokeCheckResults()) smoke_checks_.Add({{"result", result}});
   build_info_.Add({{"version", opts_.version}}).Set(1);
   leader_all_.Set(opts_.initially_leader ? 1 : 0);
   families_ = {&rollout_phase_,
@@ -189,6 +212,8 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions 
                &watch_restarts_,
                &image_resolutions_,
                &image_resolve_duration_,
+               &smoke_checks_,
+               &smoke_check_duration_,
                &leader_,
                &build_info_};
 }
@@ -394,6 +419,13 @@ void Metrics::ObserveImageResolution(const std::string& result, double seconds) 
   // The time a pre-flight spends per image; failures are counted above, and a refused
   // connection's few milliseconds would only pull the quantiles down.
   if (v == "resolved") image_resolve_duration_all_.Observe(seconds);
+}
+
+void Metrics::ObserveSmokeCheck(const std::string& result, double seconds) {
+  std::string v = SanitizeLabelValue(result);
+  if (v.empty()) v = "unknown";
+  smoke_checks_.Add({{"result", v}}).Increment();
+  smoke_check_duration_all_.Observe(seconds > 0 ? seconds : 0);
 }
 
 void Metrics::CountWatchRestart(const std::string& resource) {

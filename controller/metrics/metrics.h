@@ -8,11 +8,14 @@
 // verb, code, resource and version only. Reasons, phases and verbs are passed through
 // SanitizeLabelValue, so a free-form string (an error message, an image reference) can never
 // become a label value. Series that are known up front start at 0 so that increase() sees the
-// first event: reconcile errors at construction, and per rollout environment the rollback counter,
-// the validation counters (passed, failed) and the failure counter of every known reason when the
+// first event: at construction reconcile errors and each result of the controller-wide image
+// resolution and smoke check counters, and per rollout environment the rollback counter, the
+// validation counters (passed, failed) and the failure counter of every known reason when the
 // rollout is first observed. RolloutDeleted removes every series of a rollout. Per environment
-// that is 9 phase + 19 failure-reason + 3 counter series (+ 15 histogram series once an
-// environment succeeded); per rollout 9 phase + 1 info series.
+// that is 9 phase + one failure series per KnownFailureReasons() entry (27 with smoke checks) +
+// 3 counter series (+ 15 histogram series once an environment succeeded); per rollout 9 phase +
+// 1 info series. The controller-wide families (API requests, registries, smoke checks) carry no
+// rollout label, so their series do not grow with the number of rollouts.
 //
 // Thread-safety: every method is safe to call from any thread.
 #pragma once
@@ -124,6 +127,13 @@ class Metrics {
   // rollgate_image_resolve_seconds.
   void ObserveImageResolution(const std::string& result, double seconds);
 
+  // ---- smoke checks (environments[].smokeChecks) ----
+  // One smoke check finished: rollgate_smoke_checks_total{result} (passed, failed, timed_out;
+  // each series starts at 0) and rollgate_smoke_check_seconds, its start to its result (every
+  // result). Controller-wide, not per rollout: RecordStatus (status_recorder.h) reports each
+  // result once.
+  void ObserveSmokeCheck(const std::string& result, double seconds);
+
  private:
   struct EnvironmentSeries {
     std::map<std::string, prometheus::Gauge*> phase;       // phase -> gauge
@@ -164,6 +174,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& watch_restarts_;
   prometheus::Family<prometheus::Counter>& image_resolutions_;
   prometheus::Family<prometheus::Histogram>& image_resolve_duration_;
+  prometheus::Family<prometheus::Counter>& smoke_checks_;
+  prometheus::Family<prometheus::Histogram>& smoke_check_duration_;
   prometheus::Family<prometheus::Gauge>& leader_;
   prometheus::Family<prometheus::Gauge>& build_info_;
 
@@ -172,6 +184,7 @@ class Metrics {
   prometheus::Gauge& queue_depth_all_;
   prometheus::Histogram& reaction_latency_all_;
   prometheus::Histogram& image_resolve_duration_all_;
+  prometheus::Histogram& smoke_check_duration_all_;
   prometheus::Gauge& leader_all_;
 
   // Guards rollouts_ and every series pointer in it: a series is only touched under mu_, so
@@ -183,5 +196,8 @@ class Metrics {
 // Histogram buckets, exposed for tests and dashboards.
 const std::vector<double>& EnvironmentDurationBuckets();
 const std::vector<double>& LatencyBuckets();
+const std::vector<double>& SmokeCheckDurationBuckets();
+// The results of rollgate_smoke_checks_total, each of whose series starts at 0.
+const std::vector<std::string>& SmokeCheckResults();
 
 }  // namespace rollgate::metrics

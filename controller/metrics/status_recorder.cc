@@ -1,5 +1,6 @@
 #include "controller/metrics/status_recorder.h"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -22,7 +23,32 @@ const EnvironmentStatus* FindEnvironment(const api::RolloutStatus* st,
   return nullptr;
 }
 
+// Whether `prev` (the same attempt of the environment, or null) already had this check's result.
+bool HadResult(const EnvironmentStatus* prev, const api::SmokeCheckStatus& check) {
+  if (prev == nullptr) return false;
+  for (const auto& c : prev->smoke_checks) {
+    if (c.name == check.name && c.job == check.job) {
+      return c.phase != api::SmokeCheckPhase::kRunning;
+    }
+  }
+  return false;
+}
+
 }  // namespace
+
+std::string SmokeCheckResult(api::SmokeCheckPhase phase) {
+  switch (phase) {
+    case api::SmokeCheckPhase::kPassed:
+      return "passed";
+    case api::SmokeCheckPhase::kFailed:
+      return "failed";
+    case api::SmokeCheckPhase::kTimedOut:
+      return "timed_out";
+    case api::SmokeCheckPhase::kRunning:
+      break;
+  }
+  return "";
+}
 
 StatusDelta DiffStatus(const api::RolloutStatus* before, const api::RolloutStatus& after) {
   if (before != nullptr && before->revision != after.revision) before = nullptr;
@@ -58,6 +84,15 @@ StatusDelta DiffStatus(const api::RolloutStatus* before, const api::RolloutStatu
       }
       if (v.passed > 0 || v.failed > 0) d.validations.push_back(std::move(v));
     }
+    for (const auto& check : env.smoke_checks) {
+      std::string result = SmokeCheckResult(check.phase);
+      if (result.empty() || HadResult(prev, check)) continue;
+      double seconds = 0;
+      if (check.started_at && check.finished_at) {
+        seconds = std::chrono::duration<double>(*check.finished_at - *check.started_at).count();
+      }
+      d.smoke_checks.push_back({env.name, check.name, std::move(result), std::max(seconds, 0.0)});
+    }
   }
   return d;
 }
@@ -78,6 +113,7 @@ void RecordStatus(Metrics& m, const std::string& ns, const std::string& name,
     if (v.passed > 0) m.CountValidation(ns, name, v.environment, true, v.passed);
     if (v.failed > 0) m.CountValidation(ns, name, v.environment, false, v.failed);
   }
+  for (const auto& c : d.smoke_checks) m.ObserveSmokeCheck(c.result, c.seconds);
 }
 
 }  // namespace rollgate::metrics

@@ -42,7 +42,8 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType) {
         "rollgate_reconcile_duration_seconds histogram", "rollgate_reconcile_errors_total counter",
         "rollgate_workqueue_depth gauge", "rollgate_reaction_latency_seconds histogram",
         "rollgate_kube_requests_total counter", "rollgate_kube_request_duration_seconds histogram",
-        "rollgate_watch_restarts_total counter", "rollgate_leader gauge",
+        "rollgate_watch_restarts_total counter", "rollgate_smoke_checks_total counter",
+        "rollgate_smoke_check_seconds histogram", "rollgate_leader gauge",
         "rollgate_build_info gauge"}) {
     const std::string name = std::string(family).substr(0, std::string(family).find(' '));
     EXPECT_THAT(text, HasSubstr("# TYPE " + std::string(family) + "\n")) << family;
@@ -344,6 +345,41 @@ TEST(MetricsTest, ControllerLoopAndApiServerSeries) {
   EXPECT_DOUBLE_EQ(s.at("rollgate_kube_request_duration_seconds_sum{verb=\"get\"}"), 0.012);
   EXPECT_EQ(s.at("rollgate_kube_request_duration_seconds_count{verb=\"watch\"}"), 1);
   EXPECT_EQ(s.at("rollgate_watch_restarts_total{resource=\"deployments\"}"), 2);
+}
+
+TEST(MetricsTest, SmokeCheckResultsStartAtZeroAndAreControllerWide) {
+  Metrics m(nullptr, Opts());
+  auto s = Scrape(*m.registry());
+  EXPECT_EQ(
+      Matching(s, {"rollgate_smoke_checks_total{"}),
+      (std::map<std::string, double>{{"rollgate_smoke_checks_total{result=\"failed\"}", 0},
+                                     {"rollgate_smoke_checks_total{result=\"passed\"}", 0},
+                                     {"rollgate_smoke_checks_total{result=\"timed_out\"}", 0}}));
+  EXPECT_EQ(s.at("rollgate_smoke_check_seconds_count"), 0);
+  EXPECT_EQ(SmokeCheckResults(), (std::vector<std::string>{"passed", "failed", "timed_out"}));
+
+  m.ObserveSmokeCheck("passed", 4);
+  m.ObserveSmokeCheck("passed", 25);
+  m.ObserveSmokeCheck("failed", 0.5);
+  m.ObserveSmokeCheck("timed_out", 300);
+  m.ObserveSmokeCheck("exit code 3: boom", -1);  // a free-form string never becomes a label
+  s = Scrape(*m.registry());
+  EXPECT_EQ(s.at("rollgate_smoke_checks_total{result=\"passed\"}"), 2);
+  EXPECT_EQ(s.at("rollgate_smoke_checks_total{result=\"failed\"}"), 1);
+  EXPECT_EQ(s.at("rollgate_smoke_checks_total{result=\"timed_out\"}"), 1);
+  EXPECT_EQ(s.at("rollgate_smoke_checks_total{result=\"Other\"}"), 1);
+  // Every result is timed, a negative time as 0.
+  EXPECT_EQ(s.at("rollgate_smoke_check_seconds_count"), 5);
+  EXPECT_DOUBLE_EQ(s.at("rollgate_smoke_check_seconds_sum"), 329.5);
+  EXPECT_EQ(s.at("rollgate_smoke_check_seconds_bucket{le=\"1\"}"), 2);
+  EXPECT_EQ(s.at("rollgate_smoke_check_seconds_bucket{le=\"5\"}"), 3);
+  EXPECT_EQ(s.at("rollgate_smoke_check_seconds_bucket{le=\"30\"}"), 4);
+  EXPECT_EQ(s.at("rollgate_smoke_check_seconds_bucket{le=\"300\"}"), 5);
+  EXPECT_EQ(s.at("rollgate_smoke_check_seconds_bucket{le=\"+Inf\"}"), 5);
+  EXPECT_EQ(Matching(s, {"rollgate_smoke_check_seconds_bucket{"}).size(),
+            SmokeCheckDurationBuckets().size() + 1);  // + le="+Inf"
+  // No rollout label: the series do not grow with rollouts.
+  EXPECT_TRUE(Matching(s, {"rollout=\""}).empty());
 }
 
 TEST(MetricsTest, MatchesTheRestClientObserveHook) {

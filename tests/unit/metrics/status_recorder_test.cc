@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
+#include "controller/api/codec.h"
 #include "tests/unit/metrics/scrape.h"
 
 namespace rollgate::metrics {
@@ -12,6 +13,8 @@ using api::EnvironmentPhase;
 using api::EnvironmentStatus;
 using api::RolloutPhase;
 using api::RolloutStatus;
+using api::SmokeCheckPhase;
+using api::SmokeCheckStatus;
 using api::ValidationStatus;
 
 EnvironmentStatus Env(const std::string& name, EnvironmentPhase p, const std::string& reason = "") {
@@ -32,16 +35,34 @@ RolloutStatus Status(RolloutPhase p, std::vector<EnvironmentStatus> envs,
 }
 
 using Failure = StatusDelta::Failure;
+using SmokeCheck = StatusDelta::SmokeCheck;
+
+constexpr api::WallTime kT0{std::chrono::hours(1000)};
+
+// A smoke check started at kT0; a final one finished `seconds` later.
+SmokeCheckStatus Check(const std::string& name, const std::string& job, SmokeCheckPhase p,
+                       int seconds = 0) {
+  SmokeCheckStatus c;
+  c.name = name;
+  c.target = "api";
+  c.job = job;
+  c.phase = p;
+  c.started_at = kT0;
+  if (p != SmokeCheckPhase::kRunning) c.finished_at = kT0 + std::chrono::seconds(seconds);
+  return c;
+}
 
 TEST(MetricsStatusDeltaTest, UnchangedStatusIsEmpty) {
   auto st =
       Status(RolloutPhase::kFailed, {Env("dev", EnvironmentPhase::kFailed, "DeploymentNotFound")});
   st.environments[0].validation = ValidationStatus{2, 1, 1, "x"};
+  st.environments[0].smoke_checks = {Check("ping", "r-dev-ping-1", SmokeCheckPhase::kFailed, 2)};
   const StatusDelta d = DiffStatus(&st, st);
   EXPECT_TRUE(d.failures.empty());
   EXPECT_TRUE(d.rollbacks.empty());
   EXPECT_TRUE(d.durations.empty());
   EXPECT_TRUE(d.validations.empty());
+  EXPECT_TRUE(d.smoke_checks.empty());
 }
 
 TEST(MetricsStatusDeltaTest, FailureWithAutomaticRollback) {
@@ -123,6 +144,132 @@ TEST(MetricsStatusDeltaTest, NewRevisionStartsFromNothing) {
             (std::vector<Failure>{{"dev", "DeploymentNotFound"}}));
   EXPECT_EQ(DiffStatus(nullptr, after).failures,
             (std::vector<Failure>{{"dev", "DeploymentNotFound"}}));
+}
+
+TEST(MetricsStatusDeltaTest, SmokeCheckResultNames) {
+  EXPECT_EQ(SmokeCheckResult(SmokeCheckPhase::kPassed), "passed");
+  EXPECT_EQ(SmokeCheckResult(SmokeCheckPhase::kFailed), "failed");
+  EXPECT_EQ(SmokeCheckResult(SmokeCheckPhase::kTimedOut), "timed_out");
+  EXPECT_EQ(SmokeCheckResult(SmokeCheckPhase::kRunning), "");
+  // Exactly the results whose series Metrics creates at 0.
+  std::vector<std::string> finals;
+  for (SmokeCheckPhase p : api::AllSmokeCheckPhases()) {
+    if (p != SmokeCheckPhase::kRunning) finals.push_back(SmokeCheckResult(p));
+  }
+  EXPECT_EQ(finals, SmokeCheckResults());
+}
+
+TEST(MetricsStatusDeltaTest, SmokeCheckResultCountsOnce) {
+  auto running = Status(RolloutPhase::kProgressing, {Env("dev", EnvironmentPhase::kPending)});
+  running.environments[0].smoke_checks = {
+      Check("migrate", "r-dev-migrate-1", SmokeCheckPhase::kRunning),
+      Check("ping", "r-dev-ping-1", SmokeCheckPhase::kRunning)};
+  EXPECT_TRUE(DiffStatus(nullptr, running).smoke_checks.empty());
+  EXPECT_TRUE(DiffStatus(&running, running).smoke_checks.empty());
+
+  auto one_done = running;
+  one_done.environments[0].smoke_checks[1] =
+      Check("ping", "r-dev-ping-1", SmokeCheckPhase::kPassed, 12);
+  EXPECT_EQ(DiffStatus(&running, one_done).smoke_checks,
+            (std::vector<SmokeCheck>{{"dev", "ping", "passed", 12}}));
+
+  auto both_done = one_done;
+  both_done.environments[0].smoke_checks[0] =
+      Check("migrate", "r-dev-migrate-1", SmokeCheckPhase::kTimedOut, 300);
+  EXPECT_EQ(DiffStatus(&one_done, both_done).smoke_checks,
+            (std::vector<SmokeCheck>{{"dev", "migrate", "timed_out", 300}}));
+  // The same status again (a later reconcile, a rewrite of the phase) counts nothing.
+  EXPECT_TRUE(DiffStatus(&both_done, both_done).smoke_checks.empty());
+  auto later = both_done;
+  later.environments[0].phase = EnvironmentPhase::kFailed;
+  later.environments[0].reason = "SmokeCheckFailed";
+  EXPECT_TRUE(DiffStatus(&both_done, later).smoke_checks.empty());
+
+  // Seen for the first time (or before it ran): every result counts, with its time.
+  EXPECT_EQ(DiffStatus(nullptr, both_done).smoke_checks,
+            (std::vector<SmokeCheck>{{"dev", "migrate", "timed_out", 300},
+                                     {"dev", "ping", "passed", 12}}));
+  EXPECT_EQ(DiffStatus(&running, both_done).smoke_checks.size(), 2u);
+}
+
+TEST(MetricsStatusDeltaTest, SmokeCheckWithoutTimesTakesZeroSeconds) {
+  auto before = Status(RolloutPhase::kProgressing, {Env("dev", EnvironmentPhase::kPending)});
+  auto after = before;
+  SmokeCheckStatus c = Check("ping", "r-dev-ping-1", SmokeCheckPhase::kFailed, 5);
+  c.started_at.reset();
+  after.environments[0].smoke_checks = {c};
+  EXPECT_EQ(DiffStatus(&before, after).smoke_checks,
+            (std::vector<SmokeCheck>{{"dev", "ping", "failed", 0}}));
+  c = Check("ping", "r-dev-ping-1", SmokeCheckPhase::kFailed);
+  c.finished_at.reset();
+  after.environments[0].smoke_checks = {c};
+  EXPECT_EQ(DiffStatus(&before, after).smoke_checks,
+            (std::vector<SmokeCheck>{{"dev", "ping", "failed", 0}}));
+  // A clock step backwards is 0, never negative.
+  c = Check("ping", "r-dev-ping-1", SmokeCheckPhase::kFailed);
+  c.finished_at = kT0 - std::chrono::seconds(3);
+  after.environments[0].smoke_checks = {c};
+  EXPECT_EQ(DiffStatus(&before, after).smoke_checks,
+            (std::vector<SmokeCheck>{{"dev", "ping", "failed", 0}}));
+}
+
+TEST(MetricsStatusDeltaTest, SmokeCheckOfANewRevisionCountsAgain) {
+  auto before = Status(RolloutPhase::kProgressing, {Env("dev", EnvironmentPhase::kVerifying)}, 1);
+  before.environments[0].smoke_checks = {
+      Check("ping", "r-dev-ping-1", SmokeCheckPhase::kPassed, 3)};
+  auto after = before;
+  after.revision = 2;
+  EXPECT_EQ(DiffStatus(&before, after).smoke_checks,
+            (std::vector<SmokeCheck>{{"dev", "ping", "passed", 3}}));
+}
+
+TEST(MetricsStatusDeltaTest, SmokeCheckOfARetryWithANewJobCountsAgain) {
+  auto failed =
+      Status(RolloutPhase::kFailed, {Env("dev", EnvironmentPhase::kFailed, "SmokeCheckFailed")});
+  failed.environments[0].smoke_checks = {
+      Check("ping", "r-dev-ping-a0", SmokeCheckPhase::kFailed, 7)};
+  // The retry (attempts + 1) clears the list, then runs the check again as a new Job.
+  auto retried = Status(RolloutPhase::kProgressing, {Env("dev", EnvironmentPhase::kPending)});
+  retried.environments[0].attempts = 1;
+  EXPECT_TRUE(DiffStatus(&failed, retried).smoke_checks.empty());
+  auto running = retried;
+  running.environments[0].smoke_checks = {
+      Check("ping", "r-dev-ping-a1", SmokeCheckPhase::kRunning)};
+  EXPECT_TRUE(DiffStatus(&retried, running).smoke_checks.empty());
+  auto passed = running;
+  passed.environments[0].smoke_checks[0] =
+      Check("ping", "r-dev-ping-a1", SmokeCheckPhase::kPassed, 9);
+  EXPECT_EQ(DiffStatus(&running, passed).smoke_checks,
+            (std::vector<SmokeCheck>{{"dev", "ping", "passed", 9}}));
+  // Straight from the failed attempt to the retry's result: counted too.
+  EXPECT_EQ(DiffStatus(&failed, passed).smoke_checks,
+            (std::vector<SmokeCheck>{{"dev", "ping", "passed", 9}}));
+  // Within one attempt, a result under a new Job name is a new run.
+  auto rerun = failed;
+  rerun.environments[0].smoke_checks[0] =
+      Check("ping", "r-dev-ping-b0", SmokeCheckPhase::kFailed, 4);
+  EXPECT_EQ(DiffStatus(&failed, rerun).smoke_checks,
+            (std::vector<SmokeCheck>{{"dev", "ping", "failed", 4}}));
+}
+
+TEST(MetricsStatusDeltaTest, RecordStatusReportsSmokeChecksOnce) {
+  Metrics m;
+  auto running = Status(RolloutPhase::kProgressing, {Env("dev", EnvironmentPhase::kPending)}, 2);
+  running.environments[0].smoke_checks = {Check("ping", "r-dev-ping-1", SmokeCheckPhase::kRunning)};
+  RecordStatus(m, "app", "r", nullptr, running);
+  auto done = running;
+  done.environments[0].smoke_checks[0] =
+      Check("ping", "r-dev-ping-1", SmokeCheckPhase::kFailed, 42);
+  RecordStatus(m, "app", "r", &running, done);
+  RecordStatus(m, "app", "r", &done, done);  // a later reconcile with nothing new
+  auto s = testing::Scrape(*m.registry());
+  EXPECT_EQ(s.at("rollgate_smoke_checks_total{result=\"failed\"}"), 1);
+  EXPECT_EQ(s.at("rollgate_smoke_checks_total{result=\"passed\"}"), 0);
+  EXPECT_EQ(s.at("rollgate_smoke_checks_total{result=\"timed_out\"}"), 0);
+  EXPECT_EQ(s.at("rollgate_smoke_check_seconds_count"), 1);
+  EXPECT_DOUBLE_EQ(s.at("rollgate_smoke_check_seconds_sum"), 42);
+  EXPECT_EQ(s.at("rollgate_smoke_check_seconds_bucket{le=\"30\"}"), 0);
+  EXPECT_EQ(s.at("rollgate_smoke_check_seconds_bucket{le=\"60\"}"), 1);
 }
 
 TEST(MetricsStatusDeltaTest, RecordStatusSetsGaugesAndCounts) {
