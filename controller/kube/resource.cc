@@ -6,6 +6,7 @@ namespace rollgate::kube {
 
 namespace resources {
 ResourceType Deployments() { return ResourceType::Group("apps", "v1", "deployments"); }
+ResourceType Jobs() { return ResourceType::Group("batch", "v1", "jobs"); }
 ResourceType Pods() { return ResourceType::Core("v1", "pods"); }
 ResourceType Nodes() { return ResourceType::Core("v1", "nodes", false); }
 ResourceType Namespaces() { return ResourceType::Core("v1", "namespaces", false); }

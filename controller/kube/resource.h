@@ -27,6 +27,7 @@ struct ResourceType {
 // Well-known resources used by Rollgate.
 namespace resources {
 ResourceType Deployments();
+ResourceType Jobs();  // batch/v1: smoke checks
 ResourceType Pods();
 ResourceType Nodes();
 ResourceType Namespaces();
