@@ -45,6 +45,9 @@ constexpr std::array kReasons = {
     ReasonInfo{Reason::kRegistryAuthFailed, "RegistryAuthFailed", ReasonKind::kFailure,
                "image <logical> (\"<ref>\"): registry <host> refused the credentials within "
                "<n>s of retries: <registry's error>"},
+    ReasonInfo{Reason::kSmokeCheckFailed, "SmokeCheckFailed", ReasonKind::kFailure,
+               "smoke check <check> (job <ns>/<job>, image \"<image>\") <failed with exit code "
+               "<n> | timed out after <n>s | ...>: <the Job's condition>; last log lines: <log>"},
     ReasonInfo{Reason::kImagesChangedExternally, "ImagesChangedExternally", ReasonKind::kFailure,
                "deployment <ns>/<name> no longer runs the images this rollout set (changed by "
                "someone else)"},

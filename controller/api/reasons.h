@@ -28,6 +28,9 @@ enum class Reason {
   kImageManifestInvalid,
   kRegistryUnreachable,
   kRegistryAuthFailed,
+  // A smoke check's command failed or timed out in the new image: before the patch, nothing was
+  // changed; after health, the environment rolls back like any failure after the patch.
+  kSmokeCheckFailed,
   // After the patch: the environment rolls back (automaticRollback) or fails.
   kImagesChangedExternally,
   kProgressDeadlineExceeded,

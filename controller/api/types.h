@@ -23,10 +23,26 @@ struct WorkerValidationSpec {
   std::vector<std::string> command;  // optional check run in the worker's own new image
 };
 
+// When a smoke check runs: before the environment's Deployments are patched (nothing changes
+// unless it passes), or once they are healthy (before analysis and bake).
+enum class SmokeCheckWhen { kBeforePatch, kAfterHealthy };
+
+// A command run in a new image as a Job built from a target Deployment's own pod template
+// (environments[].smokeChecks, environments[].targets[].smokeChecks; docs/design.md "Smoke
+// checks").
+struct SmokeCheckSpec {
+  std::string name;                  // a DNS label, unique within its environment
+  std::string image;                 // a logical image of spec.images
+  std::vector<std::string> command;  // exec form, replaces the container's command and args
+  int timeout_seconds = 300;         // the Job's activeDeadlineSeconds
+  SmokeCheckWhen when = SmokeCheckWhen::kBeforePatch;
+};
+
 struct TargetSpec {
   std::string deployment;
   std::map<std::string, std::string> containers;  // container name -> logical image name
   std::optional<WorkerValidationSpec> worker_validation;
+  std::vector<SmokeCheckSpec> smoke_checks;  // run with this target's pod template
 };
 
 struct CheckSpec {
@@ -50,6 +66,8 @@ struct EnvironmentSpec {
   int bake_seconds = 0;
   std::vector<TargetSpec> targets;
   std::optional<AnalysisSpec> analysis;
+  // Run with the pod template of the first target that has a container of the check's image.
+  std::vector<SmokeCheckSpec> smoke_checks;
 };
 
 // spec.imagePolicy: registry-aware promotion (docs/design.md "Registry-aware promotion"). Its
@@ -173,6 +191,20 @@ struct AnalysisStatus {
   std::string message;
 };
 
+// status.environments[].smokeChecks[].phase
+enum class SmokeCheckPhase { kRunning, kPassed, kFailed, kTimedOut };
+
+struct SmokeCheckStatus {
+  std::string name;
+  std::string target;  // the Deployment whose pod template the Job was built from
+  std::string job;     // the Job's name, in the environment's namespace
+  SmokeCheckPhase phase = SmokeCheckPhase::kRunning;
+  std::optional<WallTime> started_at;
+  std::optional<WallTime> finished_at;
+  std::optional<int> exit_code;
+  std::string message;  // why it failed, with the last lines of its log (bounded, sanitised)
+};
+
 struct EnvironmentStatus {
   std::string name;
   EnvironmentPhase phase = EnvironmentPhase::kPending;
@@ -186,6 +218,7 @@ struct EnvironmentStatus {
   std::vector<TargetStatus> targets;
   std::optional<ValidationStatus> validation;
   std::optional<AnalysisStatus> analysis;
+  std::vector<SmokeCheckStatus> smoke_checks;
 };
 
 // One platform's image of a resolved image (status.resolvedImages[].platforms[]).

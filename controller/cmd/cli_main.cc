@@ -55,6 +55,18 @@ void PrintStatus(const api::Rollout& r) {
                     t.replicas);
       }
     }
+    for (const auto& c : e.smoke_checks) {
+      std::printf("      smoke check %s  %s", c.name.c_str(), api::PhaseName(c.phase).c_str());
+      if (c.exit_code) std::printf("  exit %d", *c.exit_code);
+      if (c.started_at) {
+        const auto end = c.finished_at.value_or(std::chrono::system_clock::now());
+        std::printf(
+            "  %llds",
+            static_cast<long long>(
+                std::chrono::duration_cast<std::chrono::seconds>(end - *c.started_at).count()));
+      }
+      std::printf("  (job %s, deployment %s)\n", c.job.c_str(), c.target.c_str());
+    }
   }
   for (const auto& image : s.resolved_images) {
     std::printf("  image %s  %s@%s  %s\n", image.name.c_str(), image.reference.c_str(),

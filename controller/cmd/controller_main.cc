@@ -265,6 +265,7 @@ int main(int argc, char** argv) {
   wo.planner.validator_limits = o.validator_limits;
   wo.planner.pod_health.image_pull_failure = std::chrono::seconds(o.image_pull_failure_seconds);
   wo.planner.pod_health.crash_restarts = o.crash_restarts;
+  wo.smoke.keep_finished = std::chrono::seconds(o.smoke_check_keep_seconds);
   wo.controller.concurrency = o.concurrency;
   wo.controller.heartbeat = &heartbeat;
   wo.controller.metrics = &metrics;

@@ -53,6 +53,9 @@ void Define(FlagSet& fs, Options& o, std::string& log_level, std::string& log_fo
   fs.Int("crash-restarts", &o.crash_restarts,
          "a container of a new pod that restarted this many times fails the environment "
          "ContainerCrashing");
+  fs.Int("smoke-check-keep-seconds", &o.smoke_check_keep_seconds,
+         "a failed smoke check's Job (and its pod's log) is kept this long for debugging "
+         "(its ttlSecondsAfterFinished); a passed check's Job is deleted at once");
   fs.Bool("leader-elect", &o.leader_elect,
           "elect a leader on a Lease; only the leader reconciles (run several replicas)");
   fs.String("leader-election-namespace", &o.leader_election_namespace,
@@ -133,6 +136,9 @@ Status Check(Options& o, const std::string& log_level, const std::string& log_fo
   }
   if (o.crash_restarts < 1 || o.crash_restarts > 1000) {
     return Invalid("--crash-restarts must be in [1, 1000]");
+  }
+  if (o.smoke_check_keep_seconds < 0 || o.smoke_check_keep_seconds > 7 * 86400) {
+    return Invalid("--smoke-check-keep-seconds must be in [0, 604800]");
   }
   if (!o.analysis_endpoints_file.empty()) {
     std::ifstream in(o.analysis_endpoints_file);

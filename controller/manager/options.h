@@ -42,6 +42,9 @@ struct Options {
   std::string registry_auth_file;  // a .dockerconfigjson; "" anonymous
   int image_pull_failure_seconds = 30;
   int crash_restarts = 3;
+  // A failed smoke check's Job is kept this long (ttlSecondsAfterFinished); a passed one is
+  // deleted at once.
+  int smoke_check_keep_seconds = 3600;
   bool leader_elect = false;
   std::string leader_election_namespace;
   std::string leader_election_id = "rollgate-controller";

@@ -70,6 +70,7 @@ ControllerSet::ControllerSet(kube::KubeClient& client, const Clock& clock,
   ro.planner = opts.planner;
   ro.images = images_.get();
   ro.dry_run = opts.dry_run;
+  ro.smoke = opts.smoke;
   if (opts.controller.metrics != nullptr) {
     recorder_ = std::make_unique<metrics::MetricsRecorder>(*opts.controller.metrics);
     ro.recorder = recorder_.get();

@@ -37,6 +37,7 @@ struct WiringOptions {
   // on RegistryUnreachable, then fail). Lookups run on registry_workers threads.
   std::function<std::unique_ptr<rollout::RegistryClient>()> registry_factory;
   int registry_workers = 2;
+  rollout::SmokeJobOptions smoke{};  // the smoke-check Jobs' settings
 };
 
 class ControllerSet {

@@ -1,6 +1,7 @@
 #include "controller/rollout/planner.h"
 
 #include <algorithm>
+#include <set>
 
 #include "controller/api/codec.h"
 #include "controller/api/reasons.h"
@@ -185,6 +186,10 @@ class Planner {
   GateResult HealthDuringBake(const EnvironmentSpec& spec) const;
   GateResult WorkerValidation(WallTime deadline) const;
   GateResult Analysis(const EnvironmentSpec& spec, EnvironmentStatus& env);
+  GateResult SmokeChecks(const EnvironmentSpec& spec, EnvironmentStatus& env,
+                         api::SmokeCheckWhen when);
+  GateResult SmokeCheckVerdict(const SmokeJob& job, const SmokeJobObservation& seen,
+                               api::SmokeCheckStatus& record, bool* running);
   GateResult Bake(const EnvironmentSpec& spec, const EnvironmentStatus& env) const;
   GateResult RollbackHealth(const EnvironmentSpec& spec, const EnvironmentStatus& env) const;
 
@@ -227,6 +232,9 @@ class Planner {
 
   // The spec the Deployments are patched from: the rollout's, or with its images pinned.
   const api::RolloutSpec& Patched() const { return pinned_ ? *pinned_ : r_.spec; }
+  // The reference of logical image `logical` as this plan's status pins it (the registry
+  // pre-flight may have recorded its digest in this very plan); "" when spec.images lacks it.
+  std::string ImageNow(const std::string& logical) const;
 
   const Observed& obs_;
   const PlannerOptions& opts_;
@@ -394,6 +402,30 @@ std::optional<std::pair<std::string, std::string>> Planner::SpecProblem() const 
                            ":latest is refused)");
     }
   }
+  for (size_t ei = 0; ei < r_.spec.environments.size(); ++ei) {
+    const EnvironmentSpec& env = r_.spec.environments[ei];
+    std::set<std::string> names;
+    for (const DeclaredSmokeCheck& c : SmokeChecksOf(env)) {
+      const std::string field =
+          "spec.environments[" + std::to_string(ei) + "]" +
+          (c.own_target ? ".targets[" + std::to_string(*c.own_target) + "]" : std::string()) +
+          ".smokeChecks." + c.spec->name;
+      if (!names.insert(c.spec->name).second) {
+        return std::pair(field, "another smoke check of environment " + env.name +
+                                    " has this name (names are unique per environment)");
+      }
+      if (!r_.spec.images.contains(c.spec->image)) {
+        return std::pair(field, "image \"" + c.spec->image + "\" names no image of spec.images");
+      }
+      if (c.spec->command.empty()) return std::pair(field, "has no command");
+      if (!SiteOf(env, c)) {
+        return std::pair(field, c.own_target
+                                    ? "its target has no container of image " + c.spec->image
+                                    : "no target of environment " + env.name +
+                                          " has a container of image " + c.spec->image);
+      }
+    }
+  }
   if (!r_.spec.image_policy) return std::nullopt;
   const api::ImagePolicySpec& policy = *r_.spec.image_policy;
   for (const auto& [logical, quantity] : policy.max_size) {
@@ -510,6 +542,7 @@ void Planner::StepPending(const EnvironmentSpec& spec, EnvironmentStatus& env) {
   }
   if (!Passed(PreFlight(spec), env)) return;
   if (!Passed(RegistryPreFlight(spec, env), env)) return;
+  if (!Passed(SmokeChecks(spec, env, api::SmokeCheckWhen::kBeforePatch), env)) return;
   EnterUpdating(spec, env);
 }
 
@@ -554,6 +587,7 @@ void Planner::StepVerifying(const EnvironmentSpec& spec, EnvironmentStatus& env)
   if (!Passed(PodHealth(spec, env), env)) return;
   if (!Passed(Health(spec, deadline), env)) return;
   if (!Passed(WorkerValidation(deadline), env)) return;
+  if (!Passed(SmokeChecks(spec, env, api::SmokeCheckWhen::kAfterHealthy), env)) return;
   if (!Passed(Analysis(spec, env), env)) return;
   env.verified_at = obs_.now;
   if (spec.bake_seconds > 0) {
@@ -1122,6 +1156,173 @@ GateResult Planner::Analysis(const EnvironmentSpec& spec, EnvironmentStatus& env
                                 " samples passed; last: " + as.message);
   }
   return GateResult::Pass();
+}
+
+// The smoke checks of `when` (docs/design.md "Smoke checks"). Each runs as a Job that the
+// reconciler builds from its target's pod template; the plan first asks for the Jobs
+// (Plan::smoke_observe), then decides on what they say: an absent Job is created (the namespace's
+// opt-in and the Deployment checked again, here on the fresh read the reconciler makes before any
+// create), a running one is waited for, a passed one is recorded and deleted, a failed or timed
+// out one fails the environment (a before-patch check: nothing was patched). Every check of the
+// step runs at once; the step passes when all have passed.
+GateResult Planner::SmokeChecks(const EnvironmentSpec& spec, EnvironmentStatus& env,
+                                api::SmokeCheckWhen when) {
+  const std::string ns = api::EnvironmentNamespace(r_, spec);
+  std::vector<SmokeJob> due;
+  for (const DeclaredSmokeCheck& c : SmokeChecksOf(spec)) {
+    if (c.spec->when != when) continue;
+    const std::string& check = c.spec->name;
+    auto rec = std::find_if(env.smoke_checks.begin(), env.smoke_checks.end(),
+                            [&](const api::SmokeCheckStatus& s) { return s.name == check; });
+    if (rec != env.smoke_checks.end() && rec->phase == api::SmokeCheckPhase::kPassed) continue;
+    if (rec != env.smoke_checks.end() && rec->phase != api::SmokeCheckPhase::kRunning) {
+      return GateResult::Fail(Reason::kSmokeCheckFailed, rec->message);
+    }
+    auto site = SiteOf(spec, c);
+    const std::string image = ImageNow(c.spec->image);
+    if (!site || image.empty()) {  // SpecProblem refuses such a spec; never reached
+      return GateResult::Fail(Reason::kSmokeCheckFailed,
+                              "smoke check " + check + ": no target of environment " + env.name +
+                                  " has a container of image " + c.spec->image);
+    }
+    SmokeJob j;
+    j.check = check;
+    j.namespace_ = ns;
+    j.job = SmokeJobName(r_.name, r_.uid, st_.revision, env.name, env.attempts, check);
+    j.deployment = spec.targets[site->target].deployment;
+    j.container = site->container;
+    j.image = image;
+    j.command = c.spec->command;
+    j.timeout_seconds = c.spec->timeout_seconds;
+    j.rollout = r_.Key();
+    j.rollout_uid = r_.uid;
+    j.revision = st_.revision;
+    j.environment = env.name;
+    due.push_back(std::move(j));
+  }
+  if (due.empty()) return GateResult::Pass();
+  if (!obs_.smoke_jobs) {
+    plan_.smoke_observe = std::move(due);
+    return GateResult::Wait(std::nullopt, std::nullopt);
+  }
+  std::string running;
+  for (const SmokeJob& j : due) {
+    auto rec = std::find_if(env.smoke_checks.begin(), env.smoke_checks.end(),
+                            [&](const api::SmokeCheckStatus& s) { return s.name == j.check; });
+    if (rec == env.smoke_checks.end()) {
+      api::SmokeCheckStatus fresh;
+      fresh.name = j.check;
+      env.smoke_checks.push_back(std::move(fresh));
+      rec = std::prev(env.smoke_checks.end());
+    }
+    rec->target = j.deployment;
+    rec->job = j.job;
+    auto seen = obs_.smoke_jobs->find(j.check);
+    bool waits = false;
+    if (seen == obs_.smoke_jobs->end()) {
+      waits = true;  // its Job could not be read: look again
+    } else if (GateResult g = SmokeCheckVerdict(j, seen->second, *rec, &waits); !g.passed()) {
+      return g;
+    }
+    if (waits) {
+      running += running.empty() ? "" : ", ";
+      running += j.check;
+      running += " (job " + ns + "/" + j.job + ")";
+    }
+  }
+  if (running.empty()) return GateResult::Pass();
+  const char* words =
+      when == api::SmokeCheckWhen::kBeforePatch ? "before any change" : "after health";
+  return GateResult::Wait("smoke checks running " + std::string(words) + ": " + running,
+                          seconds(2));
+}
+
+// One smoke check's Job: what it means for the check's record, and for the environment.
+GateResult Planner::SmokeCheckVerdict(const SmokeJob& j, const SmokeJobObservation& seen,
+                                      api::SmokeCheckStatus& record, bool* running) {
+  using State = SmokeJobObservation::State;
+  const std::string what = "smoke check " + j.check + " (job " + j.namespace_ + "/" + j.job +
+                           ", image \"" + j.image + "\")";
+  auto finish = [&](api::SmokeCheckPhase phase, std::string message) {
+    record.phase = phase;
+    record.finished_at = obs_.now;
+    if (!record.started_at) record.started_at = obs_.now;
+    record.exit_code = seen.exit_code;
+    record.message = std::move(message);
+  };
+  switch (seen.state) {
+    case State::kAbsent: {
+      if (GateResult g = NamespaceGuard(j.namespace_); !g.passed()) return g;
+      if (GateResult g = TargetGuard(j.namespace_, j.deployment, {j.container}); !g.passed()) {
+        return g;
+      }
+      record.phase = api::SmokeCheckPhase::kRunning;
+      record.started_at = obs_.now;
+      record.finished_at.reset();
+      record.exit_code.reset();
+      record.message.clear();
+      plan_.smoke_create.push_back(j);
+      *running = true;
+      return GateResult::Pass();
+    }
+    case State::kRunning: {
+      if (!record.started_at) record.started_at = obs_.now;  // adopted after a restart
+      // The Job's activeDeadlineSeconds ends it; this bound holds when the Job controller does
+      // not (stopped, or the Job's deadline was edited).
+      constexpr seconds kGrace{60};
+      if (obs_.now >= *record.started_at + seconds(j.timeout_seconds) + kGrace) {
+        std::string m = what + " timed out: not finished " +
+                        std::to_string(j.timeout_seconds + kGrace.count()) +
+                        "s after it started (its Job has activeDeadlineSeconds " +
+                        std::to_string(j.timeout_seconds) + ")";
+        finish(api::SmokeCheckPhase::kTimedOut, m);
+        return GateResult::Fail(Reason::kSmokeCheckFailed, m);
+      }
+      record.phase = api::SmokeCheckPhase::kRunning;
+      *running = true;
+      return GateResult::Pass();
+    }
+    case State::kSucceeded:
+      finish(api::SmokeCheckPhase::kPassed, "");
+      record.exit_code = 0;
+      plan_.smoke_delete.push_back({j.namespace_, j.job, seen.uid});
+      return GateResult::Pass();
+    case State::kTimedOut: {
+      std::string m = what + " timed out after " + std::to_string(j.timeout_seconds) + "s: ";
+      m += seen.message;
+      finish(api::SmokeCheckPhase::kTimedOut, m);
+      return GateResult::Fail(Reason::kSmokeCheckFailed, m);
+    }
+    case State::kFailed: {
+      std::string m = what + " failed";
+      if (seen.exit_code) m += " with exit code " + std::to_string(*seen.exit_code);
+      m += ": ";
+      m += seen.message;
+      finish(api::SmokeCheckPhase::kFailed, m);
+      return GateResult::Fail(Reason::kSmokeCheckFailed, m);
+    }
+    case State::kForeign: {
+      std::string m = what + ": a Job of that name exists and was not created by this rollout (" +
+                      seen.message + "); it is neither adopted nor deleted";
+      finish(api::SmokeCheckPhase::kFailed, m);
+      record.exit_code.reset();
+      return GateResult::Fail(Reason::kSmokeCheckFailed, m);
+    }
+  }
+  return GateResult::Pass();
+}
+
+std::string Planner::ImageNow(const std::string& logical) const {
+  auto it = r_.spec.images.find(logical);
+  if (it == r_.spec.images.end()) return "";
+  if (r_.spec.image_policy && r_.spec.image_policy->pin_digests) {
+    for (const auto& resolved : st_.resolved_images) {
+      if (resolved.name == logical && resolved.reference == it->second) {
+        return PinnedReference(it->second, resolved.digest);
+      }
+    }
+  }
+  return it->second;
 }
 
 GateResult Planner::Bake(const EnvironmentSpec& spec, const EnvironmentStatus& env) const {

@@ -26,6 +26,7 @@
 #include "controller/api/types.h"
 #include "controller/common/status.h"
 #include "controller/rollout/pod_health.h"
+#include "controller/rollout/smoke_check.h"
 #include "controller/validation/injection.h"
 #include "controller/validation/observer.h"
 
@@ -62,6 +63,9 @@ struct Observed {
   // Every image of spec.images looked up in its registry, by logical name, when the plan asked
   // (Plan::resolve_images).
   std::optional<std::map<std::string, ImageLookup>> images;
+  // The Jobs of the smoke checks the plan asked for (Plan::smoke_observe), by check name; a check
+  // whose Job could not be read is absent (the plan waits and looks again).
+  std::optional<std::map<std::string, SmokeJobObservation>> smoke_jobs;
   api::WallTime now;
 };
 
@@ -125,6 +129,12 @@ struct Plan {
   bool observe_pods = false;  // list the current environment's pods (Observed::pods), plan again
   bool resolve_images =
       false;  // look every image up in its registry (Observed::images), plan again
+  // Smoke checks: read these Jobs (Observed::smoke_jobs) and plan again; create these (after
+  // the patches, before the status write, each from a fresh read of its namespace and
+  // Deployment); delete these (passed: after the status write that records it).
+  std::vector<SmokeJob> smoke_observe;
+  std::vector<SmokeJob> smoke_create;
+  std::vector<SmokeJobRef> smoke_delete;
   std::optional<std::chrono::seconds> requeue_after;
 };
 

@@ -35,7 +35,8 @@ std::string OtherClaim(const api::DeploymentView& d, const std::string& self) {
   return it->second;
 }
 
-// What a plan writes to or commits to: the Deployments it patches, those of an environment it
+// What a plan writes to or commits to: the Deployments it patches (or builds a smoke-check Job
+// from), those of an environment it
 // moves into Updating (pre-flight passed: the next reconcile patches them), and those of an
 // environment it fails or rolls back (a verdict that undoes a rollout is confirmed on a fresh read,
 // never taken from a cache that may have stalled).
@@ -44,6 +45,7 @@ std::set<std::pair<std::string, std::string>> WriteTargets(const api::RolloutSta
   using api::EnvironmentPhase;
   std::set<std::pair<std::string, std::string>> out;
   for (const auto& p : plan.patches) out.insert({p.namespace_, p.name});
+  for (const auto& j : plan.smoke_create) out.insert({j.namespace_, j.deployment});
   if (!plan.status) return out;
   for (const auto& e : plan.status->environments) {
     if (e.name != plan.status->current_environment) continue;
@@ -415,7 +417,7 @@ Result<Plan> Reconciler::PlanOnFreshTargets(Observation& o) {
       return Status(StatusCode::kUnavailable, "the plan kept changing under fresh reads");
     }
     for (const auto& [ns, name] : stale) {
-      if (Status st = ReadTargetFresh(ns, name, o.observed, fresh_namespaces); !st.ok()) {
+      if (Status st = ReadTargetFresh(ns, name, o, fresh_namespaces); !st.ok()) {
         return st;
       }
       fresh.insert({ns, name});
@@ -441,8 +443,9 @@ Status Reconciler::ReadNamespace(const std::string& ns, Observed& obs) {
 // One write target from the API server: its namespace (unless the rollout's own, or already read
 // for this plan), the Deployment, and the rollout that claims it when that is another one.
 // NotFound is an answer; any other error is retried.
-Status Reconciler::ReadTargetFresh(const std::string& ns, const std::string& name, Observed& obs,
+Status Reconciler::ReadTargetFresh(const std::string& ns, const std::string& name, Observation& o,
                                    std::set<std::string>& namespaces_read) {
+  Observed& obs = o.observed;
   if (ns != obs.rollout.namespace_ && !namespaces_read.contains(ns)) {
     if (Status st = ReadNamespace(ns, obs); !st.ok()) return st;
     namespaces_read.insert(ns);
@@ -458,6 +461,7 @@ Status Reconciler::ReadTargetFresh(const std::string& ns, const std::string& nam
   deployments_.Offer(*d, mark);
   auto dv = api::DecodeDeployment(*d, opts_.planner.gpu_resource);
   if (!dv.ok()) return Status(StatusCode::kInvalidArgument, dv.status().message());
+  o.fresh_templates[dkey] = std::move(d).value();
   const std::string owner = OtherClaim(*dv, obs.rollout.Key());
   obs.deployments[dkey] = std::move(dv).value();
   if (owner.empty()) return Status::Ok();
@@ -493,6 +497,10 @@ Plan Reconciler::MakePlan(Observation& o) {
       plan.requeue_after = plan.requeue_after ? std::min(*plan.requeue_after, kPoll) : kPoll;
       return plan;
     }
+    plan = PlanRollout(o.observed, opts_.planner);
+  }
+  if (!plan.smoke_observe.empty() && !o.observed.smoke_jobs) {
+    ObserveSmokeJobs(o, plan);
     plan = PlanRollout(o.observed, opts_.planner);
   }
   if (plan.observe_pods && o.current != nullptr && !o.observed.pods) {
@@ -585,12 +593,104 @@ void Reconciler::ObservePods(Observation& o) {
   o.observed.pods = std::move(seen);
 }
 
+// The Jobs of the smoke checks at hand, read live by name (no cache: a rollout has a few, read
+// only while they run); a finished one that failed also has its pods listed, for the check
+// container's exit code and the last lines of its log (its termination message). A Job that
+// cannot be read is left out: the plan waits and the next reconcile reads again.
+void Reconciler::ObserveSmokeJobs(Observation& o, const Plan& plan) {
+  std::map<std::string, SmokeJobObservation> seen;
+  for (const SmokeJob& j : plan.smoke_observe) {
+    auto job = client_.Get(kube::resources::Jobs(), j.namespace_, j.job);
+    if (!job.ok() && job.status().code() == StatusCode::kNotFound) {
+      seen[j.check] = SmokeJobObservation{};  // absent
+      continue;
+    }
+    if (!job.ok()) {
+      log::Warn("reconciler", "cannot read a smoke check's Job",
+                {{"rollout", o.observed.rollout.Key()},
+                 {"job", j.namespace_ + "/" + j.job},
+                 {"error", job.status().message()}});
+      continue;
+    }
+    SmokeJobObservation first = ObserveSmokeJob(*job, {}, j);
+    if (first.state != SmokeJobObservation::State::kFailed &&
+        first.state != SmokeJobObservation::State::kTimedOut) {
+      seen[j.check] = std::move(first);
+      continue;
+    }
+    kube::ListOptions opts;
+    opts.label_selector = "batch.kubernetes.io/job-name=" + j.job;
+    auto pods = client_.List(kube::resources::Pods(), j.namespace_, opts);
+    std::vector<kube::Json> items;
+    if (pods.ok()) {
+      items = std::move(pods->items);
+    } else {
+      log::Warn("reconciler", "cannot list a smoke check's pods; its exit code is not known",
+                {{"job", j.namespace_ + "/" + j.job}, {"error", pods.status().message()}});
+    }
+    seen[j.check] = ObserveSmokeJob(*job, items, j);
+  }
+  o.observed.smoke_jobs = std::move(seen);
+}
+
+// The smoke-check Jobs the plan creates, each built from the Deployment read fresh for this plan
+// (the write guard: the planner decided on that read, with the namespace's opt-in read with it).
+// A Job of that name that exists already is not an error: the next reconcile reads it (its own
+// from before a restart is adopted; another's fails the check, never adopted).
+Status Reconciler::CreateSmokeJobs(const Observation& o, const Plan& plan) {
+  for (const SmokeJob& j : plan.smoke_create) {
+    auto fresh = o.fresh_templates.find(j.namespace_ + "/" + j.deployment);
+    if (fresh == o.fresh_templates.end()) {
+      return Status(StatusCode::kUnavailable, "smoke check " + j.check + ": deployment " +
+                                                  j.namespace_ + "/" + j.deployment +
+                                                  " was not read fresh before its Job");
+    }
+    auto body = BuildSmokeJob(fresh->second, j, opts_.smoke);
+    if (!body.ok()) return body.status();
+    if (opts_.dry_run) {
+      log::Info("reconciler", "dry run: would create a smoke-check job",
+                {{"job", j.namespace_ + "/" + j.job}, {"check", j.check}});
+      continue;
+    }
+    auto res = client_.Create(kube::resources::Jobs(), j.namespace_, *body);
+    if (!res.ok() && res.status().code() != StatusCode::kAlreadyExists) {
+      return Status(res.status().code(), "create smoke-check job " + j.namespace_ + "/" + j.job +
+                                             ": " + res.status().message());
+    }
+    log::Info("reconciler",
+              res.ok() ? "created a smoke-check job" : "smoke-check job exists already",
+              {{"rollout", j.rollout},
+               {"job", j.namespace_ + "/" + j.job},
+               {"check", j.check},
+               {"image", j.image}});
+  }
+  return Status::Ok();
+}
+
+// The Jobs of passed checks, once their result is in status. The uid precondition deletes only the
+// Job that was read; its pods go with it (Background). A failure is logged only: the Job's
+// ttlSecondsAfterFinished removes it anyway.
+void Reconciler::DeleteSmokeJobs(const std::string& key, const Plan& plan) {
+  for (const SmokeJobRef& j : plan.smoke_delete) {
+    if (opts_.dry_run) continue;
+    kube::DeleteOptions del;
+    del.propagation_policy = "Background";
+    del.precondition_uid = j.uid;
+    Status st = client_.Delete(kube::resources::Jobs(), j.namespace_, j.job, del);
+    if (!st.ok() && st.code() != StatusCode::kNotFound) {
+      log::Warn("reconciler", "cannot delete a passed smoke check's job; its TTL removes it",
+                {{"rollout", key}, {"job", j.namespace_ + "/" + j.job}, {"error", st.message()}});
+    }
+  }
+}
+
 // ---- Execute ----
 
 Status Reconciler::Execute(const std::string& key, const Observation& o, const Plan& plan,
                            Clock::MonoTime started, bool* deleted,
                            std::optional<std::chrono::nanoseconds>* deferred) {
   if (Status st = ExecutePatches(key, o.observed, plan); !st.ok()) return st;
+  if (Status st = CreateSmokeJobs(o, plan); !st.ok()) return st;
   if (!plan.status) return Status::Ok();
   if (auto wait = ProgressWriteDelay(key, o.observed.rollout.status, plan); wait) {
     *deferred = wait;  // written on the reconcile this requeue brings, or with the next change
@@ -604,6 +704,7 @@ Status Reconciler::Execute(const std::string& key, const Observation& o, const P
     return Status::Ok();
   }
   Status st = ExecuteStatus(key, o, plan, started);
+  if (st.ok()) DeleteSmokeJobs(key, plan);
   if (st.code() == StatusCode::kNotFound) *deleted = true;
   return st.code() == StatusCode::kNotFound ? Status::Ok() : st;
 }
@@ -614,6 +715,7 @@ Status Reconciler::Execute(const std::string& key, const Observation& o, const P
 std::optional<std::chrono::nanoseconds> Reconciler::ProgressWriteDelay(
     const std::string& key, const api::RolloutStatus& before, const Plan& plan) {
   if (opts_.progress_interval <= std::chrono::nanoseconds::zero() || !plan.patches.empty() ||
+      !plan.smoke_create.empty() || !plan.smoke_delete.empty() ||
       !(WithoutProgress(before) == WithoutProgress(*plan.status))) {
     return std::nullopt;
   }

@@ -31,6 +31,7 @@
 #include "controller/rollout/analysis_runner.h"
 #include "controller/rollout/image_resolver.h"
 #include "controller/rollout/planner.h"
+#include "controller/rollout/smoke_check.h"
 #include "controller/validation/observer.h"
 
 namespace rollgate::rollout {
@@ -60,6 +61,8 @@ struct ReconcilerOptions {
   // Looks images up in their registries for the pre-flight of spec.imagePolicy; nullptr: no
   // registry is reachable (such a rollout waits on RegistryUnreachable, then fails).
   ImageResolver* images = nullptr;
+  // The smoke-check Jobs' settings (their time to live once finished).
+  SmokeJobOptions smoke{};
 };
 
 struct ReconcileResult {
@@ -86,6 +89,9 @@ class Reconciler {
     kube::ObjectPtr object;  // the rollout as read (cache or own write)
     Observed observed;
     const api::EnvironmentSpec* current = nullptr;  // status.currentEnvironment, if any
+    // The pod templates (spec.template) of the Deployments read fresh for this plan, "ns/name":
+    // what a smoke-check Job is built from.
+    std::map<std::string, kube::Json> fresh_templates;
   };
 
   Result<Observation> Observe(const std::string& key, const kube::ObjectPtr& obj);
@@ -96,8 +102,12 @@ class Reconciler {
   bool ObserveImages(Observation& o, const Plan& plan);
   Result<Plan> PlanOnFreshTargets(Observation& o);
   Status ReadNamespace(const std::string& ns, Observed& obs);
-  Status ReadTargetFresh(const std::string& ns, const std::string& name, Observed& obs,
+  Status ReadTargetFresh(const std::string& ns, const std::string& name, Observation& o,
                          std::set<std::string>& namespaces_read);
+  // Reads the Jobs of the smoke checks the plan asked for into Observed::smoke_jobs.
+  void ObserveSmokeJobs(Observation& o, const Plan& plan);
+  Status CreateSmokeJobs(const Observation& o, const Plan& plan);
+  void DeleteSmokeJobs(const std::string& key, const Plan& plan);
   void ForgetStale(const std::string& key);
   // *deleted: the rollout was gone when its status was written (not an error).
   Status Execute(const std::string& key, const Observation& o, const Plan& plan,

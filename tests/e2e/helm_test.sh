@@ -621,6 +621,12 @@ prod_sa=(can "$prod_ns" "$prod_rel")
 "${prod_sa[@]}" no create pods -n default
 "${prod_sa[@]}" no delete pods -n default
 "${prod_sa[@]}" no create pods --subresource=exec -n default
+"${prod_sa[@]}" yes create jobs.batch -n default
+"${prod_sa[@]}" yes get jobs.batch -n default
+"${prod_sa[@]}" yes delete jobs.batch -n default
+"${prod_sa[@]}" no update jobs.batch -n default
+"${prod_sa[@]}" no list jobs.batch --all-namespaces
+"${prod_sa[@]}" no get pods --subresource=log -n default
 "${prod_sa[@]}" yes list namespaces
 "${prod_sa[@]}" no patch namespaces
 "${prod_sa[@]}" yes create events -n default

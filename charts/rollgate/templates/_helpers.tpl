@@ -98,6 +98,12 @@ namespaces) or the Role in watchNamespace. Exactly what controller/ uses:
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list", "watch"]
+# Smoke checks: each runs as a Job built from the target Deployment's pod template, created on a
+# fresh read of the namespace's opt-in, read by name, deleted once passed. No update, no list, no
+# pods/log (the kubelet puts the check's last log lines in its termination message).
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "create", "delete"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]

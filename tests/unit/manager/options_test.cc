@@ -65,7 +65,7 @@ TEST(ParseOptions, FlagsAreRead) {
   auto o = Parse({"--concurrency=8", "--log-level=debug", "--log-format=json", "--dry-run",
                   "--allowed-registries=registry.example.com,*.corp.example", "--leader-elect",
                   "--leader-election-lease-duration=4", "--image-pull-failure-seconds=90",
-                  "--crash-restarts=5"});
+                  "--crash-restarts=5", "--smoke-check-keep-seconds=60"});
   ASSERT_TRUE(o.ok()) << o.status().message();
   EXPECT_EQ(o->concurrency, 8);
   EXPECT_EQ(o->log_level, log::Level::kDebug);
@@ -77,6 +77,7 @@ TEST(ParseOptions, FlagsAreRead) {
   EXPECT_EQ(Seconds(o->lease_duration_s), std::chrono::milliseconds(4000));
   EXPECT_EQ(o->image_pull_failure_seconds, 90);
   EXPECT_EQ(o->crash_restarts, 5);
+  EXPECT_EQ(o->smoke_check_keep_seconds, 60);
 }
 
 TEST(ParseOptions, ValidatorResourcesDefaultAndCanBeReplaced) {
@@ -118,6 +119,7 @@ TEST(ParseOptions, EachBadValueIsOneErrorNamingTheFlag) {
       {{"--analysis-workers=0"}, "--analysis-workers"},
       {{"--image-pull-failure-seconds=-1"}, "--image-pull-failure-seconds"},
       {{"--crash-restarts=0"}, "--crash-restarts"},
+      {{"--smoke-check-keep-seconds=-1"}, "--smoke-check-keep-seconds"},
   };
   for (const auto& [args, names] : cases) {
     auto o = Parse(args);

@@ -94,9 +94,26 @@ class RecordingClient : public testing::UnimplementedClient {
     out.items = pods;
     return out;
   }
-  Result<Json> Create(const kube::ResourceType& rt, const std::string&, const Json& obj) override {
-    actions.push_back("create " + rt.resource);
-    return obj;
+  // Creates are recorded with the object's name; a Job is stored (Get finds it afterwards).
+  Result<Json> Create(const kube::ResourceType& rt, const std::string& ns,
+                      const Json& obj) override {
+    const std::string name = kube::MetaString(obj, "name");
+    actions.push_back("create " + rt.resource + " " + ns + "/" + name);
+    if (rt.resource != "jobs") return obj;
+    if (objects.contains(ns + "/" + name)) {
+      return Status(StatusCode::kAlreadyExists, name + " already exists");
+    }
+    Json stored = obj;
+    stored["metadata"]["uid"] = Json::string("job-uid-" + std::to_string(++version));
+    objects[ns + "/" + name] = stored;
+    return stored;
+  }
+  Status Delete(const kube::ResourceType& rt, const std::string& ns, const std::string& name,
+                const kube::DeleteOptions& opts) override {
+    actions.push_back("delete " + rt.resource + " " + ns + "/" + name +
+                      " uid=" + opts.precondition_uid + " " + opts.propagation_policy);
+    objects.erase(ns + "/" + name);
+    return Status::Ok();
   }
   int Count(const std::string& prefix) const {
     int n = 0;
@@ -538,6 +555,95 @@ TEST(ReconcilerTest, ARegistryPreFlightLooksUpOnceOffTheReconcileAndPatchesThePi
                                      "\""),
             std::string::npos)
       << h.client.last_patch;
+}
+
+// ---- smoke checks ----
+
+Json RolloutWithSmokeCheck() {
+  Json r = RolloutJson();
+  r["spec"]["environments"][0]["smokeChecks"] =
+      Json::parse(R"([{"name":"imports","image":"backend","command":["/app/check","--imports"]}])");
+  return r;
+}
+
+// A before-patch smoke check: its Job is read, then created from a fresh read of the Deployment
+// (the write guard), with the new image and the check's command; nothing is patched while it
+// runs; a restarted controller adopts the Job instead of creating another; the pass is written to
+// status before the Job is deleted (uid precondition), and the patch follows.
+TEST(ReconcilerTest, ASmokeCheckJobIsCreatedOnAFreshReadAdoptedAfterARestartDeletedAfterItsPass) {
+  Harness h;
+  h.client.objects["app/r"] = RolloutWithSmokeCheck();
+  h.rollouts.Put(RolloutWithSmokeCheck());
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  const std::string job = SmokeJobName("r", "u1", 1, "dev", 0, "imports");
+  auto get_job = std::find(h.client.actions.begin(), h.client.actions.end(), "get jobs app/" + job);
+  auto fresh = std::find(get_job, h.client.actions.end(), "get deployments app/api");
+  auto create = std::find(fresh, h.client.actions.end(), "create jobs app/" + job);
+  auto status = std::find(create, h.client.actions.end(), "status app/r");
+  ASSERT_NE(status, h.client.actions.end())
+      << "read the Job, read the Deployment fresh, create, then write status: "
+      << ::testing::PrintToString(h.client.actions);
+  EXPECT_EQ(h.client.Count("patch"), 0);
+  EXPECT_EQ(h.Phase(), "Pending");
+  const Json& body = h.client.objects.at("app/" + job);
+  const Json& c = body.at("spec").at("template").at("spec").at("containers").at(0);
+  EXPECT_EQ(c.at("image").as_string(), "registry.example.com/api:2");
+  EXPECT_EQ(c.at("command").serialize(), R"(["/app/check","--imports"])");
+  auto r = api::DecodeRollout(h.client.objects.at("app/r"));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status.environments[0].smoke_checks.size(), 1u);
+  EXPECT_EQ(r->status.environments[0].smoke_checks[0].job, job);
+  EXPECT_EQ(r->status.environments[0].smoke_checks[0].phase, api::SmokeCheckPhase::kRunning);
+
+  // A new controller (nothing remembered) while the Job runs: it adopts it.
+  h.SyncCaches();
+  h.reconciler =
+      std::make_unique<Reconciler>(h.client, h.clock, h.rollouts, h.deployments, h.namespaces,
+                                   nullptr, nullptr, h.events, ReconcilerOptions{});
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count("create jobs"), 1) << "exactly one Job";
+  EXPECT_EQ(h.client.Count("patch"), 0);
+
+  // The Job completes.
+  Json& stored = h.client.objects.at("app/" + job);
+  const std::string uid = kube::MetaString(stored, "uid");
+  stored["status"] = Json::parse(R"({"conditions":[{"type":"Complete","status":"True"}]})");
+  h.SyncCaches();
+  h.client.actions.clear();
+  const size_t writes = h.client.status_bodies.size();
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  auto passed = std::find(h.client.actions.begin(), h.client.actions.end(), "status app/r");
+  auto del = std::find(passed, h.client.actions.end(),
+                       "delete jobs app/" + job + " uid=" + uid + " Background");
+  ASSERT_NE(del, h.client.actions.end()) << "the pass is recorded before its Job is deleted: "
+                                         << ::testing::PrintToString(h.client.actions);
+  EXPECT_EQ(h.client.Count("patch"), 1) << "the environment proceeds in the same reconcile";
+  EXPECT_EQ(h.client.Count("create jobs"), 0);
+  auto after = api::DecodeRollout(h.client.status_bodies.at(writes));
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->status.environments[0].smoke_checks.at(0).phase, api::SmokeCheckPhase::kPassed);
+}
+
+// A namespace read fresh at creation time that no longer opts in: no Job.
+TEST(ReconcilerTest, ASmokeCheckInANamespaceThatWithdrewItsOptInCreatesNoJob) {
+  Harness h;
+  Json r = RolloutWithSmokeCheck();
+  r["spec"]["environments"][0]["namespace"] = Json::string("team");
+  h.client.objects["app/r"] = r;
+  h.rollouts.Put(r);
+  Json d = DeploymentJson("registry.example.com/api:1", 5);
+  d["metadata"]["namespace"] = Json::string("team");
+  h.client.objects["team/api"] = d;
+  h.deployments.Put(d);
+  // The cache still has the opt-in; the API server no longer does.
+  h.namespaces.Put(Json::parse(
+      R"({"metadata":{"name":"team","labels":{"rollgate.io/allow-rollouts-from":"app"}}})"));
+  h.client.objects["/team"] = Json::parse(R"({"metadata":{"name":"team"}})");
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count("create jobs"), 0) << ::testing::PrintToString(h.client.actions);
+  auto got = api::DecodeRollout(h.client.objects.at("app/r"));
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->status.environments[0].reason, "NamespaceNotPermitted");
 }
 
 // ---- the write guard: every patch is planned on a fresh read of its target ----
