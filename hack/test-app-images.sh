@@ -18,6 +18,11 @@
 #   testapp:2.0-crash        prints a line to stderr and exits 1 after about 1 s (CrashLoopBackOff)
 #   testapp:2.0-missing      never built and never pushed: a tag that no registry has (ErrImagePull)
 # All four share one layer; only their configs differ.
+# Smoke checks (issue 20) need no image of their own: a check's command replaces the entrypoint and
+# picks a mode by arguments, in any of these images (see testapp.c):
+#   /usr/local/bin/testapp --mode check --exit N [--sleep S]  prints "smoke: testapp <version>: ..."
+#                            lines to stdout and stderr ("... FAILED: ..." when N > 0), exits N
+#   /usr/local/bin/testapp --mode sleep                       sleeps until stopped (a timeout)
 #
 # Output per image, in DIR: testapp-<tag>.tar (an oci-archive whose index names the tag) and a line
 # on stdout: name:tag, compressed size, manifest digest, archive. Push them all to the local

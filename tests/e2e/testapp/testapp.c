@@ -2,6 +2,8 @@
 // A static binary (gcc -static) with no files of its own, so an image holds only it and the users.
 //
 //   testapp [--mode serve|never-ready|crash] [--version V] [--port N]   (defaults: the environment)
+//   testapp --mode check [--exit N] [--sleep S] [--version V]           (a smoke check's command)
+//   testapp --mode sleep [--version V]                                  (a smoke check that hangs)
 //   testapp --help
 //
 // Environment (what the images bake in; arguments win):
@@ -14,6 +16,15 @@
 // Any other path is 404, any other method 405; every answer closes its connection. SIGTERM and
 // SIGINT end it with status 0 (it is PID 1 in a container, where unhandled SIGTERM is ignored).
 // One connection at a time: it is a readiness target, not a web server.
+//
+// The smoke-check modes (issue 20) are reached by arguments only (a check's command replaces the
+// image's entrypoint), so no image is built for them:
+//   check  prints "smoke: testapp <version>: checking ..." lines to stdout and stderr, sleeps S
+//          seconds (--sleep, default 0), then prints "smoke: testapp <version>: PASSED" (N = 0)
+//          or "smoke: testapp <version>: FAILED: ..." to stderr and exits N (--exit, default 0)
+//   sleep  prints "smoke: testapp <version>: sleeping until stopped" and sleeps forever (a check
+//          that times out); SIGTERM or SIGINT ends it with status 143
+// A signal during check's sleep ends it with status 143 too.
 #define _GNU_SOURCE  // accept4
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,9 +47,14 @@ static void on_signal(int sig) {
 
 static void usage(FILE *out) {
   fputs("usage: testapp [--mode serve|never-ready|crash] [--version V] [--port N]\n"
+        "       testapp --mode check [--exit N] [--sleep S] [--version V]\n"
+        "       testapp --mode sleep [--version V]\n"
         "Serves GET /healthz (200 ok; 503 in mode never-ready) and GET / (200 <version>) on\n"
         "PORT (default 8080); mode crash exits 1 after about 1 s. Environment: PORT,\n"
-        "TESTAPP_VERSION, TESTAPP_MODE (arguments win).\n",
+        "TESTAPP_VERSION, TESTAPP_MODE (arguments win).\n"
+        "Smoke checks: mode check prints \"smoke: ...\" lines to stdout and stderr, sleeps S\n"
+        "seconds (default 0) and exits N (default 0; N > 0 after a \"FAILED\" line on stderr);\n"
+        "mode sleep sleeps until a signal (then exits 143).\n",
         out);
 }
 
@@ -150,10 +166,56 @@ static int listen_on(int port) {
   return fd;
 }
 
+// A whole decimal number in [lo, hi], or -1.
+static long parse_number(const char *text, long lo, long hi) {
+  char *end = NULL;
+  errno = 0;
+  long v = strtol(text, &end, 10);
+  if (end == text || *end != '\0' || errno != 0 || v < lo || v > hi) return -1;
+  return v;
+}
+
+// Sleeps `seconds` (forever when negative) unless SIGTERM or SIGINT comes; 0 when it slept the
+// whole time, 1 when a signal cut it short.
+static int sleep_unless_stopped(long seconds) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  long left = seconds;
+  while (!g_stop && (seconds < 0 || left > 0)) {
+    struct timespec second = {1, 0};
+    nanosleep(&second, NULL);  // EINTR: the loop sees g_stop
+    if (seconds > 0) left--;
+  }
+  return g_stop ? 1 : 0;
+}
+
+// Mode check: a smoke check that passes (exit_code 0) or fails with exit_code after sleep_s.
+static int smoke_check(const char *version, long exit_code, long sleep_s) {
+  printf("smoke: testapp %s: checking (pid %ld, exit %ld after %ld s)\n", version, (long)getpid(),
+         exit_code, sleep_s);
+  fprintf(stderr, "smoke: testapp %s: checking on stderr too\n", version);
+  if (sleep_unless_stopped(sleep_s) != 0) {
+    fprintf(stderr, "smoke: testapp %s: FAILED: stopped by a signal\n", version);
+    return 143;
+  }
+  if (exit_code == 0) {
+    printf("smoke: testapp %s: PASSED\n", version);
+    return 0;
+  }
+  fprintf(stderr, "smoke: testapp %s: FAILED: exiting with status %ld as asked (--exit %ld)\n",
+          version, exit_code, exit_code);
+  return (int)exit_code;
+}
+
 int main(int argc, char **argv) {
   const char *mode = env_or("TESTAPP_MODE", "serve");
   const char *version = env_or("TESTAPP_VERSION", "dev");
   const char *port_text = env_or("PORT", "8080");
+  const char *exit_text = "0", *sleep_text = "0";
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       usage(stdout);
@@ -164,15 +226,18 @@ int main(int argc, char **argv) {
       version = argv[++i];
     } else if (i + 1 < argc && strcmp(argv[i], "--port") == 0) {
       port_text = argv[++i];
+    } else if (i + 1 < argc && strcmp(argv[i], "--exit") == 0) {
+      exit_text = argv[++i];
+    } else if (i + 1 < argc && strcmp(argv[i], "--sleep") == 0) {
+      sleep_text = argv[++i];
     } else {
       fprintf(stderr, "testapp: unknown argument: %s\n", argv[i]);
       usage(stderr);
       return 2;
     }
   }
-  char *end = NULL;
-  long port = strtol(port_text, &end, 10);
-  if (end == port_text || *end != '\0' || port < 1 || port > 65535) {
+  long port = parse_number(port_text, 1, 65535);
+  if (port < 0) {
     fprintf(stderr, "testapp: PORT is not a port number: %s\n", port_text);
     return 2;
   }
@@ -180,7 +245,20 @@ int main(int argc, char **argv) {
     fprintf(stderr, "testapp: the version must be one line of at most 64 characters\n");
     return 2;
   }
+  long exit_code = parse_number(exit_text, 0, 255), sleep_s = parse_number(sleep_text, 0, 86400);
+  if (exit_code < 0 || sleep_s < 0) {
+    fprintf(stderr, "testapp: --exit takes 0-255 and --sleep 0-86400 seconds\n");
+    return 2;
+  }
   setvbuf(stdout, NULL, _IOLBF, 0);
+
+  if (strcmp(mode, "check") == 0) return smoke_check(version, exit_code, sleep_s);
+  if (strcmp(mode, "sleep") == 0) {
+    printf("smoke: testapp %s: sleeping until stopped\n", version);
+    sleep_unless_stopped(-1);
+    fprintf(stderr, "smoke: testapp %s: stopped by a signal\n", version);
+    return 143;
+  }
 
   if (strcmp(mode, "crash") == 0) {
     printf("testapp %s: mode crash: exiting with status 1 in 1 s\n", version);
@@ -196,7 +274,7 @@ int main(int argc, char **argv) {
   } else if (strcmp(mode, "never-ready") == 0) {
     ready = 0;
   } else {
-    fprintf(stderr, "testapp: unknown mode %s (serve, never-ready or crash)\n", mode);
+    fprintf(stderr, "testapp: unknown mode %s (serve, never-ready, crash, check or sleep)\n", mode);
     return 2;
   }
 
