@@ -141,7 +141,7 @@ class Planner {
  public:
   Planner(const Observed& obs, const PlannerOptions& opts)
       : obs_(obs), opts_(opts), r_(obs.rollout), st_(obs.rollout.status) {
-    if (PinsDigests(r_)) pinned_ = PinnedSpec(r_);
+    if (PinsDigests(r_)) pinned_ = PinnedImages(r_);
   }
 
   Plan Run();
@@ -230,8 +230,10 @@ class Planner {
     return from.value_or(obs_.now) + seconds(r_.spec.progress_deadline_seconds);
   }
 
-  // The spec the Deployments are patched from: the rollout's, or with its images pinned.
-  const api::RolloutSpec& Patched() const { return pinned_ ? *pinned_ : r_.spec; }
+  // The images the Deployments are patched with: spec.images, or pinned (PinnedImages).
+  const std::map<std::string, std::string>& Patched() const {
+    return pinned_ ? *pinned_ : r_.spec.images;
+  }
   // The reference of logical image `logical` as this plan's status pins it (the registry
   // pre-flight may have recorded its digest in this very plan); "" when spec.images lacks it.
   std::string ImageNow(const std::string& logical) const;
@@ -239,7 +241,7 @@ class Planner {
   const Observed& obs_;
   const PlannerOptions& opts_;
   const api::Rollout& r_;
-  std::optional<api::RolloutSpec> pinned_;
+  std::optional<std::map<std::string, std::string>> pinned_;
   api::RolloutStatus st_;
   Plan plan_;
   bool aborting_ = false;
@@ -1613,12 +1615,12 @@ Plan Planner::Run() {
 
 }  // namespace
 
-std::map<std::string, std::string> DesiredImages(const api::RolloutSpec& spec,
+std::map<std::string, std::string> DesiredImages(const std::map<std::string, std::string>& images,
                                                  const api::TargetSpec& t) {
   std::map<std::string, std::string> out;
   for (const auto& [container, logical] : t.containers) {
-    auto it = spec.images.find(logical);
-    out[container] = it == spec.images.end() ? std::string() : it->second;
+    auto it = images.find(logical);
+    out[container] = it == images.end() ? std::string() : it->second;
   }
   return out;
 }
@@ -1633,15 +1635,15 @@ std::string PinnedReference(const std::string& reference, const std::string& dig
   return reference + "@" + digest;
 }
 
-api::RolloutSpec PinnedSpec(const api::Rollout& r) {
-  api::RolloutSpec spec = r.spec;
-  if (!PinsDigests(r)) return spec;
+std::map<std::string, std::string> PinnedImages(const api::Rollout& r) {
+  std::map<std::string, std::string> images = r.spec.images;
+  if (!PinsDigests(r)) return images;
   for (const auto& image : r.status.resolved_images) {
-    auto it = spec.images.find(image.name);
-    if (it == spec.images.end() || it->second != image.reference) continue;
+    auto it = images.find(image.name);
+    if (it == images.end() || it->second != image.reference) continue;
     it->second = PinnedReference(image.reference, image.digest);
   }
-  return spec;
+  return images;
 }
 
 Plan PlanRollout(const Observed& obs, const PlannerOptions& opts) {

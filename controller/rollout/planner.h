@@ -140,18 +140,19 @@ struct Plan {
 
 Plan PlanRollout(const Observed& obs, const PlannerOptions& opts);
 
-// container -> image that target `t` must run under `spec` ("" for a logical image it lacks).
-// Pass the pinned spec (PinnedSpec) where it applies.
-std::map<std::string, std::string> DesiredImages(const api::RolloutSpec& spec,
+// container -> image that target `t` must run with `images` (logical -> reference; "" for a
+// logical image it lacks). Pass the pinned references (PinnedImages) where they apply.
+std::map<std::string, std::string> DesiredImages(const std::map<std::string, std::string>& images,
                                                  const api::TargetSpec& t);
 
 // Whether the environments get pinned references: spec.imagePolicy.pinDigests and a
 // status.resolvedImages record.
 bool PinsDigests(const api::Rollout& r);
-// The rollout's spec with each image as the environments are patched with it: with
-// PinsDigests, "<reference>@<digest>" for every image status.resolvedImages recorded from the
-// reference spec.images names now (a reference with a digest stays as written).
-api::RolloutSpec PinnedSpec(const api::Rollout& r);
+// spec.images as the environments are patched with them: with PinsDigests,
+// "<reference>@<digest>" for every image status.resolvedImages recorded from the reference
+// spec.images names now (a reference with a digest stays as written). Only the images map is
+// copied, never the whole spec (this runs on every plan of a pinned rollout).
+std::map<std::string, std::string> PinnedImages(const api::Rollout& r);
 // "<reference>@<digest>", or `reference` when it has a digest already.
 std::string PinnedReference(const std::string& reference, const std::string& digest);
 

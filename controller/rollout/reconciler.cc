@@ -566,7 +566,7 @@ bool Reconciler::ObserveImages(Observation& o, const Plan& plan) {
 void Reconciler::ObservePods(Observation& o) {
   PodHealthObservation seen;
   const std::string ns = api::EnvironmentNamespace(o.observed.rollout, *o.current);
-  const api::RolloutSpec patched = PinnedSpec(o.observed.rollout);
+  const std::map<std::string, std::string> patched = PinnedImages(o.observed.rollout);
   for (const auto& t : o.current->targets) {
     const std::string dkey = ns + "/" + t.deployment;
     auto d = o.observed.deployments.find(dkey);

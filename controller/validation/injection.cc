@@ -4,7 +4,7 @@
 
 namespace rollgate::validation {
 
-std::vector<InitContainer> ValidationContainers(const api::RolloutSpec& spec,
+std::vector<InitContainer> ValidationContainers(const std::map<std::string, std::string>& images,
                                                 const api::TargetSpec& target,
                                                 const api::DeploymentView& d,
                                                 const InjectionOptions& opts) {
@@ -26,14 +26,14 @@ std::vector<InitContainer> ValidationContainers(const api::RolloutSpec& spec,
                    opts.validator_limits});
     if (!target.worker_validation->command.empty()) {
       // The worker's own check runs as the worker does: its securityContext and resources.
-      auto image = spec.images.find(logical);
+      auto image = images.find(logical);
       api::ContainerSettings worker;
       if (auto it = d.gpu_container_settings.find(container);
           it != d.gpu_container_settings.end()) {
         worker = it->second;
       }
       out.push_back({api::kValidatorCommandContainer,
-                     image == spec.images.end() ? std::string() : image->second,
+                     image == images.end() ? std::string() : image->second,
                      target.worker_validation->command, opts.gpu_resource, gpu->second,
                      worker.security_context_json, worker.requests, worker.limits});
     }

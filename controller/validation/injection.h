@@ -46,7 +46,9 @@ struct InitContainer {
 };
 
 // The validation a target needs: empty when it has no GPU container or no CUDA validation.
-std::vector<InitContainer> ValidationContainers(const api::RolloutSpec& spec,
+// `images`: logical image -> reference, as the Deployments are patched with it (spec.images, or
+// the pinned references of PinnedImages).
+std::vector<InitContainer> ValidationContainers(const std::map<std::string, std::string>& images,
                                                 const api::TargetSpec& target,
                                                 const api::DeploymentView& d,
                                                 const InjectionOptions& opts);

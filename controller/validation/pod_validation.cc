@@ -120,7 +120,7 @@ std::optional<ValidationObservation> PodValidationObserver::Observe(
     if (!dobj) continue;
     auto d = api::DecodeDeployment(*dobj, opts_.gpu_resource);
     if (!d.ok()) continue;
-    auto inits = ValidationContainers(r.spec, t, *d, opts_);
+    auto inits = ValidationContainers(r.spec.images, t, *d, opts_);
     if (inits.empty()) continue;
     obs.required = true;
     std::vector<std::string> names;

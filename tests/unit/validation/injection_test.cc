@@ -44,7 +44,7 @@ InjectionOptions Options() {
 }
 
 TEST(ValidationContainers, TheValidatorIsRestrictedAndHasTheConfiguredResources) {
-  const auto inits = ValidationContainers(Spec(), GpuTarget(), GpuDeployment(), Options());
+  const auto inits = ValidationContainers(Spec().images, GpuTarget(), GpuDeployment(), Options());
   ASSERT_EQ(inits.size(), 1u);
   const InitContainer& v = inits[0];
   EXPECT_EQ(v.name, api::kValidatorContainer);
@@ -66,15 +66,15 @@ TEST(ValidationContainers, ConfiguredResourcesReplaceTheDefaults) {
   InjectionOptions o = Options();
   o.validator_requests = {{"memory", "128Mi"}};
   o.validator_limits = {{"memory", "2Gi"}, {"ephemeral-storage", "1Gi"}};
-  const auto inits = ValidationContainers(Spec(), GpuTarget(), GpuDeployment(), o);
+  const auto inits = ValidationContainers(Spec().images, GpuTarget(), GpuDeployment(), o);
   ASSERT_EQ(inits.size(), 1u);
   EXPECT_EQ(inits[0].requests, o.validator_requests);
   EXPECT_EQ(inits[0].limits, o.validator_limits);
 }
 
 TEST(ValidationContainers, TheWorkersCheckRunsAsTheWorkerWithItsResources) {
-  const auto inits = ValidationContainers(Spec(), GpuTarget({"python", "-c", "import torch"}),
-                                          GpuDeployment(), Options());
+  const auto inits = ValidationContainers(
+      Spec().images, GpuTarget({"python", "-c", "import torch"}), GpuDeployment(), Options());
   ASSERT_EQ(inits.size(), 2u);
   const InitContainer& c = inits[1];
   EXPECT_EQ(c.name, api::kValidatorCommandContainer);
@@ -90,11 +90,11 @@ TEST(ValidationContainers, CpuTargetsAndDisabledValidationGetNothing) {
   api::DeploymentView cpu = GpuDeployment();
   cpu.gpu_requests.clear();
   cpu.gpu_container_settings.clear();
-  EXPECT_TRUE(ValidationContainers(Spec(), GpuTarget(), cpu, Options()).empty());
+  EXPECT_TRUE(ValidationContainers(Spec().images, GpuTarget(), cpu, Options()).empty());
   api::TargetSpec off = GpuTarget();
   off.worker_validation->cuda_required = false;
-  EXPECT_TRUE(ValidationContainers(Spec(), off, GpuDeployment(), Options()).empty());
-  EXPECT_TRUE(ValidationContainers(Spec(), GpuTarget(), GpuDeployment(), {}).empty())
+  EXPECT_TRUE(ValidationContainers(Spec().images, off, GpuDeployment(), Options()).empty());
+  EXPECT_TRUE(ValidationContainers(Spec().images, GpuTarget(), GpuDeployment(), {}).empty())
       << "no validator image";
 }
 
