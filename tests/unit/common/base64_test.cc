@@ -1,25 +1,17 @@
 #include "controller/common/base64.h"
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 #include <cstddef>
 #include <string>
 #include <string_view>
 
+#include "tests/fakes/base64.h"
+
 namespace rollgate {
 namespace {
 
 // OpenSSL's encoder, as an independent reference.
-std::string Encode(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
 TEST(Base64Test, KnownVectors) {
   // RFC 4648 §10.
   EXPECT_EQ(DecodeBase64(""), "");
@@ -37,9 +29,9 @@ TEST(Base64Test, RoundTripsEveryByte) {
   for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
   for (std::size_t len = 0; len <= all.size(); len += 7) {
     const std::string in = all.substr(all.size() - len);
-    EXPECT_EQ(DecodeBase64(Encode(in)), in) << "length " << len;
+    EXPECT_EQ(DecodeBase64(testing::Base64Encode(in)), in) << "length " << len;
   }
-  EXPECT_EQ(DecodeBase64(Encode(all)), all);
+  EXPECT_EQ(DecodeBase64(testing::Base64Encode(all)), all);
 }
 
 TEST(Base64Test, IgnoresWhitespace) {

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +17,8 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include "tests/fakes/base64.h"
 
 namespace rollgate::kube {
 namespace {
@@ -38,15 +39,6 @@ const std::string kCertPem =
 const std::string kKeyPem =
     "-----BEGIN PRIVATE KEY-----\nS0VZLVNFQ1JFVC1NQVRFUklBTA==\n-----END PRIVATE KEY-----\n";
 // NOLINTEND(cert-err58-cpp)
-
-std::string B64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
 
 std::string ReplaceAll(std::string s, std::string_view from, std::string_view to) {
   for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
@@ -112,14 +104,15 @@ class TempDirTest : public ::testing::Test {
 class KubeconfigTest : public TempDirTest {};
 
 TEST_F(KubeconfigTest, CurrentContextWithInlineData) {
-  const std::string path = Write("config", Config("    server: https://10.0.0.1:6443/\n"
-                                                  "    certificate-authority-data: " +
-                                                      B64(kCaPem) + "\n",
-                                                  "    client-certificate-data: " + B64(kCertPem) +
-                                                      "\n"
-                                                      "    client-key-data: " +
-                                                      B64(kKeyPem) + "\n",
-                                                  "    namespace: team-a\n"));
+  const std::string path =
+      Write("config", Config("    server: https://10.0.0.1:6443/\n"
+                             "    certificate-authority-data: " +
+                                 testing::Base64Encode(kCaPem) + "\n",
+                             "    client-certificate-data: " + testing::Base64Encode(kCertPem) +
+                                 "\n"
+                                 "    client-key-data: " +
+                                 testing::Base64Encode(kKeyPem) + "\n",
+                             "    namespace: team-a\n"));
   auto config = LoadKubeconfig({path, ""});
   ASSERT_TRUE(config.ok()) << config.status().message();
   EXPECT_EQ(config->server, "https://10.0.0.1:6443");
@@ -161,14 +154,14 @@ TEST_F(KubeconfigTest, DataWinsOverFile) {
   const std::string path = Write("config", Config(kServer +
                                                       "    certificate-authority: missing-ca.pem\n"
                                                       "    certificate-authority-data: " +
-                                                      B64(kCaPem) + "\n",
+                                                      testing::Base64Encode(kCaPem) + "\n",
                                                   "    client-certificate: missing-cert.pem\n"
                                                   "    client-certificate-data: " +
-                                                      B64(kCertPem) +
+                                                      testing::Base64Encode(kCertPem) +
                                                       "\n"
                                                       "    client-key: missing-key.pem\n"
                                                       "    client-key-data: " +
-                                                      B64(kKeyPem) + "\n"));
+                                                      testing::Base64Encode(kKeyPem) + "\n"));
   auto config = LoadKubeconfig({path, ""});
   ASSERT_TRUE(config.ok()) << config.status().message();
   EXPECT_EQ(config->ca_pem, kCaPem);
@@ -251,7 +244,7 @@ TEST_F(KubeconfigTest, InsecureSkipTlsVerifyValues) {
 TEST_F(KubeconfigTest, Base64PaddingAndLineBreaks) {
   for (std::size_t extra = 0; extra < 6; ++extra) {
     const std::string pem = kCaPem + std::string(extra, 'x');
-    const std::string b64 = B64(pem);
+    const std::string b64 = testing::Base64Encode(pem);
     SCOPED_TRACE(b64);
     std::string wrapped;
     for (std::size_t i = 0; i < b64.size(); i += 16) wrapped += "      " + b64.substr(i, 16) + "\n";
@@ -274,9 +267,11 @@ struct ErrorCase {
 
 TEST_F(KubeconfigTest, BadInputGivesOneClearError) {
   const std::string ok_user = "    token: t\n";
-  const std::string cert_data = "    client-certificate-data: " + B64(kCertPem) + "\n";
-  const std::string key_data = "    client-key-data: " + B64(kKeyPem) + "\n";
-  const std::string not_pem = "    client-key-data: " + B64("just some bytes") + "\n";
+  const std::string cert_data =
+      "    client-certificate-data: " + testing::Base64Encode(kCertPem) + "\n";
+  const std::string key_data = "    client-key-data: " + testing::Base64Encode(kKeyPem) + "\n";
+  const std::string not_pem =
+      "    client-key-data: " + testing::Base64Encode("just some bytes") + "\n";
   const std::vector<ErrorCase> cases = {
       {"context not found",
        ReplaceAll(Config(kServer, ok_user), "current-context: dev", "current-context: nope"),
@@ -329,7 +324,9 @@ TEST_F(KubeconfigTest, BadInputGivesOneClearError) {
       {"bad base64 key", Config(kServer, cert_data + "    client-key-data: abc\n"),
        "users[u].client-key-data: invalid base64"},
       {"ca data not PEM",
-       Config(kServer + "    certificate-authority-data: " + B64("hello world") + "\n", ok_user),
+       Config(kServer + "    certificate-authority-data: " + testing::Base64Encode("hello world") +
+                  "\n",
+              ok_user),
        "clusters[c1].certificate-authority-data: decoded data is not PEM (no \"-----BEGIN\" "
        "line)"},
       {"key data not PEM", Config(kServer, cert_data + not_pem),
@@ -360,7 +357,7 @@ TEST_F(KubeconfigTest, BadInputGivesOneClearError) {
        Config(kServer +
                   "    insecure-skip-tls-verify: true\n"
                   "    certificate-authority-data: " +
-                  B64(kCaPem) + "\n",
+                  testing::Base64Encode(kCaPem) + "\n",
               ok_user),
        "clusters[c1].insecure-skip-tls-verify: cannot be combined with certificate-authority or "
        "certificate-authority-data"},
@@ -477,10 +474,12 @@ TEST_F(KubeconfigTest, ErrorsNeverContainTokenOrKeyText) {
   const std::string token = "TOKEN-SECRET-4f9a";
   const std::string key_text = "KEY-SECRET-MATERIAL-77";
   const std::string key_not_pem = key_text + "\n";
-  const std::string cert_data = "    client-certificate-data: " + B64(kCertPem) + "\n";
+  const std::string cert_data =
+      "    client-certificate-data: " + testing::Base64Encode(kCertPem) + "\n";
   const std::vector<std::pair<std::string, std::string>> configs = {
-      {"key data not PEM", Config(kServer, cert_data + "    client-key-data: " + B64(key_not_pem) +
-                                               "\n    token: " + token + "\n")},
+      {"key data not PEM",
+       Config(kServer, cert_data + "    client-key-data: " + testing::Base64Encode(key_not_pem) +
+                           "\n    token: " + token + "\n")},
       {"key data bad base64",
        Config(kServer, cert_data + "    client-key-data: '" + key_text + "*'\n")},
       {"key file not PEM", Config(kServer, cert_data + "    client-key: key.txt\n")},
@@ -490,10 +489,10 @@ TEST_F(KubeconfigTest, ErrorsNeverContainTokenOrKeyText) {
       {"token bad unicode", Config(kServer, "    token: \"" + token + "\\uZZZZ\"\n")},
       {"token then missing server", Config("", "    token: " + token + "\n")},
       {"key inline but cert missing",
-       Config(kServer, "    client-key-data: " + B64(key_text) + "\n")},
+       Config(kServer, "    client-key-data: " + testing::Base64Encode(key_text) + "\n")},
       {"token file two lines", Config(kServer, "    tokenFile: tok2\n")},
       {"ca data is a key",
-       Config(kServer + "    certificate-authority-data: " + B64(key_text) + "\n",
+       Config(kServer + "    certificate-authority-data: " + testing::Base64Encode(key_text) + "\n",
               "    token: " + token + "\n")},
   };
   Write("key.txt", key_not_pem);
@@ -505,8 +504,8 @@ TEST_F(KubeconfigTest, ErrorsNeverContainTokenOrKeyText) {
     ASSERT_FALSE(config.ok());
     const std::string& msg = config.status().message();
     EXPECT_THAT(msg, Not(HasSubstr("SECRET")));
-    EXPECT_THAT(msg, Not(HasSubstr(B64(key_not_pem))));
-    EXPECT_THAT(msg, Not(HasSubstr(B64(key_text))));
+    EXPECT_THAT(msg, Not(HasSubstr(testing::Base64Encode(key_not_pem))));
+    EXPECT_THAT(msg, Not(HasSubstr(testing::Base64Encode(key_text))));
     EXPECT_THAT(msg, StartsWith("kubeconfig " + path + ": "));
   }
 
@@ -515,7 +514,7 @@ TEST_F(KubeconfigTest, ErrorsNeverContainTokenOrKeyText) {
       Write("config", Config(kServer, "    token: \"" + token + "\\q" + token + "\"\n"));
   auto config = LoadKubeconfig({path, ""});
   ASSERT_FALSE(config.ok());
-  EXPECT_THAT(config.status().message(), testing::EndsWith(": unknown escape character"));
+  EXPECT_THAT(config.status().message(), ::testing::EndsWith(": unknown escape character"));
 
   // Token files.
   const std::string tok = Write("rotating", token + "\n");
@@ -560,7 +559,7 @@ TEST_F(TokenSourceTest, StaticReturnsTheToken) {
 
 TEST_F(TokenSourceTest, FromFileTrimsWhitespace) {
   for (const std::string content : {"tok-1", "tok-1\n", "tok-1\r\n", "  tok-1 \t\n\n"}) {
-    SCOPED_TRACE(testing::PrintToString(content));
+    SCOPED_TRACE(::testing::PrintToString(content));
     const std::string path = Write("token", content);
     auto source = TokenSource::FromFile(path);
     ASSERT_TRUE(source.ok()) << source.status().message();

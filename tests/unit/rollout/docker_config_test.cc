@@ -2,7 +2,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "tests/fakes/base64.h"
 #include "tests/fakes/fake_clock.h"
 
 namespace rollgate::rollout {
@@ -31,19 +31,10 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-std::string B64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
 // A document in the shape `kubectl create secret docker-registry` writes.
 std::string Config(const std::string& registry, const std::string& user, const std::string& pass) {
   return R"({"auths":{")" + registry + R"(":{"username":")" + user + R"(","password":")" + pass +
-         R"(","auth":")" + B64(user + ":" + pass) + R"("}}})";
+         R"(","auth":")" + testing::Base64Encode(user + ":" + pass) + R"("}}})";
 }
 
 // A credential as a pair, for comparisons and readable failures.
@@ -98,9 +89,9 @@ TEST(NormaliseRegistryKeyTest, EveryForm) {
 TEST(ParseDockerConfigJsonTest, KeysNormalisedInTheMap) {
   const auto creds = ParseOk(R"({"auths":{
       "https://index.docker.io/v1/": {"auth": ")" +
-                             B64("hub:p1") + R"("},
+                             testing::Base64Encode("hub:p1") + R"("},
       "HTTPS://Registry.Example.com:5000/v2/": {"auth": ")" +
-                             B64("ex:p2") + R"("},
+                             testing::Base64Encode("ex:p2") + R"("},
       "quay.io/team": {"username": "q", "password": "p3"}}})");
   ASSERT_EQ(creds.size(), 3U);
   EXPECT_EQ(Of(creds.at("docker.io")), UserPass("hub", "p1"));
@@ -118,17 +109,19 @@ TEST(ParseDockerConfigJsonTest, KubectlShape) {
 }
 
 TEST(ParseDockerConfigJsonTest, AuthSplitsAtTheFirstColon) {
-  const auto creds = ParseOk(R"({"auths":{"r.io":{"auth":")" + B64("u:pa:ss:") + R"("}}})");
+  const auto creds =
+      ParseOk(R"({"auths":{"r.io":{"auth":")" + testing::Base64Encode("u:pa:ss:") + R"("}}})");
   EXPECT_EQ(Of(creds.at("r.io")), UserPass("u", "pa:ss:"));
   // An empty password is a password.
-  EXPECT_EQ(Of(ParseOk(R"({"auths":{"r.io":{"auth":")" + B64("u:") + R"("}}})").at("r.io")),
+  EXPECT_EQ(Of(ParseOk(R"({"auths":{"r.io":{"auth":")" + testing::Base64Encode("u:") + R"("}}})")
+                   .at("r.io")),
             UserPass("u", ""));
 }
 
 TEST(ParseDockerConfigJsonTest, AuthWinsOverUsernameAndPassword) {
   const auto creds = ParseOk(R"({"auths":{"r.io":{"username":"plain","password":"pw",
                                  "auth":")" +
-                             B64("fromauth:authpw") + R"("}}})");
+                             testing::Base64Encode("fromauth:authpw") + R"("}}})");
   EXPECT_EQ(Of(creds.at("r.io")), UserPass("fromauth", "authpw"));
 }
 
@@ -161,23 +154,25 @@ TEST(ParseDockerConfigJsonTest, EmptyAuthsIsNoCredentials) {
 
 TEST(ParseDockerConfigJsonTest, TwoKeysForOneRegistry) {
   // The key written as the registry wins, whatever the order ...
-  const std::string normalised_first = R"({"auths":{"docker.io":{"auth":")" + B64("a:1") +
-                                       R"("},"https://index.docker.io/v1/":{"auth":")" +
-                                       B64("b:2") + R"("}}})";
+  const std::string normalised_first =
+      R"({"auths":{"docker.io":{"auth":")" + testing::Base64Encode("a:1") +
+      R"("},"https://index.docker.io/v1/":{"auth":")" + testing::Base64Encode("b:2") + R"("}}})";
   EXPECT_EQ(ParseOk(normalised_first).at("docker.io").username, "a");
   const std::string normalised_last = R"({"auths":{"https://index.docker.io/v1/":{"auth":")" +
-                                      B64("b:2") + R"("},"docker.io":{"auth":")" + B64("a:1") +
-                                      R"("}}})";
+                                      testing::Base64Encode("b:2") + R"("},"docker.io":{"auth":")" +
+                                      testing::Base64Encode("a:1") + R"("}}})";
   EXPECT_EQ(ParseOk(normalised_last).at("docker.io").username, "a");
   // ... else the key that sorts first.
-  const std::string neither = R"({"auths":{"registry-1.docker.io":{"auth":")" + B64("c:3") +
-                              R"("},"index.docker.io":{"auth":")" + B64("d:4") + R"("}}})";
+  const std::string neither = R"({"auths":{"registry-1.docker.io":{"auth":")" +
+                              testing::Base64Encode("c:3") + R"("},"index.docker.io":{"auth":")" +
+                              testing::Base64Encode("d:4") + R"("}}})";
   EXPECT_EQ(ParseOk(neither).at("docker.io").username, "d");
 }
 
 TEST(ParseDockerConfigJsonTest, LegacyDockercfg) {
-  const auto creds = ParseOk(R"({"https://index.docker.io/v1/":{"auth":")" + B64("old:pw") +
-                             R"(","email":"x@y"},"r.io":{"auth":")" + B64("r:pw2") + R"("}})");
+  const auto creds =
+      ParseOk(R"({"https://index.docker.io/v1/":{"auth":")" + testing::Base64Encode("old:pw") +
+              R"(","email":"x@y"},"r.io":{"auth":")" + testing::Base64Encode("r:pw2") + R"("}})");
   ASSERT_EQ(creds.size(), 2U);
   EXPECT_EQ(Of(creds.at("docker.io")), UserPass("old", "pw"));
   EXPECT_EQ(Of(creds.at("r.io")), UserPass("r", "pw2"));
@@ -227,10 +222,11 @@ TEST(ParseDockerConfigJsonTest, AuthNotBase64) {
 }
 
 TEST(ParseDockerConfigJsonTest, AuthWithoutColon) {
-  EXPECT_EQ(ParseError(R"({"auths":{"r.io":{"auth":")" + B64("justatoken") + R"("}}})"),
-            "dockerconfigjson: registry \"r.io\": \"auth\" does not decode to user:password "
-            "(no ':')");
-  EXPECT_EQ(ParseError(R"({"auths":{"r.io":{"auth":")" + B64(":pw") + R"("}}})"),
+  EXPECT_EQ(
+      ParseError(R"({"auths":{"r.io":{"auth":")" + testing::Base64Encode("justatoken") + R"("}}})"),
+      "dockerconfigjson: registry \"r.io\": \"auth\" does not decode to user:password "
+      "(no ':')");
+  EXPECT_EQ(ParseError(R"({"auths":{"r.io":{"auth":")" + testing::Base64Encode(":pw") + R"("}}})"),
             "dockerconfigjson: registry \"r.io\": \"auth\" has an empty user name");
 }
 
@@ -238,15 +234,15 @@ TEST(ParseDockerConfigJsonTest, AuthWithoutColon) {
 // problem is.
 TEST(ParseDockerConfigJsonTest, NoSecretInAnyError) {
   const std::string secret = "Hunter2Secret";
-  const std::string b64 = B64("user:" + secret);
+  const std::string b64 = testing::Base64Encode("user:" + secret);
   const std::vector<std::string> bad = {
       // auth: not base64 (the secret itself, and base64 broken by one character)
       R"({"auths":{"r.io":{"auth":")" + secret + R"("}}})",
       R"({"auths":{"r.io":{"auth":")" + b64 + R"(!"}}})",
       R"({"auths":{"r.io":{"auth":")" + b64.substr(0, b64.size() - 1) + R"("}}})",
       // auth: no colon, empty user
-      R"({"auths":{"r.io":{"auth":")" + B64(secret) + R"("}}})",
-      R"({"auths":{"r.io":{"auth":")" + B64(":" + secret) + R"("}}})",
+      R"({"auths":{"r.io":{"auth":")" + testing::Base64Encode(secret) + R"("}}})",
+      R"({"auths":{"r.io":{"auth":")" + testing::Base64Encode(":" + secret) + R"("}}})",
       // password without username; wrong types next to a secret
       R"({"auths":{"r.io":{"password":")" + secret + R"("}}})",
       R"({"auths":{"r.io":{"username":")" + secret + R"(","password":1}}})",
@@ -260,7 +256,7 @@ TEST(ParseDockerConfigJsonTest, NoSecretInAnyError) {
     const std::string msg = ParseError(doc);
     EXPECT_THAT(msg, Not(HasSubstr(secret))) << doc;
     EXPECT_THAT(msg, Not(HasSubstr(b64.substr(0, 8)))) << doc;
-    EXPECT_THAT(msg, Not(HasSubstr(B64(secret).substr(0, 8)))) << doc;
+    EXPECT_THAT(msg, Not(HasSubstr(testing::Base64Encode(secret).substr(0, 8)))) << doc;
   }
 }
 
