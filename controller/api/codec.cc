@@ -99,6 +99,9 @@ Json TrimMetadata(Json&& meta) {
   return out;
 }
 
+// The most of a value that a decode error repeats (the errors name fields; they stay short).
+constexpr std::size_t kMaxEcho = 64;
+
 Status Bad(const std::string& field, const std::string& what) {
   return Status(StatusCode::kInvalidArgument, field + ": " + what);
 }
@@ -129,6 +132,33 @@ ContainerSettings DecodeSettings(const Json& container) {
     s.limits = Quantities(Field(*res, "limits"));
   }
   return s;
+}
+
+// The smokeChecks of `parent` (an environment or one of its targets) into `out`; absent: none.
+// An unknown `when` is an error rather than a guess: it decides whether anything is patched
+// before the check has passed.
+Status DecodeSmokeChecks(const Json& parent, const std::string& path,
+                         std::vector<SmokeCheckSpec>& out) {
+  const Json* checks = Field(parent, "smokeChecks");
+  if (checks == nullptr) return Status::Ok();
+  if (!checks->is_array()) return Bad(path + ".smokeChecks", "must be a list");
+  std::size_t i = 0;
+  for (const auto& c : checks->as_array()) {
+    const std::string at = path + ".smokeChecks[" + std::to_string(i++) + "]";
+    if (!c.is_object()) return Bad(at, "must be an object");
+    SmokeCheckSpec sc;
+    sc.name = StringField(c, "name");
+    sc.image = StringField(c, "image");
+    sc.command = Strings(c, "command");
+    sc.timeout_seconds = static_cast<int>(Int(c, "timeoutSeconds", sc.timeout_seconds));
+    if (const std::string when = StringField(c, "when"); !when.empty()) {
+      const auto w = ParseSmokeCheckWhen(when);
+      if (!w) return Bad(at + ".when", "unknown value \"" + Bounded(when, kMaxEcho) + "\"");
+      sc.when = *w;
+    }
+    out.push_back(std::move(sc));
+  }
+  return Status::Ok();
 }
 
 Result<RolloutSpec> DecodeSpec(const Json& spec) {
@@ -162,7 +192,9 @@ Result<RolloutSpec> DecodeSpec(const Json& spec) {
     env.bake_seconds = static_cast<int>(Int(e, "bakeSeconds", 0));
     const Json* targets = Field(e, "targets");
     if (targets == nullptr || !targets->is_array()) return Bad(path + ".targets", "must be a list");
+    int ti = 0;
     for (const auto& t : targets->as_array()) {
+      const std::string target_path = path + ".targets[" + std::to_string(ti++) + "]";
       TargetSpec ts;
       ts.deployment = StringField(t, "deployment");
       ts.containers = StringMap(t, "containers");
@@ -176,8 +208,10 @@ Result<RolloutSpec> DecodeSpec(const Json& spec) {
         }
         ts.worker_validation = w;
       }
+      if (Status st = DecodeSmokeChecks(t, target_path, ts.smoke_checks); !st.ok()) return st;
       env.targets.push_back(std::move(ts));
     }
+    if (Status st = DecodeSmokeChecks(e, path, env.smoke_checks); !st.ok()) return st;
     if (const Json* an = Field(e, "analysis"); an != nullptr && an->is_object()) {
       AnalysisSpec a;
       if (const Json* p = Field(*an, "prometheus"); p != nullptr)
@@ -265,6 +299,31 @@ Result<RolloutStatus> DecodeStatus(const Json& st) {
         as.last_value = StringField(*a, "lastValue");
         as.message = StringField(*a, "message");
         es.analysis = as;
+      }
+      if (const Json* scs = Field(e, "smokeChecks"); scs != nullptr && scs->is_array()) {
+        std::size_t ci = 0;
+        for (const auto& c : scs->as_array()) {
+          const std::string at = "status.environments[" + Bounded(es.name, kMaxEcho) +
+                                 "].smokeChecks[" + std::to_string(ci++) + "]";
+          SmokeCheckStatus sc;
+          sc.name = StringField(c, "name");
+          sc.target = StringField(c, "target");
+          sc.job = StringField(c, "job");
+          const std::string check_phase = StringField(c, "phase");
+          auto cp =
+              check_phase.empty() ? SmokeCheckPhase::kRunning : ParseSmokeCheckPhase(check_phase);
+          if (!cp) {
+            return Bad(at + ".phase", "unknown phase \"" + Bounded(check_phase, kMaxEcho) + "\"");
+          }
+          sc.phase = *cp;
+          sc.started_at = ParseTime(StringField(c, "startedAt"));
+          sc.finished_at = ParseTime(StringField(c, "finishedAt"));
+          if (const Json* x = Field(c, "exitCode"); x != nullptr && x->is_integer()) {
+            sc.exit_code = static_cast<int>(x->as_number().to_int64());
+          }
+          sc.message = StringField(c, "message");
+          es.smoke_checks.push_back(std::move(sc));
+        }
       }
       out.environments.push_back(std::move(es));
     }
@@ -359,6 +418,30 @@ std::string PhaseName(EnvironmentPhase p) {
   return "";
 }
 
+std::string PhaseName(SmokeCheckPhase p) {
+  switch (p) {
+    case SmokeCheckPhase::kRunning:
+      return "Running";
+    case SmokeCheckPhase::kPassed:
+      return "Passed";
+    case SmokeCheckPhase::kFailed:
+      return "Failed";
+    case SmokeCheckPhase::kTimedOut:
+      return "TimedOut";
+  }
+  return "";
+}
+
+std::string SmokeCheckWhenName(SmokeCheckWhen w) {
+  switch (w) {
+    case SmokeCheckWhen::kBeforePatch:
+      return "BeforePatch";
+    case SmokeCheckWhen::kAfterHealthy:
+      return "AfterHealthy";
+  }
+  return "";
+}
+
 const std::vector<RolloutPhase>& AllRolloutPhases() {
   static const std::vector<RolloutPhase> kAll = {
       RolloutPhase::kPending,    RolloutPhase::kProgressing, RolloutPhase::kAwaitingApproval,
@@ -377,6 +460,13 @@ const std::vector<EnvironmentPhase>& AllEnvironmentPhases() {
   return kAll;
 }
 
+const std::vector<SmokeCheckPhase>& AllSmokeCheckPhases() {
+  static const std::vector<SmokeCheckPhase> kAll = {
+      SmokeCheckPhase::kRunning, SmokeCheckPhase::kPassed, SmokeCheckPhase::kFailed,
+      SmokeCheckPhase::kTimedOut};
+  return kAll;
+}
+
 std::optional<RolloutPhase> ParseRolloutPhase(std::string_view text) {
   if (text.empty()) return RolloutPhase::kNone;
   for (RolloutPhase p : AllRolloutPhases()) {
@@ -388,6 +478,20 @@ std::optional<RolloutPhase> ParseRolloutPhase(std::string_view text) {
 std::optional<EnvironmentPhase> ParseEnvironmentPhase(std::string_view text) {
   for (EnvironmentPhase p : AllEnvironmentPhases()) {
     if (PhaseName(p) == text) return p;
+  }
+  return std::nullopt;
+}
+
+std::optional<SmokeCheckPhase> ParseSmokeCheckPhase(std::string_view text) {
+  for (SmokeCheckPhase p : AllSmokeCheckPhases()) {
+    if (PhaseName(p) == text) return p;
+  }
+  return std::nullopt;
+}
+
+std::optional<SmokeCheckWhen> ParseSmokeCheckWhen(std::string_view text) {
+  for (SmokeCheckWhen w : {SmokeCheckWhen::kBeforePatch, SmokeCheckWhen::kAfterHealthy}) {
+    if (SmokeCheckWhenName(w) == text) return w;
   }
   return std::nullopt;
 }
@@ -525,6 +629,24 @@ Json EncodeStatus(const RolloutStatus& s) {
       if (!e.analysis->message.empty())
         a["message"] = Json::string(Bounded(e.analysis->message, kMaxMessage));
       je["analysis"] = a;
+    }
+    // Absent when there are none, so a status without smoke checks encodes as it always did.
+    if (!e.smoke_checks.empty()) {
+      Json scs = Json::array();
+      size_t m = 0;
+      for (const auto& c : e.smoke_checks) {
+        Json jc = Json::object();
+        jc["name"] = Json::string(c.name);
+        jc["target"] = Json::string(c.target);
+        jc["job"] = Json::string(c.job);
+        jc["phase"] = Json::string(PhaseName(c.phase));
+        PutTime(jc, "startedAt", c.started_at);
+        PutTime(jc, "finishedAt", c.finished_at);
+        if (c.exit_code) jc["exitCode"] = Json::number(*c.exit_code);
+        if (!c.message.empty()) jc["message"] = Json::string(Bounded(c.message, kMaxMessage));
+        scs[m++] = jc;
+      }
+      je["smokeChecks"] = scs;
     }
     envs[i++] = je;
   }

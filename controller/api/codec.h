@@ -23,11 +23,17 @@ using Json = web::json::value;
 // The phases as the API writes them ("Progressing"); kNone is "".
 std::string PhaseName(RolloutPhase p);
 std::string PhaseName(EnvironmentPhase p);
+std::string PhaseName(SmokeCheckPhase p);  // status.environments[].smokeChecks[].phase
 std::optional<RolloutPhase> ParseRolloutPhase(std::string_view text);
 std::optional<EnvironmentPhase> ParseEnvironmentPhase(std::string_view text);
+std::optional<SmokeCheckPhase> ParseSmokeCheckPhase(std::string_view text);
 // Every phase but kNone, in declaration order (for zero-initialised metric series).
 const std::vector<RolloutPhase>& AllRolloutPhases();
 const std::vector<EnvironmentPhase>& AllEnvironmentPhases();
+const std::vector<SmokeCheckPhase>& AllSmokeCheckPhases();
+// smokeChecks[].when as the API writes it ("BeforePatch", "AfterHealthy").
+std::string SmokeCheckWhenName(SmokeCheckWhen w);
+std::optional<SmokeCheckWhen> ParseSmokeCheckWhen(std::string_view text);
 
 Result<Rollout> DecodeRollout(const Json& obj);
 Json EncodeStatus(const RolloutStatus& status);

@@ -120,26 +120,36 @@ for f in "$data"/valid/*.yaml "$work/split-images.yaml"; do
   fi
 done
 
-# A rollout at every maximum: 32 images, 16 environments x 32 targets x 16 containers. Proves the
-# bounds are allowed and the CEL rules' actual cost stays within the per-request budget.
+# A rollout at every maximum: 32 images, 16 environments x 32 targets x 16 containers, 16 smoke
+# checks per environment and 8 per target. Proves the bounds are allowed and the CEL rules' actual
+# cost stays within the per-request budget.
 {
   printf 'apiVersion: rollgate.io/v1alpha1\nkind: ContainerRollout\nmetadata: {name: maximal}\n'
   printf 'spec:\n  images:\n'
   for i in $(seq 0 31); do printf '    image-%02d: registry.example.com/app/image-%02d:1.0.0\n' "$i" "$i"; done
   printf '  environments:\n'
   for e in $(seq 0 15); do
-    printf '  - name: environment-%02d\n    targets:\n' "$e"
+    printf '  - name: environment-%02d\n    smokeChecks:\n' "$e"
+    for s in $(seq 0 15); do
+      printf '    - {name: environment-check-%02d, image: image-%02d, command: ["true"]}\n' "$s" "$s"
+    done
+    printf '    targets:\n'
     for t in $(seq 0 31); do
       printf '    - deployment: deployment-%02d\n      containers: {' "$t"
       for c in $(seq 0 15); do printf 'container-%02d: image-%02d, ' "$c" $(((c + t) % 32)); done
-      printf '}\n'
+      printf '}\n      smokeChecks:\n'
+      for s in $(seq 0 7); do
+        printf '      - {name: target-%02d-check-%02d, image: image-%02d, command: ["true"]}\n' \
+          "$t" "$s" $(((s + t) % 32))
+      done
     done
   done
 } >"$work/maximal.yaml"
 if out=$(k create --dry-run=server -f "$work/maximal.yaml" 2>&1); then
-  pass "valid: rollout at every maximum (32 images, 16 environments x 32 targets x 16 containers) accepted"
+  pass "valid: rollout at every maximum (32 images, 16 environments x 32 targets x 16 containers," \
+    "16 smoke checks per environment and 8 per target) accepted"
 else
-  fail "valid: rollout at every maximum refused: $(one_line "$out")"
+  fail "valid: rollout at every maximum refused: $(one_line "${out:0:600}")"
 fi
 
 # --- 4. Invalid objects are refused with a readable message --------------------------------------
@@ -195,6 +205,19 @@ else
   fail "create analysis-defaults: $(one_line "$out")"
 fi
 
+if out=$(k create -f "$data/valid/smoke-checks.yaml" 2>&1); then
+  got=$(k get crol smoke-checks -o json | jq -c '.spec.environments |
+    [.[0].smokeChecks[0].timeoutSeconds, .[0].smokeChecks[0].when,
+     .[1].targets[0].smokeChecks[0].timeoutSeconds, .[1].targets[0].smokeChecks[0].when]')
+  if [[ "$got" == '[300,"BeforePatch",300,"AfterHealthy"]' ]]; then
+    pass "defaults: smokeChecks[].timeoutSeconds 300, when BeforePatch (environments and targets)"
+  else
+    fail "defaults on smoke-checks: got $got"
+  fi
+else
+  fail "create smoke-checks: $(one_line "$out")"
+fi
+
 # --- 6. Updates are validated too ----------------------------------------------------------------
 if out=$(k patch crol minimal --type=json -p \
   '[{"op":"add","path":"/spec/environments/-","value":{"name":"dev","targets":[{"deployment":"api","containers":{"api":"backend"}}]}}]' 2>&1); then
@@ -225,7 +248,11 @@ status='{"status":{"observedGeneration":'$gen',"revision":2,"phase":"Progressing
   "approvedAt":"2026-01-01T00:00:00Z","targets":[{"deployment":"api","namespace":"'$ns'",
   "previousImages":{"api":"registry.example.com/app/backend:1.9.0"},"replicas":3,"updatedReplicas":1,
   "readyReplicas":3,"availableReplicas":3}],"validation":{"gpuPods":0,"passed":0,"failed":0,"message":""},
-  "analysis":{"samples":1,"passed":1,"failed":0,"lastValue":"NaN","message":"ok"}}],
+  "analysis":{"samples":1,"passed":1,"failed":0,"lastValue":"NaN","message":"ok"},
+  "smokeChecks":[{"name":"imports","target":"api","job":"minimal-imports-0123456789","phase":"Passed",
+  "startedAt":"2026-01-01T00:00:00Z","finishedAt":"2026-01-01T00:00:30Z","exitCode":0},
+  {"name":"db-migrations","target":"api","job":"minimal-db-migrations-abcdef0123","phase":"Running",
+  "startedAt":"2026-01-01T00:01:00Z"}]}],
   "conditions":[{"type":"Progressing","status":"True","reason":"EnvironmentUpdating","message":"dev",
   "observedGeneration":'$gen',"lastTransitionTime":"2026-01-01T00:00:00Z"}],
   "resolvedImages":[{"name":"backend","reference":"registry.example.com/app/backend:2.0.0",

@@ -597,5 +597,241 @@ TEST(CodecStatus, ResolvedImagesRoundTrip) {
   EXPECT_TRUE(RoundTrip(RolloutStatus{}).resolved_images.empty());
 }
 
+// ---- smoke checks (issue 20) ----
+
+TEST(CodecRollout, DecodesSmokeChecksOfEnvironmentsAndTargetsWithTheirDefaults) {
+  auto r = DecodeRollout(RolloutJson(R"({"images":{"backend":"r.io/backend:2"},
+    "environments":[{"name":"dev",
+      "targets":[{"deployment":"api","containers":{"api":"backend"},
+                  "smokeChecks":[{"name":"db-migrations","image":"backend",
+                                  "command":["./migrate","--dry-run"],"timeoutSeconds":60,
+                                  "when":"AfterHealthy"}]},
+                 {"deployment":"web","containers":{"web":"backend"}}],
+      "smokeChecks":[{"name":"imports","image":"backend","command":["python","-c","import app"]},
+                     {"name":"ping","image":"backend","command":["true"],
+                      "when":"BeforePatch"}]}]})"));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const EnvironmentSpec& dev = r->spec.environments.at(0);
+  ASSERT_EQ(dev.smoke_checks.size(), 2u);
+  const SmokeCheckSpec& imports = dev.smoke_checks[0];
+  EXPECT_EQ(imports.name, "imports");
+  EXPECT_EQ(imports.image, "backend");
+  EXPECT_EQ(imports.command, (std::vector<std::string>{"python", "-c", "import app"}));
+  EXPECT_EQ(imports.timeout_seconds, 300) << "the CRD's default, when the server did not apply it";
+  EXPECT_EQ(imports.when, SmokeCheckWhen::kBeforePatch) << "the default";
+  EXPECT_EQ(dev.smoke_checks[1].when, SmokeCheckWhen::kBeforePatch);
+  ASSERT_EQ(dev.targets.size(), 2u);
+  ASSERT_EQ(dev.targets[0].smoke_checks.size(), 1u);
+  const SmokeCheckSpec& migrations = dev.targets[0].smoke_checks[0];
+  EXPECT_EQ(migrations.name, "db-migrations");
+  EXPECT_EQ(migrations.command, (std::vector<std::string>{"./migrate", "--dry-run"}));
+  EXPECT_EQ(migrations.timeout_seconds, 60);
+  EXPECT_EQ(migrations.when, SmokeCheckWhen::kAfterHealthy);
+  EXPECT_TRUE(dev.targets[1].smoke_checks.empty());
+
+  auto none = DecodeRollout(RolloutJson(kSpec));
+  ASSERT_TRUE(none.ok());
+  for (const EnvironmentSpec& e : none->spec.environments) {
+    EXPECT_TRUE(e.smoke_checks.empty());
+    for (const TargetSpec& t : e.targets) EXPECT_TRUE(t.smoke_checks.empty());
+  }
+}
+
+TEST(CodecRollout, ASmokeCheckOfAWrongShapeOrAnUnknownWhenNamesTheField) {
+  struct Case {
+    std::string label;
+    std::string environment;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {"not a list", R"("smokeChecks":{"name":"x"})", "spec.environments[0].smokeChecks"},
+      {"not an object", R"("smokeChecks":["x"])", "spec.environments[0].smokeChecks[0]"},
+      {"unknown when", R"("smokeChecks":[{"name":"x","image":"a","command":["t"],"when":"Later"}])",
+       "spec.environments[0].smokeChecks[0].when"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.label);
+    auto r = DecodeRollout(RolloutJson(R"({"images":{"a":"r.io/a:1"},"environments":[{"name":"dev",
+      "targets":[{"deployment":"api","containers":{"api":"a"}}],)" +
+                                       c.environment + "}]}"));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(c.field), std::string::npos) << r.status().message();
+  }
+  auto target = DecodeRollout(RolloutJson(R"({"images":{"a":"r.io/a:1"},"environments":[
+    {"name":"dev","targets":[{"deployment":"api","containers":{"api":"a"}},
+     {"deployment":"web","containers":{"web":"a"},
+      "smokeChecks":[{"name":"x","image":"a","command":["t"],"when":"afterhealthy"}]}]}]})"));
+  ASSERT_FALSE(target.ok());
+  EXPECT_NE(target.status().message().find("spec.environments[0].targets[1].smokeChecks[0].when"),
+            std::string::npos)
+      << target.status().message();
+}
+
+TEST(CodecSmokeCheck, PhasesAndWhenHaveTheirApiNames) {
+  std::vector<std::string> names;
+  for (SmokeCheckPhase p : AllSmokeCheckPhases()) {
+    names.push_back(PhaseName(p));
+    EXPECT_EQ(ParseSmokeCheckPhase(PhaseName(p)), p);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"Running", "Passed", "Failed", "TimedOut"}));
+  EXPECT_FALSE(ParseSmokeCheckPhase("").has_value());
+  EXPECT_FALSE(ParseSmokeCheckPhase("passed").has_value());
+  EXPECT_EQ(SmokeCheckWhenName(SmokeCheckWhen::kBeforePatch), "BeforePatch");
+  EXPECT_EQ(SmokeCheckWhenName(SmokeCheckWhen::kAfterHealthy), "AfterHealthy");
+  EXPECT_EQ(ParseSmokeCheckWhen("BeforePatch"), SmokeCheckWhen::kBeforePatch);
+  EXPECT_EQ(ParseSmokeCheckWhen("AfterHealthy"), SmokeCheckWhen::kAfterHealthy);
+  EXPECT_FALSE(ParseSmokeCheckWhen("Always").has_value());
+}
+
+TEST(CodecStatus, SmokeChecksRoundTripWithAndWithoutAnExitCode) {
+  RolloutStatus s = FullStatus();
+  SmokeCheckStatus running;
+  running.name = "imports";
+  running.target = "api";
+  running.job = "r-imports-0123456789";
+  running.phase = SmokeCheckPhase::kRunning;
+  running.started_at = kT0 + seconds(10);
+  SmokeCheckStatus failed;
+  failed.name = "db-migrations";
+  failed.target = "worker";
+  failed.job = "r-db-migrations-abcdef0123";
+  failed.phase = SmokeCheckPhase::kFailed;
+  failed.started_at = kT0 + seconds(20);
+  failed.finished_at = kT0 + seconds(80);
+  failed.exit_code = 3;
+  failed.message = "smoke check db-migrations failed with exit code 3: BackoffLimitExceeded";
+  SmokeCheckStatus zero = failed;
+  zero.name = "ping";
+  zero.phase = SmokeCheckPhase::kPassed;
+  zero.exit_code = 0;
+  zero.message.clear();
+  SmokeCheckStatus timed_out = running;
+  timed_out.name = "slow";
+  timed_out.phase = SmokeCheckPhase::kTimedOut;
+  timed_out.finished_at = kT0 + seconds(310);
+  s.environments[1].smoke_checks = {running, failed, zero, timed_out};
+
+  const Json encoded = EncodeStatus(s);
+  const Json& checks = encoded.at("environments").at(1).at("smokeChecks");
+  ASSERT_EQ(checks.size(), 4u);
+  EXPECT_FALSE(checks.at(0).has_field("exitCode")) << "absent, not 0";
+  EXPECT_FALSE(checks.at(0).has_field("finishedAt"));
+  EXPECT_FALSE(checks.at(0).has_field("message"));
+  EXPECT_EQ(checks.at(0).at("phase").as_string(), "Running");
+  EXPECT_EQ(checks.at(1).at("exitCode").as_integer(), 3);
+  EXPECT_EQ(checks.at(2).at("exitCode").as_integer(), 0) << "a zero exit code is recorded";
+  EXPECT_EQ(checks.at(3).at("phase").as_string(), "TimedOut");
+
+  const RolloutStatus back = RoundTrip(s);
+  EXPECT_TRUE(back == s);
+  ASSERT_EQ(back.environments.size(), 2u);
+  EXPECT_TRUE(back.environments[0].smoke_checks.empty());
+  const auto& got = back.environments[1].smoke_checks;
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0].name, "imports");
+  EXPECT_EQ(got[0].target, "api");
+  EXPECT_EQ(got[0].job, "r-imports-0123456789");
+  EXPECT_EQ(got[0].phase, SmokeCheckPhase::kRunning);
+  EXPECT_EQ(got[0].started_at, kT0 + seconds(10));
+  EXPECT_FALSE(got[0].finished_at.has_value());
+  EXPECT_FALSE(got[0].exit_code.has_value());
+  EXPECT_EQ(got[1].phase, SmokeCheckPhase::kFailed);
+  EXPECT_EQ(got[1].finished_at, kT0 + seconds(80));
+  EXPECT_EQ(got[1].exit_code, 3);
+  EXPECT_EQ(got[1].message, failed.message);
+  EXPECT_EQ(got[2].phase, SmokeCheckPhase::kPassed);
+  EXPECT_EQ(got[2].exit_code, 0);
+  EXPECT_EQ(got[3].phase, SmokeCheckPhase::kTimedOut);
+
+  // A change of any field is a change of status (the status write is skipped when equal).
+  RolloutStatus changed = s;
+  changed.environments[1].smoke_checks[0].exit_code = 0;
+  EXPECT_FALSE(changed == s);
+  changed = s;
+  changed.environments[1].smoke_checks[1].phase = SmokeCheckPhase::kTimedOut;
+  EXPECT_FALSE(changed == s);
+}
+
+TEST(CodecStatus, NoSmokeChecksEncodeAsBefore) {
+  const RolloutStatus s = FullStatus();
+  const std::string encoded = EncodeStatus(s).serialize();
+  EXPECT_EQ(encoded.find("smokeChecks"), std::string::npos) << encoded;
+  // The key is absent, so a status written before smoke checks existed is equal to its re-encoding.
+  Json obj = RolloutJson(kSpec);
+  obj["status"] = EncodeStatus(s);
+  auto r = DecodeRollout(obj);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(EncodeStatus(r->status).serialize(), encoded);
+  // An empty list from the server reads as none, too.
+  obj["status"]["environments"][0]["smokeChecks"] = Json::array();
+  auto empty = DecodeRollout(obj);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->status.environments[0].smoke_checks.empty());
+  EXPECT_EQ(EncodeStatus(empty->status).serialize(), encoded);
+}
+
+TEST(CodecStatus, ASmokeCheckWithAnUnknownPhaseIsAnErrorNamingIt) {
+  Json obj = RolloutJson(kSpec);
+  obj["status"] = Parse(R"({"revision":1,"phase":"Progressing","environments":[{"name":"dev",
+    "smokeChecks":[{"name":"imports","phase":"Exploded"}]}]})");
+  auto r = DecodeRollout(obj);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("status.environments[dev].smokeChecks[0].phase"),
+            std::string::npos)
+      << r.status().message();
+  // The error names the field and repeats a bounded part of the value only.
+  obj["status"]["environments"][0]["smokeChecks"][0]["phase"] =
+      Json::string(std::string(5000, 'x'));
+  auto long_phase = DecodeRollout(obj);
+  ASSERT_FALSE(long_phase.ok());
+  EXPECT_LT(long_phase.status().message().size(), 256u);
+  obj["status"]["environments"][0]["smokeChecks"][0]["phase"] = Json::string("Passed");
+  auto ok = DecodeRollout(obj);
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(ok->status.environments[0].smoke_checks.at(0).phase, SmokeCheckPhase::kPassed);
+}
+
+TEST(CodecBounds, ASmokeChecksMessageIsBounded) {
+  RolloutStatus s;
+  EnvironmentStatus e;
+  e.name = "dev";
+  SmokeCheckStatus c;
+  c.name = "imports";
+  c.phase = SmokeCheckPhase::kFailed;
+  c.message = std::string(std::size_t{100} * 1024, 'l');
+  e.smoke_checks.push_back(c);
+  s.environments.push_back(e);
+  const Json j = EncodeStatus(s);
+  EXPECT_EQ(j.at("environments").at(0).at("smokeChecks").at(0).at("message").as_string().size(),
+            kMaxMessage);
+}
+
+TEST(CodecSpecHash, ASmokeCheckChangeIsANewRevision) {
+  const std::string spec = R"({"images":{"a":"r.io/a:1"},"environments":[{"name":"dev",
+    "targets":[{"deployment":"api","containers":{"api":"a"},
+                "smokeChecks":[{"name":"t","image":"a","command":["true"]}]}],
+    "smokeChecks":[{"name":"e","image":"a","command":["true"],"timeoutSeconds":300}]}]})";
+  const Json base = RolloutJson(spec);
+  const std::string h = SpecHash(base);
+  Json command = base;
+  command["spec"]["environments"][0]["smokeChecks"][0]["command"][0] = Json::string("false");
+  EXPECT_NE(SpecHash(command), h);
+  Json timeout = base;
+  timeout["spec"]["environments"][0]["smokeChecks"][0]["timeoutSeconds"] = Json::number(60);
+  EXPECT_NE(SpecHash(timeout), h);
+  Json when = base;
+  when["spec"]["environments"][0]["targets"][0]["smokeChecks"][0]["when"] =
+      Json::string("AfterHealthy");
+  EXPECT_NE(SpecHash(when), h);
+  // The cache keeps them: a trimmed rollout hashes and decodes the same.
+  const Json trimmed = TrimRollout(Json(base));
+  EXPECT_EQ(SpecHash(trimmed), h);
+  auto r = DecodeRollout(trimmed);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->spec.environments[0].smoke_checks.size(), 1u);
+  EXPECT_EQ(r->spec.environments[0].targets[0].smoke_checks.size(), 1u);
+}
+
 }  // namespace
 }  // namespace rollgate::api
