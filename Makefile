@@ -58,7 +58,8 @@ demo: control-plane deps $(BUILD)/build.ninja
 	@bash hack/demo.sh $(BUILD)
 
 # `make demo` on a real node (hack/real-node.sh; root): real testapp containers on rollgate-real-0,
-# swapped 1.0 -> 2.0 environment by environment (hack/demo.sh --real). One real node per machine.
+# swapped 1.0 -> 2.0 environment by environment, with smoke checks run as Jobs on the node
+# (hack/demo.sh --real). One real node per machine.
 .PHONY: demo-real
 demo-real: control-plane deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j$(JOBS) --target rollgate-controller rollgate

@@ -5,11 +5,19 @@
 #                               passes $(BUILD) after building it and the control plane's binaries)
 #
 # --real (`make demo-real`; root): the same on a real node (hack/real-node.sh): the cluster starts
-# with --real-node, the test application images (hack/test-app-images.sh) are pushed to the node's
-# registry, and the Deployments (hack/demo/deployments-real.yaml) run real testapp:1.0 containers
-# on rollgate-real-0, which the rollout (hack/demo/rollout-real.yaml: dev -> staging -> production)
-# swaps for testapp:2.0; the summary adds each pod's node and image digest. The controller runs on
-# the host, as in the plain demo.
+# with --real-node, the node rollgate-real-0 advertises DEMO_GPUS nvidia.com/gpu (it has none; its
+# status patched, hack/lib/node-gpus.sh, and kept by the kubelet's next status post, checked), the
+# test application images (hack/test-app-images.sh) are pushed to the node's registry, the target
+# namespaces enforce the restricted Pod Security Standard, and the split-image application's
+# Deployments (hack/demo/deployments-real.yaml: api and a CPU worker in dev, api and a GPU worker
+# in staging and production) run real testapp:1.0 containers on rollgate-real-0, which the rollout
+# (hack/demo/rollout-real.yaml: dev -> staging -> production) swaps for testapp:2.0 under three
+# logical images (backend, worker-cpu, worker-gpu), with smoke checks: Jobs of the new image built
+# from the targets' pod templates, the GPU worker's requesting a GPU. The progress lines show the
+# checks while they run; the summary adds one line per check (phase, exit code, duration, the node
+# its pod ran on and its log's last line, both caught by a watch of the checks' pods while they
+# live) and each pod's node and image digest. The controller runs on the host, as in the plain
+# demo.
 #
 # 1. starts a local control plane (hack/cluster.sh) in a temporary directory;
 # 2. installs the ContainerRollout CRD (crds/);
@@ -18,11 +26,13 @@
 # 4. applies the ContainerRollout to 2.0.0 (hack/demo/rollout.yaml): dev -> staging -> canary ->
 #    production, production with manual approval;
 # 5. runs the controller in the background (its log in the temporary directory);
-# 6. prints a line whenever the rollout's status changes, and promotes production (the
-#    rollgate.io/promote annotation) when it awaits approval;
+# 6. prints a line whenever the rollout's status changes (an environment's smoke checks while they
+#    run, when it has any), and promotes production (the rollgate.io/promote annotation) when it
+#    awaits approval;
 # 7. ends at a terminal phase or after ROLLGATE_DEMO_TIMEOUT seconds (default 300) with a summary:
-#    per environment its phase, duration and images before/after, the rollout's Events, the total
-#    time. Exit status 0 only when the rollout Succeeded; otherwise the controller log's tail too.
+#    per environment its phase, duration and images before/after, the smoke checks (if any), the
+#    rollout's Events, the total time. Exit status 0 only when the rollout Succeeded; otherwise the
+#    controller log's tail too.
 #
 # The control plane and the controller are always stopped on exit, Ctrl-C included. The temporary
 # directory is removed after a success and kept (controller log) after a failure.
@@ -34,12 +44,15 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=control-plane-versions.sh
 source "$here/control-plane-versions.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/node-gpus.sh
+source "$here/lib/node-gpus.sh"
 
 readonly DEMO_DIR=$here/demo
 readonly ROLLOUT_NS=app ROLLOUT_NAME=split-images-v2
 readonly TARGET_NAMESPACES=(app-dev app-staging app-prod)
 readonly TIMEOUT_S=${ROLLGATE_DEMO_TIMEOUT:-300}
 readonly POLL_US=500000
+readonly REAL_NODE=rollgate-real-0 DEMO_GPUS=4 # --real: the GPUs the real node advertises
 
 if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then
   BOLD=$'\e[1m' DIM=$'\e[2m' RED=$'\e[31m' GREEN=$'\e[32m' YELLOW=$'\e[33m' RESET=$'\e[0m'
@@ -94,7 +107,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/rollgate-demo.XXXXXX")
 cluster_dir=$work/cluster
 controller_log=$work/controller.log
 state=$work/state.json
-controller_pid=""
+controller_pid="" smoke_watch_pid=""
+smoke_pods=$work/smoke-pods.txt smoke_logs=$work/smoke-logs
 keep_work=${ROLLGATE_DEMO_KEEP:-0}
 rollout_file=$DEMO_DIR/rollout.yaml deployments_file=$DEMO_DIR/deployments.yaml
 
@@ -126,6 +140,10 @@ cleanup() {
   set +e
   step "Tearing down"
   stop_controller
+  if [[ -n "$smoke_watch_pid" ]]; then
+    kill -TERM "$smoke_watch_pid" 2>/dev/null
+    wait "$smoke_watch_pid" 2>/dev/null
+  fi
   if [[ -d "$cluster_dir" ]]; then
     "$here/cluster.sh" down "$cluster_dir" 2>&1 | indent
   fi
@@ -143,7 +161,7 @@ trap 'warn "terminated"; exit 143' TERM HUP
 # --- 1. control plane ---------------------------------------------------------------------------
 
 if ((real)); then
-  printf '%sRollgate demo on a real node%s: swap real testapp containers from 1.0 to 2.0, environment by environment\n' \
+  printf '%sRollgate demo on a real node%s: roll the split-image application, real testapp containers, from 1.0 to 2.0, environment by environment, smoke checks included\n' \
     "$BOLD" "$RESET"
 else
   printf '%sRollgate demo%s: roll the split-image application from 1.9.0 to 2.0.0, environment by environment\n' \
@@ -169,6 +187,15 @@ kubectl_bin=$CONTROL_PLANE_BIN/kubectl
 [[ -x "$kubectl_bin" ]] || kubectl_bin=$(command -v kubectl) || die "kubectl not found"
 k() { "$kubectl_bin" --kubeconfig "$KUBECONFIG" "$@"; }
 info "KUBECONFIG=$KUBECONFIG"
+if ((real)); then
+  # The node has no GPU: its status advertises some, as a device plugin would, for the GPU worker
+  # and its smoke check; the kubelet's next status post must keep them.
+  t_patch=$(date +%s)
+  node_gpus_advertise k "$REAL_NODE" "$DEMO_GPUS" || die "patching $REAL_NODE's status failed"
+  node_gpus_watch k "$REAL_NODE" "$DEMO_GPUS" "$t_patch" 1 0 20 ||
+    die "$REAL_NODE's nvidia.com/gpu: $node_gpus_error"
+  info "$REAL_NODE advertises $DEMO_GPUS nvidia.com/gpu (its status patched; no real GPU), kept by the kubelet's status post at $node_gpus_posts"
+fi
 k get nodes -o custom-columns='NODE:.metadata.name,TYPE:.metadata.labels.node\.kubernetes\.io/instance-type,GPUS:.status.allocatable.nvidia\.com/gpu' |
   indent
 
@@ -199,6 +226,12 @@ else
   step "Creating namespaces and the application's Deployments at 1.9.0 (hack/demo/)"
 fi
 k apply -f "$DEMO_DIR/namespaces.yaml" | indent
+if ((real)); then
+  # Real pods, and the smoke checks' Jobs built from their templates, under the restricted
+  # Pod Security Standard (hack/demo/deployments-real.yaml is compliant).
+  k label --overwrite namespace "${TARGET_NAMESPACES[@]}" pod-security.kubernetes.io/enforce=restricted \
+    pod-security.kubernetes.io/enforce-version=latest | indent
+fi
 k apply -f "$deployments_file" | indent
 info "waiting for the Deployments to be available..."
 for ns in "${TARGET_NAMESPACES[@]}"; do
@@ -248,11 +281,24 @@ rollout_source=hack/demo/rollout.yaml
 step "Applying the ContainerRollout $ROLLOUT_NS/$ROLLOUT_NAME ($rollout_source)"
 k apply -f "$rollout_file" | indent
 if ((real)); then
-  info "images: backend -> $ROLLGATE_REGISTRY/testapp:2.0 (real containers on rollgate-real-0)"
-  info "environments: dev -> staging (bake 3 s) -> production (manual approval)"
+  info "images: backend, worker-cpu, worker-gpu -> $ROLLGATE_REGISTRY/testapp:2.0 (one test image, three logical names; real containers on $REAL_NODE)"
+  info "environments: dev (smoke checks backend-starts, cpu-worker before the patch)"
+  info "           -> staging (smoke check canary-inference once healthy; bake 3 s)"
+  info "           -> production (manual approval; smoke check gpu-worker-sees-a-device, with a GPU, before the patch)"
 else
   info "images: backend, worker-gpu, worker-cpu -> 2.0.0"
   info "environments: dev -> staging -> canary (bake 3 s) -> production (manual approval)"
+fi
+
+# The smoke checks' pods, watched from now on: each one's node, GPU limit and exit code as the
+# kubelet reports it (a passed check's Job and pod are deleted at once), and its log while it is
+# there.
+if ((real)); then
+  mkdir -p "$smoke_logs"
+  "$kubectl_bin" --kubeconfig "$KUBECONFIG" get pods -A -l rollgate.io/smoke-check --watch --no-headers \
+    -o custom-columns='NAMESPACE:.metadata.namespace,POD:.metadata.name,JOB:.metadata.ownerReferences[0].name,NODE:.spec.nodeName,GPU:.spec.containers[0].resources.limits.nvidia\.com/gpu,EXIT:.status.containerStatuses[0].state.terminated.exitCode' \
+    </dev/null >"$smoke_pods" 2>/dev/null &
+  smoke_watch_pid=$!
 fi
 
 # --- 5. the controller --------------------------------------------------------------------------
@@ -291,6 +337,15 @@ deps = {(i["metadata"]["namespace"], i["metadata"]["name"]): i
 spec, st = ro["spec"], ro.get("status") or {}
 env_status = {e["name"]: e for e in st.get("environments", [])}
 phase = st.get("phase") or "Pending"
+
+def smoke(env, es, when):
+    """The environment's smoke checks of `when` that have a record: "name Phase, ..."."""
+    names = {c["name"] for c in env.get("smokeChecks", []) + [
+        c for t in env["targets"] for c in t.get("smokeChecks", [])]
+        if c.get("when", "BeforePatch") == when}
+    return ", ".join("%s %s" % (c["name"], c.get("phase", "Running"))
+                     for c in es.get("smokeChecks", []) if c["name"] in names)
+
 parts, to_approve = [], ""
 for env in spec["environments"]:
     es = env_status.get(env["name"], {})
@@ -320,7 +375,12 @@ for env in spec["environments"]:
         v = es.get("validation")
         if v and ep == "Verifying":
             detail += ", %d/%d GPU pods CUDA-validated" % (v.get("passed", 0), v.get("gpuPods", 0))
+        checks = smoke(env, es, "AfterHealthy") if ep == "Verifying" else ""
+        if checks:
+            detail += ", smoke checks: " + checks
         detail += ")"
+    elif ep == "Pending" and smoke(env, es, "BeforePatch"):
+        detail = "(smoke checks: %s)" % smoke(env, es, "BeforePatch")
     elif ep in ("Failed", "RolledBack") and es.get("reason"):
         detail = "(%s)" % es["reason"]
     elif ep == "AwaitingApproval" and not es.get("approvedAt"):
@@ -333,10 +393,22 @@ print("\x1f".join([phase, to_approve, "%s current=%s  %s" % (
 PY
 }
 
+# fetch_smoke_logs: the log of each smoke check pod that the watch saw terminate, once (into
+# $smoke_logs/NAMESPACE_POD; empty when it is already gone).
+fetch_smoke_logs() {
+  [[ -s "$smoke_pods" ]] || return 0
+  local ns pod exit_code
+  while read -r ns pod _ _ _ exit_code; do
+    [[ "$exit_code" != "<none>" && ! -e "$smoke_logs/${ns}_$pod" ]] || continue
+    k logs -n "$ns" "$pod" </dev/null >"$smoke_logs/${ns}_$pod" 2>/dev/null || true
+  done <"$smoke_pods"
+}
+
 step "Watching the rollout (Ctrl-C stops the demo and tears everything down)"
 last_line="" final_phase="" approved=" " timed_out=0 controller_died=0
 while :; do
   loop_start=$(now_us)
+  ((real)) && fetch_smoke_logs
   if out=$(poll); then
     IFS=$'\x1f' read -r phase to_approve line <<<"$out"
     if [[ "$line" != "$last_line" ]]; then
@@ -382,11 +454,11 @@ elif ((controller_died)); then
 fi
 poll >/dev/null || true
 if [[ -s "$state" ]]; then
-  python3 - "$state" <<'PY'
-import calendar, json, sys, time
+  python3 - "$state" "$smoke_pods" "$smoke_logs" <<'PY'
+import calendar, json, os, sys, time
 
 def ts(s):
-    return calendar.timegm(time.strptime(s, "%Y-%m-%dT%H:%M:%SZ")) if s else None
+    return calendar.timegm(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")) if s else None
 
 items = json.load(open(sys.argv[1]))["items"]
 ro = next(i for i in items if i["kind"] == "ContainerRollout")
@@ -429,6 +501,54 @@ for r in rows:
     print("    " + "  ".join(v.ljust(w[i]) for i, v in enumerate(r)).rstrip())
 for n in notes:
     print("    " + n.strip())
+
+# The smoke checks: status.environments[].smokeChecks, plus what the watch of their pods saw (--real
+# only): the node, the GPU limit and, while the pod was there, its log's verdict line (testapp's
+# PASSED or FAILED line; stdout and stderr interleave in the log, so not always the last line).
+pods = {}  # (namespace, job) -> (node, GPUs, log line)
+if os.path.exists(sys.argv[2]):
+    for line in open(sys.argv[2]):
+        f = line.split()
+        if len(f) != 6:
+            continue
+        ns, pod, job, node, gpu, _ = f
+        log = ""
+        try:
+            lines = open(os.path.join(sys.argv[3], ns + "_" + pod)).read().splitlines()
+            verdict = [l for l in lines if "PASSED" in l or "FAILED" in l]
+            log = (verdict or lines or [""])[-1]
+        except OSError:
+            pass
+        old = pods.get((ns, job), ("", "", ""))
+        pods[(ns, job)] = (node if node != "<none>" else old[0], gpu if gpu != "<none>" else old[1],
+                           log or old[2])
+smoke_notes = []
+rows = [("ENVIRONMENT", "SMOKE CHECK", "WHEN", "IMAGE", "TARGET", "PHASE", "EXIT", "DURATION",
+         "NODE", "GPU", "LOG")]
+for env in spec["environments"]:
+    ns = env.get("namespace", ro["metadata"]["namespace"])
+    declared = [(c, None) for c in env.get("smokeChecks", [])] + [
+        (c, t["deployment"]) for t in env["targets"] for c in t.get("smokeChecks", [])]
+    records = {c["name"]: c for c in env_status.get(env["name"], {}).get("smokeChecks", [])}
+    for c, target in declared:
+        r = records.get(c["name"], {})
+        start, end = ts(r.get("startedAt")), ts(r.get("finishedAt"))
+        node, gpu, log = pods.get((ns, r.get("job")), ("", "", ""))
+        rows.append((env["name"], c["name"], c.get("when", "BeforePatch"),
+                     "%s (%s)" % (c["image"], spec["images"].get(c["image"], "?").rsplit("/", 1)[-1]),
+                     r.get("target") or target or "-", r.get("phase", "not run"),
+                     str(r["exitCode"]) if "exitCode" in r else "-",
+                     "%ds" % (end - start) if start is not None and end is not None else "-",
+                     node or "-", gpu or "-", log or "-"))
+        if r.get("message") and r.get("phase") != "Passed":
+            smoke_notes.append("%s/%s: %s" % (env["name"], c["name"], r["message"]))
+if len(rows) > 1:
+    print()
+    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("    " + "  ".join(v.ljust(w[i]) for i, v in enumerate(r)).rstrip())
+    for n in smoke_notes:
+        print("    " + n.strip())
 PY
 fi
 

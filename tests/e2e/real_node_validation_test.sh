@@ -83,6 +83,8 @@ start=$SECONDS
 check_name="real node validation test"
 # shellcheck source-path=SCRIPTDIR source=lib/checks.sh
 source "$here/lib/checks.sh"
+# shellcheck source-path=SCRIPTDIR source=../../hack/lib/node-gpus.sh
+source "$repo/hack/lib/node-gpus.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/rollgate-real-node-validation.XXXXXX")
 cluster=$work/cluster
 controller_pid="" pod_watch_pid="" pod_watch=""
@@ -179,33 +181,21 @@ cluster_up() {
 }
 
 # advertise_gpus: GPUS nvidia.com/gpu on the node's status (capacity and allocatable), as a device
-# plugin would; then watches the node until the kubelet has posted its status twice more (its Ready
-# condition's lastHeartbeatTime after the patch; every 4 s, nodeStatusUpdateFrequency in
-# hack/real-node.sh), at least 8 s and at most 30 s: the GPUs must stay all along.
+# plugin would (hack/lib/node-gpus.sh); then watches the node until the kubelet has posted its
+# status twice more (its Ready condition's lastHeartbeatTime after the patch; every 4 s,
+# nodeStatusUpdateFrequency in hack/real-node.sh), at least 8 s and at most 30 s: the GPUs must
+# stay all along.
 advertise_gpus() {
-  local patch t_patch t0 json gpus bad="" beat beats=""
-  patch=$(jq -cn --arg n "$GPUS" '[{op: "add", path: "/status/capacity/nvidia.com~1gpu", value: $n},
-    {op: "add", path: "/status/allocatable/nvidia.com~1gpu", value: $n}]')
+  local t_patch
   t_patch=$(date +%s)
-  if ! kubectl patch node "$NODE" --subresource=status --type=json -p "$patch" >/dev/null 2>"$work/patch.err"; then
+  if ! node_gpus_advertise kubectl "$NODE" "$GPUS" 2>"$work/patch.err"; then
     fail "patching $NODE's status: $(one_line "$(cat "$work/patch.err")")"
     finish
   fi
-  t0=$SECONDS
-  while ((SECONDS - t0 < 30)); do
-    json=$(kubectl get node "$NODE" -o json)
-    gpus=$(jq -r --arg g "$GPU" '"\(.status.capacity[$g] // "none")/\(.status.allocatable[$g] // "none")"' <<<"$json")
-    [[ "$gpus" == "$GPUS/$GPUS" ]] || { bad="capacity/allocatable $gpus after $((SECONDS - t0))s"; break; }
-    beat=$(jq -r '.status.conditions[] | select(.type == "Ready") | .lastHeartbeatTime' <<<"$json")
-    if (($(date -u -d "$beat" +%s) > t_patch)) && [[ " $beats " != *" $beat "* ]]; then beats+="${beats:+ }$beat"; fi
-    (($(wc -w <<<"$beats") >= 2 && SECONDS - t0 >= 8)) && break
-    sleep 1
-  done
-  if [[ -z "$bad" ]] && (($(wc -w <<<"$beats") >= 2)); then
-    pass "$NODE advertises $GPUS $GPU (capacity and allocatable), still after $((SECONDS - t0))s and $(wc -w <<<"$beats") status posts of the kubelet ($beats)"
+  if node_gpus_watch kubectl "$NODE" "$GPUS" "$t_patch" 2 8 30; then
+    pass "$NODE advertises $GPUS $GPU (capacity and allocatable), still after ${node_gpus_elapsed}s and $(wc -w <<<"$node_gpus_posts") status posts of the kubelet ($node_gpus_posts)"
   else
-    [[ -n "$bad" ]] || bad="kept, but the kubelet posted its status only $(wc -w <<<"$beats") time(s) in 30 s (${beats:-none}): survival not shown"
-    fail "$NODE's $GPU: $bad"
+    fail "$NODE's $GPU: $node_gpus_error"
   fi
 }
 
@@ -546,7 +536,7 @@ for c in "${cases[@]}"; do
   finish_case "$c"
 done
 # The kubelet kept the GPUs advertised to the end.
-gpus=$(kubectl get node "$NODE" -o json | jq -r --arg g "$GPU" '"\(.status.capacity[$g] // "none")/\(.status.allocatable[$g] // "none")"')
+gpus=$(node_gpus kubectl "$NODE")
 if [[ "$gpus" == "$GPUS/$GPUS" ]]; then
   pass "$NODE still advertises $GPUS $GPU at the end ($((SECONDS - start))s after the start)"
 else
