@@ -1268,7 +1268,8 @@ GateResult Planner::SmokeCheckVerdict(const SmokeJob& j, const SmokeJobObservati
       return GateResult::Pass();
     }
     case State::kRunning: {
-      if (!record.started_at) record.started_at = obs_.now;  // adopted after a restart
+      // Adopted after a restart before its record was written: it started when it was created.
+      if (!record.started_at) record.started_at = seen.created_at.value_or(obs_.now);
       // The Job's activeDeadlineSeconds ends it; this bound holds when the Job controller does
       // not (stopped, or the Job's deadline was edited).
       constexpr seconds kGrace{60};

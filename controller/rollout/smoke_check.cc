@@ -321,6 +321,7 @@ SmokeJobObservation ObserveSmokeJob(const kube::Json& job, const std::vector<kub
   SmokeJobObservation out;
   if (!job.is_object()) return out;
   out.uid = kube::MetaString(job, "uid");
+  out.created_at = api::ParseTime(kube::MetaString(job, "creationTimestamp"));
   const Json* meta = Field(job, "metadata");
   const Json* annotations = meta != nullptr ? Field(*meta, "annotations") : nullptr;
   const std::string owner =

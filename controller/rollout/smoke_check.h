@@ -106,7 +106,8 @@ Result<kube::Json> BuildSmokeJob(const kube::Json& deployment, const SmokeJob& j
 struct SmokeJobObservation {
   enum class State { kAbsent, kRunning, kSucceeded, kFailed, kTimedOut, kForeign };
   State state = State::kAbsent;
-  std::string uid;  // the Job's
+  std::string uid;                          // the Job's
+  std::optional<api::WallTime> created_at;  // the Job's creationTimestamp
   std::optional<int> exit_code;
   // kFailed, kTimedOut: the Job's condition and the container's last log lines (bounded,
   // sanitised); kForeign: whose Job it is.

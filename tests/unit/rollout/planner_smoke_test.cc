@@ -218,6 +218,17 @@ TEST(PlannerSmoke, AJobOfTheSameNameThatIsNotTheRolloutsFailsTheCheckAndIsLeftAl
               .message_has = "not created by this rollout (it belongs to rollout x/y)"});
 }
 
+TEST(PlannerSmoke, AJobAdoptedBeforeItsRecordWasWrittenStartedWhenItWasCreated) {
+  World w = WithChecks({Check("imports")});
+  w.Step();
+  SmokeJobObservation running = Seen(State::kRunning);
+  running.created_at = kT0 - seconds(4);
+  w.obs.smoke_jobs = {{"imports", running}};
+  Plan p = w.Step();
+  EXPECT_TRUE(p.smoke_create.empty()) << "adopted, not created again";
+  EXPECT_EQ(Record(w, 0, "imports").started_at, kT0 - seconds(4));
+}
+
 TEST(PlannerSmoke, AJobThatCouldNotBeReadIsWaitedFor) {
   World w = WithChecks({Check("imports")});
   w.Step();
