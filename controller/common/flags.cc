@@ -73,6 +73,22 @@ void FlagSet::List(const std::string& name, std::vector<std::string>* target,
              }});
 }
 
+void FlagSet::Short(char letter, const std::string& name) { short_[letter] = name; }
+
+Status FlagSet::SetFlag(const std::string& shown, const Flag& f, bool has_value, std::string value,
+                        int argc, const char* const* argv, int* i) {
+  if (!has_value) {
+    if (f.is_bool) {
+      value = "true";
+    } else if (*i + 1 < argc) {
+      value = argv[++*i];
+    } else {
+      return Status(StatusCode::kInvalidArgument, "flag " + shown + " needs a value");
+    }
+  }
+  return f.set(value);
+}
+
 Status FlagSet::Parse(int argc, const char* const* argv, bool* help_requested) {
   *help_requested = false;
   for (int i = 1; i < argc; ++i) {
@@ -84,6 +100,21 @@ Status FlagSet::Parse(int argc, const char* const* argv, bool* help_requested) {
     if (arg == "--") {
       for (++i; i < argc; ++i) positional_.emplace_back(argv[i]);
       break;
+    }
+    if (arg.size() >= 2 && arg[0] == '-' && arg[1] != '-') {
+      // -x, -x value, -x=value, -xvalue
+      auto it = short_.find(arg[1]);
+      if (it == short_.end() || flags_.count(it->second) == 0) {
+        return Status(StatusCode::kInvalidArgument,
+                      std::string("unknown shorthand flag: '") + arg[1] + "' in " + arg);
+      }
+      const Flag& f = flags_.at(it->second);
+      const std::string shown = std::string("-") + arg[1];
+      std::string rest = arg.substr(2);
+      const bool has_value = !rest.empty();
+      if (has_value && rest[0] == '=') rest = rest.substr(1);
+      if (Status st = SetFlag(shown, f, has_value, rest, argc, argv, &i); !st.ok()) return st;
+      continue;
     }
     if (arg.rfind("--", 0) != 0) {
       positional_.push_back(arg);
@@ -101,24 +132,22 @@ Status FlagSet::Parse(int argc, const char* const* argv, bool* help_requested) {
     if (it == flags_.end()) {
       return Status(StatusCode::kInvalidArgument, "unknown flag --" + name);
     }
-    if (!has_value) {
-      if (it->second.is_bool) {
-        value = "true";
-      } else if (i + 1 < argc) {
-        value = argv[++i];
-      } else {
-        return Status(StatusCode::kInvalidArgument, "flag --" + name + " needs a value");
-      }
+    if (Status st = SetFlag("--" + name, it->second, has_value, value, argc, argv, &i); !st.ok()) {
+      return st;
     }
-    if (Status st = it->second.set(value); !st.ok()) return st;
   }
   return Status::Ok();
 }
 
-std::string FlagSet::Usage() const {
-  std::string out = "Usage: " + program_ + " [flags]\n\nFlags:\n";
+std::string FlagSet::Usage() const { return "Usage: " + program_ + " [flags]\n\n" + FlagsHelp(); }
+
+std::string FlagSet::FlagsHelp() const {
+  std::map<std::string, char> letters;
+  for (const auto& [letter, name] : short_) letters[name] = letter;
+  std::string out = "Flags:\n";
   for (const auto& [name, f] : flags_) {
-    out += "  --" + name;
+    auto l = letters.find(name);
+    out += l == letters.end() ? "      --" + name : std::string("  -") + l->second + ", --" + name;
     if (!f.is_bool) out += " value";
     out += "\n        " + f.help;
     if (!f.default_value.empty()) out += " (default " + f.default_value + ")";

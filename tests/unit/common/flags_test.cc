@@ -67,5 +67,55 @@ TEST(FlagsTest, HelpStopsParsing) {
   EXPECT_TRUE(help);
 }
 
+TEST(FlagsTest, ShortFormsTakeValuesInEveryKubectlSpelling) {
+  for (const std::vector<const char*>& args : {std::vector<const char*>{"-n", "ns1", "get", "x"},
+                                               {"get", "-n=ns1", "x"},
+                                               {"get", "x", "-nns1"},
+                                               {"get", "--namespace", "ns1", "x"}}) {
+    std::string ns;
+    bool all = false;
+    FlagSet fs("prog");
+    fs.String("namespace", &ns, "namespace");
+    fs.Bool("all-namespaces", &all, "all");
+    fs.Short('n', "namespace");
+    fs.Short('A', "all-namespaces");
+    std::vector<const char*> argv = {"prog"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back("-A");
+    bool help = false;
+    ASSERT_TRUE(fs.Parse(static_cast<int>(argv.size()), argv.data(), &help).ok()) << args[0];
+    EXPECT_EQ(ns, "ns1");
+    EXPECT_TRUE(all);
+    EXPECT_EQ(fs.positional(), (std::vector<std::string>{"get", "x"}));
+  }
+}
+
+TEST(FlagsTest, ShortFormErrorsNameTheLetter) {
+  std::string ns;
+  FlagSet fs("prog");
+  fs.String("namespace", &ns, "namespace");
+  fs.Short('n', "namespace");
+  bool help = false;
+  std::vector<const char*> unknown = {"prog", "-z"};
+  EXPECT_EQ(fs.Parse(2, unknown.data(), &help).message(), "unknown shorthand flag: 'z' in -z");
+  std::vector<const char*> missing = {"prog", "-n"};
+  EXPECT_EQ(fs.Parse(2, missing.data(), &help).message(), "flag -n needs a value");
+  std::vector<const char*> after = {"prog", "--", "-n"};
+  ASSERT_TRUE(fs.Parse(3, after.data(), &help).ok());
+  EXPECT_EQ(fs.positional(), std::vector<std::string>{"-n"});
+}
+
+TEST(FlagsTest, UsageHasOneUsageLineAndFlagsHelpNone) {
+  std::string ns;
+  FlagSet fs("prog");
+  fs.String("namespace", &ns, "namespace");
+  fs.Short('n', "namespace");
+  const std::string usage = fs.Usage();
+  EXPECT_EQ(usage.find("Usage:"), 0U);
+  EXPECT_EQ(usage.find("Usage:", 1), std::string::npos);
+  EXPECT_EQ(fs.FlagsHelp().find("Usage:"), std::string::npos);
+  EXPECT_NE(fs.FlagsHelp().find("  -n, --namespace value"), std::string::npos) << fs.FlagsHelp();
+}
+
 }  // namespace
 }  // namespace rollgate
