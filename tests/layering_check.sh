@@ -4,6 +4,9 @@
 #
 #   common -> kube -> api -> validation -> rollout -> metrics -> manager -> cmd
 #
+# cli/ (the rollgate CLI's library) shares cmd's rank: cmd/ may include it, and it must not
+# include cmd/ (a main).
+#
 # validator/ (the rollgate-validate probe) stands apart: it may include only common/ (header-only,
 # dependency-free) and itself, and only cmd/ may include it. A new folder must be given a place
 # here (and in docs/design.md "Layering") before it can be used.
@@ -12,7 +15,7 @@ set -euo pipefail
 cd "${1:-$(dirname "$0")/..}"
 
 declare -A rank=([common]=0 [kube]=1 [api]=2 [validation]=3 [rollout]=4 [metrics]=5 [manager]=6
-                 [cmd]=7 [validator]=-1)
+                 [cmd]=7 [cli]=7 [validator]=-1)
 fail=0
 checked=0
 while IFS= read -r file; do
@@ -41,6 +44,9 @@ while IFS= read -r file; do
         echo "$file: only cmd/ may include validator/: $line" >&2
         fail=1
       fi
+    elif [[ $from == cli && $to == cmd ]]; then
+      echo "$file: cli/ must not include cmd/ (the mains): $line" >&2
+      fail=1
     elif ((rank[$to] > rank[$from])); then
       echo "$file: $from/ (layer ${rank[$from]}) must not include the higher $to/ (layer ${rank[$to]}): $line" >&2
       fail=1

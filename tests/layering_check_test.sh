@@ -54,6 +54,10 @@ tree
 printf '#include "controller/validator/v.h"\n' >"$tmp/tree/controller/rollout/probe.cc"
 expect fail "rollout/ including validator/"
 tree
+mkdir -p "$tmp/tree/controller/cli"
+printf '#include "controller/cmd/main.h"\n' >"$tmp/tree/controller/cli/up.cc"
+expect fail "cli/ including cmd/"
+tree
 mkdir -p "$tmp/tree/controller/newthing"
 echo '#pragma once' >"$tmp/tree/controller/newthing/x.h"
 expect fail "a folder without a layer"

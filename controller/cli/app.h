@@ -1,0 +1,12 @@
+// The `rollgate` program (also `kubectl-rollgate`): parses the command line, loads the
+// kubeconfig, builds the API client and runs the verb. controller/cmd/cli_main.cc calls Main.
+// Exit codes: 0 done, 1 failed (not found, forbidden, unreachable; --until-done: the rollout did
+// not succeed), 2 usage or configuration.
+// Thread-safety: called once, from main.
+#pragma once
+
+namespace rollgate::cli {
+
+int Main(int argc, const char* const* argv);
+
+}  // namespace rollgate::cli

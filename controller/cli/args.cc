@@ -1,0 +1,165 @@
+#include "controller/cli/args.h"
+
+#include "controller/common/flags.h"
+
+namespace rollgate::cli {
+namespace {
+
+struct Declared {
+  std::string output;
+};
+
+void Declare(FlagSet& fs, Options& o, Declared& d) {
+  fs.String("kubeconfig", &o.kubeconfig,
+            "path to a kubeconfig (default $KUBECONFIG, ~/.kube/config)");
+  fs.String("context", &o.context, "the kubeconfig context to use");
+  fs.String("namespace", &o.namespace_, "the namespace (default: the context's namespace)");
+  fs.Short('n', "namespace");
+  fs.Bool("all-namespaces", &o.all_namespaces, "list, get: every namespace");
+  fs.Short('A', "all-namespaces");
+  fs.String("output", &d.output, "list, get: json, yaml, wide or name");
+  fs.Short('o', "output");
+  fs.Bool("watch", &o.watch, "get NAME: redraw the tree on every change until interrupted");
+  fs.Short('w', "watch");
+  fs.Bool("until-done", &o.until_done,
+          "get NAME --watch: end when the rollout reaches a terminal phase");
+  fs.List("platform", &o.resolve.platforms,
+          "resolve: platforms os/arch[/variant] (default linux/amd64)");
+  fs.List("plain-http", &o.resolve.plain_http,
+          "resolve: registries (host[:port]) spoken to over HTTP");
+  fs.String("registry-ca-file", &o.resolve.ca_file,
+            "resolve: PEM CAs trusted for HTTPS registries (default: the system bundle)");
+  fs.String("registry-username", &o.resolve.username,
+            "resolve: user name for the image's registry");
+  fs.String("registry-password-file", &o.resolve.password_file,
+            "resolve: file holding that user's password (never on the command line)");
+}
+
+Status Usage(const std::string& message) { return {StatusCode::kInvalidArgument, message}; }
+
+}  // namespace
+
+std::string ProgramName(const std::string& argv0) {
+  const auto slash = argv0.rfind('/');
+  const std::string base = slash == std::string::npos ? argv0 : argv0.substr(slash + 1);
+  return base == "kubectl-rollgate" ? "kubectl rollgate" : "rollgate";
+}
+
+std::string OutputFormatName(OutputFormat f) {
+  switch (f) {
+    case OutputFormat::kDefault:
+      return "";
+    case OutputFormat::kJson:
+      return "json";
+    case OutputFormat::kYaml:
+      return "yaml";
+    case OutputFormat::kWide:
+      return "wide";
+    case OutputFormat::kName:
+      return "name";
+  }
+  return "";
+}
+
+Result<Options> ParseArgs(const std::vector<std::string>& argv) {
+  Options o;
+  if (!argv.empty()) o.program = ProgramName(argv[0]);
+  Declared d;
+  FlagSet fs(o.program);
+  Declare(fs, o, d);
+  std::vector<const char*> args;
+  args.reserve(argv.size());
+  for (const auto& a : argv) args.push_back(a.c_str());
+  bool help = false;
+  if (Status st = fs.Parse(static_cast<int>(args.size()), args.data(), &help); !st.ok()) {
+    return st;
+  }
+  if (o.resolve.ca_file.empty()) o.resolve.ca_file = kSystemCaFile;
+  const auto& pos = fs.positional();
+  if (help || pos.empty()) {
+    o.verb = Verb::kHelp;
+    return o;
+  }
+  o.verb_word = pos[0];
+  const std::string& v = o.verb_word;
+  const std::size_t nargs = pos.size() - 1;
+  if (nargs == 1) o.name = pos[1];
+  if (v == "list") {
+    o.verb = Verb::kList;
+    if (nargs != 0) return Usage("list takes no arguments (get NAME shows one rollout)");
+  } else if (v == "get" || v == "status") {
+    o.verb = Verb::kGet;
+    if (nargs > 1) return Usage(v + " takes at most one rollout name");
+    if (v == "status" && nargs == 0) return Usage("status needs exactly one rollout name");
+  } else if (v == "promote" || v == "abort" || v == "retry") {
+    o.verb = v == "promote" ? Verb::kPromote : v == "abort" ? Verb::kAbort : Verb::kRetry;
+    if (nargs != 1) return Usage(v + " needs exactly one rollout name");
+  } else if (v == "resolve") {
+    o.verb = Verb::kResolve;
+    if (nargs != 1) return Usage("resolve needs exactly one image reference");
+  } else if (v == "version") {
+    o.verb = Verb::kVersion;
+    if (nargs != 0) return Usage("version takes no arguments");
+  } else if (v == "completion") {
+    o.verb = Verb::kCompletion;
+    if (nargs != 1 || (o.name != "bash" && o.name != "zsh")) {
+      return Usage("completion needs one shell: bash or zsh");
+    }
+  } else {
+    return Usage("unknown command \"" + v + "\" for \"" + o.program + "\"");
+  }
+
+  if (d.output == "json") {
+    o.output = OutputFormat::kJson;
+  } else if (d.output == "yaml") {
+    o.output = OutputFormat::kYaml;
+  } else if (d.output == "wide") {
+    o.output = OutputFormat::kWide;
+  } else if (d.output == "name") {
+    o.output = OutputFormat::kName;
+  } else if (!d.output.empty()) {
+    return Usage("unable to match a printer suitable for the output format \"" + d.output +
+                 "\", allowed formats are: json,name,wide,yaml");
+  }
+  const bool lists = o.verb == Verb::kList || (o.verb == Verb::kGet && o.name.empty());
+  if (o.output != OutputFormat::kDefault && o.verb != Verb::kList && o.verb != Verb::kGet) {
+    return Usage("-o/--output applies to list and get, not " + v);
+  }
+  if (o.all_namespaces && !lists) {
+    if (o.verb == Verb::kGet) {
+      return Usage("a rollout cannot be retrieved by name across all namespaces");
+    }
+    return Usage("-A/--all-namespaces applies to list and get, not " + v);
+  }
+  if (o.watch && (o.verb != Verb::kGet || o.name.empty())) {
+    return Usage("-w/--watch applies to get NAME");
+  }
+  if (o.watch && o.output != OutputFormat::kDefault && o.output != OutputFormat::kWide) {
+    return Usage("--watch draws the tree; it cannot be combined with -o " + d.output);
+  }
+  if (o.until_done && !o.watch) return Usage("--until-done applies to get NAME --watch");
+  return o;
+}
+
+std::string UsageText(const std::string& program) {
+  Options o;
+  Declared d;
+  FlagSet fs(program);
+  Declare(fs, o, d);
+  return "Usage: " + program + " [flags] COMMAND\n\nCommands:\n" +
+         "  list                    the rollouts of the namespace (-A: of every namespace)\n"
+         "  get [NAME]              a rollout as a tree: environments, Deployments, checks and\n"
+         "                          what it waits for (no NAME: as list); -w redraws it live,\n"
+         "                          --until-done ends the watch at a terminal phase\n"
+         "  status NAME             the same as get NAME\n"
+         "  promote NAME            approve the environment that awaits approval\n"
+         "  abort NAME              stop the rollout (and roll back)\n"
+         "  retry NAME              start a failed or aborted revision again\n"
+         "  resolve IMAGE           the digest, platforms and sizes a registry gives for IMAGE\n"
+         "  completion bash|zsh     a shell completion script\n"
+         "  version                 the client's version\n\n" +
+         fs.FlagsHelp() +
+         "\nExit codes: 0 done, 1 failed (not found, forbidden, unreachable), 2 usage.\n";
+}
+
+}  // namespace rollgate::cli

@@ -1,0 +1,60 @@
+// The command line of `rollgate` (also installed as the kubectl plugin `kubectl-rollgate`):
+// verbs, kubectl's flags (-n/--namespace, -A/--all-namespaces, --context, --kubeconfig,
+// -o json|yaml|wide|name) and the checks that make a wrong command a usage error (exit 2) before
+// anything is sent to the API server.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "controller/common/status.h"
+
+namespace rollgate::cli {
+
+enum class Verb { kHelp, kList, kGet, kPromote, kAbort, kRetry, kResolve, kVersion, kCompletion };
+
+// -o: kDefault is the table (list) or the tree (get NAME).
+enum class OutputFormat { kDefault, kJson, kYaml, kWide, kName };
+
+// rollgate resolve IMAGE
+struct ResolveFlags {
+  std::vector<std::string> platforms;
+  std::vector<std::string> plain_http;
+  std::string ca_file;  // "" until parsed: then the system bundle unless given
+  std::string username;
+  std::string password_file;
+};
+
+// Debian's CA bundle (package ca-certificates, also in the controller image).
+inline constexpr char kSystemCaFile[] = "/etc/ssl/certs/ca-certificates.crt";
+
+struct Options {
+  std::string program = "rollgate";  // "kubectl rollgate" when invoked as kubectl-rollgate
+  Verb verb = Verb::kHelp;
+  std::string verb_word;  // as typed ("status" is get)
+  std::string name;       // the rollout (get without one lists), the image, or the shell
+  std::string kubeconfig;
+  std::string context;
+  std::string namespace_;  // "": the context's namespace
+  bool all_namespaces = false;
+  OutputFormat output = OutputFormat::kDefault;
+  bool watch = false;
+  bool until_done = false;
+  ResolveFlags resolve;
+};
+
+// How the binary was invoked: "kubectl rollgate" for a path ending in kubectl-rollgate.
+std::string ProgramName(const std::string& argv0);
+
+// argv[0] is the program's path. A usage error is kInvalidArgument naming what is wrong; --help
+// (or no command at all) is Verb::kHelp.
+Result<Options> ParseArgs(const std::vector<std::string>& argv);
+
+// The help text: one usage line, the commands, the flags, the exit codes.
+std::string UsageText(const std::string& program);
+
+// "json", "yaml", "wide", "name"; "" for kDefault.
+std::string OutputFormatName(OutputFormat f);
+
+}  // namespace rollgate::cli
