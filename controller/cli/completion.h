@@ -1,7 +1,7 @@
 // rollgate completion bash|zsh: a completion script for the verbs, the flags and (from
 // `kubectl get containerrollouts -o name`) the rollout names. Both scripts complete
-// `rollgate` and `kubectl-rollgate`; kubectl itself hands plugin completion to an executable
-// kubectl_complete-rollgate on PATH (kubectl 1.26+), which the bash script's comment explains.
+// `rollgate` and `kubectl-rollgate` (`kubectl rollgate <TAB>` would need an executable
+// kubectl_complete-rollgate on PATH, kubectl 1.26+; not provided yet).
 // Thread-safety: pure functions.
 #pragma once
 
