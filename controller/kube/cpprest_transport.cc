@@ -18,6 +18,7 @@
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
 #pragma GCC diagnostic pop
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,6 +26,8 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 #include <pplx/threadpool.h>
 #include <sys/socket.h>
 
@@ -284,9 +287,49 @@ void SetKeepalive(const KeepaliveOptions& ka, bool tls, const std::string& host,
   (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 }
 
+bool IsIpAddress(const std::string& name) {
+  in6_addr addr{};
+  return inet_pton(AF_INET, name.c_str(), &addr) == 1 ||
+         inet_pton(AF_INET6, name.c_str(), &addr) == 1;
+}
+
+// Leaves OpenSSL's verdict on each certificate as it is.
+int KeepVerdict(int ok, X509_STORE_CTX* /*store_ctx*/) { return ok; }
+
+// OpenSSL's application verification function for a transport with TlsConfig::server_name: it
+// replaces the chain verification of every handshake, so that the leaf certificate's name is
+// checked against `server_name` (by OpenSSL itself, as part of the chain verification) instead of
+// the URL's host. cpprest's own verify callback, which checks the URL's host, is dropped for this
+// verification only; the chain is still verified against the configured CA(s).
+int VerifyAgainstServerName(X509_STORE_CTX* store_ctx, void* arg) {
+  const std::string& name = *static_cast<const std::string*>(arg);
+  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(store_ctx);
+  if (IsIpAddress(name)) {
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) != 1) return 0;
+  } else {
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (X509_VERIFY_PARAM_set1_host(param, name.data(), name.size()) != 1) return 0;
+  }
+  X509_STORE_CTX_set_verify_cb(store_ctx, &KeepVerdict);
+  return X509_verify_cert(store_ctx);
+}
+
+// Sends `name` as the TLS server name (SNI) of a connection not yet handshaken; the handle is the
+// ssl stream cpprest passes to the native-handle options.
+void SetSni(const std::string& name, client::native_handle handle) {
+  using boost::asio::ip::tcp;
+  SSL* ssl = static_cast<boost::asio::ssl::stream<tcp::socket&>*>(handle)->native_handle();
+  if (SSL_is_init_finished(ssl) != 0) return;  // a pooled connection: handshaken already
+  // SSL_set_tlsext_host_name without its C cast; OpenSSL copies the name.
+  std::string copy = name;
+  (void)SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, copy.data());
+}
+
 class CpprestTransport final : public HttpTransport {
  public:
-  explicit CpprestTransport(TransportOptions opts) : opts_(std::move(opts)) {}
+  explicit CpprestTransport(TransportOptions opts)
+      : opts_(std::move(opts)),
+        server_name_(std::make_unique<std::string>(opts_.tls.server_name)) {}
   CpprestTransport(const CpprestTransport&) = delete;
   CpprestTransport& operator=(const CpprestTransport&) = delete;
 
@@ -423,6 +466,9 @@ class CpprestTransport final : public HttpTransport {
           boost::asio::buffer(opts_.tls.client_key_pem.data(), opts_.tls.client_key_pem.size()),
           boost::asio::ssl::context::pem);
     }
+    if (!server_name_->empty()) {
+      SSL_CTX_set_cert_verify_callback(native, &VerifyAgainstServerName, server_name_.get());
+    }
   }
 
  private:
@@ -436,11 +482,19 @@ class CpprestTransport final : public HttpTransport {
     // to another host. A 3xx is returned to the caller as it is.
     cfg.set_max_redirects(0);
     cfg.set_https_to_http_redirects(false);
-    if (opts_.keepalive.enabled) {
-      const web::uri base = base_uri();
-      cfg.set_nativehandle_options(
-          [ka = opts_.keepalive, tls = base.scheme() == "https",
-           host = base.host()](client::native_handle h) { SetKeepalive(ka, tls, host, h); });
+    const web::uri base = base_uri();
+    const bool tls = base.scheme() == "https";
+    std::string sni;  // sent by SetSni instead of cpprest, which would send the URL's host
+    if (tls && !server_name_->empty()) {
+      cfg.set_tlsext_sni_enabled(false);
+      if (!IsIpAddress(*server_name_)) sni = *server_name_;  // RFC 6066: no IP addresses
+    }
+    if (opts_.keepalive.enabled || !sni.empty()) {
+      cfg.set_nativehandle_options([ka = opts_.keepalive, tls, host = base.host(),
+                                    sni = std::move(sni)](client::native_handle h) {
+        if (!sni.empty()) SetSni(sni, h);
+        if (ka.enabled) SetKeepalive(ka, tls, host, h);
+      });
     }
     cfg.set_ssl_context_callback([this](boost::asio::ssl::context& ctx) { SetupTls(ctx); });
     return cfg;
@@ -509,6 +563,8 @@ class CpprestTransport final : public HttpTransport {
   }
 
   TransportOptions opts_;
+  // opts_.tls.server_name, at an address OpenSSL's verification function receives (as void*).
+  const std::unique_ptr<std::string> server_name_;
   std::mutex mu_;
   std::map<long long, std::shared_ptr<client::http_client>> clients_;  // guarded by mu_
   // The communicators of every client made, while requests may hold them; guarded by mu_.

@@ -47,6 +47,10 @@ struct TlsConfig {
   std::string client_cert_pem;  // optional client certificate chain
   std::string client_key_pem;   // optional client key
   bool insecure_skip_verify = false;
+  // The name the server's certificate is verified against, and the SNI sent, instead of the host
+  // in `server` (kubeconfig tls-server-name); empty: that host. An IP address is matched against
+  // the certificate's IP SANs and sends no SNI.
+  std::string server_name;
 };
 
 // TCP keepalive on every connection: a peer that vanished without closing (a half-open

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstddef>
@@ -71,12 +72,26 @@ std::string ParserMessage(const std::string& msg) {
   return msg;
 }
 
+// What a kubeconfig may contain depends on who wrote it.
+enum class Trust {
+  // The operator's own file (--kubeconfig, $KUBECONFIG): file references resolve against its
+  // directory; plain http, insecure-skip-tls-verify and anonymous contexts are honoured.
+  kOperatorFile,
+  // A tenant's Secret, used by the controller to reach another cluster: only inline credentials
+  // and https with a CA; nothing that reads the controller's files or runs a program.
+  kTenantSecret,
+};
+
 // Walks one kubeconfig document. Every accessor checks the node type before use, so garbage
 // structures become errors; the caller still catches YAML::Exception as a last resort.
 class KubeconfigParser {
  public:
-  explicit KubeconfigParser(std::string path)
-      : path_(std::move(path)), dir_(std::filesystem::path(path_).parent_path()) {}
+  // `label` names the input in errors and in RestConfig::source ("/x/config", "Secret a/b").
+  KubeconfigParser(std::string label, Trust trust)
+      : path_(std::move(label)),
+        dir_(trust == Trust::kOperatorFile ? std::filesystem::path(path_).parent_path()
+                                           : std::filesystem::path()),
+        trust_(trust) {}
 
   Status Error(const std::string& what) const {
     return {StatusCode::kInvalidArgument, "kubeconfig " + path_ + ": " + what};
@@ -90,7 +105,10 @@ class KubeconfigParser {
     if (context_name.empty()) {
       auto current = String(root, "current-context", "current-context");
       if (!current.ok()) return current.status();
-      if (!current->has_value()) return Error("no current-context and no --context given");
+      if (!current->has_value()) {
+        return Error(tenant() ? "no current-context and no context given"
+                              : "no current-context and no --context given");
+      }
       context_name = **current;
     }
 
@@ -105,6 +123,9 @@ class KubeconfigParser {
     if (!cluster_name->has_value()) return Error(ctx_field + ".cluster: missing");
     auto user_name = String(**context, "user", ctx_field + ".user");
     if (!user_name.ok()) return user_name.status();
+    if (tenant() && !user_name->has_value()) {
+      return Error(ctx_field + ".user: missing (a remote cluster is never reached anonymously)");
+    }
     auto ns = String(**context, "namespace", ctx_field + ".namespace");
     if (!ns.ok()) return ns.status();
 
@@ -242,7 +263,26 @@ class KubeconfigParser {
     return std::optional<std::string>();
   }
 
+  bool tenant() const { return trust_ == Trust::kTenantSecret; }
+
+  // Fields a tenant's kubeconfig must not set in a cluster entry.
+  Status RefuseTenantClusterFields(const YAML::Node& cluster, const std::string& at) const {
+    if (Child(cluster, "certificate-authority")) {
+      return Error(at +
+                   ".certificate-authority: file references are not allowed in a remote "
+                   "kubeconfig (they would read the controller's own files); use "
+                   "certificate-authority-data");
+    }
+    if (Child(cluster, "proxy-url")) {
+      return Error(at + ".proxy-url: proxies are not supported in a remote kubeconfig");
+    }
+    return Status::Ok();
+  }
+
   Status ParseCluster(const YAML::Node& cluster, const std::string& at, RestConfig& config) const {
+    if (tenant()) {
+      if (Status s = RefuseTenantClusterFields(cluster, at); !s.ok()) return s;
+    }
     auto server = String(cluster, "server", at + ".server");
     if (!server.ok()) return server.status();
     if (!server->has_value()) return Error(at + ".server: missing");
@@ -250,6 +290,8 @@ class KubeconfigParser {
     std::size_t scheme_len = 0;
     if (url.rfind("https://", 0) == 0) {
       scheme_len = 8;
+    } else if (tenant()) {
+      return Error(at + ".server: must start with https:// (a remote cluster is reached over TLS)");
     } else if (url.rfind("http://", 0) == 0) {
       scheme_len = 7;
     } else {
@@ -257,11 +299,38 @@ class KubeconfigParser {
     }
     while (url.size() > scheme_len && url.back() == '/') url.pop_back();
     if (url.size() == scheme_len) return Error(at + ".server: has no host");
+    if (tenant()) {
+      const std::string_view authority =
+          std::string_view(url).substr(scheme_len, url.find('/', scheme_len) - scheme_len);
+      if (authority.find('@') != std::string_view::npos) {
+        return Error(at + ".server: must not contain user information (\"user@\")");
+      }
+    }
     config.server = std::move(url);
 
     auto insecure = Bool(cluster, "insecure-skip-tls-verify", at + ".insecure-skip-tls-verify");
     if (!insecure.ok()) return insecure.status();
+    if (tenant() && *insecure) {
+      return Error(at +
+                   ".insecure-skip-tls-verify: not allowed in a remote kubeconfig; set "
+                   "certificate-authority-data to the cluster's CA instead");
+    }
     config.insecure_skip_tls_verify = *insecure;
+
+    if (tenant()) {
+      auto server_name = String(cluster, "tls-server-name", at + ".tls-server-name");
+      if (!server_name.ok()) return server_name.status();
+      if (server_name->has_value()) {
+        const std::string& name = **server_name;
+        const bool bad = std::any_of(name.begin(), name.end(), [](char c) {
+          return static_cast<unsigned char>(c) <= ' ' || c == '/' || c == '\x7f';
+        });
+        if (bad) {
+          return Error(at + ".tls-server-name: must be a host name or an IP address");
+        }
+        config.tls_server_name = name;
+      }
+    }
 
     auto ca = Pem(cluster, at, "certificate-authority-data", "certificate-authority");
     if (!ca.ok()) return ca.status();
@@ -273,11 +342,53 @@ class KubeconfigParser {
                      "or certificate-authority-data");
       }
       config.ca_pem = std::move(**ca);
+    } else if (tenant()) {
+      // The transport never consults the system store: without this nothing would verify.
+      return Error(at +
+                   ".certificate-authority-data: missing (the remote cluster's CA is the only "
+                   "one trusted for it)");
+    }
+    return Status::Ok();
+  }
+
+  // Fields a tenant's kubeconfig must not set in a user entry. Names only, never values.
+  Status RefuseTenantUserFields(const YAML::Node& user, const std::string& at) const {
+    if (Child(user, "exec")) {
+      return Error(at + ".exec: not supported: it would run a program inside the controller");
+    }
+    if (Child(user, "auth-provider")) {
+      return Error(at + ".auth-provider: auth-provider plugins are not supported");
+    }
+    for (const char* key : {"username", "password"}) {
+      if (Child(user, key)) {
+        return Error(at + "." + key + ": basic authentication is not supported");
+      }
+    }
+    for (const auto& kv : user) {
+      if (!kv.first.IsScalar() || !kv.second.IsDefined() || kv.second.IsNull()) continue;
+      const std::string& key = kv.first.Scalar();
+      if (key == "as" || key.rfind("as-", 0) == 0 || key.rfind("impersonate", 0) == 0) {
+        std::string field = at;
+        field += ".";
+        field += key;
+        return Error(field + ": impersonation is not supported in a remote kubeconfig");
+      }
+    }
+    for (const char* key : {"client-certificate", "client-key", "tokenFile"}) {
+      if (Child(user, key)) {
+        return Error(at + "." + key +
+                     ": file references are not allowed in a remote kubeconfig (they would read "
+                     "the controller's own files); use client-certificate-data, client-key-data "
+                     "or token");
+      }
     }
     return Status::Ok();
   }
 
   Status ParseUser(const YAML::Node& user, const std::string& at, RestConfig& config) const {
+    if (tenant()) {
+      if (Status s = RefuseTenantUserFields(user, at); !s.ok()) return s;
+    }
     // Credentials Rollgate cannot use must not silently turn into anonymous requests.
     for (const char* key : {"exec", "auth-provider"}) {
       if (Child(user, key)) return Error(at + "." + key + ": not supported");
@@ -328,12 +439,38 @@ class KubeconfigParser {
       if (!source.ok()) return Error(at + ".tokenFile: " + source.status().message());
       config.token = std::move(*source);
     }
+    if (tenant() && !config.token && config.client_cert_pem.empty()) {
+      return Error(at +
+                   ": no credentials (set token, or client-certificate-data and "
+                   "client-key-data)");
+    }
     return Status::Ok();
   }
 
   std::string path_;
   std::filesystem::path dir_;
+  Trust trust_;
 };
+
+// Parses `text` as one kubeconfig document; YAML errors keep the parser's fixed texts only.
+Result<RestConfig> ParseText(const KubeconfigParser& parser, const std::string& text,
+                             const std::string& context) {
+  try {
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::ParserException& e) {
+      const std::string msg = ParserMessage(e.msg);
+      if (e.mark.is_null()) return parser.Error("malformed YAML: " + msg);
+      return parser.Error("malformed YAML at line " + std::to_string(e.mark.line + 1) +
+                          ", column " + std::to_string(e.mark.column + 1) + ": " + msg);
+    }
+    return parser.Parse(root, context);
+  } catch (const YAML::Exception& e) {
+    // Not expected (the parser checks node types first); e.msg never holds scalar values.
+    return parser.Error("unexpected structure: " + e.msg);
+  }
+}
 
 }  // namespace
 
@@ -378,24 +515,17 @@ Result<RestConfig> LoadKubeconfig(const KubeconfigOptions& opts) {
   if (opts.path.empty()) {
     return Status(StatusCode::kInvalidArgument, "kubeconfig: no file path given");
   }
-  KubeconfigParser parser(opts.path);
+  const KubeconfigParser parser(opts.path, Trust::kOperatorFile);
   FileRead f = ReadWholeFile(opts.path, kMaxFileBytes);
   if (f.err != 0) return parser.Error("cannot read: " + ErrnoText(f.err));
-  try {
-    YAML::Node root;
-    try {
-      root = YAML::Load(f.data);
-    } catch (const YAML::ParserException& e) {
-      const std::string msg = ParserMessage(e.msg);
-      if (e.mark.is_null()) return parser.Error("malformed YAML: " + msg);
-      return parser.Error("malformed YAML at line " + std::to_string(e.mark.line + 1) +
-                          ", column " + std::to_string(e.mark.column + 1) + ": " + msg);
-    }
-    return parser.Parse(root, opts.context);
-  } catch (const YAML::Exception& e) {
-    // Not expected (the parser checks node types first); e.msg never holds scalar values.
-    return parser.Error("unexpected structure: " + e.msg);
-  }
+  return ParseText(parser, f.data, opts.context);
+}
+
+Result<RestConfig> ParseRemoteKubeconfig(std::string_view yaml_text, const std::string& source,
+                                         const std::string& context) {
+  const KubeconfigParser parser(source, Trust::kTenantSecret);
+  if (yaml_text.size() > kMaxFileBytes) return parser.Error("larger than 16 MiB");
+  return ParseText(parser, std::string(yaml_text), context);
 }
 
 Result<RestConfig> LoadInCluster(const Getenv& getenv, const std::string& sa_dir) {

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "controller/common/status.h"
 
@@ -46,7 +47,10 @@ struct RestConfig {
   std::string client_cert_pem;            // client certificate chain (PEM), for mTLS
   std::string client_key_pem;             // client private key (PEM), for mTLS
   bool insecure_skip_tls_verify = false;  // only ever true when the kubeconfig says so
-  std::shared_ptr<TokenSource> token;     // bearer token, or null
+  // The name the server's certificate is verified against (and sent as SNI) when it differs from
+  // the host in `server`; empty: that host. Set only by ParseRemoteKubeconfig so far.
+  std::string tls_server_name;
+  std::shared_ptr<TokenSource> token;  // bearer token, or null
   std::string namespace_;  // default namespace (context namespace, in-cluster namespace)
   std::string source;      // where this came from ("kubeconfig /path context x", ...)
 };
@@ -61,6 +65,21 @@ struct KubeconfigOptions {
 //   "kubeconfig /x/config: context \"dev\" not found in contexts"
 //   "kubeconfig /x/config: users[admin].client-key: cannot read /x/admin.key: No such file..."
 Result<RestConfig> LoadKubeconfig(const KubeconfigOptions& opts);
+
+// Parses a kubeconfig that a tenant supplied (a Secret's `value` key, as Flux uses it) and that the
+// controller would use to reach another cluster. Because it is tenant input used inside the
+// controller, it is strict. Accepted: an https:// server with certificate-authority-data (the only
+// CA trusted for it), optionally tls-server-name; a user with token and/or
+// client-certificate-data + client-key-data. Refused (kInvalidArgument naming `source` and the
+// field, never a credential): exec and auth-provider plugins (they would run programs inside the
+// controller); every file reference (certificate-authority, client-certificate, client-key,
+// tokenFile: they would read the controller's own files, e.g. its ServiceAccount token); basic
+// auth; impersonation (as*, impersonate*); proxy-url; a server that is not https:// or carries
+// user information; insecure-skip-tls-verify: true; a missing CA; a context that is missing or
+// names a missing cluster or user; a user without credentials. `context` empty: current-context.
+//   "kubeconfig Secret team-a/prod-eu: users[hub].exec: not supported: it would run a program ..."
+Result<RestConfig> ParseRemoteKubeconfig(std::string_view yaml_text, const std::string& source,
+                                         const std::string& context = "");
 
 // In-cluster configuration: KUBERNETES_SERVICE_HOST/PORT and the service-account directory
 // (token, ca.crt, namespace). `getenv` and `sa_dir` are injectable for tests.

@@ -534,6 +534,8 @@ void HttpsServer::Serve(Connection* conn) {
     handshake_failures_.fetch_add(1);
   } else {
     std::string client_cn = verify_clients_ ? PeerCommonName(ssl) : "";
+    const char* server_name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    const std::string sni = server_name != nullptr ? server_name : "";
     std::string buf;
     while (!stopping_.load()) {
       Request req;
@@ -552,6 +554,7 @@ void HttpsServer::Serve(Connection* conn) {
         break;
       }
       req.client_cn = client_cn;
+      req.sni = sni;
       conn->is_head = req.method == "HEAD";
       {
         std::lock_guard<std::mutex> lock(mu_);

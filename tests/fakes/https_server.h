@@ -37,6 +37,7 @@ struct Request {
   std::map<std::string, std::string> headers;  // lower-cased names; repeats joined with ", "
   std::string body;
   std::string client_cn;  // CN of the verified client certificate, or ""
+  std::string sni;        // the TLS server name (SNI) the client sent, or ""
 };
 
 class HttpsServer;

@@ -59,6 +59,7 @@ struct CertSpec {
   Kind kind;
   std::string cn;
   std::string org;  // empty: none
+  std::string san;  // kServer only; empty: "IP:127.0.0.1,DNS:localhost"
 };
 
 // Builds a certificate for `key`, signed by `issuer_key` under `issuer` (null: self-signed).
@@ -94,7 +95,8 @@ X509Ptr MakeCert(const CertSpec& spec, EVP_PKEY* key, X509* issuer, EVP_PKEY* is
       AddExt(x, &ctx, NID_basic_constraints, "critical,CA:FALSE");
       AddExt(x, &ctx, NID_key_usage, "critical,digitalSignature");
       AddExt(x, &ctx, NID_ext_key_usage, "serverAuth");
-      AddExt(x, &ctx, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost");
+      AddExt(x, &ctx, NID_subject_alt_name,
+             spec.san.empty() ? "IP:127.0.0.1,DNS:localhost" : spec.san.c_str());
       AddExt(x, &ctx, NID_subject_key_identifier, "hash");
       AddExt(x, &ctx, NID_authority_key_identifier, "keyid:always");
       break;
@@ -135,22 +137,23 @@ TestPki GenerateTestPki(const std::string& client_cn) {
   TestPki pki;
 
   PkeyPtr ca_key = NewKey();
-  X509Ptr ca = MakeCert({Kind::kCa, "rollgate-test-ca", ""}, ca_key.get(), nullptr, ca_key.get());
+  X509Ptr ca =
+      MakeCert({Kind::kCa, "rollgate-test-ca", "", ""}, ca_key.get(), nullptr, ca_key.get());
   pki.ca = ToPem(ca.get(), ca_key.get());
 
   PkeyPtr server_key = NewKey();
-  X509Ptr server = MakeCert({Kind::kServer, "rollgate-test-server", ""}, server_key.get(), ca.get(),
-                            ca_key.get());
+  X509Ptr server = MakeCert({Kind::kServer, "rollgate-test-server", "", ""}, server_key.get(),
+                            ca.get(), ca_key.get());
   pki.server = ToPem(server.get(), server_key.get());
 
   PkeyPtr client_key = NewKey();
-  X509Ptr client = MakeCert({Kind::kClient, client_cn, "system:masters"}, client_key.get(),
+  X509Ptr client = MakeCert({Kind::kClient, client_cn, "system:masters", ""}, client_key.get(),
                             ca.get(), ca_key.get());
   pki.client = ToPem(client.get(), client_key.get());
 
   PkeyPtr other_key = NewKey();
   X509Ptr other =
-      MakeCert({Kind::kCa, "rollgate-other-ca", ""}, other_key.get(), nullptr, other_key.get());
+      MakeCert({Kind::kCa, "rollgate-other-ca", "", ""}, other_key.get(), nullptr, other_key.get());
   pki.other_ca = ToPem(other.get(), other_key.get());
   return pki;
 }
@@ -158,6 +161,21 @@ TestPki GenerateTestPki(const std::string& client_cn) {
 const TestPki& SharedTestPki() {
   static const TestPki pki = GenerateTestPki();
   return pki;
+}
+
+Pem IssueServerCert(const Pem& ca, const std::string& san) {
+  BioPtr cert_bio(
+      CheckPtr(BIO_new_mem_buf(ca.cert.data(), static_cast<int>(ca.cert.size())), "BIO_new"));
+  X509Ptr ca_cert(
+      CheckPtr(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr), "PEM_read_bio_X509"));
+  BioPtr key_bio(
+      CheckPtr(BIO_new_mem_buf(ca.key.data(), static_cast<int>(ca.key.size())), "BIO_new"));
+  PkeyPtr ca_key(CheckPtr(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr),
+                          "PEM_read_bio_PrivateKey"));
+  PkeyPtr key = NewKey();
+  X509Ptr cert = MakeCert({Kind::kServer, "rollgate-test-server", "", san}, key.get(),
+                          ca_cert.get(), ca_key.get());
+  return ToPem(cert.get(), key.get());
 }
 
 }  // namespace rollgate::testing

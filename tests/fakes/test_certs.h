@@ -29,4 +29,9 @@ TestPki GenerateTestPki(const std::string& client_cn = "rollgate-test");
 // The PKI with the default client CN, generated on first use and shared by the whole process.
 const TestPki& SharedTestPki();
 
+// A server certificate (fresh key, extendedKeyUsage serverAuth) signed by `ca` (a CA of a TestPki)
+// whose only names are `san`, in OpenSSL's subjectAltName syntax: "DNS:remote.example",
+// "DNS:a.example,IP:10.0.0.1". For tests of the name a client verifies.
+Pem IssueServerCert(const Pem& ca, const std::string& san);
+
 }  // namespace rollgate::testing

@@ -358,5 +358,77 @@ TEST(CpprestTransportTest, StreamsHaveTcpKeepalive) {
   EXPECT_LE((*seen)[0].seconds, 30.0);
 }
 
+// ---- tls_server_name: the name the server's certificate is verified against ----
+
+// Sends one request to `url` with TlsConfig::server_name = `name` (empty: none), trusting `ca`.
+Result<HttpResponse> SendWithServerName(const std::string& url, const std::string& name,
+                                        const std::string& ca, bool keepalive = true) {
+  TransportOptions o;
+  o.server = url;
+  o.keepalive.enabled = keepalive;
+  o.tls.ca_pem = ca;
+  o.tls.server_name = name;
+  auto t = NewCpprestTransport(o);
+  if (!t.ok()) return t.status();
+  HttpRequest req;
+  req.path = "/version";
+  req.timeout = milliseconds(5000);
+  return (*t)->Send(req, nullptr);
+}
+
+TEST(CpprestTransportTest, ServerNameIsVerifiedInsteadOfTheUrlHostAndSentAsSni) {
+  // Given: a server at 127.0.0.1 whose certificate names only remote.example.
+  const auto& pki = SharedTestPki();
+  HttpsServer server({rollgate::testing::IssueServerCert(pki.ca, "DNS:remote.example"), ""},
+                     [](const Request&, ResponseWriter& w) { w.Respond(200, R"({"ok":true})"); });
+
+  // The certificate's name: verified, sent as SNI (with and without the keepalive option).
+  for (const bool keepalive : {true, false}) {
+    SCOPED_TRACE(keepalive ? "keepalive" : "no keepalive");
+    Result<HttpResponse> r =
+        SendWithServerName(server.url(), "remote.example", pki.ca.cert, keepalive);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->status, 200);
+    ASSERT_FALSE(server.requests().empty());
+    EXPECT_EQ(server.requests().back().sni, "remote.example");
+  }
+  ASSERT_EQ(server.request_count(), 2u);
+
+  // Another name, and no name at all (the URL's host 127.0.0.1 is not in the certificate): the
+  // handshake fails and no request reaches the server.
+  for (const std::string name : {"other.example", "", "127.0.0.1"}) {
+    SCOPED_TRACE("server name \"" + name + "\"");
+    Result<HttpResponse> r = SendWithServerName(server.url(), name, pki.ca.cert);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kTransport) << r.status().ToString();
+  }
+  EXPECT_EQ(server.request_count(), 2u);
+}
+
+TEST(CpprestTransportTest, ServerNameStillRequiresTheConfiguredCa) {
+  // Given: the right name, but the certificate is signed by a CA the transport does not trust.
+  const auto& pki = SharedTestPki();
+  HttpsServer server({rollgate::testing::IssueServerCert(pki.other_ca, "DNS:remote.example"), ""},
+                     [](const Request&, ResponseWriter& w) { w.Respond(200, "{}"); });
+  Result<HttpResponse> r = SendWithServerName(server.url(), "remote.example", pki.ca.cert);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kTransport) << r.status().ToString();
+  EXPECT_EQ(server.request_count(), 0u);
+}
+
+TEST(CpprestTransportTest, IpServerNameMatchesIpSansAndSendsNoSni) {
+  const auto& pki = SharedTestPki();
+  HttpsServer server({rollgate::testing::IssueServerCert(pki.ca, "IP:10.9.8.7"), ""},
+                     [](const Request&, ResponseWriter& w) { w.Respond(200, "{}"); });
+  Result<HttpResponse> ok = SendWithServerName(server.url(), "10.9.8.7", pki.ca.cert);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  ASSERT_EQ(server.request_count(), 1u);
+  EXPECT_EQ(server.requests().back().sni, "");  // RFC 6066: an IP address is never the SNI
+
+  Result<HttpResponse> wrong = SendWithServerName(server.url(), "10.9.8.6", pki.ca.cert);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
 }  // namespace
 }  // namespace rollgate::kube

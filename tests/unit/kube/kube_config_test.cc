@@ -528,6 +528,345 @@ TEST_F(KubeconfigTest, ErrorsNeverContainTokenOrKeyText) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// ParseRemoteKubeconfig: a tenant's kubeconfig from a Secret, for another cluster.
+
+// Test constants are built before main (see above).
+// NOLINTBEGIN(cert-err58-cpp)
+const std::string kSource = "Secret team-a/prod-eu";
+const std::string kRemoteToken = "TOKEN-SECRET-4f9a";
+const std::string kRemoteServer = "    server: https://prod.example:6443\n";
+const std::string kCaData =
+    "    certificate-authority-data: " + testing::Base64Encode(kCaPem) + "\n";
+const std::string kRemoteCluster = kRemoteServer + kCaData;
+const std::string kTokenUser = "    token: " + kRemoteToken + "\n";
+const std::string kCertUser = "    client-certificate-data: " + testing::Base64Encode(kCertPem) +
+                              "\n    client-key-data: " + testing::Base64Encode(kKeyPem) + "\n";
+// NOLINTEND(cert-err58-cpp)
+
+class RemoteKubeconfigTest : public ::testing::Test {
+ protected:
+  // Parses `yaml` and expects a refusal that names `source` and `field` (with `reason` when
+  // given), and that carries no credential: neither the token nor any inline data.
+  static void ExpectRefused(const std::string& yaml, const std::string& field,
+                            const std::string& reason = "", const std::string& context = "") {
+    auto config = ParseRemoteKubeconfig(yaml, kSource, context);
+    ASSERT_FALSE(config.ok()) << "accepted:\n" << yaml;
+    EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
+    const std::string& msg = config.status().message();
+    EXPECT_THAT(msg, StartsWith("kubeconfig " + kSource + ": "));
+    EXPECT_THAT(msg, HasSubstr(field));
+    if (!reason.empty()) {
+      EXPECT_THAT(msg, HasSubstr(reason));
+    }
+    ExpectNoSecrets(msg);
+  }
+
+  static void ExpectNoSecrets(const std::string& msg) {
+    EXPECT_THAT(msg, Not(HasSubstr("SECRET")));
+    for (const std::string& pem : {kCaPem, kCertPem, kKeyPem}) {
+      EXPECT_THAT(msg, Not(HasSubstr(testing::Base64Encode(pem))));
+    }
+    EXPECT_THAT(msg, Not(HasSubstr("-----BEGIN CERTIFICATE")));
+    EXPECT_THAT(msg, Not(HasSubstr("-----BEGIN PRIVATE")));
+    EXPECT_THAT(msg, Not(HasSubstr("Q0xJRU5ULUNFUlQtQk9EWQ")));      // the certificate's inner line
+    EXPECT_THAT(msg, Not(HasSubstr("S0VZLVNFQ1JFVC1NQVRFUklBTA")));  // the key's inner line
+  }
+};
+
+// ---- Accepted forms ----
+
+TEST_F(RemoteKubeconfigTest, TokenWithCa) {
+  auto config = ParseRemoteKubeconfig(Config(kRemoteCluster, kTokenUser), kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->server, "https://prod.example:6443");
+  EXPECT_EQ(config->ca_pem, kCaPem);
+  ASSERT_NE(config->token, nullptr);
+  EXPECT_EQ(*config->token->Token(), kRemoteToken);
+  EXPECT_TRUE(config->client_cert_pem.empty());
+  EXPECT_TRUE(config->client_key_pem.empty());
+  EXPECT_FALSE(config->insecure_skip_tls_verify);
+  EXPECT_TRUE(config->tls_server_name.empty());
+  EXPECT_EQ(config->namespace_, "default");
+  EXPECT_EQ(config->source, "kubeconfig " + kSource + " context dev");
+}
+
+TEST_F(RemoteKubeconfigTest, ClientCertificate) {
+  auto config = ParseRemoteKubeconfig(Config(kRemoteCluster, kCertUser), kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->client_cert_pem, kCertPem);
+  EXPECT_EQ(config->client_key_pem, kKeyPem);
+  EXPECT_EQ(config->token, nullptr);
+}
+
+TEST_F(RemoteKubeconfigTest, TokenAndClientCertificateTogether) {
+  auto config = ParseRemoteKubeconfig(Config(kRemoteCluster, kCertUser + kTokenUser), kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->client_cert_pem, kCertPem);
+  ASSERT_NE(config->token, nullptr);
+  EXPECT_EQ(*config->token->Token(), kRemoteToken);
+}
+
+TEST_F(RemoteKubeconfigTest, TlsServerName) {
+  auto config = ParseRemoteKubeconfig(Config("    server: https://10.0.0.1:6443/\n" + kCaData +
+                                                 "    tls-server-name: kubernetes.prod.internal\n",
+                                             kTokenUser),
+                                      kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->server, "https://10.0.0.1:6443");
+  EXPECT_EQ(config->tls_server_name, "kubernetes.prod.internal");
+  EXPECT_EQ(config->ca_pem, kCaPem);
+}
+
+TEST_F(RemoteKubeconfigTest, NamedContext) {
+  const std::string yaml =
+      "current-context: dev\n"
+      "clusters:\n"
+      "- name: dev\n  cluster:\n    server: https://dev.example\n" +
+      kCaData + "- name: prod\n  cluster:\n    server: https://prod.example\n" + kCaData +
+      "contexts:\n"
+      "- name: dev\n  context: {cluster: dev, user: dev}\n"
+      "- name: prod\n  context: {cluster: prod, user: hub, namespace: shop}\n"
+      "users:\n"
+      "- name: dev\n  user: {token: dev-token}\n"
+      "- name: hub\n  user: {token: hub-token}\n";
+  auto prod = ParseRemoteKubeconfig(yaml, kSource, "prod");
+  ASSERT_TRUE(prod.ok()) << prod.status().message();
+  EXPECT_EQ(prod->server, "https://prod.example");
+  EXPECT_EQ(*prod->token->Token(), "hub-token");
+  EXPECT_EQ(prod->namespace_, "shop");
+  EXPECT_EQ(prod->source, "kubeconfig " + kSource + " context prod");
+
+  auto current = ParseRemoteKubeconfig(yaml, kSource);
+  ASSERT_TRUE(current.ok()) << current.status().message();
+  EXPECT_EQ(current->server, "https://dev.example");
+  EXPECT_EQ(*current->token->Token(), "dev-token");
+}
+
+// ---- Refusals: each names the field, never a credential ----
+
+TEST_F(RemoteKubeconfigTest, RefusesExecPlugin) {
+  ExpectRefused(
+      Config(kRemoteCluster, kTokenUser + "    exec:\n      apiVersion: "
+                                          "client.authentication.k8s.io/v1\n"
+                                          "      command: /bin/sh\n      args: [-c, id]\n"),
+      "users[u].exec", "would run a program inside the controller");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesAuthProvider) {
+  ExpectRefused(
+      Config(kRemoteCluster, "    auth-provider:\n      name: gcp\n      config: {access-token: " +
+                                 kRemoteToken + "}\n"),
+      "users[u].auth-provider", "auth-provider plugins are not supported");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesCertificateAuthorityFile) {
+  ExpectRefused(Config(kRemoteServer + "    certificate-authority: "
+                                       "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt\n",
+                       kTokenUser),
+                "clusters[c1].certificate-authority:", "use certificate-authority-data");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesCertificateAuthorityFileEvenWithData) {
+  ExpectRefused(Config(kRemoteCluster + "    certificate-authority: /etc/ssl/ca.crt\n", kTokenUser),
+                "clusters[c1].certificate-authority:", "file references are not allowed");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesClientCertificateFile) {
+  ExpectRefused(Config(kRemoteCluster,
+                       "    client-certificate: /etc/rollgate/tls.crt\n"
+                       "    client-key-data: " +
+                           testing::Base64Encode(kKeyPem) + "\n"),
+                "users[u].client-certificate:", "file references are not allowed");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesClientKeyFile) {
+  ExpectRefused(
+      Config(kRemoteCluster, "    client-certificate-data: " + testing::Base64Encode(kCertPem) +
+                                 "\n    client-key: /etc/rollgate/tls.key\n"),
+      "users[u].client-key:", "file references are not allowed");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesTokenFile) {
+  // The controller's own ServiceAccount token: the tenant must not make it be sent anywhere.
+  ExpectRefused(Config(kRemoteCluster,
+                       "    tokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token\n"),
+                "users[u].tokenFile:", "file references are not allowed");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesTokenFileNextToToken) {
+  ExpectRefused(Config(kRemoteCluster, kTokenUser + "    tokenFile: /etc/passwd\n"),
+                "users[u].tokenFile:", "file references are not allowed");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesUsername) {
+  ExpectRefused(Config(kRemoteCluster, "    username: admin\n"), "users[u].username",
+                "basic authentication is not supported");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesPassword) {
+  ExpectRefused(Config(kRemoteCluster, kTokenUser + "    password: PASSWORD-SECRET\n"),
+                "users[u].password", "basic authentication is not supported");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesImpersonation) {
+  for (const std::string line : {"as: system:admin", "as-uid: \"0\"", "as-groups: [system:masters]",
+                                 "as-user-extra: {scopes: [all]}", "impersonate: system:admin",
+                                 "impersonate-groups: [system:masters]"}) {
+    SCOPED_TRACE(line);
+    const std::string key = line.substr(0, line.find(':'));
+    std::string user = kTokenUser;
+    user += "    ";
+    user += line;
+    user += "\n";
+    ExpectRefused(Config(kRemoteCluster, user), "users[u]." + key,
+                  "impersonation is not supported");
+  }
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesProxyUrl) {
+  ExpectRefused(Config(kRemoteCluster + "    proxy-url: http://proxy.example:3128\n", kTokenUser),
+                "clusters[c1].proxy-url", "proxies are not supported");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesPlainHttpServer) {
+  ExpectRefused(Config("    server: http://prod.example:8080\n" + kCaData, kTokenUser),
+                "clusters[c1].server", "must start with https://");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesServerWithoutScheme) {
+  ExpectRefused(Config("    server: prod.example:6443\n" + kCaData, kTokenUser),
+                "clusters[c1].server", "must start with https://");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesServerWithUserInformation) {
+  ExpectRefused(
+      Config("    server: https://admin:PASSWORD-SECRET@prod.example\n" + kCaData, kTokenUser),
+      "clusters[c1].server", "user information");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesMissingServer) {
+  ExpectRefused(Config(kCaData, kTokenUser), "clusters[c1].server: missing");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesInsecureSkipTlsVerify) {
+  ExpectRefused(Config(kRemoteServer + "    insecure-skip-tls-verify: true\n", kTokenUser),
+                "clusters[c1].insecure-skip-tls-verify", "set certificate-authority-data");
+}
+
+TEST_F(RemoteKubeconfigTest, AcceptsInsecureSkipTlsVerifyFalse) {
+  auto config = ParseRemoteKubeconfig(
+      Config(kRemoteCluster + "    insecure-skip-tls-verify: false\n", kTokenUser), kSource);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_FALSE(config->insecure_skip_tls_verify);
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesMissingCa) {
+  ExpectRefused(Config(kRemoteServer, kTokenUser),
+                "clusters[c1].certificate-authority-data: missing");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesBadTlsServerName) {
+  ExpectRefused(Config(kRemoteCluster + "    tls-server-name: \"a b\"\n", kTokenUser),
+                "clusters[c1].tls-server-name", "host name or an IP address");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesMissingContext) {
+  ExpectRefused(ReplaceAll(Config(kRemoteCluster, kTokenUser), "current-context: dev\n", ""),
+                "no current-context");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesUnknownContext) {
+  ExpectRefused(Config(kRemoteCluster, kTokenUser), "context \"prod\" not found in contexts", "",
+                "prod");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesUnknownCluster) {
+  ExpectRefused(ReplaceAll(Config(kRemoteCluster, kTokenUser), "cluster: c1", "cluster: c9"),
+                R"(cluster "c9" (from context "dev") not found in clusters)");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesUnknownUser) {
+  ExpectRefused(ReplaceAll(Config(kRemoteCluster, kTokenUser), "user: u\n", "user: nobody\n"),
+                R"(user "nobody" (from context "dev") not found in users)");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesContextWithoutUser) {
+  ExpectRefused(ReplaceAll(Config(kRemoteCluster, kTokenUser), "    user: u\n", ""),
+                "contexts[dev].user: missing", "never reached anonymously");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesUserWithoutCredentials) {
+  ExpectRefused(Config(kRemoteCluster, "    extensions: []\n"), "users[u]: no credentials");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesLoneClientCertificateOrKey) {
+  ExpectRefused(Config(kRemoteCluster,
+                       "    client-certificate-data: " + testing::Base64Encode(kCertPem) + "\n"),
+                "users[u].client-key: missing");
+  ExpectRefused(
+      Config(kRemoteCluster, "    client-key-data: " + testing::Base64Encode(kKeyPem) + "\n"),
+      "users[u].client-certificate: missing");
+}
+
+TEST_F(RemoteKubeconfigTest, RefusesEmptyAndMalformedDocuments) {
+  ExpectRefused("", "empty document");
+  ExpectRefused("- a\n- b\n", "top level must be a map");
+  ExpectRefused("clusters: [\n", "malformed YAML");
+}
+
+// ---- Secrets never appear in errors ----
+
+TEST_F(RemoteKubeconfigTest, ErrorsNeverContainTokenOrKeyBytes) {
+  const std::string key_not_pem = "KEY-SECRET-MATERIAL-77\n";
+  const std::vector<std::pair<std::string, std::string>> configs = {
+      {"exec next to token", Config(kRemoteCluster, kCertUser + kTokenUser + "    exec: {}\n")},
+      {"key data not PEM",
+       Config(kRemoteCluster, "    client-certificate-data: " + testing::Base64Encode(kCertPem) +
+                                  "\n    client-key-data: " + testing::Base64Encode(key_not_pem) +
+                                  "\n")},
+      {"key data bad base64",
+       Config(kRemoteCluster, "    client-certificate-data: " + testing::Base64Encode(kCertPem) +
+                                  "\n    client-key-data: '" + key_not_pem + "*'\n")},
+      {"token with line break",
+       Config(kRemoteCluster, "    token: \"" + kRemoteToken + "\\n" + kRemoteToken + "\"\n")},
+      {"token is a map",
+       Config(kRemoteCluster, "    token: {" + kRemoteToken + ": " + kRemoteToken + "}\n")},
+      {"token bad escape",
+       Config(kRemoteCluster, "    token: \"" + kRemoteToken + "\\q" + kRemoteToken + "\"\n")},
+      {"token bad unicode", Config(kRemoteCluster, "    token: \"" + kRemoteToken + "\\uZZZZ\"\n")},
+      {"token then plain http", Config("    server: http://prod.example\n" + kCaData, kTokenUser)},
+      {"token then insecure",
+       Config(kRemoteServer + "    insecure-skip-tls-verify: true\n", kTokenUser)},
+      {"ca data is a key", Config(kRemoteServer + "    certificate-authority-data: " +
+                                      testing::Base64Encode(key_not_pem) + "\n",
+                                  kTokenUser)},
+      {"password", Config(kRemoteCluster, "    username: u\n    password: PASSWORD-SECRET\n")},
+      {"impersonation with token", Config(kRemoteCluster, kTokenUser + "    as: admin\n")},
+  };
+  for (const auto& [name, yaml] : configs) {
+    SCOPED_TRACE(name);
+    auto config = ParseRemoteKubeconfig(yaml, kSource);
+    ASSERT_FALSE(config.ok());
+    const std::string& msg = config.status().message();
+    EXPECT_THAT(msg, StartsWith("kubeconfig " + kSource + ": "));
+    ExpectNoSecrets(msg);
+    EXPECT_THAT(msg, Not(HasSubstr(testing::Base64Encode(key_not_pem))));
+    EXPECT_THAT(msg, Not(HasSubstr("4f9a")));
+  }
+}
+
+// The operator's own kubeconfig file keeps what a tenant's Secret may not use.
+TEST_F(KubeconfigTest, OperatorFileStillAcceptsWhatRemoteRefuses) {
+  Write("tok", "file-token\n");
+  const std::string path =
+      Write("config", Config("    server: http://127.0.0.1:8080\n", "    tokenFile: tok\n"));
+  auto config = LoadKubeconfig({path, ""});
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(*config->token->Token(), "file-token");
+  EXPECT_TRUE(config->tls_server_name.empty());
+}
+
+// ---------------------------------------------------------------------------------------------
 // TokenSource
 
 class TokenSourceTest : public TempDirTest {
