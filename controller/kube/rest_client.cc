@@ -111,6 +111,7 @@ Result<std::unique_ptr<RestClient>> RestClient::FromConfig(const RestConfig& cfg
   t.tls.client_cert_pem = cfg.client_cert_pem;
   t.tls.client_key_pem = cfg.client_key_pem;
   t.tls.insecure_skip_verify = cfg.insecure_skip_tls_verify;
+  t.tls.server_name = cfg.tls_server_name;  // a remote cluster's kubeconfig may name it
   t.user_agent = opts.user_agent;
   auto transport = NewCpprestTransport(t);
   if (!transport.ok()) return transport.status();

@@ -5,7 +5,6 @@
 #include "controller/kube/rest_client.h"
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,6 +15,7 @@
 #include <thread>
 
 #include "controller/kube/informer.h"
+#include "tests/fakes/base64.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/https_server.h"
 #include "tests/fakes/test_certs.h"
@@ -28,15 +28,6 @@ using rollgate::testing::Request;
 using rollgate::testing::ResponseWriter;
 using rollgate::testing::SharedTestPki;
 using std::chrono::milliseconds;
-
-std::string B64(const std::string& in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
 
 class TempDir {
  public:
@@ -61,7 +52,7 @@ class TempDir {
 std::string Kubeconfig(const std::string& server, const std::string& ca, const std::string& user) {
   return "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
          "clusters:\n- name: c\n  cluster:\n    server: " +
-         server + "\n    certificate-authority-data: " + B64(ca) +
+         server + "\n    certificate-authority-data: " + testing::Base64Encode(ca) +
          "\ncontexts:\n- name: test\n  context: {cluster: c, user: u, namespace: team}\n"
          "users:\n- name: u\n  user:\n" +
          user;
@@ -69,8 +60,8 @@ std::string Kubeconfig(const std::string& server, const std::string& ca, const s
 
 std::string MtlsUser() {
   const auto& pki = SharedTestPki();
-  return "    client-certificate-data: " + B64(pki.client.cert) +
-         "\n    client-key-data: " + B64(pki.client.key) + "\n";
+  return "    client-certificate-data: " + testing::Base64Encode(pki.client.cert) +
+         "\n    client-key-data: " + testing::Base64Encode(pki.client.key) + "\n";
 }
 
 std::string StatusJson(int code, const std::string& reason, const std::string& msg) {
@@ -632,6 +623,39 @@ TEST(RestClientWatchTest, InformerResumesAfterDropAndRelistsAfterGone) {
   EXPECT_EQ(log[4], "watch@300");
   ASSERT_NE(inf.Get("team/a"), nullptr);
   EXPECT_EQ(MetaString(*inf.Get("team/a"), "resourceVersion"), "300");
+}
+
+// A tenant's kubeconfig for another cluster (ParseRemoteKubeconfig) may name the server's TLS name
+// when it differs from the host in `server`: RestClient::FromConfig hands it to the transport,
+// which verifies the certificate against it. Without it, the same server is refused.
+TEST(RestClientTest, ARemoteKubeconfigsTlsServerNameIsWhatTheCertificateIsVerifiedAgainst) {
+  const auto& pki = SharedTestPki();
+  HttpsServer server(
+      {rollgate::testing::IssueServerCert(pki.ca, "DNS:remote.example"), ""},
+      [](const Request&, ResponseWriter& w) { w.Respond(200, DeploymentJson("a", "1")); });
+  auto kubeconfig = [&](const std::string& name) {
+    std::string k =
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n"
+        "  cluster:\n    server: " +
+        server.url() + "\n    certificate-authority-data: " + testing::Base64Encode(pki.ca.cert) +
+        "\n";
+    if (!name.empty()) k += "    tls-server-name: " + name + "\n";
+    k += "users:\n- name: u\n  user:\n    token: t0k3n\ncontexts:\n- name: c\n"
+         "  context: {cluster: k, user: u}\n";
+    return k;
+  };
+  RealClock clock;
+  for (const std::string name : {"remote.example", ""}) {
+    SCOPED_TRACE("tls-server-name \"" + name + "\"");
+    auto cfg = ParseRemoteKubeconfig(kubeconfig(name), "secret team/prod-eu");
+    ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+    EXPECT_EQ(cfg->tls_server_name, name);
+    auto c = RestClient::FromConfig(*cfg, clock, {});
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    auto got = (*c)->Get(resources::Deployments(), "team", "a");
+    EXPECT_EQ(got.ok(), !name.empty()) << got.status().ToString();
+  }
+  EXPECT_EQ(server.request_count(), 1u) << "the unverified connection sent no request";
 }
 
 }  // namespace
