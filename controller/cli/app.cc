@@ -85,9 +85,11 @@ int Main(int argc, const char* const* argv) {
     return std::string(v);
   };
   auto cfg = kube::LoadDefault(o.kubeconfig, o.context, getenv);
+  // A kubeconfig or context that cannot be used fails the command (1, as kubectl); 2 is kept for
+  // a wrong command line.
   if (!cfg.ok()) {
     Write(stderr, "error: " + cfg.status().message() + "\n");
-    return 2;
+    return 1;
   }
   const std::string ns = !o.namespace_.empty()     ? o.namespace_
                          : cfg->namespace_.empty() ? "default"
@@ -98,7 +100,7 @@ int Main(int argc, const char* const* argv) {
   auto client = kube::RestClient::FromConfig(*cfg, clock, ropts);
   if (!client.ok()) {
     Write(stderr, "error: " + client.status().message() + "\n");
-    return 2;
+    return 1;
   }
   Io io;
   io.out = [](const std::string& s) { Write(stdout, s); };
