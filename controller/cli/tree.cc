@@ -55,7 +55,7 @@ std::pair<const char*, const char*> Look(api::RolloutPhase p) {
       return {"✖", kRed};
     case api::RolloutPhase::kAwaitingApproval:
     case api::RolloutPhase::kPaused:
-      return {"॥", kMagenta};
+      return {"‖", kMagenta};
     case api::RolloutPhase::kProgressing:
     case api::RolloutPhase::kRollingBack:
       return {"◌", kYellow};
@@ -74,7 +74,7 @@ std::pair<const char*, const char*> Look(api::EnvironmentPhase p) {
     case api::EnvironmentPhase::kRolledBack:
       return {"✖", kRed};
     case api::EnvironmentPhase::kAwaitingApproval:
-      return {"॥", kMagenta};
+      return {"‖", kMagenta};
     case api::EnvironmentPhase::kUpdating:
     case api::EnvironmentPhase::kVerifying:
     case api::EnvironmentPhase::kBaking:

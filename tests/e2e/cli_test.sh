@@ -231,9 +231,9 @@ rollout web registry.example.com/app:2.0 "  - name: staging
     approval: Manual
     targets: [{deployment: web-prod, containers: {app: app}}]"
 watch_start web
-if watch_shows web '^Phase: +॥ AwaitingApproval$' 60 &&
+if watch_shows web '^Phase: +‖ AwaitingApproval$' 60 &&
   watch_shows web '^Waiting for: approval of environment prod: kubectl rollgate promote web$' 5 &&
-  watch_shows web '^└── prod +॥ AwaitingApproval' 5 &&
+  watch_shows web '^└── prod +‖ AwaitingApproval' 5 &&
   watch_shows web 'approval: awaited: kubectl rollgate promote web$' 5; then
   pass "get web --watch: AwaitingApproval, \"Waiting for: approval of environment prod: kubectl rollgate promote web\""
 else

@@ -198,7 +198,7 @@ TEST(CliCommandsTest, WatchFollowsTheRolloutUntilDoneAndResumes) {
             (std::vector<std::string>{"metadata.name=web rv=2002", "metadata.name=web rv=2003",
                                       "metadata.name=web rv=2002"}));
   // Piped: each different tree appended; the last one Succeeded.
-  EXPECT_NE(cap.out.find("Phase:       ॥ AwaitingApproval"), std::string::npos) << cap.out;
+  EXPECT_NE(cap.out.find("Phase:       ‖ AwaitingApproval"), std::string::npos) << cap.out;
   EXPECT_NE(cap.out.find("Phase:       ◌ Progressing"), std::string::npos) << cap.out;
   EXPECT_NE(cap.out.find("Phase:       ✔ Succeeded"), std::string::npos) << cap.out;
   EXPECT_EQ(cap.out.find('\x1b'), std::string::npos);
