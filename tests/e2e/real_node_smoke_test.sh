@@ -89,6 +89,8 @@ start=$SECONDS
 check_name="real node smoke test"
 # shellcheck source-path=SCRIPTDIR source=lib/checks.sh
 source "$here/lib/checks.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/restricted_namespace.sh
+source "$here/lib/restricted_namespace.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/rollgate-real-node-smoke.XXXXXX")
 cluster=$work/cluster
 export KUBECACHEDIR=$work/kube-cache
@@ -213,32 +215,6 @@ EOF
 }
 
 # --- per case -------------------------------------------------------------------------------------
-
-# new_namespace NS [LABEL=VALUE...]: a namespace enforcing the restricted Pod Security Standard
-# (created with its labels, so that admission never sees it without them), with the extra labels;
-# a non-compliant pod (no securityContext) is refused there by the API server.
-new_namespace() {
-  local ns=$1 out labels="pod-security.kubernetes.io/enforce: restricted, pod-security.kubernetes.io/enforce-version: latest" l
-  shift
-  for l in "$@"; do labels+=", ${l%%=*}: \"${l#*=}\""; done
-  kubectl apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: $ns
-  labels: {$labels}
-EOF
-  if out=$(kubectl -n "$ns" run psa-probe --image="$ROLLGATE_REGISTRY/testapp:1.0" --restart=Never \
-    --dry-run=server -o name 2>&1); then
-    fail "namespace $ns: a pod without a securityContext was admitted: $out"
-  elif [[ "$out" == *"violates PodSecurity \"restricted:latest\""* ]]; then
-    pass "namespace $ns enforces restricted (a non-compliant pod is refused)"
-  else
-    fail "namespace $ns: unexpected answer to a non-compliant pod: $(one_line "$out")"
-  fi
-  local sa_deadline=$((SECONDS + 30))
-  until kubectl -n "$ns" get serviceaccount default >/dev/null 2>&1 || ((SECONDS > sa_deadline)); do sleep 0.2; done
-}
 
 # worker NS TAG: Deployment `worker` of testapp:TAG, restricted-compliant, on the real node, with
 # an env variable of its own (the Job must copy it); waits until it is Available.
