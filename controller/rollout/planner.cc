@@ -87,6 +87,18 @@ std::string ImageWords(const std::string& logical, const std::string& reference)
 }
 
 // status.resolvedSummary: "backend@sha256:0123456789ab 12.3 MiB, worker@...".
+// `reference` (spec.images[logical]) with the digest `resolved` recorded for it, when the record
+// was made from this very reference (a reference with a digest stays as written); else as is.
+std::string PinnedFrom(const std::string& logical, const std::string& reference,
+                       const std::vector<api::ResolvedImage>& resolved) {
+  for (const auto& image : resolved) {
+    if (image.name == logical && image.reference == reference) {
+      return PinnedReference(reference, image.digest);
+    }
+  }
+  return reference;
+}
+
 std::string ResolvedSummary(const std::vector<api::ResolvedImage>& images) {
   std::string out;
   for (const auto& image : images) {
@@ -1318,14 +1330,8 @@ GateResult Planner::SmokeCheckVerdict(const SmokeJob& j, const SmokeJobObservati
 std::string Planner::ImageNow(const std::string& logical) const {
   auto it = r_.spec.images.find(logical);
   if (it == r_.spec.images.end()) return "";
-  if (r_.spec.image_policy && r_.spec.image_policy->pin_digests) {
-    for (const auto& resolved : st_.resolved_images) {
-      if (resolved.name == logical && resolved.reference == it->second) {
-        return PinnedReference(it->second, resolved.digest);
-      }
-    }
-  }
-  return it->second;
+  if (!r_.spec.image_policy || !r_.spec.image_policy->pin_digests) return it->second;
+  return PinnedFrom(logical, it->second, st_.resolved_images);
 }
 
 GateResult Planner::Bake(const EnvironmentSpec& spec, const EnvironmentStatus& env) const {
@@ -1639,10 +1645,8 @@ std::string PinnedReference(const std::string& reference, const std::string& dig
 std::map<std::string, std::string> PinnedImages(const api::Rollout& r) {
   std::map<std::string, std::string> images = r.spec.images;
   if (!PinsDigests(r)) return images;
-  for (const auto& image : r.status.resolved_images) {
-    auto it = images.find(image.name);
-    if (it == images.end() || it->second != image.reference) continue;
-    it->second = PinnedReference(image.reference, image.digest);
+  for (auto& [logical, reference] : images) {
+    reference = PinnedFrom(logical, reference, r.status.resolved_images);
   }
   return images;
 }
