@@ -37,6 +37,10 @@ const char* ReasonPhrase(int code) {
       return "Not Found";
     case 405:
       return "Method Not Allowed";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Content Too Large";
     case 431:
       return "Request Header Fields Too Large";
     case 500:
@@ -123,6 +127,16 @@ int BoundPort(int fd) {
   return ntohs(a4.sin_port);
 }
 
+// A POST's Content-Length: digits only, at most 9 of them; nullopt when absent or malformed.
+std::optional<std::size_t> BodyLength(const HttpRequest& req) {
+  const auto it = req.headers.find("content-length");
+  if (it == req.headers.end() || it->second.empty() || it->second.size() > 9 ||
+      it->second.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  return static_cast<std::size_t>(std::stoul(it->second));
+}
+
 }  // namespace
 
 bool ParseRequestHead(const std::string& head, HttpRequest& out) {
@@ -157,17 +171,17 @@ bool ParseRequestHead(const std::string& head, HttpRequest& out) {
 std::string SerializeResponse(const HttpResponse& r, bool head_only) {
   std::string s = "HTTP/1.1 " + std::to_string(r.code) + " " + ReasonPhrase(r.code) + "\r\n";
   s += "Content-Type: " + r.content_type + "\r\n";
-  s += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  if (!r.stream) s += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
   s += "Cache-Control: no-store\r\nConnection: close\r\n";
   for (const auto& [name, value] : r.headers)
     s.append(name).append(": ").append(value).append("\r\n");
   s += "\r\n";
-  if (!head_only) s += r.body;
+  if (!head_only && !r.stream) s += r.body;
   return s;
 }
 
 struct HttpServer::Connection {
-  enum class State { kHandshake, kReading, kWriting };
+  enum class State { kHandshake, kReading, kWriting, kStreaming };
   int fd = -1;
   SSL* ssl = nullptr;
   State state = State::kReading;
@@ -177,6 +191,11 @@ struct HttpServer::Connection {
   std::size_t written = 0;
   bool head_only = false;
   Clock::time_point deadline;
+  std::size_t head_end = std::string::npos;  // of the request head, once it is all here
+  std::size_t body_len = 0;                  // of a POST body still to come
+  HttpStreamPull stream;
+  bool stream_done = false;
+  Clock::time_point next_pull;
 
   Connection() = default;
   Connection(const Connection&) = delete;
@@ -215,6 +234,11 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions opts) {
   }
   s->wake_read_ = wake[0];
   s->wake_write_ = wake[1];
+  if (pipe2(wake.data(), O_NONBLOCK | O_CLOEXEC) != 0) {
+    return Status(StatusCode::kUnavailable, name + ": pipe: " + ErrnoText(errno));
+  }
+  s->notify_read_ = wake[0];
+  s->notify_write_ = wake[1];
   s->thread_ = std::thread([srv = s.get()] { srv->Loop(); });
   return s;
 }
@@ -226,8 +250,15 @@ HttpServer::~HttpServer() {
     }
     thread_.join();
   }
-  for (const int fd : {listen_fd_, wake_read_, wake_write_}) {
+  for (const int fd : {listen_fd_, wake_read_, wake_write_, notify_read_, notify_write_}) {
     if (fd >= 0) close(fd);
+  }
+}
+
+void HttpServer::Notify() {
+  const char byte = 0;
+  // A full pipe already holds a notification: nothing is lost by dropping this one.
+  while (write(notify_write_, &byte, 1) < 0 && errno == EINTR) {
   }
 }
 
@@ -237,14 +268,20 @@ void HttpServer::Loop() {
   for (;;) {
     fds.clear();
     fds.push_back({wake_read_, POLLIN, 0});
+    fds.push_back({notify_read_, POLLIN, 0});
     fds.push_back({listen_fd_, POLLIN, 0});
+    constexpr std::size_t kFirstConnection = 3;
     auto now = Clock::now();
     int timeout_ms = -1;
-    for (const auto& c : conns) {
-      fds.push_back({c->fd, c->want, 0});
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(c->deadline - now).count();
+    auto until = [&](Clock::time_point t) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(t - now).count();
       const int ms = static_cast<int>(std::clamp<std::int64_t>(left, 0, 60000));
       timeout_ms = timeout_ms < 0 ? ms : std::min(timeout_ms, ms);
+    };
+    for (const auto& c : conns) {
+      fds.push_back({c->fd, c->want, 0});
+      until(c->deadline);
+      if (c->state == Connection::State::kStreaming && !c->stream_done) until(c->next_pull);
     }
     const int n = poll(fds.data(), fds.size(), timeout_ms);
     if (n < 0 && errno != EINTR) {
@@ -252,19 +289,29 @@ void HttpServer::Loop() {
       return;
     }
     if ((fds[0].revents & POLLIN) != 0) return;  // the destructor asks to stop
+    bool notified = false;
+    if ((fds[1].revents & POLLIN) != 0) {
+      std::array<char, 256> drain{};
+      while (read(notify_read_, drain.data(), drain.size()) > 0) {
+      }
+      notified = true;
+    }
     now = Clock::now();
     std::vector<std::unique_ptr<Connection>> live;
     live.reserve(conns.size() + 1);
     for (std::size_t i = 0; i < conns.size(); ++i) {
       Connection& c = *conns[i];
-      const short revents = fds[i + 2].revents;
+      const short revents = fds[i + kFirstConnection].revents;
       bool keep = true;
       if (revents != 0) keep = Advance(c, revents, now);
+      if (keep && c.state == Connection::State::kStreaming && (notified || now >= c.next_pull)) {
+        keep = Pull(c, now);
+      }
       if (keep && now >= c.deadline) keep = false;  // too slow: drop it
       if (keep) live.push_back(std::move(conns[i]));
     }
     conns = std::move(live);
-    if ((fds[1].revents & POLLIN) != 0) Accept(conns, now);
+    if ((fds[2].revents & POLLIN) != 0) Accept(conns, now);
   }
 }
 
@@ -311,6 +358,13 @@ bool HttpServer::Advance(Connection& c, short revents, Clock::time_point now) {
     c.state = Connection::State::kReading;
     c.want = POLLIN;
   }
+  if (c.state == Connection::State::kStreaming && (revents & (POLLIN | POLLHUP)) != 0) {
+    // A stream's client sends nothing more; reading tells when it has gone away.
+    std::array<char, 512> buf{};
+    const ssize_t got = recv(c.fd, buf.data(), buf.size(), 0);
+    if (got == 0) return false;
+    if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
+  }
   if (c.state == Connection::State::kReading) {
     std::array<char, 4096> buf{};
     for (;;) {
@@ -331,14 +385,12 @@ bool HttpServer::Advance(Connection& c, short revents, Clock::time_point now) {
         }
       }
       c.in.append(buf.data(), static_cast<std::size_t>(got));
-      if (c.in.find("\r\n\r\n") != std::string::npos || c.in.size() > opts_.max_request_bytes) {
-        break;
-      }
+      if (RequestComplete(c)) break;
     }
     Respond(c);
-    c.state = Connection::State::kWriting;
-    c.want = POLLOUT;
+    c.want = c.state == Connection::State::kStreaming ? POLLIN | POLLOUT : POLLOUT;
     c.deadline = now + opts_.request_timeout;
+    c.next_pull = now;
   }
   while (c.written < c.out.size()) {
     const std::size_t left = c.out.size() - c.written;
@@ -358,34 +410,112 @@ bool HttpServer::Advance(Connection& c, short revents, Clock::time_point now) {
       }
     }
     c.written += static_cast<std::size_t>(sent);
+    if (c.state == Connection::State::kStreaming) c.deadline = now + opts_.request_timeout;
+  }
+  if (c.state == Connection::State::kStreaming && !c.stream_done) {
+    c.out.clear();  // all sent: wait for the stream's next bytes, without a deadline
+    c.written = 0;
+    c.want = POLLIN;
+    c.deadline = Clock::time_point::max();
+    return true;
   }
   if (c.ssl != nullptr) SSL_shutdown(c.ssl);  // best effort close_notify; the socket closes next
   return false;                               // done: one request per connection
 }
 
+bool HttpServer::RequestComplete(Connection& c) const {
+  if (c.head_end == std::string::npos) {
+    const auto end = c.in.find("\r\n\r\n");
+    if (end == std::string::npos || end > opts_.max_request_bytes) {
+      return c.in.size() > opts_.max_request_bytes;  // Respond answers 431
+    }
+    c.head_end = end;
+    HttpRequest req;
+    if (!opts_.allow_post || !ParseRequestHead(c.in.substr(0, end), req) || req.method != "POST") {
+      return true;
+    }
+    const auto len = BodyLength(req);
+    if (!len || *len > opts_.max_body_bytes) return true;  // Respond answers 411 or 413
+    c.body_len = *len;
+  }
+  return c.in.size() >= c.head_end + 4 + c.body_len;
+}
+
+bool HttpServer::Pull(Connection& c, Clock::time_point now) {
+  c.next_pull = now + opts_.stream_tick;
+  if (c.stream_done) return true;
+  std::optional<std::string> more;
+  try {
+    more = c.stream();
+  } catch (const std::exception& e) {
+    log::Error("http", "stream failed", {{"server", opts_.name}, {"error", e.what()}});
+    return false;
+  }
+  if (!more) {
+    c.stream_done = true;
+    if (c.written == c.out.size()) return false;  // nothing left to send
+    c.want = POLLOUT;
+    return true;
+  }
+  if (more->empty()) return true;
+  if (c.out.size() - c.written + more->size() > opts_.max_stream_backlog) {
+    log::Warn("http", "a stream's client does not read; closed", {{"server", opts_.name}});
+    return false;
+  }
+  if (c.written == c.out.size()) {
+    c.out.clear();
+    c.written = 0;
+    c.deadline = now + opts_.request_timeout;  // from now, sending must make progress
+  }
+  c.out += *more;
+  c.want = POLLIN | POLLOUT;
+  return true;
+}
+
 void HttpServer::Respond(Connection& c) {
-  const auto end = c.in.find("\r\n\r\n");
+  const auto end = c.head_end;
   HttpRequest req;
   HttpResponse resp;
+  const bool post = opts_.allow_post;
+  const auto route = [&]() -> const HttpHandler* {
+    if (const auto it = opts_.routes.find(req.path); it != opts_.routes.end()) return &it->second;
+    return opts_.fallback ? &opts_.fallback : nullptr;
+  };
   if (end == std::string::npos) {
     resp = {431, "text/plain; charset=utf-8", "request head too large\n"};
   } else if (!ParseRequestHead(c.in.substr(0, end), req)) {
     resp = {400, "text/plain; charset=utf-8", "malformed request\n"};
-  } else if (req.method != "GET" && req.method != "HEAD") {
-    resp = {405, "text/plain; charset=utf-8", "method not allowed\n", {{"Allow", "GET, HEAD"}}};
-  } else if (const auto route = opts_.routes.find(req.path); route == opts_.routes.end()) {
+  } else if (req.method != "GET" && req.method != "HEAD" && !(post && req.method == "POST")) {
+    resp = {405,
+            "text/plain; charset=utf-8",
+            "method not allowed\n",
+            {{"Allow", post ? "GET, HEAD, POST" : "GET, HEAD"}}};
+  } else if (req.method == "POST" && !BodyLength(req)) {
+    resp = {411, "text/plain; charset=utf-8", "a POST needs a Content-Length\n"};
+  } else if (req.method == "POST" && *BodyLength(req) > opts_.max_body_bytes) {
+    resp = {413, "text/plain; charset=utf-8", "request body too large\n"};
+  } else if (const HttpHandler* handler = route(); handler == nullptr) {
     resp = {404, "text/plain; charset=utf-8", "not found\n"};
   } else {
+    if (req.method == "POST") req.body = c.in.substr(end + 4, c.body_len);
     try {
-      resp = route->second(req);
+      resp = (*handler)(req);
     } catch (const std::exception& e) {
       log::Error("http", "handler failed", {{"server", opts_.name}, {"error", e.what()}});
       resp = {500, "text/plain; charset=utf-8", "internal error\n"};
     }
   }
   c.head_only = req.method == "HEAD";
+  if (resp.stream && c.ssl != nullptr) {
+    resp = {500, "text/plain; charset=utf-8", "streams are served over plain HTTP only\n"};
+  }
   c.out = SerializeResponse(resp, c.head_only);
   c.in.clear();
+  c.state = Connection::State::kWriting;
+  if (resp.stream && !c.head_only) {
+    c.stream = std::move(resp.stream);
+    c.state = Connection::State::kStreaming;
+  }
 }
 
 }  // namespace rollgate::metrics

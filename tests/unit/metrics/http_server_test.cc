@@ -2,12 +2,17 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "controller/metrics/health_server.h"
@@ -186,6 +191,160 @@ TEST(HttpServerTest, ASlowRequestIsClosedAtItsDeadline) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
   close(fd);
   EXPECT_EQ(Get(s->port(), "/echo").code, 200);
+}
+
+// POST where allowed: its body (Content-Length) reaches the handler; without a length it is 411,
+// above max_body_bytes 413; a path without a route goes to the fallback handler.
+TEST(HttpServerTest, PostBodiesAndTheFallbackHandler) {
+  HttpServerOptions o;
+  o.allow_post = true;
+  o.max_body_bytes = 16;
+  o.fallback = [](const HttpRequest& r) {
+    return HttpResponse{200, "text/plain", "fallback " + r.method + " " + r.path + " " + r.body};
+  };
+  auto s = StartEcho(o);
+  ASSERT_NE(s, nullptr);
+  HttpReply r = Exchange(s->port(), "POST /x/y HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(r.code, 200);
+  EXPECT_EQ(r.body, "fallback POST /x/y hello");
+  // The body may arrive after the head, in pieces.
+  const int fd = Connect(s->port());
+  ASSERT_GE(fd, 0);
+  for (const std::string part : {"POST /z HTTP/1.1\r\nContent-Length: 3\r\n\r\n", "a", "bc"}) {
+    ASSERT_EQ(send(fd, part.data(), part.size(), MSG_NOSIGNAL), static_cast<ssize_t>(part.size()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  r = testing::ReadReply(fd);
+  close(fd);
+  EXPECT_EQ(r.body, "fallback POST /z abc");
+  EXPECT_EQ(Exchange(s->port(), "POST /x HTTP/1.1\r\n\r\n").code, 411);
+  EXPECT_EQ(Exchange(s->port(), "POST /x HTTP/1.1\r\nContent-Length: 17\r\n\r\n").code, 413);
+  EXPECT_EQ(Exchange(s->port(), "POST /x HTTP/1.1\r\nContent-Length: -1\r\n\r\n").code, 411);
+  EXPECT_EQ(Get(s->port(), "/echo", kProbeTimeout, "PUT").code, 405);
+  EXPECT_EQ(Get(s->port(), "/anything").body, "fallback GET /anything ");
+}
+
+// A streamed response: the head at once (no Content-Length), then what the stream gives on each
+// Notify() and at each tick; the stream is released when the client goes away, and a stream that
+// says it is complete closes the connection.
+TEST(HttpServerTest, StreamsSendOnNotifyAndEndWhenTheClientLeaves) {
+  auto counter = std::make_shared<std::atomic<int>>(0);
+  auto alive = std::make_shared<int>(0);
+  HttpServerOptions o;
+  o.stream_tick = std::chrono::seconds(30);  // only Notify() pulls, after the first pull
+  o.routes["/hold"] = [alive](const HttpRequest&) {
+    HttpResponse r{200, "text/event-stream", ""};
+    r.stream = [alive]() -> std::optional<std::string> { return ""; };
+    return r;
+  };
+  o.routes["/events"] = [counter](const HttpRequest&) {
+    HttpResponse r{200, "text/event-stream", ""};
+    r.stream = [counter]() -> std::optional<std::string> {
+      const int n = ++*counter;
+      if (n > 3) return std::nullopt;
+      return "data: " + std::to_string(n) + "\n\n";
+    };
+    return r;
+  };
+  auto s = StartEcho(o);
+  ASSERT_NE(s, nullptr);
+  const int fd = Connect(s->port());
+  ASSERT_GE(fd, 0);
+  const std::string req = "GET /events HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  std::string got;
+  auto read_until = [&](const std::string& want,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    std::array<char, 512> buf{};
+    while (got.find(want) == std::string::npos && std::chrono::steady_clock::now() < until) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      const ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+      if (n <= 0) break;
+      got.append(buf.data(), static_cast<std::size_t>(n));
+    }
+    return got.find(want) != std::string::npos;
+  };
+  EXPECT_TRUE(read_until("data: 1\n\n")) << got;
+  EXPECT_THAT(got, HasSubstr("Content-Type: text/event-stream"));
+  EXPECT_THAT(got, Not(HasSubstr("Content-Length")));
+  EXPECT_FALSE(read_until("data: 2", std::chrono::milliseconds(500)))
+      << "sent without a Notify: " << got;
+  s->Notify();
+  EXPECT_TRUE(read_until("data: 2\n\n")) << got;
+  s->Notify();
+  EXPECT_TRUE(read_until("data: 3\n\n")) << got;
+  s->Notify();  // the stream is complete: the server closes the connection
+  std::array<char, 64> buf{};
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 5000), 1);
+  EXPECT_EQ(recv(fd, buf.data(), buf.size(), 0), 0);
+  close(fd);
+  // A client that leaves: its stream is released (the shared state has one owner again).
+  const long base = alive.use_count();  // this test's, and the options' copies of the route
+  const int fd2 = Connect(s->port());
+  ASSERT_GE(fd2, 0);
+  const std::string hold = "GET /hold HTTP/1.1\r\n\r\n";
+  ASSERT_EQ(send(fd2, hold.data(), hold.size(), MSG_NOSIGNAL), static_cast<ssize_t>(hold.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(alive.use_count(), base + 1);  // and the live stream's
+  close(fd2);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (alive.use_count() > base && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(alive.use_count(), base);  // the stream was released
+}
+
+// A stream's client that does not read is dropped once max_stream_backlog bytes wait for it, and
+// the server goes on answering others.
+TEST(HttpServerTest, AStreamWhoseClientDoesNotReadIsDropped) {
+  HttpServerOptions o;
+  o.stream_tick = std::chrono::milliseconds(5);
+  o.max_stream_backlog = 64 * 1024;
+  auto released = std::make_shared<std::atomic<int>>(0);  // counts the pulls
+  o.routes["/flood"] = [released](const HttpRequest&) {
+    HttpResponse r{200, "text/event-stream", ""};
+    r.stream = [released]() -> std::optional<std::string> {
+      ++*released;
+      return "data: " + std::string(16 * 1024, 'x') + "\n\n";
+    };
+    return r;
+  };
+  auto s = StartEcho(o);
+  ASSERT_NE(s, nullptr);
+  const long base = released.use_count();
+  const int fd = Connect(s->port());
+  ASSERT_GE(fd, 0);
+  const int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  const std::string req = "GET /flood HTTP/1.1\r\n\r\n";
+  ASSERT_EQ(send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((*released == 0 || released.use_count() > base) &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GT(released->load(), 0);
+  EXPECT_EQ(released.use_count(), base) << "the stream of a client that does not read was kept";
+  EXPECT_EQ(Get(s->port(), "/echo", kProbeTimeout).code, 200);
+  close(fd);
+}
+
+// HEAD of a stream route sends the head only, and closes.
+TEST(HttpServerTest, HeadOfAStreamIsTheHeadOnly) {
+  HttpServerOptions o;
+  o.routes["/events"] = [](const HttpRequest&) {
+    HttpResponse r{200, "text/event-stream", ""};
+    r.stream = []() -> std::optional<std::string> { return "data: x\n\n"; };
+    return r;
+  };
+  auto s = StartEcho(o);
+  ASSERT_NE(s, nullptr);
+  const HttpReply r = Get(s->port(), "/events", kProbeTimeout, "HEAD");
+  EXPECT_EQ(r.code, 200);
+  EXPECT_EQ(r.body, "");
 }
 
 TEST(HttpServerTest, MalformedListeningAddressIsInvalid) {
