@@ -14,6 +14,7 @@ packages=(
   docker-registry                # the local registry (hack/registry.sh runs its own process)
   apache2-utils                  # htpasswd (bcrypt) for hack/registry.sh --htpasswd
   containerd catatonit containernetworking-plugins iptables iproute2  # the real node (hack/real-node.sh)
+  chromium chromium-driver fonts-dejavu-core  # the web dashboard's browser test (e2e_web_dashboard)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -13,7 +13,7 @@
 # in staging and production) run real testapp:1.0 containers on rollgate-real-0, which the rollout
 # (hack/demo/rollout-real.yaml: dev -> staging -> production) swaps for testapp:2.0 under three
 # logical images (backend, worker-cpu, worker-gpu), with smoke checks: Jobs of the new image built
-# from the targets' pod templates, the GPU worker's requesting a GPU. The progress lines show the
+# from the targets' pod templates, the GPU worker's requesting a GPU. The live tree shows the
 # checks while they run; the summary adds one line per check (phase, exit code, duration, the node
 # its pod ran on and its log's last line, both caught by a watch of the checks' pods while they
 # live) and each pod's node and image digest. The controller runs on the host, as in the plain
@@ -26,10 +26,15 @@
 # 4. applies the ContainerRollout to 2.0.0 (hack/demo/rollout.yaml): dev -> staging -> canary ->
 #    production, production with manual approval;
 # 5. runs the controller in the background (its log in the temporary directory);
-# 6. prints a line whenever the rollout's status changes (an environment's smoke checks while they
-#    run, when it has any), and promotes production (the rollgate.io/promote annotation) when it
-#    awaits approval;
-# 7. ends at a terminal phase or after ROLLGATE_DEMO_TIMEOUT seconds (default 300) with a summary:
+# 6. shows the rollout live with the CLI as a kubectl plugin: `kubectl rollgate -n app get
+#    split-images-v2 --watch --until-done` (PATH gets BUILD_DIR/controller, where the build links
+#    kubectl-rollgate to rollgate): the tree of environments, Deployments' replicas, smoke checks
+#    and what the rollout waits for, redrawn in place on a terminal, appended when piped; meanwhile
+#    the script promotes production (`rollgate promote`: the rollgate.io/promote annotation)
+#    APPROVE_AFTER_S (3) seconds after it starts awaiting approval, silently so as not to disturb
+#    the redraw, and reports it when the watch has ended;
+# 7. ends at a terminal phase (the watch's --until-done) or after ROLLGATE_DEMO_TIMEOUT seconds
+#    (default 300; the watch is stopped) with a summary:
 #    per environment its phase, duration and images before/after, the smoke checks (if any), the
 #    rollout's Events, the total time. Exit status 0 only when the rollout Succeeded; otherwise the
 #    controller log's tail too.
@@ -51,15 +56,13 @@ readonly DEMO_DIR=$here/demo
 readonly ROLLOUT_NS=app ROLLOUT_NAME=split-images-v2
 readonly TARGET_NAMESPACES=(app-dev app-staging app-prod)
 readonly TIMEOUT_S=${ROLLGATE_DEMO_TIMEOUT:-300}
-readonly POLL_US=500000
+readonly APPROVE_AFTER_S=3 # how long the watch shows production awaiting approval
 readonly REAL_NODE=rollgate-real-0 DEMO_GPUS=4 # --real: the GPUs the real node advertises
 
 if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then
-  BOLD=$'\e[1m' DIM=$'\e[2m' RED=$'\e[31m' GREEN=$'\e[32m' YELLOW=$'\e[33m' RESET=$'\e[0m'
-  COLOR=1
+  BOLD=$'\e[1m' RED=$'\e[31m' GREEN=$'\e[32m' YELLOW=$'\e[33m' RESET=$'\e[0m'
 else
-  BOLD="" DIM="" RED="" GREEN="" YELLOW="" RESET=""
-  COLOR=0
+  BOLD="" RED="" GREEN="" YELLOW="" RESET=""
 fi
 
 step() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$RESET"; }
@@ -99,6 +102,8 @@ controller_bin=$build_dir/controller/rollgate-controller
 cli_bin=$build_dir/controller/rollgate
 [[ -x "$controller_bin" ]] || die "$controller_bin is missing; build it first (make build)"
 [[ -x "$cli_bin" ]] || die "$cli_bin is missing; build it first (make build)"
+[[ -x "$build_dir/controller/kubectl-rollgate" ]] ||
+  die "$build_dir/controller/kubectl-rollgate (the kubectl plugin, a link the build makes) is missing; build rollgate first"
 for tool in python3 sed; do command -v "$tool" >/dev/null || die "$tool is required"; done
 [[ "$TIMEOUT_S" =~ ^[0-9]+$ ]] || die "ROLLGATE_DEMO_TIMEOUT must be a number of seconds"
 
@@ -107,7 +112,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/rollgate-demo.XXXXXX")
 cluster_dir=$work/cluster
 controller_log=$work/controller.log
 state=$work/state.json
-controller_pid="" smoke_watch_pid=""
+controller_pid="" smoke_watch_pid="" watch_pid=""
 smoke_pods=$work/smoke-pods.txt smoke_logs=$work/smoke-logs
 keep_work=${ROLLGATE_DEMO_KEEP:-0}
 rollout_file=$DEMO_DIR/rollout.yaml deployments_file=$DEMO_DIR/deployments.yaml
@@ -139,6 +144,10 @@ cleanup() {
   trap - EXIT INT TERM HUP
   set +e
   step "Tearing down"
+  if [[ -n "$watch_pid" ]]; then
+    kill -TERM "$watch_pid" 2>/dev/null
+    wait "$watch_pid" 2>/dev/null
+  fi
   stop_controller
   if [[ -n "$smoke_watch_pid" ]]; then
     kill -TERM "$smoke_watch_pid" 2>/dev/null
@@ -310,87 +319,12 @@ controller_pid=$!
 t0=$(now_us)
 info "$controller_bin (pid $controller_pid), log: $controller_log"
 
-# --- 6. live progress ---------------------------------------------------------------------------
+# --- 6. live progress: kubectl rollgate get --watch ---------------------------------------------
 
-# poll: read the rollout and the Deployments into $state; print
-# "PHASE<US>ENV_TO_APPROVE<US>LINE" (US: the ASCII unit separator, so that empty fields survive
-# `read`). Fails when kubectl does.
-poll() {
-  k get -f "$rollout_file" -f "$deployments_file" -o json >"$state.tmp" 2>/dev/null ||
-    return 1
-  mv "$state.tmp" "$state"
-  DEMO_COLOR=$COLOR python3 - "$state" <<'PY'
-import json, os, sys
-
-color = os.environ.get("DEMO_COLOR") == "1"
-def paint(phase, text):
-    if not color:
-        return text
-    code = {"Succeeded": "32", "Failed": "31", "RolledBack": "31", "RollingBack": "31",
-            "Aborted": "31", "AwaitingApproval": "33", "Pending": "2"}.get(phase, "36")
-    return "\033[%sm%s\033[0m" % (code, text)
-
-items = json.load(open(sys.argv[1]))["items"]
-ro = next(i for i in items if i["kind"] == "ContainerRollout")
-deps = {(i["metadata"]["namespace"], i["metadata"]["name"]): i
-        for i in items if i["kind"] == "Deployment"}
-spec, st = ro["spec"], ro.get("status") or {}
-env_status = {e["name"]: e for e in st.get("environments", [])}
-phase = st.get("phase") or "Pending"
-
-def smoke(env, es, when):
-    """The environment's smoke checks of `when` that have a record: "name Phase, ..."."""
-    names = {c["name"] for c in env.get("smokeChecks", []) + [
-        c for t in env["targets"] for c in t.get("smokeChecks", [])]
-        if c.get("when", "BeforePatch") == when}
-    return ", ".join("%s %s" % (c["name"], c.get("phase", "Running"))
-                     for c in es.get("smokeChecks", []) if c["name"] in names)
-
-parts, to_approve = [], ""
-for env in spec["environments"]:
-    es = env_status.get(env["name"], {})
-    ep = es.get("phase", "Pending")
-    detail = ""
-    if ep in ("Updating", "Verifying", "RollingBack"):
-        # Replicas that run the images this phase wants and are available, over the desired
-        # replicas (0 until the Deployment controller has seen the patch).
-        updated = desired = 0
-        prev = {t["deployment"]: t.get("previousImages", {}) for t in es.get("targets", [])}
-        for t in env["targets"]:
-            d = deps.get((env.get("namespace", ro["metadata"]["namespace"]), t["deployment"]))
-            if d is None:
-                continue
-            want = ({c: prev.get(t["deployment"], {}).get(c) for c in t["containers"]}
-                    if ep == "RollingBack" else
-                    {c: spec["images"][img] for c, img in t["containers"].items()})
-            have = {c["name"]: c["image"] for c in d["spec"]["template"]["spec"]["containers"]}
-            n = d["spec"].get("replicas", 1)
-            desired += n
-            dst = d.get("status", {})
-            patched = all(have.get(c) == img for c, img in want.items())
-            observed = dst.get("observedGeneration", 0) >= d["metadata"]["generation"]
-            if patched and observed:
-                updated += min(dst.get("updatedReplicas", 0), dst.get("availableReplicas", 0), n)
-        detail = "(%d/%d updated" % (updated, desired)
-        v = es.get("validation")
-        if v and ep == "Verifying":
-            detail += ", %d/%d GPU pods CUDA-validated" % (v.get("passed", 0), v.get("gpuPods", 0))
-        checks = smoke(env, es, "AfterHealthy") if ep == "Verifying" else ""
-        if checks:
-            detail += ", smoke checks: " + checks
-        detail += ")"
-    elif ep == "Pending" and smoke(env, es, "BeforePatch"):
-        detail = "(smoke checks: %s)" % smoke(env, es, "BeforePatch")
-    elif ep in ("Failed", "RolledBack") and es.get("reason"):
-        detail = "(%s)" % es["reason"]
-    elif ep == "AwaitingApproval" and not es.get("approvedAt"):
-        to_approve = env["name"]
-    parts.append("%s=%s" % (env["name"], paint(ep, ep + detail)))
-width = max(len(e["name"]) for e in spec["environments"])
-current = (st.get("currentEnvironment") or "-").ljust(width)
-print("\x1f".join([phase, to_approve, "%s current=%s  %s" % (
-    paint(phase, phase.ljust(16)), current, " ".join(parts))]))
-PY
+# The rollout's phase and current environment, "PHASE|ENVIRONMENT" ("" when kubectl fails).
+rollout_phase() {
+  k get -f "$rollout_file" -o jsonpath='{.status.phase}{"|"}{.status.currentEnvironment}' \
+    2>/dev/null || true
 }
 
 # fetch_smoke_logs: the log of each smoke check pod that the watch saw terminate, once (into
@@ -404,31 +338,35 @@ fetch_smoke_logs() {
   done <"$smoke_pods"
 }
 
-step "Watching the rollout (Ctrl-C stops the demo and tears everything down)"
-last_line="" final_phase="" approved=" " timed_out=0 controller_died=0
-while :; do
-  loop_start=$(now_us)
+# The live view is the CLI itself, run as the kubectl plugin: kubectl finds kubectl-rollgate (the
+# build's link to rollgate) on PATH. On a terminal it redraws the tree in place; piped, it appends
+# each tree that differs from the one before. --until-done ends it at a terminal phase.
+watch_cmd=(kubectl rollgate -n "$ROLLOUT_NS" get "$ROLLOUT_NAME" --watch --until-done)
+step "Watching the rollout: ${watch_cmd[*]} (Ctrl-C stops the demo and tears everything down)"
+info "production needs a manual approval: the demo gives it ${APPROVE_AFTER_S} s after the rollout asks"
+info "for it, as you would with: rollgate -n $ROLLOUT_NS promote $ROLLOUT_NAME"
+printf '\n'
+PATH="$build_dir/controller:$PATH" "$kubectl_bin" "${watch_cmd[@]:1}" </dev/null &
+watch_pid=$!
+
+# While the watch draws: the approval (silent, so as not to disturb the redraw; reported after),
+# the controller's health and the timeout.
+approved=" " awaiting_since="" timed_out=0 controller_died=0 approvals=()
+while kill -0 "$watch_pid" 2>/dev/null; do
   ((real)) && fetch_smoke_logs
-  if out=$(poll); then
-    IFS=$'\x1f' read -r phase to_approve line <<<"$out"
-    if [[ "$line" != "$last_line" ]]; then
-      printf '%s[+%5ss]%s %s\n' "$DIM" "$(secs_since "$t0")" "$RESET" "$line"
-      last_line=$line
+  IFS='|' read -r phase env <<<"$(rollout_phase)"
+  if [[ "$phase" == AwaitingApproval && -n "$env" && "$approved" != *" $env "* ]]; then
+    [[ -n "$awaiting_since" ]] || awaiting_since=$(now_us)
+    if (($(now_us) - awaiting_since >= APPROVE_AFTER_S * 1000000)); then
+      approved+="$env "
+      awaiting_since=""
+      if out=$("$cli_bin" --kubeconfig "$KUBECONFIG" -n "$ROLLOUT_NS" promote "$ROLLOUT_NAME" 2>&1); then
+        approvals+=("[+$(secs_since "$t0")s] $env awaited approval; the demo approved it with" \
+          "  rollgate -n $ROLLOUT_NS promote $ROLLOUT_NAME" "  $out")
+      else
+        approvals+=("[+$(secs_since "$t0")s] $env awaited approval; promoting it failed:" "  $out")
+      fi
     fi
-    if [[ -n "$to_approve" && "$approved" != *" $to_approve "* ]]; then
-      approved+="$to_approve "
-      printf '%s         %s awaits manual approval: the demo approves it:%s\n' \
-        "$YELLOW" "$to_approve" "$RESET"
-      printf '         rollgate -n %s promote %s\n' "$ROLLOUT_NS" "$ROLLOUT_NAME"
-      "$cli_bin" --kubeconfig "$KUBECONFIG" -n "$ROLLOUT_NS" promote "$ROLLOUT_NAME" |
-        sed 's/^/         /'
-    fi
-    case $phase in
-      Succeeded | Failed | RolledBack | Aborted)
-        final_phase=$phase
-        break
-        ;;
-    esac
   fi
   if ! kill -0 "$controller_pid" 2>/dev/null; then
     controller_died=1
@@ -438,11 +376,30 @@ while :; do
     timed_out=1
     break
   fi
-  rest=$((POLL_US - ($(now_us) - loop_start)))
-  ((rest < 100000)) && rest=100000
-  sleep "0.$(printf '%06d' "$rest")"
+  sleep 0.5
 done
+watch_stopped=0
+if kill -0 "$watch_pid" 2>/dev/null; then
+  kill -TERM "$watch_pid" 2>/dev/null || true # it ends its watch cleanly on SIGTERM
+  watch_stopped=1
+fi
+watch_rc=0
+wait "$watch_pid" || watch_rc=$?
+watch_pid=""
 rollout_s=$(secs_since "$t0")
+((real)) && fetch_smoke_logs
+IFS='|' read -r phase _ <<<"$(rollout_phase)"
+final_phase=""
+case $phase in
+  Succeeded | Failed | RolledBack | Aborted) final_phase=$phase ;;
+esac
+printf '\n'
+if ((watch_stopped)); then
+  info "the demo stopped the watch (kubectl rollgate get --watch --until-done)"
+else
+  info "the watch (kubectl rollgate get --watch --until-done) ended with exit code $watch_rc"
+fi
+for a in "${approvals[@]}"; do info "$a"; done
 
 # --- 7. summary ---------------------------------------------------------------------------------
 
@@ -452,7 +409,7 @@ if ((timed_out)); then
 elif ((controller_died)); then
   warn "the controller exited unexpectedly"
 fi
-poll >/dev/null || true
+k get -f "$rollout_file" -f "$deployments_file" -o json >"$state" 2>/dev/null || true
 if [[ -s "$state" ]]; then
   python3 - "$state" "$smoke_pods" "$smoke_logs" <<'PY'
 import calendar, json, os, sys, time

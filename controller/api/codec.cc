@@ -359,6 +359,24 @@ Result<RolloutStatus> DecodeStatus(const Json& st) {
     }
   }
   out.resolved_summary = StringField(st, "resolvedSummary");
+  if (const Json* hs = Field(st, "history"); hs != nullptr && hs->is_array()) {
+    std::size_t hi = 0;
+    for (const auto& h : hs->as_array()) {
+      const std::string at = "status.history[" + std::to_string(hi++) + "]";
+      RevisionRecord rec;
+      rec.revision = Int(h, "revision");
+      rec.images = StringMap(h, "images");
+      rec.started_at = ParseTime(StringField(h, "startedAt"));
+      rec.finished_at = ParseTime(StringField(h, "finishedAt"));
+      const std::string phase = StringField(h, "phase");
+      auto p = ParseRolloutPhase(phase);
+      if (!p) return Bad(at + ".phase", "unknown phase \"" + Bounded(phase, kMaxEcho) + "\"");
+      rec.phase = *p;
+      rec.reason = StringField(h, "reason");
+      rec.message = StringField(h, "message");
+      out.history.push_back(std::move(rec));
+    }
+  }
   if (const Json* b = Field(st, "bookkeeping"); b != nullptr && b->is_object()) {
     out.spec_hash = StringField(*b, "specHash");
     out.handled_annotations = StringMap(*b, "handledAnnotations");
@@ -565,6 +583,23 @@ std::string HandledValue(const std::string& annotation_value) {
   return "sha256:" + Sha256Hex(annotation_value);
 }
 
+Json EncodeHistory(const std::vector<RevisionRecord>& history) {
+  Json out = Json::array();
+  std::size_t i = 0;
+  for (const auto& h : history) {
+    Json jh = Json::object(/*keep_order=*/true);  // read as written: `rollgate history -o json`
+    jh["revision"] = Json::number(h.revision);
+    if (h.phase != RolloutPhase::kNone) jh["phase"] = Json::string(PhaseName(h.phase));
+    PutTime(jh, "startedAt", h.started_at);
+    PutTime(jh, "finishedAt", h.finished_at);
+    if (!h.reason.empty()) jh["reason"] = Json::string(Bounded(h.reason, kMaxReason));
+    if (!h.message.empty()) jh["message"] = Json::string(Bounded(h.message, kMaxMessage));
+    jh["images"] = FromMap(h.images);
+    out[i++] = jh;
+  }
+  return out;
+}
+
 Json EncodeStatus(const RolloutStatus& s) {
   Json o = Json::object();
   o["observedGeneration"] = Json::number(s.observed_generation);
@@ -691,6 +726,8 @@ Json EncodeStatus(const RolloutStatus& s) {
   if (!s.resolved_summary.empty()) {
     o["resolvedSummary"] = Json::string(Bounded(s.resolved_summary, kMaxSummary));
   }
+  // Absent when empty, so a status written before the history existed encodes as it did.
+  if (!s.history.empty()) o["history"] = EncodeHistory(s.history);
   Json b = Json::object();
   if (!s.spec_hash.empty()) b["specHash"] = Json::string(s.spec_hash);
   if (!s.handled_annotations.empty()) b["handledAnnotations"] = FromMap(s.handled_annotations);

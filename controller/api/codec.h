@@ -37,6 +37,8 @@ std::optional<SmokeCheckWhen> ParseSmokeCheckWhen(std::string_view text);
 
 Result<Rollout> DecodeRollout(const Json& obj);
 Json EncodeStatus(const RolloutStatus& status);
+// status.history as EncodeStatus writes it (a list, oldest first).
+Json EncodeHistory(const std::vector<RevisionRecord>& history);
 // `gpu_resource` names the extended resource that marks a GPU container (nvidia.com/gpu).
 Result<DeploymentView> DecodeDeployment(const Json& obj,
                                         const std::string& gpu_resource = "nvidia.com/gpu");

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -240,6 +241,21 @@ struct ResolvedImage {
   bool operator==(const ResolvedImage&) const = default;
 };
 
+// One revision the rollout went through (status.history[], newest last, at most
+// kMaxHistory): its images and how it ended. Events expire after an hour; this stays.
+struct RevisionRecord {
+  std::int64_t revision = 0;
+  std::map<std::string, std::string> images;  // spec.images at the revision's start
+  std::optional<WallTime> started_at;
+  std::optional<WallTime> finished_at;  // when it reached a terminal phase or was superseded
+  RolloutPhase phase = RolloutPhase::kProgressing;  // the rollout's phase while it is current
+  std::string reason;   // set when it finished: the environment's reason, or Superseded
+  std::string message;  // the rollout's message when it finished
+};
+
+// How many revisions status.history keeps (the CRD's maxItems); the oldest are dropped.
+inline constexpr std::size_t kMaxHistory = 10;
+
 struct Condition {
   std::string type;    // Ready, Progressing, Degraded
   std::string status;  // True, False, Unknown
@@ -261,7 +277,8 @@ struct RolloutStatus {
   // name; resolved_summary is their one-line form for `kubectl get -o wide`.
   std::vector<ResolvedImage> resolved_images;
   std::string resolved_summary;
-  std::string spec_hash;                                   // bookkeeping.specHash
+  std::vector<RevisionRecord> history;  // status.history: the last kMaxHistory revisions
+  std::string spec_hash;                // bookkeeping.specHash
   std::map<std::string, std::string> handled_annotations;  // bookkeeping.handledAnnotations
 
   bool operator==(const RolloutStatus&) const;

@@ -1,8 +1,10 @@
 #include "controller/cli/app.h"
 
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +16,7 @@
 #include "controller/cli/args.h"
 #include "controller/cli/commands.h"
 #include "controller/cli/completion.h"
+#include "controller/cli/dashboard.h"
 #include "controller/cli/resolve.h"
 #include "controller/cli/tree.h"
 #include "controller/common/cancel.h"
@@ -44,10 +47,25 @@ void CancelOnSignals(CancelToken& stop) {
   }).detach();
 }
 
+// The terminal's width from $COLUMNS: a positive number, else 0 (unknown).
+int ColumnsFromEnv(const char* v) {
+  if (v == nullptr) return 0;
+  const std::string s(v);
+  int n = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  return ec == std::errc() && end == s.data() + s.size() && n > 0 ? n : 0;
+}
+
 }  // namespace
 
 int Main(int argc, const char* const* argv) {
   std::vector<std::string> args(argv, argv + argc);
+  // kubectl_complete-rollgate WORDS..., rollgate __complete WORDS...: the candidates and cobra's
+  // directive line (kubectl's plugin completion; the scripts of `completion bash|zsh`).
+  if (const auto words = CompletionWords(args)) {
+    Write(stdout, CompletionAnswer(*words));
+    return 0;
+  }
   auto parsed = ParseArgs(args);
   const std::string program = ProgramName(args.empty() ? "rollgate" : args[0]);
   if (!parsed.ok()) {
@@ -70,15 +88,18 @@ int Main(int argc, const char* const* argv) {
       return Resolve(o.name, o.resolve);
     case Verb::kList:
     case Verb::kGet:
+    case Verb::kHistory:
+    case Verb::kDiff:
     case Verb::kPromote:
     case Verb::kAbort:
     case Verb::kRetry:
+    case Verb::kDashboard:
       break;
   }
 
   // Process-wide: lives until exit, as the signal thread refers to it.
   static CancelToken stop;
-  if (o.watch) CancelOnSignals(stop);
+  if (o.watch || o.verb == Verb::kDashboard) CancelOnSignals(stop);
   auto getenv = [](const std::string& n) -> std::optional<std::string> {
     const char* v = std::getenv(n.c_str());  // NOLINT(concurrency-mt-unsafe): read before threads
     if (v == nullptr) return std::nullopt;
@@ -107,6 +128,13 @@ int Main(int argc, const char* const* argv) {
   io.err = [](const std::string& s) { Write(stderr, s); };
   io.tty = isatty(STDOUT_FILENO) == 1;
   io.color = UseColor(io.tty, std::getenv("NO_COLOR"));  // NOLINT(concurrency-mt-unsafe)
+  // The width the watch cuts its lines to on a terminal: stdout's window size, asked per frame
+  // (a resize counts), else $COLUMNS, else unknown (nothing is cut).
+  io.columns = [env = ColumnsFromEnv(std::getenv("COLUMNS"))] {  // NOLINT(concurrency-mt-unsafe)
+    winsize ws{};
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return int{ws.ws_col};
+    return env;
+  };
   io.now = [] { return clock.WallNow(); };
   switch (o.verb) {
     case Verb::kList:
@@ -115,10 +143,16 @@ int Main(int argc, const char* const* argv) {
       if (o.name.empty()) return List(**client, o, o.all_namespaces ? "" : ns, io);
       if (o.watch) return Watch(**client, o, ns, io, stop);
       return Get(**client, o, ns, io);
+    case Verb::kHistory:
+      return History(**client, o, ns, io);
+    case Verb::kDiff:
+      return Diff(**client, o, ns, io);
     case Verb::kPromote:
     case Verb::kAbort:
     case Verb::kRetry:
       return Annotate(**client, o, ns, io);
+    case Verb::kDashboard:
+      return RunDashboard(**client, o, o.all_namespaces ? "" : ns, io, stop);
     case Verb::kHelp:
     case Verb::kVersion:
     case Verb::kCompletion:

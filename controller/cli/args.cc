@@ -17,12 +17,16 @@ void Declare(FlagSet& fs, Options& o, Declared& d) {
   fs.Short('n', "namespace");
   fs.Bool("all-namespaces", &o.all_namespaces, "list, get: every namespace");
   fs.Short('A', "all-namespaces");
-  fs.String("output", &d.output, "list, get: json, yaml, wide or name");
+  fs.String("output", &d.output,
+            "list, get: json, yaml, wide or name; history, diff: json or yaml");
   fs.Short('o', "output");
   fs.Bool("watch", &o.watch, "get NAME: redraw the tree on every change until interrupted");
   fs.Short('w', "watch");
   fs.Bool("until-done", &o.until_done,
           "get NAME --watch: end when the rollout reaches a terminal phase");
+  fs.String("address", &o.dashboard_address,
+            "dashboard: the loopback address to listen on (127.0.0.1 or ::1)");
+  fs.Int("port", &o.dashboard_port, "dashboard: the port to listen on (0: any free port)");
   fs.List("platform", &o.resolve.platforms,
           "resolve: platforms os/arch[/variant] (default linux/amd64)");
   fs.List("plain-http", &o.resolve.plain_http,
@@ -91,9 +95,24 @@ Result<Options> ParseArgs(const std::vector<std::string>& argv) {
     o.verb = Verb::kGet;
     if (nargs > 1) return Usage(v + " takes at most one rollout name");
     if (v == "status" && nargs == 0) return Usage("status needs exactly one rollout name");
+  } else if (v == "history" || v == "diff") {
+    o.verb = v == "history" ? Verb::kHistory : Verb::kDiff;
+    if (nargs != 1) return Usage(v + " needs exactly one rollout name");
   } else if (v == "promote" || v == "abort" || v == "retry") {
     o.verb = v == "promote" ? Verb::kPromote : v == "abort" ? Verb::kAbort : Verb::kRetry;
     if (nargs != 1) return Usage(v + " needs exactly one rollout name");
+  } else if (v == "dashboard") {
+    o.verb = Verb::kDashboard;
+    if (nargs != 0) return Usage("dashboard takes no arguments");
+    if (o.dashboard_address == "localhost") o.dashboard_address = "127.0.0.1";
+    if (o.dashboard_address != "127.0.0.1" && o.dashboard_address != "::1") {
+      // It acts with the user's credentials: nothing but this machine may reach it.
+      return Usage("--address must be a loopback address (127.0.0.1 or ::1), not \"" +
+                   o.dashboard_address + "\"");
+    }
+    if (o.dashboard_port < 0 || o.dashboard_port > 65535) {
+      return Usage("--port must be between 0 and 65535");
+    }
   } else if (v == "resolve") {
     o.verb = Verb::kResolve;
     if (nargs != 1) return Usage("resolve needs exactly one image reference");
@@ -122,14 +141,19 @@ Result<Options> ParseArgs(const std::vector<std::string>& argv) {
                  "\", allowed formats are: json,name,wide,yaml");
   }
   const bool lists = o.verb == Verb::kList || (o.verb == Verb::kGet && o.name.empty());
-  if (o.output != OutputFormat::kDefault && o.verb != Verb::kList && o.verb != Verb::kGet) {
-    return Usage("-o/--output applies to list and get, not " + v);
+  const bool records = o.verb == Verb::kHistory || o.verb == Verb::kDiff;
+  if (records && (o.output == OutputFormat::kWide || o.output == OutputFormat::kName)) {
+    return Usage(v + " prints a table, json or yaml; not -o " + d.output);
   }
-  if (o.all_namespaces && !lists) {
+  if (o.output != OutputFormat::kDefault && o.verb != Verb::kList && o.verb != Verb::kGet &&
+      !records) {
+    return Usage("-o/--output applies to list, get, history and diff, not " + v);
+  }
+  if (o.all_namespaces && !lists && o.verb != Verb::kDashboard) {
     if (o.verb == Verb::kGet) {
       return Usage("a rollout cannot be retrieved by name across all namespaces");
     }
-    return Usage("-A/--all-namespaces applies to list and get, not " + v);
+    return Usage("-A/--all-namespaces applies to list, get and dashboard, not " + v);
   }
   if (o.watch && (o.verb != Verb::kGet || o.name.empty())) {
     return Usage("-w/--watch applies to get NAME");
@@ -152,9 +176,18 @@ std::string UsageText(const std::string& program) {
          "                          what it waits for (no NAME: as list); -w redraws it live,\n"
          "                          --until-done ends the watch at a terminal phase\n"
          "  status NAME             the same as get NAME\n"
+         "  history NAME            the revisions the rollout went through (images, phase,\n"
+         "                          start, duration, reason), newest last, then its Events\n"
+         "  diff NAME               per environment, Deployment and container: the image the\n"
+         "                          spec wants (its pinned digest when the rollout pins) and\n"
+         "                          the one running now; = same, ~ differs, ? Deployment or\n"
+         "                          container missing (exit 0 either way)\n"
          "  promote NAME            approve the environment that awaits approval\n"
          "  abort NAME              stop the rollout (and roll back)\n"
          "  retry NAME              start a failed or aborted revision again\n"
+         "  dashboard               a web UI on http://127.0.0.1:3100 (--address, --port): the\n"
+         "                          rollouts of the namespace (-A: all), live, with promote,\n"
+         "                          abort and retry; it acts with your kubeconfig's rights\n"
          "  resolve IMAGE           the digest, platforms and sizes a registry gives for IMAGE\n"
          "  completion bash|zsh     a shell completion script\n"
          "  version                 the client's version\n\n" +

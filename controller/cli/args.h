@@ -12,9 +12,22 @@
 
 namespace rollgate::cli {
 
-enum class Verb { kHelp, kList, kGet, kPromote, kAbort, kRetry, kResolve, kVersion, kCompletion };
+enum class Verb {
+  kHelp,
+  kList,
+  kGet,
+  kHistory,
+  kDiff,
+  kPromote,
+  kAbort,
+  kRetry,
+  kDashboard,
+  kResolve,
+  kVersion,
+  kCompletion
+};
 
-// -o: kDefault is the table (list) or the tree (get NAME).
+// -o: kDefault is the table (list, history, diff) or the tree (get NAME).
 enum class OutputFormat { kDefault, kJson, kYaml, kWide, kName };
 
 // rollgate resolve IMAGE
@@ -41,6 +54,8 @@ struct Options {
   OutputFormat output = OutputFormat::kDefault;
   bool watch = false;
   bool until_done = false;
+  std::string dashboard_address = "127.0.0.1";  // dashboard: loopback only
+  int dashboard_port = 3100;
   ResolveFlags resolve;
 };
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "controller/api/codec.h"
+#include "controller/cli/history.h"
 #include "controller/cli/output.h"
 #include "controller/cli/tree.h"
 
@@ -37,8 +39,9 @@ struct Snapshot {
   std::string warning;  // the watch's last error while it reconnects
 };
 
-// Draws frames: in place on a terminal (cursor up over the last frame, each line cleared),
-// appended (when different from the last) otherwise.
+// Draws frames: in place on a terminal (cursor up over the last frame, each line cleared, each
+// line cut to the terminal's width so that none wraps and the cursor-up count stays right),
+// appended (when different from the last, never cut) otherwise.
 class Screen {
  public:
   explicit Screen(const Io& io) : io_(io) {}
@@ -51,7 +54,8 @@ class Screen {
     }
     std::string frame;
     if (drawn_ > 0) frame += "\x1b[" + std::to_string(drawn_) + "A";
-    for (const auto& l : lines) frame += "\x1b[2K" + l + "\n";
+    const int columns = io_.columns ? io_.columns() : 0;
+    for (const auto& l : lines) frame += "\x1b[2K" + CutToWidth(l, columns) + "\n";
     frame += "\x1b[J";  // what the last frame had below
     io_.out(frame);
     drawn_ = lines.size();
@@ -71,17 +75,26 @@ int Fail(const Io& io, const std::string& message) {
   return 1;
 }
 
-std::vector<api::DeploymentView> TargetDeployments(kube::KubeClient& client,
-                                                   const api::Rollout& r) {
+std::vector<api::DeploymentView> TargetDeployments(kube::KubeClient& client, const api::Rollout& r,
+                                                   std::map<std::string, std::string>* unreadable) {
   std::vector<api::DeploymentView> out;
   const auto rt = kube::resources::Deployments();
   for (const auto& env : r.spec.environments) {
     const std::string ns = api::EnvironmentNamespace(r, env);
     for (const auto& t : env.targets) {
       auto obj = client.Get(rt, ns, t.deployment);
-      if (!obj.ok()) continue;
+      if (!obj.ok()) {
+        if (unreadable != nullptr && obj.status().code() != StatusCode::kNotFound) {
+          (*unreadable)[ns + "/" + t.deployment] = obj.status().ToString();
+        }
+        continue;
+      }
       auto d = api::DecodeDeployment(*obj);
-      if (d.ok()) out.push_back(std::move(*d));
+      if (d.ok()) {
+        out.push_back(std::move(*d));
+      } else if (unreadable != nullptr) {
+        (*unreadable)[ns + "/" + t.deployment] = d.status().ToString();
+      }
     }
   }
   return out;
@@ -109,6 +122,52 @@ int Get(kube::KubeClient& client, const Options& o, const std::string& ns, const
   auto r = api::DecodeRollout(*obj);
   if (!r.ok()) return Fail(io, ns + "/" + o.name + ": " + r.status().message());
   io.out(Join(RenderTree(*r, TargetDeployments(client, *r), TreeOpts(o, io))));
+  return 0;
+}
+
+int History(kube::KubeClient& client, const Options& o, const std::string& ns, const Io& io) {
+  auto obj = client.Get(kube::resources::ContainerRollouts(), ns, o.name);
+  if (!obj.ok()) return Fail(io, obj.status().ToString());
+  auto r = api::DecodeRollout(*obj);
+  if (!r.ok()) return Fail(io, ns + "/" + o.name + ": " + r.status().message());
+  if (o.output == OutputFormat::kJson || o.output == OutputFormat::kYaml) {
+    io.out(FormatHistory(*r, o.output));
+    return 0;
+  }
+  const api::WallTime now = io.now();
+  io.out(HistoryTable(*r, now));
+  // The Events the controller recorded about the rollout (core/v1, as its EventRecorder writes
+  // them); they expire after an hour, the history above does not.
+  kube::ListOptions lo;
+  lo.field_selector = "involvedObject.kind=ContainerRollout,involvedObject.name=" + o.name;
+  auto events = kube::ListAll(client, kube::ResourceType::Core("v1", "events"), ns, lo);
+  if (!events.ok()) {
+    io.err("note: the Events of " + ns + "/" + o.name +
+           " cannot be listed: " + events.status().ToString() + "\n");
+    return 0;
+  }
+  io.out("\n" + EventsTable(events->items, r->uid, now));
+  return 0;
+}
+
+int Diff(kube::KubeClient& client, const Options& o, const std::string& ns, const Io& io) {
+  auto obj = client.Get(kube::resources::ContainerRollouts(), ns, o.name);
+  if (!obj.ok()) return Fail(io, obj.status().ToString());
+  auto r = api::DecodeRollout(*obj);
+  if (!r.ok()) return Fail(io, ns + "/" + o.name + ": " + r.status().message());
+  std::map<std::string, std::string> unreadable;
+  const auto rows = DiffImages(*r, TargetDeployments(client, *r, &unreadable), unreadable);
+  io.out(o.output == OutputFormat::kJson || o.output == OutputFormat::kYaml
+             ? FormatDiff(rows, o.output)
+             : DiffTable(rows));
+  for (const auto& [key, why] : unreadable) {
+    std::string note = "note: deployment ";
+    note += key;
+    note += " cannot be read: ";
+    note += why;
+    note += "\n";
+    io.err(note);
+  }
   return 0;
 }
 
@@ -266,18 +325,25 @@ int Watch(kube::KubeClient& client, const Options& o, const std::string& ns, con
   return code;
 }
 
-int Annotate(kube::KubeClient& client, const Options& o, const std::string& ns, const Io& io) {
-  const api::WallTime now = io.now();
+Result<std::string> RequestAction(kube::KubeClient& client, const std::string& ns,
+                                  const std::string& name, const std::string& verb,
+                                  api::WallTime now) {
   const auto nanos =
       std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
   const std::string value = api::FormatTime(now) + "/" + std::to_string(nanos % 1000000000);
   kube::Json patch = kube::Json::object();
-  patch["metadata"]["annotations"]["rollgate.io/" + o.verb_word] = kube::Json::string(value);
-  auto res = client.Patch(kube::resources::ContainerRollouts(), ns, o.name, kube::PatchType::kMerge,
+  patch["metadata"]["annotations"]["rollgate.io/" + verb] = kube::Json::string(value);
+  auto res = client.Patch(kube::resources::ContainerRollouts(), ns, name, kube::PatchType::kMerge,
                           patch.serialize(), {});
-  if (!res.ok()) return Fail(io, res.status().ToString());
+  if (!res.ok()) return res.status();
+  return value;
+}
+
+int Annotate(kube::KubeClient& client, const Options& o, const std::string& ns, const Io& io) {
+  auto value = RequestAction(client, ns, o.name, o.verb_word, io.now());
+  if (!value.ok()) return Fail(io, value.status().ToString());
   io.out(o.verb_word + " requested for " + ns + "/" + o.name + " (rollgate.io/" + o.verb_word +
-         "=" + value + ")\n");
+         "=" + *value + ")\n");
   return 0;
 }
 

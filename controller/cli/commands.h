@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 
 #include "controller/api/types.h"
@@ -19,6 +20,9 @@ struct Io {
   std::function<void(const std::string&)> err;  // stderr
   bool tty = false;                             // stdout is a terminal: redraw in place
   bool color = false;
+  // The terminal's width in columns, asked again for every frame of a watch on a terminal (so a
+  // resize is honoured; its lines are cut to it); 0 or unset: unknown, nothing is cut.
+  std::function<int()> columns;
   std::function<api::WallTime()> now;
 };
 
@@ -40,11 +44,32 @@ int Get(kube::KubeClient& client, const Options& o, const std::string& ns, const
 int Watch(kube::KubeClient& client, const Options& o, const std::string& ns, const Io& io,
           const CancelToken& cancel);
 
+// Sets annotation rollgate.io/<verb> (promote, abort or retry) of ns/name to a fresh value
+// (the time, to the nanosecond): the controller acts once on each value. The value, or why the
+// patch failed.
+Result<std::string> RequestAction(kube::KubeClient& client, const std::string& ns,
+                                  const std::string& name, const std::string& verb,
+                                  api::WallTime now);
+
 // promote | abort | retry NAME: a fresh value in the rollgate.io/<verb> annotation.
 int Annotate(kube::KubeClient& client, const Options& o, const std::string& ns, const Io& io);
 
+// history NAME: the revisions (status.history) as a table, then the rollout's Events; with
+// o.output json or yaml, the revisions only. Events that cannot be listed (forbidden) leave a
+// note on stderr; the exit code is still 0.
+int History(kube::KubeClient& client, const Options& o, const std::string& ns, const Io& io);
+
+// diff NAME: per environment, Deployment and container, the image the spec wants against the one
+// its pod template runs (read now), as a table or a json/yaml list. 0 whatever differs; 1 when
+// the rollout cannot be read. A Deployment that cannot be read (other than not found) is a note
+// on stderr.
+int Diff(kube::KubeClient& client, const Options& o, const std::string& ns, const Io& io);
+
 // The Deployments the rollout's environments target, as far as they can be read (a Deployment
-// that cannot be read is left out).
-std::vector<api::DeploymentView> TargetDeployments(kube::KubeClient& client, const api::Rollout& r);
+// that cannot be read is left out; with `unreadable`, those that failed other than not found
+// are named there, "ns/name" -> why).
+std::vector<api::DeploymentView> TargetDeployments(
+    kube::KubeClient& client, const api::Rollout& r,
+    std::map<std::string, std::string>* unreadable = nullptr);
 
 }  // namespace rollgate::cli

@@ -208,8 +208,13 @@ std::string RolloutTable(const std::vector<api::Rollout>& rollouts, bool all_nam
     }
     rows.push_back(std::move(row));
   }
-  std::vector<std::size_t> width(header.size(), 0);
+  return FormatTable(rows);
+}
+
+std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
   for (const auto& row : rows) {
+    if (width.size() < row.size()) width.resize(row.size(), 0);
     for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
   }
   std::string out;

@@ -28,6 +28,10 @@ std::string ResourceName(const std::string& name);
 // wide adds IMAGES. Columns padded to their widest cell.
 std::string RolloutTable(const std::vector<api::Rollout>& rollouts, bool all_namespaces, bool wide);
 
+// Rows (the header first) as columns padded to their widest cell (in bytes) and 3 spaces apart,
+// each line without trailing spaces.
+std::string FormatTable(const std::vector<std::vector<std::string>>& rows);
+
 // `items` printed in `format`: json/yaml as a v1 List, name as lines; kDefault and kWide as the
 // table (the objects that do not decode as rollouts are left out of the table).
 std::string FormatList(const std::vector<Json>& items, OutputFormat format, bool all_namespaces);

@@ -328,6 +328,81 @@ bool UseColor(bool stdout_is_tty, const char* no_color_env) {
   return stdout_is_tty && (no_color_env == nullptr || *no_color_env == '\0');
 }
 
+namespace {
+
+// The end (one past) of the escape sequence that starts at line[i] (an ESC): CSI ("ESC [",
+// parameters, a final byte 0x40-0x7E), OSC ("ESC ]" up to BEL or ESC \\), else ESC and one byte.
+std::size_t EscapeEnd(const std::string& line, std::size_t i) {
+  const std::size_t n = line.size();
+  if (i + 1 >= n) return n;
+  if (line[i + 1] == '[') {
+    std::size_t j = i + 2;
+    while (j < n && (line[j] < 0x40 || line[j] > 0x7e)) ++j;
+    return j < n ? j + 1 : n;
+  }
+  if (line[i + 1] == ']') {
+    for (std::size_t j = i + 2; j < n; ++j) {
+      if (line[j] == '\a') return j + 1;
+      if (line[j] == '\x1b' && j + 1 < n && line[j + 1] == '\\') return j + 2;
+    }
+    return n;
+  }
+  return i + 2;
+}
+
+// Whether the escape sequence line[begin, end) is an SGR that leaves a colour or attribute on:
+// its last parameter is neither empty nor 0 ("ESC[m", "ESC[0m" and "ESC[31;0m" turn it off).
+std::optional<bool> SgrLeavesColorOn(const std::string& line, std::size_t begin, std::size_t end) {
+  if (end - begin < 3 || line[begin + 1] != '[' || line[end - 1] != 'm') return std::nullopt;
+  const std::string params = line.substr(begin + 2, end - begin - 3);
+  const std::size_t semi = params.rfind(';');
+  const std::string last = semi == std::string::npos ? params : params.substr(semi + 1);
+  return !(last.empty() || last == "0" || last == "00");
+}
+
+bool IsContinuationByte(char c) { return (static_cast<unsigned char>(c) & 0xc0) == 0x80; }
+
+}  // namespace
+
+int DisplayWidth(const std::string& line) {
+  int width = 0;
+  for (std::size_t i = 0; i < line.size();) {
+    if (line[i] == '\x1b') {
+      i = EscapeEnd(line, i);
+      continue;
+    }
+    if (!IsContinuationByte(line[i])) ++width;
+    ++i;
+  }
+  return width;
+}
+
+std::string CutToWidth(const std::string& line, int columns) {
+  if (columns <= 0 || DisplayWidth(line) <= columns) return line;
+  std::string out;
+  out.reserve(static_cast<std::size_t>(columns) + 16);
+  bool color_on = false;
+  int width = 0;
+  for (std::size_t i = 0; i < line.size();) {
+    if (line[i] == '\x1b') {
+      const std::size_t end = EscapeEnd(line, i);
+      if (const auto on = SgrLeavesColorOn(line, i, end)) color_on = *on;
+      out.append(line, i, end - i);
+      i = end;
+      continue;
+    }
+    if (!IsContinuationByte(line[i])) {
+      if (width == columns - 1) break;  // the last column is the ellipsis's
+      ++width;
+    }
+    out += line[i];
+    ++i;
+  }
+  out += "…";
+  if (color_on) out += "\x1b[0m";
+  return out;
+}
+
 std::string WaitingFor(const api::Rollout& r, const TreeOptions& opts) {
   const auto& s = r.status;
   if (api::IsTerminal(s.phase)) return "";

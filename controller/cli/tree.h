@@ -36,4 +36,14 @@ std::string HumanDuration(std::chrono::seconds d);
 // Whether colours are wanted: stdout is a terminal and NO_COLOR is unset or empty.
 bool UseColor(bool stdout_is_tty, const char* no_color_env);
 
+// The columns `line` takes on a terminal: ANSI escape sequences take none, every UTF-8 code point
+// one (the tree's glyphs ├ └ ‖ ✔ are single-width).
+int DisplayWidth(const std::string& line);
+
+// `line` cut to `columns` display columns (as DisplayWidth counts them), so that a terminal does
+// not wrap it: a longer line keeps its first columns - 1 columns and ends with "…", then
+// "\x1b[0m" when a colour was on at the cut. A line that fits, or columns <= 0 (the width is
+// unknown), is returned as it is. Escape sequences and code points are never split.
+std::string CutToWidth(const std::string& line, int columns);
+
 }  // namespace rollgate::cli

@@ -171,6 +171,7 @@ class Planner {
   std::optional<std::pair<std::string, std::string>> SpecProblem() const;
   void Step();
   void SetConditions();
+  void RecordHistory();  // status.history's record of the current revision
 
   // ---- one environment: the steps, one per phase ----
   void StepPending(const EnvironmentSpec& spec, EnvironmentStatus& env);
@@ -257,6 +258,7 @@ class Planner {
   api::RolloutStatus st_;
   Plan plan_;
   bool aborting_ = false;
+  bool retried_ = false;  // a retry was handled in this plan
 };
 
 int Planner::CurrentIndex() const {
@@ -288,6 +290,14 @@ const DeploymentView* Planner::Find(const std::string& ns, const std::string& na
 
 void Planner::StartRevision() {
   const bool first = st_.revision == 0;
+  // A revision still running when the next one starts ends here: superseded.
+  if (!st_.history.empty() && st_.history.back().revision == st_.revision &&
+      !st_.history.back().finished_at) {
+    api::RevisionRecord& old = st_.history.back();
+    old.finished_at = obs_.now;
+    old.reason = "Superseded";
+    old.message = "revision " + Revision(st_.revision + 1) + " started";
+  }
   st_.revision += 1;
   st_.spec_hash = obs_.spec_hash;
   st_.environments.clear();
@@ -301,6 +311,16 @@ void Planner::StartRevision() {
   st_.current_environment = r_.spec.environments.empty() ? "" : r_.spec.environments[0].name;
   st_.phase = RolloutPhase::kProgressing;
   st_.message = "revision " + Revision(st_.revision) + " started";
+  api::RevisionRecord record;
+  record.revision = st_.revision;
+  record.images = r_.spec.images;
+  record.started_at = obs_.now;
+  record.phase = RolloutPhase::kProgressing;
+  st_.history.push_back(std::move(record));
+  if (st_.history.size() > api::kMaxHistory) {
+    st_.history.erase(st_.history.begin(),
+                      st_.history.end() - static_cast<std::ptrdiff_t>(api::kMaxHistory));
+  }
   Event(
       "Normal", first ? "RolloutStarted" : "NewRevision",
       "revision " + Revision(st_.revision) + " started at environment " + st_.current_environment);
@@ -385,6 +405,7 @@ void Planner::HandleRetry() {
   for (auto& t : env->targets) t.patches = 0;  // the patch bound is per attempt
   st_.phase = RolloutPhase::kProgressing;
   st_.message = "retrying environment " + env->name;
+  retried_ = true;
   // status.attempts counts retries; the Event says the same number.
   Event("Normal", "Retry", st_.message + " (retry " + std::to_string(attempts) + ")");
 }
@@ -1616,8 +1637,33 @@ Plan Planner::Run() {
   }
   st_.observed_generation = r_.generation;
   SetConditions();
+  RecordHistory();
   if (!(st_ == r_.status)) plan_.status = st_;
   return std::move(plan_);
+}
+
+// The one place the current revision's history record follows the rollout: its phase while it
+// runs; at a terminal phase, when it finished, the reason and the message (once: a terminal
+// rollout planned again keeps them); a retry that moves it on again reopens it. A status written
+// before the history existed has no record of its revision, and gets none.
+void Planner::RecordHistory() {
+  auto it = std::find_if(st_.history.rbegin(), st_.history.rend(),
+                         [&](const api::RevisionRecord& h) { return h.revision == st_.revision; });
+  if (it == st_.history.rend()) return;
+  api::RevisionRecord& rec = *it;
+  if (!api::IsTerminal(st_.phase)) {
+    rec.phase = st_.phase;
+    rec.finished_at.reset();
+    rec.reason.clear();
+    rec.message.clear();
+    return;
+  }
+  if (rec.finished_at && rec.phase == st_.phase && !retried_) return;
+  const EnvironmentStatus* env = Current();
+  rec.phase = st_.phase;
+  rec.finished_at = obs_.now;
+  rec.reason = env != nullptr && !env->reason.empty() ? env->reason : api::PhaseName(st_.phase);
+  rec.message = st_.message;
 }
 
 }  // namespace

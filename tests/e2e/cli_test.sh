@@ -24,12 +24,23 @@
 #  4. Output formats of a live rollout: `get -o json` (jq), `-o yaml` (its key lines, and the same
 #     object as the JSON when read back by python3's yaml), `-o name`; `list -o wide` has IMAGES
 #     and MESSAGE beyond the plain table; `list -o json` is a List holding the rollouts.
+#  6. history and diff: `history web -o json` holds revision 1 Succeeded (status.history through
+#     the real API server and CRD); a second revision (app:2.1) that waits for prod's approval:
+#     `history web` shows 1 Succeeded and 2 (current) AwaitingApproval, then the Events;
+#     `diff web` marks staging `=` and prod `~` (2.1 wanted, 2.0 running), exit 0; `diff missing`
+#     has a Missing row for its absent Deployment. history and diff join every verb's checks in 3.
+#  5. Shell completion: the build's kubectl_complete-rollgate (a link to the CLI, which kubectl
+#     1.26+ runs from PATH for `kubectl rollgate <TAB>`): `-n NS get ''` prints the rollout's
+#     name and `:4`, verbs and -o's formats too; `kubectl __complete rollgate ...` (kubectl's own
+#     completion) gives the same through it; the script of `rollgate completion bash` completes
+#     the name by asking `rollgate __complete`; a forbidden or unreachable API server gives no
+#     names, still `:4`, exit 0.
 #
 # Needs KUBECONFIG, CONTROL_PLANE_BIN, ROLLGATE_CONTROLLER_BIN, ROLLGATE_CLI_BIN, ROLLGATE_CRD
-# (ctest sets them: rollgate_add_e2e_test; the kubectl-rollgate symlink is next to
-# ROLLGATE_CLI_BIN), jq, python3 (with yaml) and curl. Its controller acts on the test's namespace
-# only (--namespace), but other tests' cluster-wide controllers would act on this test's rollouts:
-# RESOURCE_LOCK rollgate_controller. About 20 s.
+# (ctest sets them: rollgate_add_e2e_test; the kubectl-rollgate and kubectl_complete-rollgate
+# symlinks are next to ROLLGATE_CLI_BIN), jq, python3 (with yaml), curl and bash. Its controller
+# acts on the test's namespace only (--namespace), but other tests' cluster-wide controllers would
+# act on this test's rollouts: RESOURCE_LOCK rollgate_controller. About 20 s.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -39,6 +50,7 @@ for v in KUBECONFIG CONTROL_PLANE_BIN ROLLGATE_CONTROLLER_BIN ROLLGATE_CLI_BIN R
 done
 kubectl=$CONTROL_PLANE_BIN/kubectl
 plugin=$(dirname "$ROLLGATE_CLI_BIN")/kubectl-rollgate
+completer=$(dirname "$ROLLGATE_CLI_BIN")/kubectl_complete-rollgate
 [[ -x "$kubectl" ]] || { echo "FAIL: no kubectl at $kubectl" >&2; exit 1; }
 [[ -x "$ROLLGATE_CONTROLLER_BIN" ]] || { echo "FAIL: $ROLLGATE_CONTROLLER_BIN is missing" >&2; exit 1; }
 for tool in jq python3 curl; do
@@ -317,6 +329,57 @@ else
   fail "--context $context list: exit $rc, \"$out\", $(one_line "$err")"
 fi
 
+# --- 5. shell completion (while web is the namespace's only rollout) -----------------------------
+# kubectl 1.26+ completes `kubectl rollgate ...` by running kubectl_complete-rollgate from PATH
+# with the words typed so far: the build links it to the CLI, as kubectl-rollgate.
+if [[ -L "$completer" && $(readlink -f "$completer") == $(readlink -f "$ROLLGATE_CLI_BIN") ]]; then
+  pass "the build made $completer, a link to the CLI"
+  ln -s "$completer" "$work/bin/kubectl_complete-rollgate"
+else
+  fail "$completer is not a link to $ROLLGATE_CLI_BIN"
+fi
+run complete-names kubectl_complete-rollgate -n "$ns" get ''
+if [[ $rc == 0 && "$out" == $'web\n:4' && -z "$err" ]]; then
+  pass "kubectl_complete-rollgate -n NS get '': the rollout's name, then :4 (ShellCompDirectiveNoFileComp)"
+else
+  fail "kubectl_complete-rollgate -n NS get '': exit $rc, stdout \"$(one_line "$out")\", stderr \"$(one_line "$err")\""
+fi
+run complete-prefix kubectl_complete-rollgate --namespace="$ns" promote 'x'
+run complete-verbs kubectl_complete-rollgate 'pro'
+run complete-output kubectl_complete-rollgate -n "$ns" get web -o ''
+if [[ $(cat "$work/complete-prefix.out") == ":4" && $(cat "$work/complete-verbs.out") == $'promote\n:4' &&
+  $(cat "$work/complete-output.out") == $'json\nyaml\nwide\nname\n:4' ]]; then
+  pass "kubectl_complete-rollgate: no name for a prefix no rollout has, verbs, -o's formats"
+else
+  fail "kubectl_complete-rollgate: prefix \"$(one_line "$(cat "$work/complete-prefix.out")")\", verbs \"$(one_line "$(cat "$work/complete-verbs.out")")\", -o \"$(one_line "$(cat "$work/complete-output.out")")\""
+fi
+# kubectl itself: its hidden __complete finds the plugin and asks kubectl_complete-rollgate.
+run complete-kubectl "$kubectl" __complete rollgate -n "$ns" get ''
+if [[ $rc == 0 && "$out" == $'web\n:4' ]]; then
+  pass "kubectl __complete rollgate -n NS get '' (kubectl's own completion): web, :4"
+else
+  fail "kubectl __complete rollgate -n NS get '': exit $rc, stdout \"$(one_line "$out")\", stderr \"$(one_line "$err")\""
+fi
+run complete-kubectl-verbs "$kubectl" __complete rollgate 'sta'
+if [[ $rc == 0 && "$out" == $'status\n:4' ]]; then
+  pass "kubectl __complete rollgate sta: status, :4"
+else
+  fail "kubectl __complete rollgate sta: exit $rc, stdout \"$(one_line "$out")\""
+fi
+# `rollgate completion bash` asks the binary (`rollgate __complete`) for the names too.
+run complete-bash env PATH="$(dirname "$ROLLGATE_CLI_BIN"):$PATH" bash -c '
+  source <(rollgate completion bash)
+  COMP_LINE="rollgate -n $1 status w" COMP_POINT=${#COMP_LINE}
+  COMP_WORDS=(rollgate -n "$1" status w) COMP_CWORD=4
+  _rollgate && printf "%s\n" "${COMPREPLY[@]}"
+  COMP_LINE="rollgate get web --output=y" COMP_POINT=${#COMP_LINE}
+  _rollgate && printf "%s\n" "${COMPREPLY[@]}"' _ "$ns"
+if [[ $rc == 0 && "$out" == $'web\nyaml' ]]; then
+  pass "rollgate completion bash: _rollgate completes \"rollgate -n NS status w\" to web (from rollgate __complete), --output=y to yaml"
+else
+  fail "rollgate completion bash: exit $rc, COMPREPLY \"$(one_line "$out")\", stderr \"$(one_line "$err")\""
+fi
+
 # The approval, then the watch ends Succeeded.
 run promote "$kubectl" rollgate -n "$ns" promote web
 if [[ $rc == 0 && "$out" == "promote requested for $ns/web (rollgate.io/promote="*")" ]]; then
@@ -368,6 +431,55 @@ else
   fail "get foreign: exit $rc, $(one_line "$out")"
 fi
 
+# --- 6. history and diff ---------------------------------------------------------------------------
+# web's revision 1 succeeded; revision 2 (app:2.1) rolls staging and waits for prod's approval.
+run history-one "$kubectl" rollgate -n "$ns" history web -o json
+if [[ $rc == 0 ]] && jq -e '(length == 1) and .[0].revision == 1 and .[0].phase == "Succeeded"
+    and .[0].reason == "Succeeded" and .[0].images.app == "registry.example.com/app:2.0"
+    and (.[0].startedAt | test("Z$")) and (.[0].finishedAt | test("Z$"))' "$work/history-one.out" >/dev/null; then
+  pass "history web -o json: revision 1 Succeeded with its images, start and end (status.history)"
+else
+  fail "history web -o json: exit $rc, $(one_line "$(head -c 600 "$work/history-one.out")") $(one_line "$err")"
+fi
+rollout web registry.example.com/app:2.1 "  - name: staging
+    targets: [{deployment: web-staging, containers: {app: app}}]
+  - name: prod
+    approval: Manual
+    targets: [{deployment: web-prod, containers: {app: app}}]"
+if wait_phase web AwaitingApproval 60; then
+  pass "web revision 2 (app:2.1): staging rolled, prod awaits approval"
+else
+  fail "web revision 2 never reached AwaitingApproval: $(one_line "$(rollout_json web | jq -c .status)")"
+fi
+run history "$kubectl" rollgate -n "$ns" history web
+header=$(head -n1 "$work/history.out" | tr -s ' ')
+if [[ $rc == 0 && -z "$err" && "$header" == "REVISION PHASE STARTED DURATION IMAGES REASON" ]] &&
+  grep -Eq '^1 +Succeeded +[0-9T:-]+Z +[0-9hms]+ +app=registry\.example\.com/app:2\.0 +Succeeded$' "$work/history.out" &&
+  grep -Eq '^2 \(current\) +AwaitingApproval +[0-9T:-]+Z +[0-9hms]+ +app=registry\.example\.com/app:2\.1$' "$work/history.out" &&
+  grep -q '^Events:$' "$work/history.out" &&
+  grep -Eq '^[0-9hms]+ +Normal +RolloutStarted +revision 1 started at environment staging$' "$work/history.out" &&
+  grep -Eq '^[0-9hms]+ +Normal +NewRevision +revision 2 started' "$work/history.out"; then
+  pass "history web: revision 1 Succeeded, 2 (current) AwaitingApproval, then the Events (RolloutStarted, NewRevision)"
+else
+  fail "history web: exit $rc, stderr \"$(one_line "$err")\", stdout: $(one_line "$(cat "$work/history.out")")"
+fi
+run diff "$kubectl" rollgate -n "$ns" diff web
+header=$(head -n1 "$work/diff.out" | tr -s ' ')
+if [[ $rc == 0 && -z "$err" && "$header" == " ENVIRONMENT NAMESPACE DEPLOYMENT CONTAINER SPEC RUNNING" ]] &&
+  grep -Eq "^= +staging +$ns +web-staging +app +registry\.example\.com/app:2\.1 +registry\.example\.com/app:2\.1$" "$work/diff.out" &&
+  grep -Eq "^~ +prod +$ns +web-prod +app +registry\.example\.com/app:2\.1 +registry\.example\.com/app:2\.0$" "$work/diff.out"; then
+  pass "diff web: staging = app:2.1, prod ~ app:2.1 wanted, app:2.0 running (exit 0)"
+else
+  fail "diff web: exit $rc, stderr \"$(one_line "$err")\", stdout: $(one_line "$(cat "$work/diff.out")")"
+fi
+run diff-missing "$kubectl" rollgate -n "$ns" diff missing -o json
+if [[ $rc == 0 && -z "$err" ]] && jq -e '(length == 1) and .[0].deployment == "absent" and .[0].state == "Missing"
+    and .[0].missing == "deployment" and .[0].spec == "registry.example.com/app:2.0"' "$work/diff-missing.out" >/dev/null; then
+  pass "diff missing -o json: the absent Deployment is a Missing row, exit 0"
+else
+  fail "diff missing -o json: exit $rc, stderr \"$(one_line "$err")\", $(one_line "$(cat "$work/diff-missing.out")")"
+fi
+
 # abort and retry on live rollouts: exit 0 and their annotations set.
 for verb in retry abort; do
   run "$verb" "$kubectl" rollgate -n "$ns" "$verb" missing
@@ -380,7 +492,8 @@ for verb in retry abort; do
 done
 
 # --- 3. errors of every verb ---------------------------------------------------------------------
-verbs=("get nope" "get nope --watch --until-done" "promote nope" "abort nope" "retry nope")
+verbs=("get nope" "get nope --watch --until-done" "promote nope" "abort nope" "retry nope"
+  "history nope" "diff nope")
 # (a) a missing rollout
 for v in "${verbs[@]}"; do
   read -ra words <<<"$v"
@@ -404,11 +517,18 @@ contexts: [{name: nobody, context: {cluster: local, user: nobody, namespace: $ns
 current-context: nobody
 EOF
 sa="User \"system:serviceaccount:$ns:nobody\" cannot"
-for v in "list" "list -A" "get web" "get web --watch --until-done" "promote web" "abort web" "retry web"; do
+for v in "list" "list -A" "get web" "get web --watch --until-done" "promote web" "abort web" "retry web" \
+  "history web" "diff web"; do
   read -ra words <<<"$v"
   run forbidden "$kubectl" rollgate --kubeconfig "$work/nobody.kubeconfig" "${words[@]}"
   expect "forbidden: kubectl rollgate $v as ServiceAccount nobody" 1 "^error: Forbidden: .*$sa" empty
 done
+run forbidden-complete kubectl_complete-rollgate --kubeconfig "$work/nobody.kubeconfig" get ''
+if [[ $rc == 0 && "$out" == ":4" && -z "$err" ]]; then
+  pass "forbidden: kubectl_complete-rollgate get '' prints no names, still :4, exit 0, nothing on stderr"
+else
+  fail "forbidden: kubectl_complete-rollgate get '': exit $rc, stdout \"$(one_line "$out")\", stderr \"$(one_line "$err")\""
+fi
 if [[ -z $(rollout_json web | jq -r '.metadata.annotations["rollgate.io/abort"] // ""') ]]; then
   pass "forbidden: the refused abort left web without rollgate.io/abort"
 else
@@ -418,20 +538,30 @@ fi
 # (c) an unreachable API server: a closed port on loopback.
 read -r closed < <(python3 "$repo/hack/lib/free-ports.py" 1)
 sed "s#server: \"$server\"#server: \"https://127.0.0.1:$closed\"#" "$work/nobody.kubeconfig" >"$work/closed.kubeconfig"
-for v in "list" "get web" "get web --watch --until-done" "promote web" "abort web" "retry web"; do
+for v in "list" "get web" "get web --watch --until-done" "promote web" "abort web" "retry web" \
+  "history web" "diff web"; do
   read -ra words <<<"$v"
   t0=$SECONDS
   run unreachable "$kubectl" rollgate --kubeconfig "$work/closed.kubeconfig" "${words[@]}"
   expect "unreachable (127.0.0.1:$closed, $((SECONDS - t0))s): kubectl rollgate $v" 1 "^error: .*127\.0\.0\.1:$closed" empty
 done
 
+t0=$SECONDS
+run unreachable-complete kubectl_complete-rollgate --kubeconfig "$work/closed.kubeconfig" get ''
+if [[ $rc == 0 && "$out" == ":4" && -z "$err" ]] && ((SECONDS - t0 <= 6)); then
+  pass "unreachable: kubectl_complete-rollgate get '' prints no names, still :4, in $((SECONDS - t0))s"
+else
+  fail "unreachable: kubectl_complete-rollgate get '': exit $rc, $((SECONDS - t0))s, stdout \"$(one_line "$out")\", stderr \"$(one_line "$err")\""
+fi
+
 # (d) usage errors: exit 2 before anything is sent.
-for v in "list --bogus" "get web --bogus" "promote web --bogus" "abort web --bogus" "retry web --bogus"; do
+for v in "list --bogus" "get web --bogus" "promote web --bogus" "abort web --bogus" "retry web --bogus" \
+  "history web --bogus" "diff web --bogus"; do
   read -ra words <<<"$v"
   run usage "$kubectl" rollgate -n "$ns" "${words[@]}"
   expect "usage: kubectl rollgate $v" 2 "^error: unknown flag:? --bogus See 'kubectl rollgate --help' for usage\.$" empty
 done
-for v in "promote" "get web -o table" "frobnicate"; do
+for v in "promote" "get web -o table" "frobnicate" "history" "diff web -o wide"; do
   read -ra words <<<"$v"
   run usage "$kubectl" rollgate -n "$ns" "${words[@]}"
   expect "usage: kubectl rollgate $v" 2 "^error: .* See 'kubectl rollgate --help' for usage\.$" empty

@@ -833,5 +833,104 @@ TEST(CodecSpecHash, ASmokeCheckChangeIsANewRevision) {
   EXPECT_EQ(r->spec.environments[0].targets[0].smoke_checks.size(), 1u);
 }
 
+// ---- status.history ----
+TEST(CodecStatus, HistoryRoundTripsEveryField) {
+  RolloutStatus s = FullStatus();
+  RevisionRecord done;
+  done.revision = 1;
+  done.images = {{"backend", "registry.example.com/app/backend:1.9.0"}};
+  done.started_at = kT0;
+  done.finished_at = kT0 + seconds(300);
+  done.phase = RolloutPhase::kSucceeded;
+  done.reason = "Succeeded";
+  done.message = "revision 1 rolled out to every environment";
+  RevisionRecord running;
+  running.revision = 2;
+  running.images = {{"backend", "registry.example.com/app/backend:2.0.0"},
+                    {"worker-gpu", "registry.example.com/app/worker-gpu:2.0.0"}};
+  running.started_at = kT0 + seconds(400);
+  running.phase = RolloutPhase::kRollingBack;
+  s.history = {done, running};
+
+  const Json encoded = EncodeStatus(s);
+  const Json& h = encoded.at("history");
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_EQ(h.at(0).at("revision").as_integer(), 1);
+  EXPECT_EQ(h.at(0).at("images").at("backend").as_string(),
+            "registry.example.com/app/backend:1.9.0");
+  EXPECT_EQ(h.at(0).at("startedAt").as_string(), FormatTime(kT0));
+  EXPECT_EQ(h.at(0).at("finishedAt").as_string(), FormatTime(kT0 + seconds(300)));
+  EXPECT_EQ(h.at(0).at("phase").as_string(), "Succeeded");
+  EXPECT_EQ(h.at(0).at("reason").as_string(), "Succeeded");
+  EXPECT_FALSE(h.at(1).has_field("finishedAt"));
+  EXPECT_FALSE(h.at(1).has_field("reason"));
+  EXPECT_FALSE(h.at(1).has_field("message"));
+  EXPECT_EQ(h.at(1).at("phase").as_string(), "RollingBack");
+  EXPECT_EQ(EncodeHistory(s.history).serialize(), h.serialize());
+
+  const RolloutStatus back = RoundTrip(s);
+  EXPECT_TRUE(back == s);
+  ASSERT_EQ(back.history.size(), 2u);
+  EXPECT_EQ(back.history[0].revision, 1);
+  EXPECT_EQ(back.history[0].images, done.images);
+  EXPECT_EQ(back.history[0].started_at, kT0);
+  EXPECT_EQ(back.history[0].finished_at, kT0 + seconds(300));
+  EXPECT_EQ(back.history[0].phase, RolloutPhase::kSucceeded);
+  EXPECT_EQ(back.history[0].reason, "Succeeded");
+  EXPECT_EQ(back.history[0].message, done.message);
+  EXPECT_EQ(back.history[1].images, running.images);
+  EXPECT_FALSE(back.history[1].finished_at.has_value());
+  EXPECT_EQ(back.history[1].phase, RolloutPhase::kRollingBack);
+
+  // A change of a record is a change of status (the status write is skipped when equal).
+  RolloutStatus changed = s;
+  changed.history[1].phase = RolloutPhase::kRolledBack;
+  EXPECT_FALSE(changed == s);
+  changed = s;
+  changed.history[0].images["backend"] = "other";
+  EXPECT_FALSE(changed == s);
+}
+
+TEST(CodecStatus, NoHistoryEncodesAsBefore) {
+  const RolloutStatus s = FullStatus();
+  const std::string encoded = EncodeStatus(s).serialize();
+  EXPECT_EQ(encoded.find("history"), std::string::npos) << encoded;
+  Json obj = RolloutJson(kSpec);
+  obj["status"] = EncodeStatus(s);
+  obj["status"]["history"] = Json::array();  // an empty list from the server reads as none
+  auto r = DecodeRollout(obj);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->status.history.empty());
+  EXPECT_EQ(EncodeStatus(r->status).serialize(), encoded);
+}
+
+TEST(CodecStatus, AHistoryRecordWithAnUnknownPhaseIsAnErrorNamingIt) {
+  Json obj = RolloutJson(kSpec);
+  obj["status"] = Parse(R"({"revision":2,"phase":"Progressing","history":[
+    {"revision":1,"phase":"Succeeded"},{"revision":2,"phase":"Exploded"}]})");
+  auto r = DecodeRollout(obj);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("status.history[1].phase"), std::string::npos)
+      << r.status().message();
+  obj["status"]["history"][1]["phase"] = Json::string("Progressing");
+  auto ok = DecodeRollout(obj);
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  ASSERT_EQ(ok->status.history.size(), 2u);
+  EXPECT_EQ(ok->status.history[1].phase, RolloutPhase::kProgressing);
+}
+
+TEST(CodecBounds, AHistoryRecordsReasonAndMessageAreBounded) {
+  RolloutStatus s;
+  RevisionRecord h;
+  h.revision = 1;
+  h.phase = RolloutPhase::kFailed;
+  h.reason = std::string(5000, 'R');
+  h.message = std::string(std::size_t{100} * 1024, 'm');
+  s.history.push_back(h);
+  const Json j = EncodeStatus(s);
+  EXPECT_EQ(j.at("history").at(0).at("reason").as_string().size(), kMaxReason);
+  EXPECT_EQ(j.at("history").at(0).at("message").as_string().size(), kMaxMessage);
+}
+
 }  // namespace
 }  // namespace rollgate::api

@@ -20,11 +20,11 @@ struct Outcome {
   std::string err;
 };
 
-// cli::Main as kubectl-rollgate with args, stdout and stderr captured.
-Outcome Invoke(const std::vector<std::string>& args) {
+// cli::Main as kubectl-rollgate (or `program`) with args, stdout and stderr captured.
+Outcome Invoke(const std::vector<std::string>& args, const char* program = "kubectl-rollgate") {
   std::vector<const char*> argv;
   argv.reserve(args.size() + 1);
-  argv.push_back("kubectl-rollgate");
+  argv.push_back(program);
   for (const auto& a : args) argv.push_back(a.c_str());
   Outcome r;
   ::testing::internal::CaptureStdout();
@@ -65,7 +65,7 @@ TEST_F(CliAppTest, UnusableKubeconfigOrContextExitsOne) {
                          "users: [{name: u, user: {token: t}}]\n"
                          "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
                          "current-context: x\n";
-  for (const char* verb : {"list", "get", "promote", "abort", "retry"}) {
+  for (const char* verb : {"list", "get", "history", "diff", "promote", "abort", "retry"}) {
     std::vector<std::string> args = {"--kubeconfig", path, "--context", "no-such-context", verb};
     if (std::string(verb) != "list") args.emplace_back("web");
     r = Invoke(args);
@@ -81,6 +81,36 @@ TEST_F(CliAppTest, UsageErrorsStillExitTwo) {
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_EQ(r.out, "");
   EXPECT_NE(r.err.find("See 'kubectl rollgate --help' for usage."), std::string::npos) << r.err;
+}
+
+// kubectl_complete-rollgate WORDS and `__complete WORDS` answer completion requests: the
+// candidates, then cobra's directive; exit 0 even when the API server cannot be asked.
+TEST_F(CliAppTest, CompletionRequests) {
+  Outcome r = Invoke({"pro"}, "/home/u/.krew/bin/kubectl_complete-rollgate");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, "promote\n:4\n");
+  EXPECT_EQ(r.err, "");
+  r = Invoke({"__complete", "get", "-o", ""});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, "json\nyaml\nwide\nname\n:4\n");
+  r = Invoke({"__complete", "--kubeconfig", dir_ + "/absent", "get", ""});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, ":4\n");
+  EXPECT_EQ(r.err, "");
+  r = Invoke({"--kubeconfig", dir_ + "/absent", "promote", ""}, "kubectl_complete-rollgate");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, ":4\n");
+  // An unreachable server (a closed port): no names, quickly.
+  const std::string path = dir_ + "/kubeconfig";
+  std::ofstream(path) << "apiVersion: v1\nkind: Config\n"
+                         "clusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\n"
+                         "users: [{name: u, user: {token: t}}]\n"
+                         "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+                         "current-context: x\n";
+  r = Invoke({"--kubeconfig", path, "get", ""}, "kubectl_complete-rollgate");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, ":4\n");
+  EXPECT_EQ(r.err, "");
 }
 
 }  // namespace

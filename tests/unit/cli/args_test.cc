@@ -74,9 +74,16 @@ TEST(CliArgsTest, UsageErrorsSayWhatIsWrong) {
       {{"get", "web", "-o", "xml"},
        "unable to match a printer suitable for the output format \"xml\", allowed formats are: "
        "json,name,wide,yaml"},
-      {{"promote", "web", "-o", "json"}, "-o/--output applies to list and get, not promote"},
+      {{"promote", "web", "-o", "json"},
+       "-o/--output applies to list, get, history and diff, not promote"},
+      {{"history"}, "history needs exactly one rollout name"},
+      {{"history", "a", "b"}, "history needs exactly one rollout name"},
+      {{"diff"}, "diff needs exactly one rollout name"},
+      {{"history", "web", "-o", "wide"}, "history prints a table, json or yaml; not -o wide"},
+      {{"diff", "web", "-o", "name"}, "diff prints a table, json or yaml; not -o name"},
+      {{"history", "web", "-w"}, "-w/--watch applies to get NAME"},
       {{"get", "web", "-A"}, "a rollout cannot be retrieved by name across all namespaces"},
-      {{"retry", "web", "-A"}, "-A/--all-namespaces applies to list and get, not retry"},
+      {{"retry", "web", "-A"}, "-A/--all-namespaces applies to list, get and dashboard, not retry"},
       {{"list", "-w"}, "-w/--watch applies to get NAME"},
       {{"get", "-w"}, "-w/--watch applies to get NAME"},
       {{"get", "web", "-w", "-o", "json"},
@@ -94,16 +101,53 @@ TEST(CliArgsTest, UsageErrorsSayWhatIsWrong) {
   }
 }
 
+TEST(CliArgsTest, HistoryAndDiffTakeOneRolloutAndPrintJsonOrYaml) {
+  for (const char* verb : {"history", "diff"}) {
+    auto o = Parse({verb, "web", "-n", "shop"}, "/usr/local/bin/kubectl-rollgate");
+    ASSERT_TRUE(o.ok()) << verb << ": " << o.status().message();
+    EXPECT_EQ(o->verb, std::string(verb) == "history" ? Verb::kHistory : Verb::kDiff);
+    EXPECT_EQ(o->verb_word, verb);
+    EXPECT_EQ(o->name, "web");
+    EXPECT_EQ(o->namespace_, "shop");
+    EXPECT_EQ(o->output, OutputFormat::kDefault);
+    EXPECT_EQ(Parse({verb, "web", "-o", "json"})->output, OutputFormat::kJson);
+    EXPECT_EQ(Parse({verb, "-oyaml", "web"})->output, OutputFormat::kYaml);
+  }
+}
+
 TEST(CliArgsTest, UsageTextHasOneUsageLineAndEveryVerb) {
   const std::string text = UsageText("kubectl rollgate");
   EXPECT_EQ(text.find("Usage: kubectl rollgate [flags] COMMAND\n"), 0U);
   EXPECT_EQ(text.find("Usage:", 1), std::string::npos) << text;
-  for (const char* word : {"list", "get [NAME]", "status NAME", "promote NAME", "abort NAME",
-                           "retry NAME", "resolve IMAGE", "completion bash|zsh", "version",
-                           "-n, --namespace", "-A, --all-namespaces", "-o, --output", "-w, --watch",
-                           "--until-done", "--context", "--kubeconfig"}) {
+  for (const char* word :
+       {"list", "get [NAME]", "status NAME", "promote NAME", "abort NAME", "retry NAME",
+        "history NAME", "diff NAME", "resolve IMAGE", "completion bash|zsh", "version",
+        "-n, --namespace", "-A, --all-namespaces", "-o, --output", "-w, --watch", "--until-done",
+        "--context", "--kubeconfig"}) {
     EXPECT_NE(text.find(word), std::string::npos) << word;
   }
+}
+
+TEST(CliArgsTest, DashboardListensOnLoopbackOnly) {
+  auto o = Parse({"dashboard"});
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_EQ(o->verb, Verb::kDashboard);
+  EXPECT_EQ(o->dashboard_address, "127.0.0.1");
+  EXPECT_EQ(o->dashboard_port, 3100);
+  o = Parse({"dashboard", "-A", "--port", "0", "--address", "localhost"});
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_TRUE(o->all_namespaces);
+  EXPECT_EQ(o->dashboard_port, 0);
+  EXPECT_EQ(o->dashboard_address, "127.0.0.1");
+  EXPECT_EQ(Parse({"dashboard", "--address", "::1"})->dashboard_address, "::1");
+  for (const char* addr : {"0.0.0.0", "192.168.1.5", "::", "example.com"}) {
+    o = Parse({"dashboard", "--address", addr});
+    ASSERT_FALSE(o.ok()) << addr;
+    EXPECT_NE(o.status().message().find("loopback"), std::string::npos) << o.status().message();
+  }
+  EXPECT_FALSE(Parse({"dashboard", "--port", "70000"}).ok());
+  EXPECT_FALSE(Parse({"dashboard", "web"}).ok());
+  EXPECT_FALSE(Parse({"dashboard", "-o", "json"}).ok());
 }
 
 }  // namespace

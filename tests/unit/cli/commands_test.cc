@@ -2,10 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <deque>
 #include <mutex>
 
 #include "controller/api/codec.h"
+#include "controller/cli/tree.h"
 #include "tests/fakes/unimplemented_client.h"
 #include "tests/unit/cli/golden.h"
 
@@ -19,7 +21,8 @@ class FakeClient : public testing::UnimplementedClient {
  public:
   struct Session {
     std::vector<kube::WatchEvent> events;
-    Status end;  // what Watch returns after the events
+    Status end;                          // what Watch returns after the events
+    std::chrono::milliseconds delay{0};  // before the events
   };
 
   Result<kube::Json> Get(const kube::ResourceType& rt, const std::string& ns,
@@ -69,6 +72,7 @@ class FakeClient : public testing::UnimplementedClient {
       cancel_on_empty->Cancel();
       return s.end;
     }
+    cancel.SleepFor(s.delay);
     for (auto& e : s.events) {
       if (cancel.cancelled()) return Status(StatusCode::kCancelled, "cancelled");
       if (!on_event(std::move(e))) return Status::Ok();
@@ -254,6 +258,67 @@ TEST(CliCommandsTest, WatchEndsOnFailureDeletionAndCancel) {
     EXPECT_EQ(Watch(c, o, "shop", cap.io, cancel), 1);
     EXPECT_EQ(cap.err.rfind("error: NotFound: ", 0), 0U);
   }
+}
+
+// On a terminal every line of every frame is cut to the width asked for that frame (a resize is
+// honoured), so that none wraps and the cursor-up over the last frame stays right; piped, nothing
+// is cut.
+TEST(CliCommandsTest, WatchOnATerminalCutsLinesToItsWidth) {
+  const kube::Json base = CliJson("approval.json");
+  FakeClient c;
+  c.rollout = base;
+  // The first frame, then (once the drawing thread has drawn it) the terminal state.
+  c.sessions.push_back({{{kube::WatchEvent::Type::kModified, WithPhase(base, "Succeeded", "2003")}},
+                        Status::Ok(),
+                        std::chrono::milliseconds(300)});
+  CancelToken cancel;
+  c.cancel_on_empty = &cancel;
+  Options o = Opts(Verb::kGet, "web");
+  o.watch = o.until_done = true;
+  Captured cap(/*tty=*/true);
+  cap.io.color = true;
+  std::vector<int> widths;  // one per frame: 24, then the terminal is made narrower
+  cap.io.columns = [&widths] {
+    widths.push_back(widths.empty() ? 24 : 16);
+    return widths.back();
+  };
+  EXPECT_EQ(Watch(c, o, "shop", cap.io, cancel), 0) << cap.err;
+  ASSERT_GE(widths.size(), 2U) << cap.out;  // the second at the new width
+  // The frames: each ends with "ESC[J"; their lines start with "ESC[2K".
+  std::vector<std::string> frames;
+  for (std::size_t from = 0, at; (at = cap.out.find("\x1b[J", from)) != std::string::npos;
+       from = at + 3) {
+    frames.push_back(cap.out.substr(from, at - from));
+  }
+  ASSERT_EQ(frames.size(), widths.size()) << cap.out;
+  bool cut = false;
+  for (std::size_t f = 0; f < frames.size(); ++f) {
+    std::size_t lines = 0;
+    for (std::size_t from = 0, at; (at = frames[f].find('\n', from)) != std::string::npos;
+         from = at + 1, ++lines) {
+      const std::string line = frames[f].substr(from, at - from);
+      EXPECT_LE(DisplayWidth(line), widths[f]) << "frame " << f << ": " << line;
+      if (line.find("…") != std::string::npos) cut = true;
+      // A line cut inside a colour ends with a reset.
+      if (line.find("…\x1b[") != std::string::npos) {
+        EXPECT_EQ(line.substr(line.size() - 4), "\x1b[0m") << line;
+      }
+    }
+    EXPECT_GT(lines, 5U) << frames[f];
+  }
+  EXPECT_TRUE(cut) << cap.out;
+  EXPECT_NE(frames.back().find("Phase:"), std::string::npos) << frames.back();
+
+  // Piped: the same rollout's lines whole, whatever the width.
+  FakeClient piped_client;
+  piped_client.rollout = WithPhase(base, "Succeeded", "2003");
+  CancelToken piped_cancel;
+  piped_client.cancel_on_empty = &piped_cancel;
+  Captured piped;
+  piped.io.columns = [] { return 16; };
+  EXPECT_EQ(Watch(piped_client, o, "shop", piped.io, piped_cancel), 0) << piped.err;
+  EXPECT_EQ(piped.out.find("…"), std::string::npos) << piped.out;
+  EXPECT_NE(piped.out.find("Phase:       ✔ Succeeded\n"), std::string::npos) << piped.out;
 }
 
 }  // namespace

@@ -101,5 +101,73 @@ TEST(CliTreeTest, HumanDurationsAndColourChoice) {
   EXPECT_FALSE(UseColor(false, nullptr));
 }
 
+TEST(CliTreeTest, DisplayWidthSkipsEscapesAndCountsCodePoints) {
+  EXPECT_EQ(DisplayWidth(""), 0);
+  EXPECT_EQ(DisplayWidth("abc"), 3);
+  EXPECT_EQ(DisplayWidth("\x1b[1mName:\x1b[0m web"), 9);
+  EXPECT_EQ(DisplayWidth("├── prod  ‖ AwaitingApproval"), 28);
+  EXPECT_EQ(DisplayWidth("│   └── ✔"), 9);
+  EXPECT_EQ(DisplayWidth("\x1b]8;;http://x\x07link\x1b]8;;\x07"), 4);  // OSC: no columns
+}
+
+TEST(CliTreeTest, CutToWidthAscii) {
+  EXPECT_EQ(CutToWidth("abcdefghij", 5), "abcd…");
+  EXPECT_EQ(CutToWidth("abcdefghij", 10), "abcdefghij");  // exactly the width: as it is
+  EXPECT_EQ(CutToWidth("abcdefghij", 11), "abcdefghij");
+  EXPECT_EQ(CutToWidth("abcdefghij", 9), "abcdefgh…");
+  EXPECT_EQ(CutToWidth("", 3), "");
+  // Unknown width: never cut.
+  EXPECT_EQ(CutToWidth("abcdefghij", 0), "abcdefghij");
+  EXPECT_EQ(CutToWidth("abcdefghij", -1), "abcdefghij");
+}
+
+TEST(CliTreeTest, CutToWidthOne) {
+  EXPECT_EQ(CutToWidth("ab", 1), "…");
+  EXPECT_EQ(CutToWidth("a", 1), "a");
+  EXPECT_EQ(CutToWidth("├── x", 1), "…");
+  EXPECT_EQ(CutToWidth("\x1b[31mab\x1b[0m", 1), "\x1b[31m…\x1b[0m");
+  EXPECT_EQ(DisplayWidth(CutToWidth("\x1b[31mab\x1b[0m", 1)), 1);
+}
+
+TEST(CliTreeTest, CutToWidthKeepsColoursWholeAndResetsThem) {
+  const std::string line = "\x1b[1mPhase:\x1b[0m       \x1b[35m‖ AwaitingApproval\x1b[0m";
+  EXPECT_EQ(DisplayWidth(line), 31);
+  EXPECT_EQ(CutToWidth(line, 31), line);
+  // Cut inside the colour: the ellipsis, then a reset.
+  EXPECT_EQ(CutToWidth(line, 20), "\x1b[1mPhase:\x1b[0m       \x1b[35m‖ Awai…\x1b[0m");
+  // Cut where no colour is on: no reset.
+  EXPECT_EQ(CutToWidth(line, 10), "\x1b[1mPhase:\x1b[0m   …");
+  // Cut inside the bold: reset.
+  EXPECT_EQ(CutToWidth(line, 4), "\x1b[1mPha…\x1b[0m");
+  for (int w = 1; w <= 32; ++w) {
+    const std::string cut = CutToWidth(line, w);
+    EXPECT_EQ(DisplayWidth(cut), std::min(w, 31)) << w;
+    // Never an escape sequence cut in two: every ESC [ ends with its final letter.
+    for (std::size_t at = cut.find("\x1b["); at != std::string::npos;
+         at = cut.find("\x1b[", at + 1)) {
+      EXPECT_NE(cut.find('m', at), std::string::npos) << w << ": " << cut;
+    }
+  }
+}
+
+TEST(CliTreeTest, CutToWidthCountsGlyphsAsOneColumn) {
+  const std::string line = "│   ├── Deployment shop-prod/api  updated 2/3  ✓";
+  EXPECT_EQ(CutToWidth(line, 8), "│   ├──…");
+  EXPECT_EQ(CutToWidth(line, 5), "│   …");
+  EXPECT_EQ(CutToWidth("‖‖‖‖", 3), "‖‖…");
+  EXPECT_EQ(CutToWidth("‖‖‖‖", 4), "‖‖‖‖");
+  // Never a code point cut in two: the result is whole UTF-8 (no lead byte without its tail).
+  for (int w = 1; w < DisplayWidth(line); ++w) {
+    const std::string cut = CutToWidth(line, w);
+    EXPECT_EQ(DisplayWidth(cut), w) << w;
+    EXPECT_EQ(cut.substr(cut.size() - 3), "…") << w;
+    const std::string body = cut.substr(0, cut.size() - 3);
+    EXPECT_EQ(line.compare(0, body.size(), body), 0) << w;
+    EXPECT_TRUE(body.size() == line.size() ||
+                (static_cast<unsigned char>(line[body.size()]) & 0xc0) != 0x80)
+        << w;
+  }
+}
+
 }  // namespace
 }  // namespace rollgate::cli

@@ -302,13 +302,13 @@ TEST(HttpServerTest, StreamsSendOnNotifyAndEndWhenTheClientLeaves) {
 TEST(HttpServerTest, AStreamWhoseClientDoesNotReadIsDropped) {
   HttpServerOptions o;
   o.stream_tick = std::chrono::milliseconds(5);
-  o.max_stream_backlog = 64 * 1024;
+  o.max_stream_backlog = std::size_t{64} * 1024;
   auto released = std::make_shared<std::atomic<int>>(0);  // counts the pulls
   o.routes["/flood"] = [released](const HttpRequest&) {
     HttpResponse r{200, "text/event-stream", ""};
     r.stream = [released]() -> std::optional<std::string> {
       ++*released;
-      return "data: " + std::string(16 * 1024, 'x') + "\n\n";
+      return "data: " + std::string(std::size_t{16} * 1024, 'x') + "\n\n";
     };
     return r;
   };
