@@ -35,6 +35,7 @@ ARG CMAKE_BUILD_PARALLEL_LEVEL
 WORKDIR /src
 # Only what the build needs (.dockerignore keeps the rest out of the context).
 COPY CMakeLists.txt ./
+COPY cmake/ cmake/
 COPY controller/ controller/
 RUN cmake -S . -B /build -G Ninja \
       -DCMAKE_BUILD_TYPE=Release \

@@ -21,7 +21,7 @@ using ::testing::Not;
 
 constexpr char kToken[] = "0123456789abcdef0123456789abcdef";
 constexpr int kPort = 3100;
-const std::string kCookie = std::string("rollgate_dashboard_3100=") + kToken;
+constexpr char kCookie[] = "rollgate_dashboard_3100=0123456789abcdef0123456789abcdef";
 
 api::Rollout Decode(const std::string& file) {
   auto r = api::DecodeRollout(CliJson(file));
@@ -58,7 +58,7 @@ class DashboardTest : public ::testing::Test {
     r.path = path;
     r.query = query;
     r.headers["host"] = "127.0.0.1:3100";
-    if (cookie) r.headers["cookie"] = "other=1; " + kCookie;
+    if (cookie) r.headers["cookie"] = std::string("other=1; ") + kCookie;
     return r;
   }
   static std::string Header(const metrics::HttpResponse& r, const std::string& name) {
@@ -77,7 +77,7 @@ TEST_F(DashboardTest, TheTokenBecomesAStrictHttpOnlyCookieAndLeavesTheAddress) {
   auto r = dash->Handle(Req("GET", "/", std::string("token=") + kToken, false));
   EXPECT_EQ(r.code, 303);
   EXPECT_EQ(Header(r, "Location"), "/");
-  EXPECT_EQ(Header(r, "Set-Cookie"), kCookie + "; Path=/; HttpOnly; SameSite=Strict");
+  EXPECT_EQ(Header(r, "Set-Cookie"), std::string(kCookie) + "; Path=/; HttpOnly; SameSite=Strict");
   EXPECT_EQ(Header(r, "Referrer-Policy"), "no-referrer");
   // A wrong token, or none, gets no page and no cookie.
   r = dash->Handle(Req("GET", "/", "token=ffff", false));
