@@ -84,6 +84,7 @@ namespaces) or the Role in watchNamespace. Exactly what controller/ uses:
   - deployments: informer (get, list, watch) and the image patch (patch).
   - pods: informer over the validation-labelled pods (get, list, watch).
   - events (core/v1): the event recorder (create; patch for repeated events).
+The rules from deployments on are "rollgate.workloadRules", shared with mode=target.
 */}}
 {{- define "rollgate.namespacedRules" -}}
 - apiGroups: ["rollgate.io"]
@@ -92,6 +93,14 @@ namespaces) or the Role in watchNamespace. Exactly what controller/ uses:
 - apiGroups: ["rollgate.io"]
   resources: ["containerrollouts/status"]
   verbs: ["update"]
+{{ include "rollgate.workloadRules" . }}
+{{- end }}
+
+{{/*
+The rights on the workloads a rollout changes (no ContainerRollouts): the hub's controller needs
+them in every cluster an environment lives in, so mode=target grants exactly these.
+*/}}
+{{- define "rollgate.workloadRules" -}}
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "patch"]
@@ -123,6 +132,11 @@ namespaces) or the Role in watchNamespace. Exactly what controller/ uses:
   resources: ["subjectaccessreviews"]
   verbs: ["create"]
 {{- end }}
+{{- end }}
+
+{{/* mode=target: the ServiceAccount the hub acts as. */}}
+{{- define "rollgate.targetServiceAccountName" -}}
+{{- required "target.serviceAccountName is required with mode=target" .Values.target.serviceAccountName }}
 {{- end }}
 
 {{/* Fails the render with a clear message on inconsistent values. */}}
