@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "controller/cli/args.h"
+#include "controller/cli/cluster.h"
 #include "controller/cli/commands.h"
 #include "controller/cli/completion.h"
 #include "controller/cli/dashboard.h"
@@ -94,6 +95,7 @@ int Main(int argc, const char* const* argv) {
     case Verb::kAbort:
     case Verb::kRetry:
     case Verb::kDashboard:
+    case Verb::kClusterKubeconfig:
       break;
   }
 
@@ -153,6 +155,8 @@ int Main(int argc, const char* const* argv) {
       return Annotate(**client, o, ns, io);
     case Verb::kDashboard:
       return RunDashboard(**client, o, o.all_namespaces ? "" : ns, io, stop);
+    case Verb::kClusterKubeconfig:
+      return ClusterKubeconfig(**client, o, ns, *cfg, io);
     case Verb::kHelp:
     case Verb::kVersion:
     case Verb::kCompletion:

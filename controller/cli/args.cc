@@ -1,5 +1,8 @@
 #include "controller/cli/args.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "controller/common/flags.h"
 
 namespace rollgate::cli {
@@ -37,9 +40,85 @@ void Declare(FlagSet& fs, Options& o, Declared& d) {
             "resolve: user name for the image's registry");
   fs.String("registry-password-file", &o.resolve.password_file,
             "resolve: file holding that user's password (never on the command line)");
+  fs.String("service-account", &o.cluster.service_account,
+            "cluster kubeconfig: the ServiceAccount (default rollgate-target, the chart's)");
+  fs.String("duration", &o.cluster.duration,
+            "cluster kubeconfig: the token's lifetime, e.g. 720h (default 8760h; min 10m)");
+  fs.String("server", &o.cluster.server,
+            "cluster kubeconfig: the API server's https:// URL as the hub reaches it");
+  fs.String("tls-server-name", &o.cluster.tls_server_name,
+            "cluster kubeconfig: the name in the server's certificate, if not --server's host");
+  fs.String("secret", &o.cluster.secret,
+            "cluster kubeconfig: print a Secret of this name holding it (key value)");
+  fs.String("name", &o.cluster.name,
+            "cluster kubeconfig: its cluster, user and context name (default: --secret)");
 }
 
 Status Usage(const std::string& message) { return {StatusCode::kInvalidArgument, message}; }
+
+bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+// A DNS-1123 subdomain: the names of Secrets and ServiceAccounts.
+bool IsDnsSubdomain(const std::string& s) {
+  return !s.empty() && s.size() <= 253 && IsLowerAlnum(s.front()) && IsLowerAlnum(s.back()) &&
+         std::all_of(s.begin(), s.end(),
+                     [](char c) { return IsLowerAlnum(c) || c == '-' || c == '.'; });
+}
+
+// A kubeconfig entry name or a host name: letters, digits, '-', '.', '_'.
+bool IsPlainName(const std::string& s) {
+  return !s.empty() && s.size() <= 253 && std::all_of(s.begin(), s.end(), [](char c) {
+    return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z') || c == '-' || c == '.' || c == '_';
+  });
+}
+
+// The checks and defaults of `cluster kubeconfig`.
+Status CheckCluster(Options& o) {
+  ClusterKubeconfigFlags& c = o.cluster;
+  if (c.service_account.empty()) c.service_account = kTargetServiceAccount;
+  if (!IsDnsSubdomain(c.service_account)) {
+    return Usage("--service-account \"" + c.service_account +
+                 "\" is not a valid ServiceAccount name (lowercase letters, digits, '-', '.')");
+  }
+  if (c.duration.empty()) c.duration = kDefaultTokenDuration;
+  auto seconds = ParseTokenDuration(c.duration);
+  if (!seconds.ok()) return Usage("--duration: " + seconds.status().message());
+  if (*seconds < kMinTokenSeconds) {
+    return Usage("--duration " + c.duration + " is shorter than 10m, the API server's minimum");
+  }
+  c.expiration_seconds = *seconds;
+  if (!c.server.empty()) {
+    const std::string rest = c.server.rfind("https://", 0) == 0 ? c.server.substr(8) : "";
+    const std::string host = rest.substr(0, rest.find('/'));
+    if (host.empty() || host.find('@') != std::string::npos) {
+      return Usage("--server must be an https:// URL with a host and no user information, not \"" +
+                   c.server + "\"");
+    }
+  }
+  if (!c.tls_server_name.empty() && !IsPlainName(c.tls_server_name)) {
+    return Usage("--tls-server-name \"" + c.tls_server_name + "\" is not a host name");
+  }
+  if (!c.secret.empty() && !IsDnsSubdomain(c.secret)) {
+    return Usage("--secret \"" + c.secret +
+                 "\" is not a valid Secret name (lowercase letters, digits, '-', '.')");
+  }
+  if (c.name.empty()) c.name = c.secret.empty() ? kDefaultClusterName : c.secret;
+  if (!IsPlainName(c.name)) {
+    return Usage("--name \"" + c.name + "\" may hold only letters, digits, '-', '.' and '_'");
+  }
+  return Status::Ok();
+}
+
+// The first `cluster kubeconfig` flag given, as "--flag"; "" when none is.
+std::string ClusterFlagGiven(const ClusterKubeconfigFlags& c) {
+  if (!c.service_account.empty()) return "--service-account";
+  if (!c.duration.empty()) return "--duration";
+  if (!c.server.empty()) return "--server";
+  if (!c.tls_server_name.empty()) return "--tls-server-name";
+  if (!c.secret.empty()) return "--secret";
+  if (!c.name.empty()) return "--name";
+  return "";
+}
 
 }  // namespace
 
@@ -47,6 +126,32 @@ std::string ProgramName(const std::string& argv0) {
   const auto slash = argv0.rfind('/');
   const std::string base = slash == std::string::npos ? argv0 : argv0.substr(slash + 1);
   return base == "kubectl-rollgate" ? "kubectl rollgate" : "rollgate";
+}
+
+Result<std::int64_t> ParseTokenDuration(const std::string& text) {
+  const Status bad(StatusCode::kInvalidArgument,
+                   "\"" + text +
+                       "\" is not a duration of hours, minutes and seconds (e.g. 8760h, "
+                       "1h30m, 900s)");
+  if (text.empty()) return bad;
+  std::int64_t total = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::int64_t n = 0;
+    const std::size_t start = i;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+      if (n > (std::numeric_limits<std::int32_t>::max() - 9) / 10) return bad;
+      n = n * 10 + (text[i] - '0');
+    }
+    if (i == start || i == text.size()) return bad;
+    const char unit = text[i++];
+    const std::int64_t scale = unit == 'h' ? 3600 : unit == 'm' ? 60 : unit == 's' ? 1 : 0;
+    if (scale == 0) return bad;
+    total += n * scale;
+    if (total > std::numeric_limits<std::int32_t>::max()) return bad;
+  }
+  if (total == 0) return bad;
+  return total;
 }
 
 std::string OutputFormatName(OutputFormat f) {
@@ -124,8 +229,20 @@ Result<Options> ParseArgs(const std::vector<std::string>& argv) {
     if (nargs != 1 || (o.name != "bash" && o.name != "zsh")) {
       return Usage("completion needs one shell: bash or zsh");
     }
+  } else if (v == "cluster") {
+    o.verb = Verb::kClusterKubeconfig;
+    if (nargs == 0) return Usage("cluster needs a subcommand: cluster kubeconfig");
+    if (pos[1] != "kubeconfig") {
+      return Usage("unknown cluster subcommand \"" + pos[1] + "\" (there is: cluster kubeconfig)");
+    }
+    if (nargs != 1) return Usage("cluster kubeconfig takes no arguments");
+    if (Status st = CheckCluster(o); !st.ok()) return st;
   } else {
     return Usage("unknown command \"" + v + "\" for \"" + o.program + "\"");
+  }
+  if (const std::string flag = ClusterFlagGiven(o.cluster);
+      o.verb != Verb::kClusterKubeconfig && !flag.empty()) {
+    return Usage(flag + " applies to cluster kubeconfig, not " + v);
   }
 
   if (d.output == "json") {
@@ -189,6 +306,10 @@ std::string UsageText(const std::string& program) {
          "                          rollouts of the namespace (-A: all), live, with promote,\n"
          "                          abort and retry; it acts with your kubeconfig's rights\n"
          "  resolve IMAGE           the digest, platforms and sizes a registry gives for IMAGE\n"
+         "  cluster kubeconfig      for a hub whose environments live in this cluster: a\n"
+         "                          kubeconfig of a token of the ServiceAccount (the chart's\n"
+         "                          target mode's) in -n; --secret NAME: as a Secret (key\n"
+         "                          value) to apply in the hub; the token's expiry on stderr\n"
          "  completion bash|zsh     a shell completion script\n"
          "  version                 the client's version\n\n" +
          fs.FlagsHelp() +

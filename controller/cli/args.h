@@ -5,6 +5,7 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,8 @@ enum class Verb {
   kDashboard,
   kResolve,
   kVersion,
-  kCompletion
+  kCompletion,
+  kClusterKubeconfig
 };
 
 // -o: kDefault is the table (list, history, diff) or the tree (get NAME).
@@ -38,6 +40,31 @@ struct ResolveFlags {
   std::string username;
   std::string password_file;
 };
+
+// rollgate cluster kubeconfig: a kubeconfig (or a Secret holding one) for a ServiceAccount of the
+// current cluster, for a hub's environments[].cluster.secretRef. Every field "" until given;
+// ParseArgs fills the defaults below.
+struct ClusterKubeconfigFlags {
+  std::string service_account;  // default kTargetServiceAccount
+  std::string duration;         // as typed: 8760h, 90m, 1h30m; default kDefaultTokenDuration
+  std::int64_t expiration_seconds = 0;  // duration, parsed
+  std::string server;           // the API server's URL as the hub reaches it; "": the kubeconfig's
+  std::string tls_server_name;  // the name in the server's certificate, when not server's host
+  std::string secret;           // non-empty: print a Secret of this name instead
+  std::string name;             // the cluster, user and context name; default: secret, else below
+};
+
+// The chart's target-mode ServiceAccount (values.yaml target.serviceAccountName).
+inline constexpr char kTargetServiceAccount[] = "rollgate-target";
+inline constexpr char kDefaultTokenDuration[] = "8760h";
+// The kubeconfig's names when neither --name nor --secret gives one.
+inline constexpr char kDefaultClusterName[] = "rollgate-target";
+// The TokenRequest API's minimum expirationSeconds.
+inline constexpr std::int64_t kMinTokenSeconds = 600;
+
+// A Go-style duration of hours, minutes and seconds ("8760h", "1h30m", "600s") in whole seconds;
+// kInvalidArgument for anything else (other units, fractions, zero, overflow).
+Result<std::int64_t> ParseTokenDuration(const std::string& text);
 
 // Debian's CA bundle (package ca-certificates, also in the controller image).
 inline constexpr char kSystemCaFile[] = "/etc/ssl/certs/ca-certificates.crt";
@@ -57,6 +84,7 @@ struct Options {
   std::string dashboard_address = "127.0.0.1";  // dashboard: loopback only
   int dashboard_port = 3100;
   ResolveFlags resolve;
+  ClusterKubeconfigFlags cluster;
 };
 
 // How the binary was invoked: "kubectl rollgate" for a path ending in kubectl-rollgate.

@@ -95,7 +95,9 @@ struct FlagSpec {
 
 struct VerbSpec {
   std::string verb;
-  std::vector<std::string> args;  // as the help writes them: NAME, [NAME], IMAGE, bash|zsh
+  // As the help writes them: NAME, [NAME], IMAGE, bash|zsh, or a subcommand word (kubeconfig in
+  // "cluster kubeconfig"), completed as itself.
+  std::vector<std::string> args;
 };
 
 // What the command line accepts, read from the help text: the "Commands:" section's lines
@@ -111,9 +113,13 @@ bool IsArgumentWord(const std::string& w) {
   if (w.find('|') != std::string::npos) return true;  // alternatives: bash|zsh
   std::string bare = w;
   if (bare.front() == '[' && bare.back() == ']') bare = bare.substr(1, bare.size() - 2);
-  return !bare.empty() && std::all_of(bare.begin(), bare.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || c == '_' || c == '-' || c == '.';
-  });
+  const auto all = [&](bool lower) {
+    return std::all_of(bare.begin(), bare.end(), [lower](char c) {
+      return (lower ? c >= 'a' && c <= 'z' : c >= 'A' && c <= 'Z') || c == '_' || c == '-' ||
+             c == '.';
+    });
+  };
+  return !bare.empty() && (all(false) || all(true));
 }
 
 Grammar GrammarFromUsage(const std::string& usage) {
@@ -329,7 +335,7 @@ Completion Complete(const std::vector<std::string>& words, const CompletionConne
     return Filter(Names(kube::resources::ContainerRollouts(), true, target, connect), cur,
                   kDirectiveNoFileComp);
   }
-  if (arg.find('|') != std::string::npos) {
+  if (arg.find('|') != std::string::npos || (arg.front() >= 'a' && arg.front() <= 'z')) {
     std::vector<std::string> choices;
     std::istringstream in(arg);
     for (std::string c; std::getline(in, c, '|');) choices.push_back(c);

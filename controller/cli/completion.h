@@ -5,10 +5,10 @@
 //    name: kubectl 1.26+ runs it from PATH for `kubectl rollgate <TAB>`) and `rollgate __complete
 //    WORDS...` (cobra's hidden command) print the candidates for the last word, one per line, then
 //    cobra's directive line ":<n>". Verbs, flags (after "-"), -o's formats, the values of
-//    `completion`, and, for a verb that takes a rollout NAME, the rollouts of the namespace that
-//    the line's -n/--namespace, --context and --kubeconfig select, listed from the API server;
-//    namespaces after -n. The verbs and flags come from the help text (UsageText), so a new one
-//    is completed without a change here.
+//    `completion`, the subcommand of `cluster` (kubeconfig), and, for a verb that takes a rollout
+//    NAME, the rollouts of the namespace that the line's -n/--namespace, --context and --kubeconfig
+//    select, listed from the API server; namespaces after -n. The verbs and flags come from the
+//    help text (UsageText), so a new one is completed without a change here.
 // Thread-safety: pure functions, but for CompletionAnswer (reads the kubeconfig, asks the API
 // server).
 #pragma once

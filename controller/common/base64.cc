@@ -52,4 +52,22 @@ std::optional<std::string> DecodeBase64(std::string_view in) {
   return out;
 }
 
+std::string EncodeBase64(std::string_view in) {
+  static constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    const std::size_t n = in.size() - i < 3 ? in.size() - i : 3;
+    std::uint32_t v = static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16U;
+    if (n > 1) v |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8U;
+    if (n > 2) v |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 2]));
+    out.push_back(kAlphabet[(v >> 18U) & 0x3FU]);
+    out.push_back(kAlphabet[(v >> 12U) & 0x3FU]);
+    out.push_back(n > 1 ? kAlphabet[(v >> 6U) & 0x3FU] : '=');
+    out.push_back(n > 2 ? kAlphabet[v & 0x3FU] : '=');
+  }
+  return out;
+}
+
 }  // namespace rollgate

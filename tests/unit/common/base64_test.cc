@@ -51,5 +51,20 @@ TEST(Base64Test, RejectsWhatGoStdEncodingRejects) {
   EXPECT_EQ(DecodeBase64(std::string("Zm9v\0", 5)), std::nullopt);
 }
 
+// EncodeBase64 against OpenSSL's encoding, for every length modulo 3 and every byte value.
+TEST(Base64Test, EncodesAsOpenSsl) {
+  EXPECT_EQ(EncodeBase64(""), "");
+  EXPECT_EQ(EncodeBase64("f"), "Zg==");
+  EXPECT_EQ(EncodeBase64("fo"), "Zm8=");
+  EXPECT_EQ(EncodeBase64("foo"), "Zm9v");
+  std::string all;
+  for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
+  for (std::size_t len = 0; len <= all.size(); ++len) {
+    const std::string in = all.substr(all.size() - len);
+    EXPECT_EQ(EncodeBase64(in), testing::Base64Encode(in)) << "length " << len;
+    EXPECT_EQ(DecodeBase64(EncodeBase64(in)), in) << "length " << len;
+  }
+}
+
 }  // namespace
 }  // namespace rollgate
