@@ -188,6 +188,13 @@ Result<RolloutSpec> DecodeSpec(const Json& spec) {
     EnvironmentSpec env;
     env.name = StringField(e, "name");
     env.namespace_ = StringField(e, "namespace");
+    if (const Json* c = Field(e, "cluster"); c != nullptr) {
+      const Json* ref = Field(*c, "secretRef");
+      env.cluster = ref != nullptr ? StringField(*ref, "name") : "";
+      if (env.cluster.empty() || env.cluster.find(':') != std::string::npos) {
+        return Bad(path + ".cluster.secretRef.name", "must name a Secret");
+      }
+    }
     env.manual_approval = StringField(e, "approval") == "Manual";
     env.bake_seconds = static_cast<int>(Int(e, "bakeSeconds", 0));
     const Json* targets = Field(e, "targets");
@@ -269,7 +276,7 @@ Result<RolloutStatus> DecodeStatus(const Json& st) {
         for (const auto& t : ts->as_array()) {
           TargetStatus x;
           x.deployment = StringField(t, "deployment");
-          x.namespace_ = StringField(t, "namespace");
+          x.namespace_ = ScopedNamespace(StringField(t, "cluster"), StringField(t, "namespace"));
           x.previous_images = StringMap(t, "previousImages");
           x.previous_init_containers = StringMap(t, "previousInitContainers");
           x.previous_validation_label = StringField(t, "previousValidationLabel");
@@ -626,7 +633,9 @@ Json EncodeStatus(const RolloutStatus& s) {
       for (const auto& t : e.targets) {
         Json jt = Json::object();
         jt["deployment"] = Json::string(t.deployment);
-        jt["namespace"] = Json::string(t.namespace_);
+        const NamespaceScope scope = SplitScopedNamespace(t.namespace_);
+        if (!scope.cluster.empty()) jt["cluster"] = Json::string(scope.cluster);
+        jt["namespace"] = Json::string(scope.name);
         jt["previousImages"] = FromMap(t.previous_images);
         if (!t.previous_init_containers.empty()) {
           jt["previousInitContainers"] = FromMap(t.previous_init_containers);

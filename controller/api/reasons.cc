@@ -45,6 +45,9 @@ constexpr std::array kReasons = {
     ReasonInfo{Reason::kRegistryAuthFailed, "RegistryAuthFailed", ReasonKind::kFailure,
                "image <logical> (\"<ref>\"): registry <host> refused the credentials within "
                "<n>s of retries: <registry's error>"},
+    ReasonInfo{Reason::kClusterUnreachable, "ClusterUnreachable", ReasonKind::kFailure,
+               "cluster <secret> (environment <env>): <what failed: the kubeconfig Secret, or the "
+               "remote API server's error> (retried for <n>s, the progress deadline)"},
     ReasonInfo{Reason::kSmokeCheckFailed, "SmokeCheckFailed", ReasonKind::kFailure,
                "smoke check <check> (job <ns>/<job>, image \"<image>\") <failed with exit code "
                "<n> | timed out after <n>s | ...>: <the Job's condition>; last log lines: <log>"},

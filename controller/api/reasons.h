@@ -28,6 +28,11 @@ enum class Reason {
   kImageManifestInvalid,
   kRegistryUnreachable,
   kRegistryAuthFailed,
+  // The environment's remote cluster (environments[].cluster) could not be reached or used for
+  // the whole progress deadline: its kubeconfig Secret is missing, unreadable or refused, or its
+  // API server did not answer. While it retries, the environment is held (Progressing reason
+  // ClusterUnreachable).
+  kClusterUnreachable,
   // A smoke check's command failed or timed out in the new image: before the patch, nothing was
   // changed; after health, the environment rolls back like any failure after the patch.
   kSmokeCheckFailed,

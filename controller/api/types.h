@@ -62,7 +62,10 @@ struct AnalysisSpec {
 
 struct EnvironmentSpec {
   std::string name;
-  std::string namespace_;  // empty: the rollout's own namespace
+  std::string namespace_;  // empty: the rollout's own namespace (its name, in a remote cluster)
+  // cluster.secretRef.name: the Secret of the rollout's namespace whose key `value` holds the
+  // kubeconfig of the cluster the targets live in; empty: the controller's own cluster.
+  std::string cluster;
   bool manual_approval = false;
   int bake_seconds = 0;
   std::vector<TargetSpec> targets;
@@ -340,9 +343,29 @@ struct NamespaceView {
   std::map<std::string, std::string> labels;
 };
 
-// The namespace an environment's targets live in.
+// A namespace as the planner, the status and the caches' keys name it: its name in the
+// controller's own cluster, "<cluster>:<name>" in a remote one, where <cluster> is the name of the
+// environment's kubeconfig Secret (a DNS subdomain: never a ':'). So a remote namespace never
+// matches a local one of the same name (nor the rollout's own namespace, which needs no opt-in),
+// and every key, message and recorded target says which cluster it is in.
+inline std::string ScopedNamespace(const std::string& cluster, const std::string& ns) {
+  return cluster.empty() ? ns : cluster + ":" + ns;
+}
+
+struct NamespaceScope {
+  std::string cluster;  // "" for the controller's own cluster
+  std::string name;     // the namespace's name in that cluster
+};
+
+inline NamespaceScope SplitScopedNamespace(const std::string& scoped) {
+  const auto colon = scoped.find(':');
+  if (colon == std::string::npos) return {"", scoped};
+  return {scoped.substr(0, colon), scoped.substr(colon + 1)};
+}
+
+// The namespace an environment's targets live in (scoped by its cluster, see above).
 inline std::string EnvironmentNamespace(const Rollout& r, const EnvironmentSpec& env) {
-  return env.namespace_.empty() ? r.namespace_ : env.namespace_;
+  return ScopedNamespace(env.cluster, env.namespace_.empty() ? r.namespace_ : env.namespace_);
 }
 
 }  // namespace rollgate::api

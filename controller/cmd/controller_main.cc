@@ -296,6 +296,24 @@ int main(int argc, char** argv) {
     }
     return rollout::NewRegistryClient(std::move(ro));
   };
+  // Remote clusters (environments[].cluster): a client per kubeconfig Secret, each with its own
+  // rate limiter at the controller's QPS, and a shorter request timeout, so that a frozen cluster
+  // holds a worker for at most 10 s before its breaker opens (kube/cluster_registry.h).
+  wo.cluster_factory = [&o, &clock, &stop, &metrics](
+                           const kube::RestConfig& c) -> Result<std::unique_ptr<kube::KubeClient>> {
+    kube::RestClientOptions rro;
+    rro.cancel = &stop;
+    rro.qps = o.kube_qps;
+    rro.burst = o.kube_burst;
+    rro.request_timeout = std::chrono::seconds(10);
+    rro.max_retries = 1;
+    rro.observe = [&metrics](const std::string& verb, int code, std::chrono::nanoseconds d) {
+      metrics.ObserveKubeRequest(verb, code, d);
+    };
+    auto rc = kube::RestClient::FromConfig(c, clock, rro);
+    if (!rc.ok()) return rc.status();
+    return std::unique_ptr<kube::KubeClient>(std::move(rc).value());
+  };
   std::unique_ptr<Election> election;
   if (lease) {
     election = std::make_unique<Election>(*clients->lease_client, clock, *lease, stop, metrics);

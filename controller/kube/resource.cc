@@ -8,6 +8,7 @@ namespace resources {
 ResourceType Deployments() { return ResourceType::Group("apps", "v1", "deployments"); }
 ResourceType Jobs() { return ResourceType::Group("batch", "v1", "jobs"); }
 ResourceType Pods() { return ResourceType::Core("v1", "pods"); }
+ResourceType Secrets() { return ResourceType::Core("v1", "secrets"); }
 ResourceType Nodes() { return ResourceType::Core("v1", "nodes", false); }
 ResourceType Namespaces() { return ResourceType::Core("v1", "namespaces", false); }
 ResourceType Events() { return ResourceType::Group("events.k8s.io", "v1", "events"); }

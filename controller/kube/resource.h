@@ -29,6 +29,7 @@ namespace resources {
 ResourceType Deployments();
 ResourceType Jobs();  // batch/v1: smoke checks
 ResourceType Pods();
+ResourceType Secrets();  // only the kubeconfig Secrets of remote clusters, by name
 ResourceType Nodes();
 ResourceType Namespaces();
 ResourceType Events();

@@ -67,6 +67,10 @@ ControllerSet::ControllerSet(kube::KubeClient& client, const Clock& clock,
     images_ = std::make_unique<rollout::ImageResolver>(*registry_, io);
   }
   rollout::ReconcilerOptions ro;
+  if (opts.cluster_factory) {
+    clusters_ = std::make_unique<kube::ClusterRegistry>(client, clock, opts.cluster_factory);
+    ro.clusters = clusters_.get();
+  }
   ro.planner = opts.planner;
   ro.images = images_.get();
   ro.dry_run = opts.dry_run;

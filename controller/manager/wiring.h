@@ -12,6 +12,7 @@
 #include <string>
 
 #include "controller/common/clock.h"
+#include "controller/kube/cluster_registry.h"
 #include "controller/kube/event_recorder.h"
 #include "controller/kube/informer.h"
 #include "controller/kube/kube_client.h"
@@ -38,6 +39,9 @@ struct WiringOptions {
   std::function<std::unique_ptr<rollout::RegistryClient>()> registry_factory;
   int registry_workers = 2;
   rollout::SmokeJobOptions smoke{};  // the smoke-check Jobs' settings
+  // Builds the client of a remote cluster (environments[].cluster) from its kubeconfig; empty:
+  // remote clusters cannot be reached (such environments wait on ClusterUnreachable, then fail).
+  kube::ClusterClientFactory cluster_factory;
 };
 
 class ControllerSet {
@@ -62,6 +66,7 @@ class ControllerSet {
   std::unique_ptr<rollout::AnalysisRunner> analysis_;  // after prometheus_: destroyed first
   std::unique_ptr<rollout::RegistryClient> registry_;
   std::unique_ptr<rollout::ImageResolver> images_;  // after registry_: destroyed first
+  std::unique_ptr<kube::ClusterRegistry> clusters_;
   std::unique_ptr<metrics::MetricsRecorder> recorder_;
   std::unique_ptr<rollout::Reconciler> reconciler_;
   std::unique_ptr<Controller> controller_;

@@ -185,6 +185,7 @@ class Planner {
   GateResult PreFlight(const EnvironmentSpec& spec) const;
   GateResult RegistryPreFlight(const EnvironmentSpec& spec, EnvironmentStatus& env);
   GateResult RegistryRetry(EnvironmentStatus& env, Reason reason, const std::string& message);
+  bool ClusterHeld(const EnvironmentSpec& spec, EnvironmentStatus& env);
   GateResult ImageFits(const EnvironmentSpec& spec, const std::string& logical,
                        const api::ResolvedImage& image) const;
   GateResult RecordableImages(const std::string& ns, const TargetSpec& t,
@@ -258,7 +259,8 @@ class Planner {
   api::RolloutStatus st_;
   Plan plan_;
   bool aborting_ = false;
-  bool retried_ = false;  // a retry was handled in this plan
+  bool retried_ = false;     // a retry was handled in this plan
+  std::string held_reason_;  // why the current environment waits, for the Progressing condition
 };
 
 int Planner::CurrentIndex() const {
@@ -505,6 +507,10 @@ void Planner::Step() {
   EnvironmentStatus* env = Current();
   const EnvironmentSpec* spec = CurrentSpec();
   if (env == nullptr || spec == nullptr) return;
+  const bool acting =
+      env->phase == EnvironmentPhase::kUpdating || env->phase == EnvironmentPhase::kVerifying ||
+      env->phase == EnvironmentPhase::kBaking || env->phase == EnvironmentPhase::kRollingBack;
+  if (acting && ClusterHeld(*spec, *env)) return;
   switch (env->phase) {
     case EnvironmentPhase::kPending:
     case EnvironmentPhase::kAwaitingApproval:
@@ -551,7 +557,7 @@ void Planner::SetConditions() {
   set("Ready", p == RolloutPhase::kSucceeded, phase_word, st_.message);
   const bool progressing = p == RolloutPhase::kProgressing || p == RolloutPhase::kRollingBack ||
                            p == RolloutPhase::kAwaitingApproval || p == RolloutPhase::kPending;
-  set("Progressing", progressing, phase_word, st_.message);
+  set("Progressing", progressing, held_reason_.empty() ? phase_word : held_reason_, st_.message);
   const bool degraded = p == RolloutPhase::kFailed || p == RolloutPhase::kRolledBack ||
                         p == RolloutPhase::kAborted || p == RolloutPhase::kRollingBack;
   set("Degraded", degraded, degraded ? env_reason : "AsExpected", degraded ? st_.message : "");
@@ -575,6 +581,7 @@ void Planner::StepPending(const EnvironmentSpec& spec, EnvironmentStatus& env) {
     AwaitApproval(env);
     return;
   }
+  if (ClusterHeld(spec, env)) return;
   if (!Passed(PreFlight(spec), env)) return;
   if (!Passed(RegistryPreFlight(spec, env), env)) return;
   if (!Passed(SmokeChecks(spec, env, api::SmokeCheckWhen::kBeforePatch), env)) return;
@@ -875,6 +882,31 @@ GateResult Planner::RegistryRetry(EnvironmentStatus& env, Reason reason,
   const seconds backoff = std::clamp(waited / 2, seconds(2), seconds(30));
   return GateResult::Wait("waiting for the registry (" + api::ReasonName(reason) + "): " + message,
                           std::min(backoff, Until(deadline)));
+}
+
+// An environment in a remote cluster that the reconciler could not use for this plan waits, with
+// a backoff, and fails ClusterUnreachable at its progress deadline. A rollback does not give up:
+// it waits for the cluster for as long as it takes, since failing it would leave the new images.
+bool Planner::ClusterHeld(const EnvironmentSpec& spec, EnvironmentStatus& env) {
+  if (spec.cluster.empty()) return false;
+  auto it = obs_.unreachable_clusters.find(spec.cluster);
+  if (it == obs_.unreachable_clusters.end()) return false;
+  const std::string what =
+      "cluster " + spec.cluster + " (environment " + env.name + "): " + it->second;
+  if (!env.started_at) env.started_at = obs_.now;
+  const WallTime deadline = ProgressDeadline(env.started_at);
+  const auto waited = std::chrono::duration_cast<seconds>(obs_.now - *env.started_at);
+  const bool rolling_back = env.phase == EnvironmentPhase::kRollingBack;
+  if (!rolling_back && obs_.now >= deadline) {
+    Fail(env, Reason::kClusterUnreachable,
+         what + " (retried for " + std::to_string(waited.count()) + "s, the progress deadline)");
+    return true;
+  }
+  env.message = "waiting for the cluster (ClusterUnreachable): " + what;
+  held_reason_ = api::ReasonName(Reason::kClusterUnreachable);
+  const seconds backoff = std::clamp(waited / 2, seconds(2), seconds(30));
+  RequeueAfter(rolling_back ? backoff : std::min(backoff, Until(deadline)));
+  return true;
 }
 
 // Each image a target of the environment uses offers the platforms its pods run on (the

@@ -66,6 +66,10 @@ struct Observed {
   // The Jobs of the smoke checks the plan asked for (Plan::smoke_observe), by check name; a check
   // whose Job could not be read is absent (the plan waits and looks again).
   std::optional<std::map<std::string, SmokeJobObservation>> smoke_jobs;
+  // The remote clusters (environments[].cluster) the reconciler could not use for this plan, with
+  // what failed (the kubeconfig Secret, or the remote API server's error): their environment is
+  // held, and fails ClusterUnreachable at its progress deadline.
+  std::map<std::string, std::string> unreachable_clusters;
   api::WallTime now;
 };
 

@@ -9,6 +9,8 @@
 #include "controller/api/well_known.h"
 #include "controller/common/log.h"
 #include "controller/kube/json_fields.h"
+#include "controller/kube/vector_lister.h"
+#include "controller/validation/pod_validation.h"
 
 namespace rollgate::rollout {
 namespace {
@@ -249,20 +251,51 @@ void Reconciler::Remember(const std::string& kind, const std::string& key, kube:
   written_[kind + ":" + key] = std::make_shared<const kube::Json>(std::move(obj));
 }
 
-Status Reconciler::ApplyPatch(const DeploymentPatch& p) {
+Result<Reconciler::Scope> Reconciler::ScopeOf(const std::string& rollout_ns,
+                                              const std::string& scoped_ns) {
+  api::NamespaceScope where = api::SplitScopedNamespace(scoped_ns);
+  Scope scope;
+  scope.cluster = std::move(where.cluster);
+  scope.ns = std::move(where.name);
+  if (scope.cluster.empty()) {
+    scope.client = &client_;
+    return scope;
+  }
+  if (opts_.clusters == nullptr) {
+    return Status(StatusCode::kUnavailable, "this controller reaches no remote cluster");
+  }
+  auto remote = opts_.clusters->Client(rollout_ns, scope.cluster);
+  if (!remote.ok()) return remote.status();
+  scope.remote = std::move(remote).value();
+  scope.client = scope.remote.get();
+  return scope;
+}
+
+Status Reconciler::Unusable(const Scope& scope, const Status& st, Observed& obs) {
+  if (scope.cluster.empty() || st.ok()) return st;
+  obs.unreachable_clusters.emplace(scope.cluster, st.message());
+  return Status::Ok();
+}
+
+Status Reconciler::ApplyPatch(const std::string& rollout_ns, const DeploymentPatch& p) {
   const std::string body = BuildImagePatch(p);
   if (opts_.dry_run) {
     log::Info("reconciler", "dry run: would patch deployment",
               {{"deployment", p.namespace_ + "/" + p.name}, {"patch", body}});
     return Status::Ok();
   }
-  auto res = client_.Patch(kube::resources::Deployments(), p.namespace_, p.name,
-                           kube::PatchType::kStrategicMerge, body, {});
+  auto scope = ScopeOf(rollout_ns, p.namespace_);
+  if (!scope.ok()) return scope.status();
+  auto res = scope->client->Patch(kube::resources::Deployments(), scope->ns, p.name,
+                                  kube::PatchType::kStrategicMerge, body, {});
   if (!res.ok()) return res.status();
   patches_.fetch_add(1);
   log::Info("reconciler", p.rollback ? "restored previous images" : "patched deployment images",
             {{"deployment", p.namespace_ + "/" + p.name}, {"revision", p.revision}});
-  Remember("deployment", p.namespace_ + "/" + p.name, api::TrimDeployment(std::move(res).value()));
+  if (scope->cluster.empty()) {  // a remote Deployment is read live, never from the overlay
+    Remember("deployment", p.namespace_ + "/" + p.name,
+             api::TrimDeployment(std::move(res).value()));
+  }
   return Status::Ok();
 }
 
@@ -316,6 +349,13 @@ ReconcileResult Reconciler::ReconcilePass(const std::string& key, Clock::MonoTim
   RecordUnchanged(o.observed, plan);
   ReconcileResult out;
   if (plan.requeue_after) out.requeue_after = *plan.requeue_after;
+  // No watch brings a remote cluster's changes: look again while the environment there moves.
+  const api::RolloutPhase phase =
+      plan.status ? plan.status->phase : o.observed.rollout.status.phase;
+  if (o.current != nullptr && !o.current->cluster.empty() &&
+      (phase == api::RolloutPhase::kProgressing || phase == api::RolloutPhase::kRollingBack)) {
+    out.requeue_after = std::min(out.requeue_after.value_or(opts_.remote_poll), opts_.remote_poll);
+  }
   if (deferred) out.requeue_after = std::min(out.requeue_after.value_or(*deferred), *deferred);
   return out;
 }
@@ -337,6 +377,7 @@ Result<Reconciler::Observation> Reconciler::Observe(const std::string& key,
   obs.spec_hash = api::SpecHash(*obj);
   obs.now = clock_.WallNow();
   for (const auto& e : obs.rollout.spec.environments) {
+    if (!e.cluster.empty()) continue;  // remote: read live (ObserveLive), for the one at hand
     const std::string ns = api::EnvironmentNamespace(obs.rollout, e);
     if (auto n = namespaces_.Get(ns)) obs.namespaces[ns] = api::DecodeNamespace(*n);
     for (const auto& t : e.targets) {
@@ -361,34 +402,77 @@ Result<Reconciler::Observation> Reconciler::Observe(const std::string& key,
           ? o.current
           : (obs.rollout.spec.environments.empty() ? nullptr : &obs.rollout.spec.environments[0]);
   if (at_hand != nullptr) {
-    if (Status st = ObserveLive(*at_hand, obs); !st.ok()) return st;
+    if (Status st = ObserveLive(*at_hand, o); !st.ok()) return st;
   }
-  if (o.current != nullptr && validation_ != nullptr) {
+  if (o.current != nullptr && !o.current->cluster.empty()) {
+    ObserveRemoteValidation(o);
+  } else if (o.current != nullptr && validation_ != nullptr) {
     obs.validation = validation_->Observe(obs.rollout, *o.current);
   }
   return o;
+}
+
+// Worker validation in a remote cluster: the same verdicts as from the caches (the same
+// PodValidationObserver), on the Deployments read live for this plan and the pods listed live
+// with the validation label of this revision.
+void Reconciler::ObserveRemoteValidation(Observation& o) {
+  Observed& obs = o.observed;
+  if (obs.unreachable_clusters.contains(o.current->cluster) || o.remote_deployments.empty()) return;
+  const std::string scoped = api::EnvironmentNamespace(obs.rollout, *o.current);
+  auto scope = ScopeOf(obs.rollout.namespace_, scoped);
+  if (!scope.ok()) {
+    (void)Unusable(Scope{nullptr, nullptr, o.current->cluster, ""}, scope.status(), obs);
+    return;
+  }
+  kube::VectorLister deployments;
+  for (const auto& [dkey, d] : o.remote_deployments) deployments.Put(dkey, d);
+  kube::ListOptions opts;
+  opts.label_selector =
+      std::string(api::kValidationLabel) + "=" + std::to_string(obs.rollout.status.revision);
+  auto pods = scope->client->List(kube::resources::Pods(), scope->ns, opts);
+  if (!pods.ok()) {
+    (void)Unusable(*scope, pods.status(), obs);
+    return;
+  }
+  kube::VectorLister pod_lister;
+  for (auto& pod : pods->items) {
+    pod_lister.Put(scoped + "/" + kube::MetaString(pod, "name"), std::move(pod));
+  }
+  validation::PodValidationObserver observer(pod_lister, deployments, opts_.planner.injection());
+  obs.validation = observer.Observe(obs.rollout, *o.current);
 }
 
 // The caches may lag behind objects created a moment ago (a Deployment applied together with its
 // rollout): before the planner may conclude "not found" for the environment at hand, ask the API
 // server. Only misses cost a request; an error other than NotFound is retried with backoff, never
 // taken for a "not found".
-Status Reconciler::ObserveLive(const api::EnvironmentSpec& env, Observed& obs) {
+// A remote environment's namespace and Deployments are always read here (there is no cache of a
+// remote cluster); a failure to reach or use its cluster holds the environment (Unusable).
+Status Reconciler::ObserveLive(const api::EnvironmentSpec& env, Observation& o) {
+  Observed& obs = o.observed;
   const std::string ns = api::EnvironmentNamespace(obs.rollout, env);
+  auto scope = ScopeOf(obs.rollout.namespace_, ns);
+  if (!scope.ok()) return Unusable(Scope{nullptr, nullptr, env.cluster, ""}, scope.status(), obs);
   if (ns != obs.rollout.namespace_ && !obs.namespaces.contains(ns)) {  // own: always allowed
     if (Status st = ReadNamespace(ns, obs); !st.ok()) return st;
+    if (obs.unreachable_clusters.contains(env.cluster)) return Status::Ok();
   }
+  const bool remote = !scope->cluster.empty();
   for (const auto& t : env.targets) {
     const std::string dkey = ns + "/" + t.deployment;
     if (obs.deployments.contains(dkey)) continue;
-    const std::uint64_t mark = deployments_.Mark();
-    auto d = client_.Get(kube::resources::Deployments(), ns, t.deployment);
+    const std::uint64_t mark = remote ? 0 : deployments_.Mark();
+    auto d = scope->client->Get(kube::resources::Deployments(), scope->ns, t.deployment);
     if (d.ok()) {
-      deployments_.Offer(*d, mark);  // the next reconcile finds it cached
+      if (remote) {
+        o.remote_deployments[dkey] = *d;
+      } else {
+        deployments_.Offer(*d, mark);  // the next reconcile finds it cached
+      }
       auto dv = api::DecodeDeployment(*d, opts_.planner.gpu_resource);
       if (dv.ok()) obs.deployments[dkey] = std::move(dv).value();
     } else if (d.status().code() != StatusCode::kNotFound) {
-      return d.status();
+      return Unusable(*scope, d.status(), obs);
     }
   }
   return Status::Ok();
@@ -429,13 +513,19 @@ Result<Plan> Reconciler::PlanOnFreshTargets(Observation& o) {
 // Namespace `ns` from the API server into obs.namespaces; NotFound is an answer (absent), any
 // other error is returned, never taken for absence.
 Status Reconciler::ReadNamespace(const std::string& ns, Observed& obs) {
-  auto n = client_.Get(kube::resources::Namespaces(), "", ns);
+  auto scope = ScopeOf(obs.rollout.namespace_, ns);
+  if (!scope.ok()) {
+    return Unusable(Scope{nullptr, nullptr, api::SplitScopedNamespace(ns).cluster, ""},
+                    scope.status(), obs);
+  }
+  auto n = scope->client->Get(kube::resources::Namespaces(), "", scope->ns);
   if (n.ok()) {
     obs.namespaces[ns] = api::DecodeNamespace(*n);
   } else if (n.status().code() == StatusCode::kNotFound) {
     obs.namespaces.erase(ns);
   } else {
-    return n.status();
+    obs.namespaces.erase(ns);  // never judged on an earlier read
+    return Unusable(*scope, n.status(), obs);
   }
   return Status::Ok();
 }
@@ -451,14 +541,25 @@ Status Reconciler::ReadTargetFresh(const std::string& ns, const std::string& nam
     namespaces_read.insert(ns);
   }
   const std::string dkey = ns + "/" + name;
-  const std::uint64_t mark = deployments_.Mark();
-  auto d = client_.Get(kube::resources::Deployments(), ns, name);
+  auto scope = ScopeOf(obs.rollout.namespace_, ns);
+  if (!scope.ok()) {
+    obs.deployments.erase(dkey);  // not read fresh: the planner holds its environment
+    return Unusable(Scope{nullptr, nullptr, api::SplitScopedNamespace(ns).cluster, ""},
+                    scope.status(), obs);
+  }
+  const bool remote = !scope->cluster.empty();
+  const std::uint64_t mark = remote ? 0 : deployments_.Mark();
+  auto d = scope->client->Get(kube::resources::Deployments(), scope->ns, name);
   if (!d.ok()) {
-    if (d.status().code() != StatusCode::kNotFound) return d.status();
     obs.deployments.erase(dkey);
+    if (d.status().code() != StatusCode::kNotFound) return Unusable(*scope, d.status(), obs);
     return Status::Ok();
   }
-  deployments_.Offer(*d, mark);
+  if (remote) {
+    o.remote_deployments[dkey] = *d;
+  } else {
+    deployments_.Offer(*d, mark);
+  }
   auto dv = api::DecodeDeployment(*d, opts_.planner.gpu_resource);
   if (!dv.ok()) return Status(StatusCode::kInvalidArgument, dv.status().message());
   o.fresh_templates[dkey] = std::move(d).value();
@@ -576,7 +677,9 @@ void Reconciler::ObservePods(Observation& o) {
     kube::ListOptions opts;
     opts.label_selector = selector;
     opts.resource_version = "0";
-    auto pods = client_.List(kube::resources::Pods(), ns, opts);
+    auto scope = ScopeOf(o.observed.rollout.namespace_, ns);
+    auto pods = scope.ok() ? scope->client->List(kube::resources::Pods(), scope->ns, opts)
+                           : Result<kube::ObjectList>(scope.status());
     if (!pods.ok()) {
       log::Warn("reconciler", "cannot list the pods of a target; pod health not observed",
                 {{"rollout", o.observed.rollout.Key()},
@@ -600,7 +703,15 @@ void Reconciler::ObservePods(Observation& o) {
 void Reconciler::ObserveSmokeJobs(Observation& o, const Plan& plan) {
   std::map<std::string, SmokeJobObservation> seen;
   for (const SmokeJob& j : plan.smoke_observe) {
-    auto job = client_.Get(kube::resources::Jobs(), j.namespace_, j.job);
+    auto scope = ScopeOf(o.observed.rollout.namespace_, j.namespace_);
+    if (!scope.ok()) {
+      log::Warn("reconciler", "cannot read a smoke check's Job",
+                {{"rollout", o.observed.rollout.Key()},
+                 {"job", j.namespace_ + "/" + j.job},
+                 {"error", scope.status().message()}});
+      continue;
+    }
+    auto job = scope->client->Get(kube::resources::Jobs(), scope->ns, j.job);
     if (!job.ok() && job.status().code() == StatusCode::kNotFound) {
       seen[j.check] = SmokeJobObservation{};  // absent
       continue;
@@ -620,7 +731,7 @@ void Reconciler::ObserveSmokeJobs(Observation& o, const Plan& plan) {
     }
     kube::ListOptions opts;
     opts.label_selector = "batch.kubernetes.io/job-name=" + j.job;
-    auto pods = client_.List(kube::resources::Pods(), j.namespace_, opts);
+    auto pods = scope->client->List(kube::resources::Pods(), scope->ns, opts);
     std::vector<kube::Json> items;
     if (pods.ok()) {
       items = std::move(pods->items);
@@ -645,14 +756,18 @@ Status Reconciler::CreateSmokeJobs(const Observation& o, const Plan& plan) {
                                                   j.namespace_ + "/" + j.deployment +
                                                   " was not read fresh before its Job");
     }
-    auto body = BuildSmokeJob(fresh->second, j, opts_.smoke);
+    auto scope = ScopeOf(o.observed.rollout.namespace_, j.namespace_);
+    if (!scope.ok()) return scope.status();
+    SmokeJob there = j;  // the Job names its namespace as the cluster knows it
+    there.namespace_ = scope->ns;
+    auto body = BuildSmokeJob(fresh->second, there, opts_.smoke);
     if (!body.ok()) return body.status();
     if (opts_.dry_run) {
       log::Info("reconciler", "dry run: would create a smoke-check job",
                 {{"job", j.namespace_ + "/" + j.job}, {"check", j.check}});
       continue;
     }
-    auto res = client_.Create(kube::resources::Jobs(), j.namespace_, *body);
+    auto res = scope->client->Create(kube::resources::Jobs(), scope->ns, *body);
     if (!res.ok() && res.status().code() != StatusCode::kAlreadyExists) {
       return Status(res.status().code(), "create smoke-check job " + j.namespace_ + "/" + j.job +
                                              ": " + res.status().message());
@@ -676,7 +791,9 @@ void Reconciler::DeleteSmokeJobs(const std::string& key, const Plan& plan) {
     kube::DeleteOptions del;
     del.propagation_policy = "Background";
     del.precondition_uid = j.uid;
-    Status st = client_.Delete(kube::resources::Jobs(), j.namespace_, j.job, del);
+    auto scope = ScopeOf(key.substr(0, key.find('/')), j.namespace_);
+    Status st = scope.ok() ? scope->client->Delete(kube::resources::Jobs(), scope->ns, j.job, del)
+                           : scope.status();
     if (!st.ok() && st.code() != StatusCode::kNotFound) {
       log::Warn("reconciler", "cannot delete a passed smoke check's job; its TTL removes it",
                 {{"rollout", key}, {"job", j.namespace_ + "/" + j.job}, {"error", st.message()}});
@@ -744,7 +861,7 @@ Status Reconciler::ExecutePatches(const std::string& key, const Observed& obs, c
         observed_reaction = true;
       }
     }
-    if (Status st = ApplyPatch(p); !st.ok()) {
+    if (Status st = ApplyPatch(obs.rollout.namespace_, p); !st.ok()) {
       return Status(st.code(), "patch " + p.namespace_ + "/" + p.name + ": " + st.message());
     }
   }

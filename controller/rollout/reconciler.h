@@ -24,6 +24,7 @@
 
 #include "controller/common/clock.h"
 #include "controller/common/status.h"
+#include "controller/kube/cluster_registry.h"
 #include "controller/kube/event_recorder.h"
 #include "controller/kube/informer.h"
 #include "controller/kube/kube_client.h"
@@ -63,6 +64,12 @@ struct ReconcilerOptions {
   ImageResolver* images = nullptr;
   // The smoke-check Jobs' settings (their time to live once finished).
   SmokeJobOptions smoke{};
+  // The clients of remote clusters (environments[].cluster); nullptr: none can be reached (such an
+  // environment waits on ClusterUnreachable, then fails).
+  kube::ClusterRegistry* clusters = nullptr;
+  // How often a rollout whose current environment is in a remote cluster is looked at again while
+  // it progresses (remote objects are read live, not watched).
+  std::chrono::nanoseconds remote_poll = std::chrono::seconds(3);
 };
 
 struct ReconcileResult {
@@ -92,10 +99,27 @@ class Reconciler {
     // The pod templates (spec.template) of the Deployments read fresh for this plan, "ns/name":
     // what a smoke-check Job is built from.
     std::map<std::string, kube::Json> fresh_templates;
+    // The remote Deployments read for this plan, by scoped key: what remote worker validation
+    // is judged on (there is no cache of a remote cluster).
+    std::map<std::string, kube::Json> remote_deployments;
   };
 
+  // Where a namespace of the plan lives (api::ScopedNamespace): the client of its cluster (the
+  // controller's own, or the registry's for a remote one, held for the call) and its name there.
+  struct Scope {
+    std::shared_ptr<kube::KubeClient> remote;
+    kube::KubeClient* client = nullptr;
+    std::string cluster;  // "" for the controller's own cluster
+    std::string ns;
+  };
+  Result<Scope> ScopeOf(const std::string& rollout_ns, const std::string& scoped_ns);
+  // A remote cluster's failure (other than NotFound) is recorded for the planner (it holds the
+  // environment: ClusterUnreachable) and is not an error of the reconcile; a local one is.
+  static Status Unusable(const Scope& scope, const Status& st, Observed& obs);
+  void ObserveRemoteValidation(Observation& o);
+
   Result<Observation> Observe(const std::string& key, const kube::ObjectPtr& obj);
-  Status ObserveLive(const api::EnvironmentSpec& env, Observed& obs);
+  Status ObserveLive(const api::EnvironmentSpec& env, Observation& o);
   Plan MakePlan(Observation& o);
   void ObservePods(Observation& o);
   // Asks the resolver for the lookups the plan wants; false while they are not in yet.
@@ -127,7 +151,7 @@ class Reconciler {
   kube::ObjectPtr Fresher(const std::string& kind, const std::string& key,
                           const kube::ObjectPtr& cached);
   void Remember(const std::string& kind, const std::string& key, kube::Json obj);
-  Status ApplyPatch(const DeploymentPatch& p);
+  Status ApplyPatch(const std::string& rollout_ns, const DeploymentPatch& p);
 
   kube::KubeClient& client_;
   const Clock& clock_;

@@ -120,8 +120,9 @@ for f in "$data"/valid/*.yaml "$work/split-images.yaml"; do
   fi
 done
 
-# A rollout at every maximum: 32 images, 16 environments x 32 targets x 16 containers, 16 smoke
-# checks per environment and 8 per target. Proves the bounds are allowed and the CEL rules' actual
+# A rollout at every maximum: 32 images, 16 environments (each in a remote cluster whose Secret's
+# name has the longest length) x 32 targets x 16 containers, 16 smoke checks per environment and
+# 8 per target. Proves the bounds are allowed and the CEL rules' actual
 # cost stays within the per-request budget.
 {
   printf 'apiVersion: rollgate.io/v1alpha1\nkind: ContainerRollout\nmetadata: {name: maximal}\n'
@@ -129,7 +130,9 @@ done
   for i in $(seq 0 31); do printf '    image-%02d: registry.example.com/app/image-%02d:1.0.0\n' "$i" "$i"; done
   printf '  environments:\n'
   for e in $(seq 0 15); do
-    printf '  - name: environment-%02d\n    smokeChecks:\n' "$e"
+    printf '  - name: environment-%02d\n' "$e"
+    printf '    cluster: {secretRef: {name: %s}}\n' "$(printf 'c%.0s' $(seq 1 253))"
+    printf '    smokeChecks:\n'
     for s in $(seq 0 15); do
       printf '    - {name: environment-check-%02d, image: image-%02d, command: ["true"]}\n' "$s" "$s"
     done

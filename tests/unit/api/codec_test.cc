@@ -553,6 +553,61 @@ TEST(CodecDeployment, NodeArchitecturesComeFromTheSelectorAndTheRequiredAffinity
   EXPECT_EQ(Archs(not_in), V{}) << "only In narrows it";
 }
 
+TEST(CodecRollout, AnEnvironmentInARemoteClusterIsScopedByItsSecret) {
+  auto r = DecodeRollout(RolloutJson(R"({"images":{"b":"r/b:1"},"environments":[
+    {"name":"dev","targets":[{"deployment":"api","containers":{"api":"b"}}]},
+    {"name":"prod","cluster":{"secretRef":{"name":"prod-eu.example"}},
+     "targets":[{"deployment":"api","containers":{"api":"b"}}]},
+    {"name":"dr","namespace":"app-dr","cluster":{"secretRef":{"name":"dr"}},
+     "targets":[{"deployment":"api","containers":{"api":"b"}}]}]})"));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const auto& envs = r->spec.environments;
+  EXPECT_EQ(envs[0].cluster, "");
+  EXPECT_EQ(EnvironmentNamespace(*r, envs[0]), "app");
+  EXPECT_EQ(envs[1].cluster, "prod-eu.example");
+  EXPECT_EQ(EnvironmentNamespace(*r, envs[1]), "prod-eu.example:app")
+      << "the rollout's namespace name, in the remote cluster";
+  EXPECT_EQ(EnvironmentNamespace(*r, envs[2]), "dr:app-dr");
+  const NamespaceScope where = SplitScopedNamespace("prod-eu.example:app");
+  EXPECT_EQ(where.cluster, "prod-eu.example");
+  EXPECT_EQ(where.name, "app");
+  EXPECT_EQ(SplitScopedNamespace("app").cluster, "");
+
+  for (const char* bad : {R"({})", R"({"secretRef":{}})", R"({"secretRef":{"name":"a:b"}})"}) {
+    auto refused = DecodeRollout(RolloutJson(
+        std::string(R"({"images":{"b":"r/b:1"},"environments":[{"name":"dev","cluster":)") + bad +
+        R"(,"targets":[{"deployment":"api","containers":{"api":"b"}}]}]})"));
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.status().message().find("spec.environments[0].cluster.secretRef.name"),
+              std::string::npos)
+        << refused.status().message();
+  }
+}
+
+TEST(CodecStatus, ARemoteTargetIsRecordedAsClusterAndNamespace) {
+  RolloutStatus s;
+  EnvironmentStatus e;
+  e.name = "prod";
+  TargetStatus local;
+  local.deployment = "api";
+  local.namespace_ = "app";
+  TargetStatus remote;
+  remote.deployment = "api";
+  remote.namespace_ = "prod-eu:app";
+  remote.previous_images = {{"api", "r/api:1"}};
+  e.targets = {local, remote};
+  s.environments.push_back(e);
+  const Json j = EncodeStatus(s);
+  const Json& ts = j.at("environments").at(0).at("targets");
+  EXPECT_FALSE(ts.at(0).has_field("cluster"));
+  EXPECT_EQ(ts.at(0).at("namespace").as_string(), "app");
+  EXPECT_EQ(ts.at(1).at("cluster").as_string(), "prod-eu");
+  EXPECT_EQ(ts.at(1).at("namespace").as_string(), "app");
+  const RolloutStatus back = RoundTrip(s);
+  EXPECT_EQ(back.environments.at(0).targets.at(1).namespace_, "prod-eu:app");
+  EXPECT_EQ(back.environments.at(0).targets.at(0).namespace_, "app");
+}
+
 TEST(CodecRollout, DecodesTheImagePolicy) {
   auto none = DecodeRollout(RolloutJson(R"({"images":{"a":"r.io/a:1"},"environments":[]})"));
   ASSERT_TRUE(none.ok());

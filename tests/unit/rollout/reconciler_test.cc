@@ -18,8 +18,10 @@
 #include <vector>
 
 #include "controller/api/codec.h"
+#include "tests/fakes/base64.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/map_lister.h"
+#include "tests/fakes/test_certs.h"
 #include "tests/fakes/unimplemented_client.h"
 
 namespace rollgate::rollout {
@@ -875,6 +877,182 @@ TEST(ReconcilerTest, ARestoredInitContainerGetsOnlyItsImageBack) {
   EXPECT_EQ(c.at("image").as_string(), "r/validate:0");
   EXPECT_FALSE(c.has_field("resources"));
   EXPECT_FALSE(c.has_field("securityContext"));
+}
+
+// ---- Environments in a remote cluster (environments[].cluster) ----
+
+// Forwards every call to a RecordingClient the test owns (the registry owns its clients).
+class Forwarding final : public testing::UnimplementedClient {
+ public:
+  explicit Forwarding(kube::KubeClient& to) : to_(to) {}
+  Result<Json> Get(const kube::ResourceType& rt, const std::string& ns,
+                   const std::string& name) override {
+    return to_.Get(rt, ns, name);
+  }
+  Result<kube::ObjectList> List(const kube::ResourceType& rt, const std::string& ns,
+                                const kube::ListOptions& o) override {
+    return to_.List(rt, ns, o);
+  }
+  Result<Json> Patch(const kube::ResourceType& rt, const std::string& ns, const std::string& name,
+                     kube::PatchType t, const std::string& body,
+                     const kube::PatchOptions& o) override {
+    return to_.Patch(rt, ns, name, t, body, o);
+  }
+
+ private:
+  kube::KubeClient& to_;
+};
+
+// A rollout whose only environment is in cluster "prod-eu" (the kubeconfig Secret app/prod-eu in
+// the hub), in the namespace named like the rollout's own ("app"), where the remote cluster holds
+// a Deployment app/api that runs another image than the hub's app/api.
+struct RemoteHarness : Harness {
+  RecordingClient remote;
+  std::optional<Status> remote_down;  // the factory's client fails every call with this
+  std::unique_ptr<kube::ClusterRegistry> registry;
+
+  RemoteHarness() {
+    Json rollout = RolloutJson();
+    rollout["spec"]["environments"][0]["cluster"] =
+        Json::parse(R"({"secretRef":{"name":"prod-eu"}})");
+    client.objects["app/r"] = rollout;
+    rollouts.Put(rollout);
+    const std::string kubeconfig =
+        "apiVersion: v1\nkind: Config\ncurrent-context: hub\nclusters:\n- name: prod\n"
+        "  cluster:\n    server: https://prod.example:6443\n    certificate-authority-data: " +
+        testing::Base64Encode(testing::SharedTestPki().ca.cert) +
+        "\ncontexts:\n- name: hub\n  context:\n    cluster: prod\n    user: hub\nusers:\n"
+        "- name: hub\n  user:\n    token: remote-token\n";
+    Json secret = Json::object();
+    secret["metadata"]["namespace"] = Json::string("app");
+    secret["metadata"]["name"] = Json::string("prod-eu");
+    secret["metadata"]["resourceVersion"] = Json::string("1");
+    secret["data"]["value"] = Json::string(testing::Base64Encode(kubeconfig));
+    client.objects["app/prod-eu"] = secret;
+    remote.objects["app/api"] = DeploymentJson("registry.example.com/api:remote-1", 40);
+    remote.objects["/app"] = Json::parse(
+        R"({"metadata":{"name":"app","labels":{"rollgate.io/allow-rollouts-from":"app"}}})");
+    registry = std::make_unique<kube::ClusterRegistry>(
+        client, clock,
+        [this](const kube::RestConfig&) -> Result<std::unique_ptr<kube::KubeClient>> {
+          if (remote_down) return *remote_down;
+          return std::unique_ptr<kube::KubeClient>(std::make_unique<Forwarding>(remote));
+        });
+    ReconcilerOptions ro;
+    ro.clusters = registry.get();
+    reconciler = std::make_unique<Reconciler>(client, clock, rollouts, deployments, namespaces,
+                                              nullptr, nullptr, events, ro);
+  }
+  api::Rollout Stored() const {
+    auto r = api::DecodeRollout(client.objects.at("app/r"));
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : api::Rollout{};
+  }
+};
+
+TEST(ReconcilerRemoteTest, ARemoteEnvironmentIsReadAndPatchedWithItsClustersClientOnly) {
+  RemoteHarness h;
+  auto res = h.reconciler->Reconcile("app/r");
+  ASSERT_TRUE(res.status.ok()) << res.status.ToString();
+  EXPECT_EQ(h.remote.Count("patch app/api"), 1);
+  EXPECT_EQ(h.client.Count("patch"), 0) << "the hub's own app/api is not the target";
+  EXPECT_EQ(h.client.Count("get deployments"), 0);
+  EXPECT_GE(h.remote.Count("get namespaces /app"), 1) << "the opt-in is read in the remote cluster";
+  EXPECT_GE(h.client.Count("get secrets app/prod-eu"), 1);
+  const api::Rollout r = h.Stored();
+  ASSERT_EQ(r.status.environments.size(), 1U);
+  EXPECT_EQ(api::PhaseName(r.status.environments[0].phase), "Verifying");
+  const api::TargetStatus& t = r.status.environments[0].targets.at(0);
+  EXPECT_EQ(t.namespace_, "prod-eu:app");
+  EXPECT_EQ(t.previous_images.at("api"), "registry.example.com/api:remote-1")
+      << "the previous image is the remote Deployment's";
+  // Recorded in status as cluster + namespace (the status schema's namespace is a plain name).
+  const Json& jt =
+      h.client.status_bodies.back().at("status").at("environments").at(0).at("targets").at(0);
+  EXPECT_EQ(jt.at("cluster").as_string(), "prod-eu");
+  EXPECT_EQ(jt.at("namespace").as_string(), "app");
+  // No watch brings the remote cluster's changes: the rollout is looked at again soon.
+  ASSERT_TRUE(res.requeue_after.has_value());
+  EXPECT_LE(*res.requeue_after, std::chrono::seconds(3));
+}
+
+TEST(ReconcilerRemoteTest, ARemoteNamespaceNamedLikeTheRolloutsOwnMustStillOptIn) {
+  RemoteHarness h;
+  h.remote.objects["/app"] = Json::parse(R"({"metadata":{"name":"app"}})");
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.remote.Count("patch"), 0);
+  const api::Rollout r = h.Stored();
+  EXPECT_EQ(r.status.environments.at(0).reason, "NamespaceNotPermitted");
+  EXPECT_EQ(api::PhaseName(r.status.phase), "Failed");
+}
+
+TEST(ReconcilerRemoteTest, AnUnreachableClusterHoldsTheEnvironmentThenFailsAtTheDeadline) {
+  RemoteHarness h;
+  h.remote_down = Status(StatusCode::kTransport, "connect: connection refused");
+  auto res = h.reconciler->Reconcile("app/r");
+  ASSERT_TRUE(res.status.ok()) << "not an error of the reconcile: " << res.status.ToString();
+  api::Rollout r = h.Stored();
+  EXPECT_EQ(api::PhaseName(r.status.environments.at(0).phase), "Pending");
+  EXPECT_NE(r.status.environments[0].message.find(
+                "waiting for the cluster (ClusterUnreachable): cluster prod-eu (environment dev): "
+                "kubeconfig Secret app/prod-eu: connect: connection refused"),
+            std::string::npos)
+      << r.status.environments[0].message;
+  bool held = false;
+  for (const auto& c : r.status.conditions) {
+    held = held || (c.type == "Progressing" && c.reason == "ClusterUnreachable");
+  }
+  EXPECT_TRUE(held) << "the Progressing condition says why it waits";
+  ASSERT_TRUE(res.requeue_after.has_value());
+
+  h.SyncCaches();
+  h.clock.Advance(std::chrono::seconds(601));  // past the default progress deadline (600 s)
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  r = h.Stored();
+  EXPECT_EQ(api::PhaseName(r.status.phase), "Failed");
+  EXPECT_EQ(r.status.environments.at(0).reason, "ClusterUnreachable");
+  EXPECT_EQ(h.remote.Count("patch"), 0);
+}
+
+TEST(ReconcilerRemoteTest, AMissingKubeconfigSecretHoldsTheEnvironmentAndSaysSo) {
+  RemoteHarness h;
+  h.client.objects.erase("app/prod-eu");
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  const api::Rollout r = h.Stored();
+  EXPECT_NE(r.status.environments.at(0).message.find("kubeconfig Secret app/prod-eu not found"),
+            std::string::npos)
+      << r.status.environments[0].message;
+  EXPECT_EQ(h.remote.Count("get"), 0);
+}
+
+TEST(ReconcilerRemoteTest, ARemoteClusterThatStopsAnsweringMidRolloutHoldsVerifying) {
+  RemoteHarness h;
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  ASSERT_EQ(api::PhaseName(h.Stored().status.environments.at(0).phase), "Verifying");
+  h.SyncCaches();
+  h.remote.objects.erase("/app");  // the remote namespace read now fails as below
+  h.remote.objects.erase("app/api");
+  // The remote API server answers 503 to everything: its reads fail, so nothing is judged on
+  // them (no DeploymentNotFound, no rollback), the environment waits.
+  class Down final : public testing::UnimplementedClient {
+    Result<Json> Get(const kube::ResourceType&, const std::string&, const std::string&) override {
+      return Status(StatusCode::kUnavailable, "the server is currently unable to handle it");
+    }
+  };
+  h.remote_down.reset();
+  auto down_registry = std::make_unique<kube::ClusterRegistry>(
+      h.client, h.clock, [](const kube::RestConfig&) -> Result<std::unique_ptr<kube::KubeClient>> {
+        return std::unique_ptr<kube::KubeClient>(std::make_unique<Down>());
+      });
+  ReconcilerOptions ro;
+  ro.clusters = down_registry.get();
+  h.reconciler = std::make_unique<Reconciler>(h.client, h.clock, h.rollouts, h.deployments,
+                                              h.namespaces, nullptr, nullptr, h.events, ro);
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  const api::Rollout r = h.Stored();
+  EXPECT_EQ(api::PhaseName(r.status.environments.at(0).phase), "Verifying");
+  EXPECT_NE(r.status.environments[0].message.find("ClusterUnreachable"), std::string::npos)
+      << r.status.environments[0].message;
 }
 
 }  // namespace
