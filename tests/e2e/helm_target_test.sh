@@ -202,7 +202,8 @@ allowed "create a Job in $ns_a (smoke check)" "${t[@]}" -n "$ns_a" create job sm
 allowed "get the Job" "${t[@]}" -n "$ns_a" get job smoke
 allowed "delete the Job" "${t[@]}" -n "$ns_a" delete job smoke --wait=false
 for a in "watch deployments.apps" "watch pods" "watch namespaces" "create events" "patch events"; do
-  if [[ $("${t[@]}" -n "$ns_a" auth can-i $a 2>/dev/null) == yes ]]; then
+  read -ra words <<<"$a"
+  if [[ $("${t[@]}" -n "$ns_a" auth can-i "${words[@]}" 2>/dev/null) == yes ]]; then
     pass "auth can-i $a in $ns_a: yes"
   else
     fail "auth can-i $a in $ns_a: no"
@@ -221,7 +222,8 @@ denied "list configmaps in $ns_a" "${t[@]}" -n "$ns_a" get configmaps
 denied "create serviceaccount tokens in $sys" "${t[@]}" -n "$sys" create token rollgate-target
 for a in "list containerrollouts.rollgate.io" "create pods" "delete pods" "get pods --subresource=log" \
   "update jobs.batch" "create leases.coordination.k8s.io"; do
-  if [[ $("${t[@]}" -n "$ns_a" auth can-i $a 2>/dev/null) == no ]]; then
+  read -ra words <<<"$a"
+  if [[ $("${t[@]}" -n "$ns_a" auth can-i "${words[@]}" 2>/dev/null) == no ]]; then
     pass "auth can-i $a in $ns_a: no"
   else
     fail "auth can-i $a in $ns_a: yes"
