@@ -306,10 +306,10 @@ std::string UsageText(const std::string& program) {
          "                          rollouts of the namespace (-A: all), live, with promote,\n"
          "                          abort and retry; it acts with your kubeconfig's rights\n"
          "  resolve IMAGE           the digest, platforms and sizes a registry gives for IMAGE\n"
-         "  cluster kubeconfig      for a hub whose environments live in this cluster: a\n"
-         "                          kubeconfig of a token of the ServiceAccount (the chart's\n"
-         "                          target mode's) in -n; --secret NAME: as a Secret (key\n"
-         "                          value) to apply in the hub; the token's expiry on stderr\n"
+         "  cluster kubeconfig      a kubeconfig with which a hub reaches this cluster: a token\n"
+         "                          of ServiceAccount rollgate-target in -n (the chart's\n"
+         "                          mode=target; --service-account, --duration, --server);\n"
+         "                          --secret NAME prints it as a Secret (key value) for the hub\n"
          "  completion bash|zsh     a shell completion script\n"
          "  version                 the client's version\n\n" +
          fs.FlagsHelp() +
