@@ -65,6 +65,14 @@ demo-real: control-plane deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j$(JOBS) --target rollgate-controller rollgate
 	@bash hack/demo.sh --real $(BUILD)
 
+# `make demo` across two clusters (issue 17): dev, staging and canary in the hub, production in a
+# second local control plane set up with the chart's target mode and reached through the Secret
+# that `rollgate cluster kubeconfig --secret` makes (hack/demo.sh --multicluster).
+.PHONY: demo-multicluster
+demo-multicluster: control-plane deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j$(JOBS) --target rollgate-controller rollgate
+	@bash hack/demo.sh --multicluster $(BUILD)
+
 # The container images, reproducible, without a registry or container engine (hack/image.sh):
 # $(BUILD)/images/rollgate-controller-<version>.tar and rollgate-validate-<version>.tar
 # (oci-archive; push with skopeo copy), from the binaries of $(BUILD).

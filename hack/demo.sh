@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: Rollgate end to end on a throwaway local control plane.
 #
-#   hack/demo.sh [--real] BUILD_DIR   (BUILD_DIR holds controller/rollgate-controller; `make demo`
-#                               passes $(BUILD) after building it and the control plane's binaries)
+#   hack/demo.sh [--real | --multicluster] BUILD_DIR   (BUILD_DIR holds controller/rollgate-controller;
+#                               `make demo` passes $(BUILD) after building it and the control plane's binaries)
 #
 # --real (`make demo-real`; root): the same on a real node (hack/real-node.sh): the cluster starts
 # with --real-node, the node rollgate-real-0 advertises DEMO_GPUS nvidia.com/gpu (it has none; its
@@ -18,6 +18,18 @@
 # its pod ran on and its log's last line, both caught by a watch of the checks' pods while they
 # live) and each pod's node and image digest. The controller runs on the host, as in the plain
 # demo.
+#
+# --multicluster (`make demo-multicluster`): the same rollout with production in another cluster
+# (issue 17). A second local control plane, the target, starts in its own directory next to the
+# hub's; it is set up only with the chart's target mode (`helm install --skip-crds --set
+# mode=target`: ServiceAccount rollgate-target and its RBAC), its namespace app-prod carries the
+# opt-in label rollgate.io/allow-rollouts-from=app, and it holds production's Deployments (api,
+# worker-gpu from hack/demo/deployments.yaml); the hub keeps dev, staging and the canary. The hub's
+# Secret `production` is made with `rollgate cluster kubeconfig --secret production` against the
+# target and applied in the rollout's namespace; the rollout (hack/demo/rollout-multicluster.yaml)
+# names it in production's `cluster: {secretRef: {name: production}}`. The summary reads
+# production's Deployments with the target's kubeconfig and shows the target recorded in the
+# rollout's status (cluster, namespace). Both control planes are stopped on exit.
 #
 # 1. starts a local control plane (hack/cluster.sh) in a temporary directory;
 # 2. installs the ContainerRollout CRD (crds/);
@@ -85,11 +97,11 @@ secs_since() {
   printf '%d.%d' $((d / 1000000)) $((d % 1000000 / 100000))
 }
 
-real=0
-if [[ "${1:-}" == --real ]]; then
-  real=1
-  shift
-fi
+real=0 multi=0
+case ${1:-} in
+  --real) real=1 && shift ;;
+  --multicluster) multi=1 && shift ;;
+esac
 [[ $# -eq 1 ]] || {
   sed -n '4,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
@@ -116,6 +128,17 @@ controller_pid="" smoke_watch_pid="" watch_pid=""
 smoke_pods=$work/smoke-pods.txt smoke_logs=$work/smoke-logs
 keep_work=${ROLLGATE_DEMO_KEEP:-0}
 rollout_file=$DEMO_DIR/rollout.yaml deployments_file=$DEMO_DIR/deployments.yaml
+# --multicluster: the target cluster, in its own directory; production's Deployments there.
+readonly REMOTE_CLUSTER=production REMOTE_NAMESPACE=app-prod REMOTE_DEPLOYMENTS=(api worker-gpu)
+readonly TARGET_RELEASE_NS=rollgate-target
+target_dir=$work/target-cluster
+target_kc=$target_dir/kubeconfig
+target_deployments_file=""
+if ((multi)); then
+  rollout_file=$DEMO_DIR/rollout-multicluster.yaml
+  # helm's cache and configuration stay in the temporary directory.
+  export HELM_CACHE_HOME=$work/helm/cache HELM_CONFIG_HOME=$work/helm/config HELM_DATA_HOME=$work/helm/data
+fi
 
 # --- teardown -----------------------------------------------------------------------------------
 
@@ -153,6 +176,9 @@ cleanup() {
     kill -TERM "$smoke_watch_pid" 2>/dev/null
     wait "$smoke_watch_pid" 2>/dev/null
   fi
+  if [[ -d "$target_dir" ]]; then
+    "$here/cluster.sh" down "$target_dir" 2>&1 | indent
+  fi
   if [[ -d "$cluster_dir" ]]; then
     "$here/cluster.sh" down "$cluster_dir" 2>&1 | indent
   fi
@@ -169,7 +195,10 @@ trap 'warn "terminated"; exit 143' TERM HUP
 
 # --- 1. control plane ---------------------------------------------------------------------------
 
-if ((real)); then
+if ((multi)); then
+  printf '%sRollgate demo across two clusters%s: roll the split-image application from 1.9.0 to 2.0.0, dev, staging and canary in the hub, production in a second cluster\n' \
+    "$BOLD" "$RESET"
+elif ((real)); then
   printf '%sRollgate demo on a real node%s: roll the split-image application, real testapp containers, from 1.0 to 2.0, environment by environment, smoke checks included\n' \
     "$BOLD" "$RESET"
 else
@@ -180,22 +209,37 @@ up_args=()
 if ((real)); then
   step "Starting a local control plane with a real node (containerd + kubelet: rollgate-real-0)"
   up_args=(--real-node)
+elif ((multi)); then
+  step "Starting the hub: a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)"
 else
   step "Starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)"
 fi
-# cluster.sh's progress (stderr) is shown indented, live; its stdout is the export lines.
-exec 4> >(indent >&2)
-indent_pid=$!
-cluster_env=$("$here/cluster.sh" up --dir "$cluster_dir" "${up_args[@]}" 2>&4 4>&-) || up_rc=$?
-exec 4>&-
-wait "$indent_pid" 2>/dev/null || true
-[[ -z "${up_rc:-}" ]] || die "the local control plane did not start (see above)"
+# cluster_up DIR [ARGS...]: hack/cluster.sh up, its progress (stderr) shown indented, live; its
+# stdout, the export lines, in $cluster_env.
+cluster_up() {
+  local up_rc=0 indent_pid
+  exec 4> >(indent >&2)
+  indent_pid=$!
+  cluster_env=$("$here/cluster.sh" up --dir "$@" 2>&4 4>&-) || up_rc=$?
+  exec 4>&-
+  wait "$indent_pid" 2>/dev/null || true
+  return "$up_rc"
+}
+cluster_up "$cluster_dir" "${up_args[@]}" || die "the local control plane did not start (see above)"
 eval "$cluster_env"
 export KUBECONFIG
 kubectl_bin=$CONTROL_PLANE_BIN/kubectl
 [[ -x "$kubectl_bin" ]] || kubectl_bin=$(command -v kubectl) || die "kubectl not found"
 k() { "$kubectl_bin" --kubeconfig "$KUBECONFIG" "$@"; }
 info "KUBECONFIG=$KUBECONFIG"
+if ((multi)); then
+  step "Starting the target: a second local control plane, in its own directory"
+  cluster_up "$target_dir" || die "the target control plane did not start (see above)"
+  tk() { "$kubectl_bin" --kubeconfig "$target_kc" "$@"; }
+  target_server=$(tk config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+  info "hub:    $(k config view --minify -o jsonpath='{.clusters[0].cluster.server}')  (KUBECONFIG=$KUBECONFIG)"
+  info "target: $target_server  (kubeconfig $target_kc)"
+fi
 if ((real)); then
   # The node has no GPU: its status advertises some, as a device plugin would, for the GPU worker
   # and its smoke check; the kubelet's next status post must keep them.
@@ -227,6 +271,16 @@ step "Installing the ContainerRollout CRD"
 k apply --server-side -f "$root/crds/rollgate.io_containerrollouts.yaml" | indent
 k wait --for=condition=Established --timeout=60s crd/containerrollouts.rollgate.io | indent
 
+if ((multi)); then
+  step "Setting up the target with the chart's target mode (charts/rollgate, mode=target)"
+  info "helm install rollgate-target charts/rollgate -n $TARGET_RELEASE_NS --create-namespace --skip-crds --set mode=target"
+  "$CONTROL_PLANE_BIN/helm" --kubeconfig "$target_kc" install rollgate-target "$root/charts/rollgate" \
+    -n "$TARGET_RELEASE_NS" --create-namespace --skip-crds --set mode=target --hide-notes --wait --timeout 60s 2>&1 |
+    indent || die "helm install --set mode=target in the target failed (see above)"
+  tk get serviceaccounts,roles,clusterroles,rolebindings,clusterrolebindings -A \
+    -l app.kubernetes.io/instance=rollgate-target --no-headers -o name 2>&1 | indent
+fi
+
 # --- 3. namespaces and Deployments --------------------------------------------------------------
 
 if ((real)); then
@@ -235,6 +289,31 @@ else
   step "Creating namespaces and the application's Deployments at 1.9.0 (hack/demo/)"
 fi
 k apply -f "$DEMO_DIR/namespaces.yaml" | indent
+if ((multi)); then
+  # Production's Deployments go to the target, the rest stay in the hub: the split of
+  # hack/demo/deployments.yaml (kubectl renders it as JSON, client side).
+  k create --dry-run=client -o json -f "$DEMO_DIR/deployments.yaml" >"$work/deployments.json"
+  python3 - "$work/deployments.json" "$REMOTE_NAMESPACE" "$work/deployments-hub.json" \
+    "$work/deployments-target.json" "${REMOTE_DEPLOYMENTS[@]}" <<'PY'
+import json, sys
+
+text, pos, items = open(sys.argv[1]).read(), 0, []  # one JSON object per Deployment
+while text[pos:].strip():
+    doc, end = json.JSONDecoder().raw_decode(text, pos + len(text[pos:]) - len(text[pos:].lstrip()))
+    items += doc["items"] if doc.get("kind") == "List" else [doc]
+    pos = end
+remote = lambda i: (i["metadata"].get("namespace") == sys.argv[2]
+                    and i["metadata"]["name"] in sys.argv[5:])
+for path, keep in ((sys.argv[3], False), (sys.argv[4], True)):
+    json.dump({"apiVersion": "v1", "kind": "List",
+               "items": [i for i in items if remote(i) == keep]}, open(path, "w"))
+PY
+  deployments_file=$work/deployments-hub.json target_deployments_file=$work/deployments-target.json
+  info "in the target: namespace $REMOTE_NAMESPACE, opted in to rollouts from the hub's namespace $ROLLOUT_NS"
+  tk create namespace "$REMOTE_NAMESPACE" | indent
+  tk label namespace "$REMOTE_NAMESPACE" "rollgate.io/allow-rollouts-from=$ROLLOUT_NS" | indent
+  tk apply -f "$target_deployments_file" | sed 's/^/(target) /' | indent
+fi
 if ((real)); then
   # Real pods, and the smoke checks' Jobs built from their templates, under the restricted
   # Pod Security Standard (hack/demo/deployments-real.yaml is compliant).
@@ -249,29 +328,48 @@ for ns in "${TARGET_NAMESPACES[@]}"; do
       die "$ns/${d#*/} did not become available"
   done
 done
+if ((multi)); then
+  for d in "${REMOTE_DEPLOYMENTS[@]}"; do
+    tk rollout status -n "$REMOTE_NAMESPACE" "deployment/$d" --timeout=120s >/dev/null ||
+      die "$REMOTE_NAMESPACE/$d did not become available in the target"
+  done
+fi
 
 # print_deployments: one line per Deployment: images, GPU request and the nodes its pods run on.
+# --multicluster: the target's too, read with its kubeconfig, and a CLUSTER column (hub, target).
 print_deployments() {
   k get deployments,pods -A -l app.kubernetes.io/part-of=rollgate-demo -o json >"$state.deploy"
-  python3 - "$state.deploy" <<'PY'
+  local files=("$state.deploy")
+  if ((multi)); then
+    tk get deployments,pods -A -l app.kubernetes.io/part-of=rollgate-demo -o json >"$state.deploy-target"
+    files+=("$state.deploy-target")
+  fi
+  python3 - "${files[@]}" <<'PY'
 import collections, json, sys
 
-items = json.load(open(sys.argv[1]))["items"]
+multi = len(sys.argv) > 2
+items = []
+for cluster, path in zip(("hub", "target"), sys.argv[1:]):
+    for i in json.load(open(path))["items"]:
+        i["cluster"] = cluster
+        items.append(i)
 pods = collections.defaultdict(list)
 for p in items:
     if p["kind"] == "Pod" and not p["metadata"].get("deletionTimestamp"):
-        key = (p["metadata"]["namespace"], p["metadata"]["labels"].get("app.kubernetes.io/name"))
+        key = (p["cluster"], p["metadata"]["namespace"],
+               p["metadata"]["labels"].get("app.kubernetes.io/name"))
         pods[key].append(p["spec"].get("nodeName") or "(pending)")
-rows = [("NAMESPACE", "DEPLOYMENT", "READY", "IMAGE", "GPU", "NODES")]
+rows = [("CLUSTER",) * multi + ("NAMESPACE", "DEPLOYMENT", "READY", "IMAGE", "GPU", "NODES")]
 order = {"app-dev": 0, "app-staging": 1, "app-prod": 2}
 deps = sorted((d for d in items if d["kind"] == "Deployment"),
-              key=lambda d: (order.get(d["metadata"]["namespace"], 9), d["metadata"]["name"]))
+              key=lambda d: (order.get(d["metadata"]["namespace"], 9), d["cluster"],
+                             d["metadata"]["name"]))
 for d in deps:
     md, spec, st = d["metadata"], d["spec"], d.get("status", {})
     cs = spec["template"]["spec"]["containers"]
     gpu = sum(int(c.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0)) for c in cs)
-    nodes = collections.Counter(pods[(md["namespace"], md["name"])])
-    rows.append((md["namespace"], md["name"],
+    nodes = collections.Counter(pods[(d["cluster"], md["namespace"], md["name"])])
+    rows.append((d["cluster"],) * multi + (md["namespace"], md["name"],
                  "%d/%d" % (st.get("availableReplicas", 0), spec.get("replicas", 1)),
                  ",".join(c["image"] for c in cs),
                  "%d/pod" % gpu if gpu else "-",
@@ -285,8 +383,20 @@ print_deployments
 
 # --- 4. the ContainerRollout --------------------------------------------------------------------
 
+if ((multi)); then
+  step "Giving the hub the target's kubeconfig: Secret $ROLLOUT_NS/$REMOTE_CLUSTER (rollgate cluster kubeconfig)"
+  info "rollgate cluster kubeconfig --kubeconfig <target> -n $TARGET_RELEASE_NS --secret $REMOTE_CLUSTER | kubectl -n $ROLLOUT_NS apply -f -"
+  "$cli_bin" cluster kubeconfig --kubeconfig "$target_kc" -n "$TARGET_RELEASE_NS" \
+    --secret "$REMOTE_CLUSTER" >"$work/$REMOTE_CLUSTER-secret.yaml" 2>"$work/secret.err" ||
+    die "rollgate cluster kubeconfig: $(cat "$work/secret.err")"
+  k -n "$ROLLOUT_NS" apply -f "$work/$REMOTE_CLUSTER-secret.yaml" | indent
+  rm -f "$work/$REMOTE_CLUSTER-secret.yaml" # the token is in the hub now
+  info "its key value: a kubeconfig for $target_server with a token of ServiceAccount $TARGET_RELEASE_NS/rollgate-target"
+fi
+
 rollout_source=hack/demo/rollout.yaml
 ((real)) && rollout_source=hack/demo/rollout-real.yaml
+((multi)) && rollout_source=hack/demo/rollout-multicluster.yaml
 step "Applying the ContainerRollout $ROLLOUT_NS/$ROLLOUT_NAME ($rollout_source)"
 k apply -f "$rollout_file" | indent
 if ((real)); then
@@ -294,6 +404,10 @@ if ((real)); then
   info "environments: dev (smoke checks backend-starts, cpu-worker before the patch)"
   info "           -> staging (smoke check canary-inference once healthy; bake 3 s)"
   info "           -> production (manual approval; smoke check gpu-worker-sees-a-device, with a GPU, before the patch)"
+elif ((multi)); then
+  info "images: backend, worker-gpu, worker-cpu -> 2.0.0"
+  info "environments: dev -> staging -> canary (bake 3 s), in the hub"
+  info "           -> production (manual approval), in the target: cluster: {secretRef: {name: $REMOTE_CLUSTER}}"
 else
   info "images: backend, worker-gpu, worker-cpu -> 2.0.0"
   info "environments: dev -> staging -> canary (bake 3 s) -> production (manual approval)"
@@ -410,8 +524,13 @@ elif ((controller_died)); then
   warn "the controller exited unexpectedly"
 fi
 k get -f "$rollout_file" -f "$deployments_file" -o json >"$state" 2>/dev/null || true
+target_state=""
+if ((multi)); then # production's Deployments, read in the target with its kubeconfig
+  target_state=$state.target
+  tk get -f "$target_deployments_file" -o json >"$target_state" 2>/dev/null || true
+fi
 if [[ -s "$state" ]]; then
-  python3 - "$state" "$smoke_pods" "$smoke_logs" <<'PY'
+  python3 - "$state" "$smoke_pods" "$smoke_logs" "$target_state" "${target_server:-}" <<'PY'
 import calendar, json, os, sys, time
 
 def ts(s):
@@ -419,8 +538,19 @@ def ts(s):
 
 items = json.load(open(sys.argv[1]))["items"]
 ro = next(i for i in items if i["kind"] == "ContainerRollout")
-deps = {(i["metadata"]["namespace"], i["metadata"]["name"]): i
+deps = {("", i["metadata"]["namespace"], i["metadata"]["name"]): i
         for i in items if i["kind"] == "Deployment"}
+# --multicluster: the target's Deployments, under the name of the cluster that production names.
+target_state, target_server = sys.argv[4], sys.argv[5]
+remote, env_ns = {}, {}  # environment -> its cluster's name, its namespace
+for env in ro["spec"]["environments"]:
+    env_ns[env["name"]] = env.get("namespace", ro["metadata"]["namespace"])
+    if env.get("cluster"):
+        remote[env["name"]] = env["cluster"]["secretRef"]["name"]
+if target_state and os.path.getsize(target_state) > 0:
+    for c in set(remote.values()):
+        for i in json.load(open(target_state))["items"]:
+            deps[(c, i["metadata"]["namespace"], i["metadata"]["name"])] = i
 spec, st = ro["spec"], ro.get("status") or {}
 env_status = {e["name"]: e for e in st.get("environments", [])}
 print("    rollout %s/%s  revision %s  phase %s" % (
@@ -429,7 +559,8 @@ print("    rollout %s/%s  revision %s  phase %s" % (
 if st.get("message"):
     print("    message: %s" % st["message"])
 print()
-rows = [("ENVIRONMENT", "PHASE", "DURATION", "DEPLOYMENT", "CONTAINER", "BEFORE", "AFTER")]
+rows = [("ENVIRONMENT", "PHASE", "DURATION") + ("CLUSTER",) * bool(remote) +
+        ("DEPLOYMENT", "CONTAINER", "BEFORE", "AFTER")]
 notes = []
 for env in spec["environments"]:
     es = env_status.get(env["name"], {})
@@ -440,7 +571,7 @@ for env in spec["environments"]:
     prev = {t["deployment"]: t.get("previousImages", {}) for t in es.get("targets", [])}
     first = True
     for t in env["targets"]:
-        d = deps.get((ns, t["deployment"]))
+        d = deps.get((remote.get(env["name"], ""), ns, t["deployment"]))
         have = ({c["name"]: c["image"] for c in d["spec"]["template"]["spec"]["containers"]}
                 if d else {})
         for c in t["containers"]:
@@ -449,7 +580,9 @@ for env in spec["environments"]:
             if after == before:
                 after += " (unchanged)"
             rows.append((env["name"] if first else "", es.get("phase", "Pending") if first else "",
-                         dur if first else "", "%s/%s" % (ns, t["deployment"]), c, before, after))
+                         dur if first else "") +
+                        (remote.get(env["name"], "hub") if first else "",) * bool(remote) +
+                        ("%s/%s" % (ns, t["deployment"]), c, before, after))
             first = False
     if es.get("phase", "Pending") != "Succeeded" and (es.get("reason") or es.get("message")):
         notes.append("%s: %s %s" % (env["name"], es.get("reason", ""), es.get("message", "")))
@@ -458,6 +591,20 @@ for r in rows:
     print("    " + "  ".join(v.ljust(w[i]) for i, v in enumerate(r)).rstrip())
 for n in notes:
     print("    " + n.strip())
+# Where each remote environment ran: its targets as the rollout's status records them, and the
+# images there read with the target cluster's kubeconfig (the AFTER column above).
+for name, c in remote.items():
+    es = env_status.get(name, {})
+    recorded = ", ".join("%s:%s/%s" % (t.get("cluster", "(hub)"), t.get("namespace", "?"),
+                                       t["deployment"]) for t in es.get("targets", []))
+    hub_here = sorted(n for (cl, ns, n) in deps if cl == "" and ns == env_ns.get(name))
+    print()
+    print("    %s ran in the target cluster %s, reached through Secret %s/%s (cluster %s);" % (
+        name, target_server, ro["metadata"]["namespace"], c, c))
+    print("    the rollout's status records its targets as %s;" % (recorded or "(none)"))
+    print("    BEFORE: the images the controller recorded there before patching; AFTER: read from the")
+    print("    target with its own kubeconfig (the hub's %s holds only %s)." % (
+        env_ns.get(name), ", ".join(hub_here) or "no Deployment of the demo"))
 
 # The smoke checks: status.environments[].smokeChecks, plus what the watch of their pods saw (--real
 # only): the node, the GPU limit and, while the pod was there, its log's verdict line (testapp's
