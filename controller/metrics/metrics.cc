@@ -106,6 +106,11 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions 
               .Name("rollgate_environment_phase")
               .Help("1 for the phase an environment of a ContainerRollout is in, 0 for the others")
               .Register(*registry_)),
+      environment_cluster_(prometheus::BuildGauge()
+                               .Name("rollgate_environment_cluster")
+                               .Help("1 for each environment of a ContainerRollout in a remote "
+                                     "cluster, labelled with the cluster (its kubeconfig Secret)")
+                               .Register(*registry_)),
       failures_(prometheus::BuildCounter()
                     .Name("rollgate_rollout_failures_total")
                     .Help("Environments of a ContainerRollout that failed, by reason")
@@ -199,6 +204,7 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions 
   families_ = {&rollout_phase_,
                &rollout_info_,
                &environment_phase_,
+               &environment_cluster_,
                &failures_,
                &rollbacks_,
                &environment_duration_,
@@ -333,11 +339,38 @@ void Metrics::ObserveRollout(const std::string& ns, const std::string& name, std
   }
 }
 
+void Metrics::ObserveEnvironmentClusters(const std::string& ns, const std::string& name,
+                                         const std::map<std::string, std::string>& remote) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto found = rollouts_.find({ns, name});
+  if (found == rollouts_.end() && remote.empty()) return;  // nothing to add, nothing to remove
+  RolloutSeries& r = RolloutLocked(ns, name);
+  for (auto it = r.clusters.begin(); it != r.clusters.end();) {
+    auto want = remote.find(it->first);
+    if (want == remote.end() || want->second != it->second.first) {
+      environment_cluster_.Remove(it->second.second);
+      it = r.clusters.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [environment, cluster] : remote) {
+    if (r.clusters.contains(environment)) continue;
+    prometheus::Gauge& g = environment_cluster_.Add({{"namespace", ns},
+                                                     {"rollout", name},
+                                                     {"environment", environment},
+                                                     {"cluster", SanitizeLabelValue(cluster)}});
+    g.Set(1);
+    r.clusters[environment] = {cluster, &g};
+  }
+}
+
 void Metrics::RolloutDeleted(const std::string& ns, const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = rollouts_.find({ns, name});
   if (it == rollouts_.end()) return;
   RolloutSeries& r = it->second;
+  for (auto& [env, c] : r.clusters) environment_cluster_.Remove(c.second);
   for (auto& [p, g] : r.phase) rollout_phase_.Remove(g);
   rollout_info_.Remove(r.info);
   for (auto& [env, e] : r.environments) RemoveEnvironmentLocked(e);

@@ -93,6 +93,12 @@ class Metrics {
   void ObserveRollout(const std::string& ns, const std::string& name, std::int64_t revision,
                       const std::string& phase,
                       const std::vector<std::pair<std::string, std::string>>& environments);
+  // rollgate_environment_cluster{namespace, rollout, environment, cluster} = 1 for each
+  // environment in a remote cluster (environments[].cluster: the name of its kubeconfig Secret),
+  // to join onto the per-environment series; none for environments in the controller's own
+  // cluster. `remote`: environment -> cluster; environments not in it lose their series.
+  void ObserveEnvironmentClusters(const std::string& ns, const std::string& name,
+                                  const std::map<std::string, std::string>& remote);
   // Removes every series labelled with this rollout.
   void RolloutDeleted(const std::string& ns, const std::string& name);
 
@@ -147,6 +153,7 @@ class Metrics {
     std::map<std::string, prometheus::Gauge*> phase;
     prometheus::Gauge* info = nullptr;
     std::map<std::string, EnvironmentSeries> environments;
+    std::map<std::string, std::pair<std::string, prometheus::Gauge*>> clusters;  // env -> cluster
   };
 
   RolloutSeries& RolloutLocked(const std::string& ns, const std::string& name);
@@ -161,6 +168,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& rollout_phase_;
   prometheus::Family<prometheus::Gauge>& rollout_info_;
   prometheus::Family<prometheus::Gauge>& environment_phase_;
+  prometheus::Family<prometheus::Gauge>& environment_cluster_;
   prometheus::Family<prometheus::Counter>& failures_;
   prometheus::Family<prometheus::Counter>& rollbacks_;
   prometheus::Family<prometheus::Histogram>& environment_duration_;

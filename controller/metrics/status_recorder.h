@@ -24,6 +24,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,11 @@ class MetricsRecorder final : public rollout::ReconcileRecorder {
   void StatusWritten(const api::Rollout& r, const api::RolloutStatus* before,
                      const api::RolloutStatus& after) override {
     RecordStatus(m_, r.namespace_, r.name, before, after);
+    std::map<std::string, std::string> remote;
+    for (const auto& e : r.spec.environments) {
+      if (!e.cluster.empty()) remote[e.name] = e.cluster;
+    }
+    m_.ObserveEnvironmentClusters(r.namespace_, r.name, remote);
   }
   void RolloutDeleted(const std::string& ns, const std::string& name) override {
     m_.RolloutDeleted(ns, name);

@@ -436,7 +436,8 @@ void Reconciler::ObserveRemoteValidation(Observation& o) {
   }
   kube::VectorLister pod_lister;
   for (auto& pod : pods->items) {
-    pod_lister.Put(scoped + "/" + kube::MetaString(pod, "name"), std::move(pod));
+    const std::string key = scoped + "/" + kube::MetaString(pod, "name");
+    pod_lister.Put(key, std::move(pod));
   }
   validation::PodValidationObserver observer(pod_lister, deployments, opts_.planner.injection());
   obs.validation = observer.Observe(obs.rollout, *o.current);

@@ -144,6 +144,33 @@ TEST(MetricsTest, EnvironmentPhaseIsOneHotPerEnvironment) {
             0);
 }
 
+TEST(MetricsTest, EnvironmentsInRemoteClustersNameTheirClusterAndOnlyThey) {
+  Metrics m(nullptr, Opts());
+  m.ObserveRollout("app", "r", 1, "Progressing", {{"dev", "Succeeded"}, {"prod", "Verifying"}});
+  m.ObserveEnvironmentClusters("app", "r", {{"prod", "prod-eu"}});
+  auto s = Scrape(*m.registry());
+  EXPECT_EQ(s.at("rollgate_environment_cluster{cluster=\"prod-eu\",environment=\"prod\","
+                 "namespace=\"app\",rollout=\"r\"}"),
+            1);
+  EXPECT_EQ(Matching(s, {"rollgate_environment_cluster{"}).size(), 1U)
+      << "an environment in the controller's own cluster has no series";
+
+  m.ObserveEnvironmentClusters("app", "r", {{"prod", "prod-us"}});  // retargeted
+  s = Scrape(*m.registry());
+  EXPECT_EQ(Matching(s, {"rollgate_environment_cluster{", "prod-eu"}).size(), 0U);
+  EXPECT_EQ(Matching(s, {"rollgate_environment_cluster{", "prod-us"}).size(), 1U);
+
+  m.ObserveEnvironmentClusters("app", "r", {});  // back in the controller's own cluster
+  EXPECT_EQ(Matching(Scrape(*m.registry()), {"rollgate_environment_cluster{"}).size(), 0U);
+
+  m.ObserveEnvironmentClusters("app", "r", {{"prod", "prod-eu"}});
+  m.RolloutDeleted("app", "r");
+  EXPECT_EQ(Matching(Scrape(*m.registry()), {"rollgate_environment_cluster{"}).size(), 0U);
+  // A rollout without remote environments that the metrics never saw gets no series at all.
+  m.ObserveEnvironmentClusters("app", "other", {});
+  EXPECT_EQ(Matching(Scrape(*m.registry()), {"rollgate_rollout_info{", "other"}).size(), 0U);
+}
+
 TEST(MetricsTest, EmptyPhaseCountsAsPending) {
   Metrics m(nullptr, Opts());
   m.ObserveRollout("app", "r", 0, "", {{"dev", ""}});
