@@ -27,7 +27,8 @@
 # worker-gpu from hack/demo/deployments.yaml); the hub keeps dev, staging and the canary. The hub's
 # Secret `production` is made with `rollgate cluster kubeconfig --secret production` against the
 # target and applied in the rollout's namespace; the rollout (hack/demo/rollout-multicluster.yaml)
-# names it in production's `cluster: {secretRef: {name: production}}`. The summary reads
+# names it in production's `cluster: {secretRef: {name: production}}`; production's GPU worker is
+# validated in the target (workerValidation), as in the plain demo. The summary reads
 # production's Deployments with the target's kubeconfig and shows the target recorded in the
 # rollout's status (cluster, namespace). Both control planes are stopped on exit.
 #
