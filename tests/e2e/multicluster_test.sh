@@ -8,6 +8,8 @@
 #  1. Happy path: dev in the hub, prod in the target: both Deployments patched, each with its own
 #     cluster's client (the target's Deployment has the hub's name: only the target's changes);
 #     status records prod's target with `cluster: prod` and the remote previous images.
+#  1b. Worker validation in the target: a GPU worker with `workerValidation: {cuda: Required}`
+#     gets the validator injected there, and the verdicts are read from the target's pods.
 #  2. A target namespace without the opt-in label, although it has the rollout namespace's name:
 #     Failed NamespaceNotPermitted, nothing patched there.
 #  3. A Secret whose kubeconfig runs an exec plugin: held with Progressing reason
@@ -86,6 +88,7 @@ start_controller() {
   read -r mport hport < <(python3 "$repo/hack/lib/free-ports.py" 2)
   "$ROLLGATE_CONTROLLER_BIN" --kubeconfig "$hub_kc" --namespace "$ns" \
     --allowed-registries registry.example.com --log-level debug \
+    --validator-image registry.example.com/rollgate/rollgate-validate:0.1.0 \
     --metrics-bind-address "127.0.0.1:$mport" --health-probe-bind-address "127.0.0.1:$hport" \
     >>"$controller_log" 2>&1 &
   controller_pid=$!
@@ -116,6 +119,28 @@ spec:
     spec:
       terminationGracePeriodSeconds: 0
       containers: [{name: api, image: "${4:-registry.example.com/app/backend:1.0.0}"}]
+EOF
+}
+# gpu_worker KUBECTL NAMESPACE NAME: a two-replica GPU worker (one nvidia.com/gpu each; kwok's GPU
+# nodes run it, and complete the injected validation init containers with exit code 0).
+gpu_worker() {
+  "$1" -n "$2" apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: $3, labels: {app: $3}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: $3}}
+  template:
+    metadata:
+      labels: {app: $3}
+      annotations: {pod-ready.stage.kwok.x-k8s.io/delay: 1s}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: worker
+        image: registry.example.com/app/worker-gpu:1.0.0
+        resources: {limits: {nvidia.com/gpu: "1"}, requests: {nvidia.com/gpu: "1"}}
 EOF
 }
 # rollout NAME IMAGE DEADLINE ENVIRONMENTS_YAML
@@ -186,9 +211,10 @@ tgt label namespace "$ns" "rollgate.io/allow-rollouts-from=$ns" >/dev/null
 tgt create namespace "$ns-closed" >/dev/null  # no opt-in
 deployment hub "$ns" api
 for d in api api-kill api-bad; do deployment tgt "$ns" "$d"; done
+gpu_worker tgt "$ns" gpu-worker
 deployment tgt "$ns" api-outage
 deployment tgt "$ns-closed" api
-for d in api api-outage api-kill api-bad; do
+for d in api api-outage api-kill api-bad gpu-worker; do
   tgt -n "$ns" rollout status "deployment/$d" --timeout=90s >/dev/null 2>&1 ||
     { fail "target deployment $d did not become available"; finish; }
 done
@@ -224,6 +250,30 @@ if [[ $(jq -r '.cluster' <<<"$t") == prod && $(jq -r '.namespace' <<<"$t") == "$
   pass "happy: status records prod's target as cluster prod, namespace $ns, previous image 1.0.0"
 else
   fail "happy: prod target in status: $t"
+fi
+
+# --- 1b. worker validation in the target ---------------------------------------------------------
+rollout gpu registry.example.com/app/worker-gpu:2.0.0 120 "  - name: prod
+    namespace: $ns
+    cluster: {secretRef: {name: prod}}
+    targets:
+    - deployment: gpu-worker
+      containers: {worker: backend}
+      workerValidation: {cuda: Required}"
+if wait_for gpu '.status.phase == "Succeeded"' 90; then
+  v=$(rollout_json gpu | jq -c '.status.environments[0].validation')
+  if [[ $(jq -r '.gpuPods' <<<"$v") == 2 && $(jq -r '.passed' <<<"$v") == 2 ]]; then
+    pass "gpu: worker validation judged on the target's pods: $v"
+  else
+    fail "gpu: validation status $v"
+  fi
+fi
+inits=$(tgt -n "$ns" get deployment/gpu-worker -o json |
+  jq -r '[.spec.template.spec.initContainers[]?.name] | join(",")')
+if [[ "$inits" == *rollgate-validate* ]]; then
+  pass "gpu: the validator was injected into the target's Deployment: $inits"
+else
+  fail "gpu: init containers of the target's gpu-worker: '$inits'"
 fi
 
 # --- 2. a target namespace without opt-in --------------------------------------------------------
