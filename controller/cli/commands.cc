@@ -80,6 +80,8 @@ std::vector<api::DeploymentView> TargetDeployments(kube::KubeClient& client, con
   std::vector<api::DeploymentView> out;
   const auto rt = kube::resources::Deployments();
   for (const auto& env : r.spec.environments) {
+    // In another cluster: the CLI talks to the hub only (the rollout's status has the counters).
+    if (!env.cluster.empty()) continue;
     const std::string ns = api::EnvironmentNamespace(r, env);
     for (const auto& t : env.targets) {
       auto obj = client.Get(rt, ns, t.deployment);

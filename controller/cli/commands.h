@@ -65,9 +65,10 @@ int History(kube::KubeClient& client, const Options& o, const std::string& ns, c
 // on stderr.
 int Diff(kube::KubeClient& client, const Options& o, const std::string& ns, const Io& io);
 
-// The Deployments the rollout's environments target, as far as they can be read (a Deployment
-// that cannot be read is left out; with `unreadable`, those that failed other than not found
-// are named there, "ns/name" -> why).
+// The Deployments the rollout's environments target in the cluster `client` reaches, as far as
+// they can be read (a Deployment that cannot be read is left out; with `unreadable`, those that
+// failed other than not found are named there, "ns/name" -> why). Environments in another
+// cluster (environments[].cluster) are not read.
 std::vector<api::DeploymentView> TargetDeployments(
     kube::KubeClient& client, const api::Rollout& r,
     std::map<std::string, std::string>* unreadable = nullptr);

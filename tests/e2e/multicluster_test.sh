@@ -102,28 +102,12 @@ start_controller() {
   done
 }
 
-# deployment KUBECTL NAMESPACE NAME [IMAGE [READY_DELAY]]: a two-replica Deployment of container
-# `api` whose pods become ready READY_DELAY (default 1s) after they start (kwok).
+# deployment KUBECTL NAMESPACE NAME [IMAGE [GPUS]]: a two-replica Deployment of container `api`
+# whose pods become ready 1 s after they start (kwok); GPUS > 0 requests that many nvidia.com/gpu
+# per pod (kwok's GPU nodes run it and complete injected validation init containers, exit code 0).
 deployment() {
-  "$1" -n "$2" apply -f - >/dev/null <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: $3, labels: {app: $3}}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: $3}}
-  template:
-    metadata:
-      labels: {app: $3}
-      annotations: {pod-ready.stage.kwok.x-k8s.io/delay: ${5:-1s}}
-    spec:
-      terminationGracePeriodSeconds: 0
-      containers: [{name: api, image: "${4:-registry.example.com/app/backend:1.0.0}"}]
-EOF
-}
-# gpu_worker KUBECTL NAMESPACE NAME: a two-replica GPU worker (one nvidia.com/gpu each; kwok's GPU
-# nodes run it, and complete the injected validation init containers with exit code 0).
-gpu_worker() {
+  local resources="{}"
+  ((${5:-0} > 0)) && resources="{limits: {nvidia.com/gpu: \"$5\"}, requests: {nvidia.com/gpu: \"$5\"}}"
   "$1" -n "$2" apply -f - >/dev/null <<EOF
 apiVersion: apps/v1
 kind: Deployment
@@ -138,9 +122,7 @@ spec:
     spec:
       terminationGracePeriodSeconds: 0
       containers:
-      - name: worker
-        image: registry.example.com/app/worker-gpu:1.0.0
-        resources: {limits: {nvidia.com/gpu: "1"}, requests: {nvidia.com/gpu: "1"}}
+      - {name: api, image: "${4:-registry.example.com/app/backend:1.0.0}", resources: $resources}
 EOF
 }
 # rollout NAME IMAGE DEADLINE ENVIRONMENTS_YAML
@@ -211,7 +193,7 @@ tgt label namespace "$ns" "rollgate.io/allow-rollouts-from=$ns" >/dev/null
 tgt create namespace "$ns-closed" >/dev/null  # no opt-in
 deployment hub "$ns" api
 for d in api api-kill api-bad; do deployment tgt "$ns" "$d"; done
-gpu_worker tgt "$ns" gpu-worker
+deployment tgt "$ns" gpu-worker registry.example.com/app/worker-gpu:1.0.0 1
 deployment tgt "$ns" api-outage
 deployment tgt "$ns-closed" api
 for d in api api-outage api-kill api-bad gpu-worker; do
@@ -258,7 +240,7 @@ rollout gpu registry.example.com/app/worker-gpu:2.0.0 120 "  - name: prod
     cluster: {secretRef: {name: prod}}
     targets:
     - deployment: gpu-worker
-      containers: {worker: backend}
+      containers: {api: backend}
       workerValidation: {cuda: Required}"
 if wait_for gpu '.status.phase == "Succeeded"' 90; then
   v=$(rollout_json gpu | jq -c '.status.environments[0].validation')

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <deque>
+#include <map>
 #include <mutex>
 
 #include "controller/api/codec.h"
@@ -136,6 +137,20 @@ TEST(CliCommandsTest, GetPrintsTheTreeOrTheObject) {
     EXPECT_EQ(Get(c, Opts(Verb::kGet, "web", f), "shop", each.io), 0);
     EXPECT_EQ(each.out, want);
   }
+}
+
+TEST(CliCommandsTest, TargetsInAnotherClusterAreNotAskedOfTheHub) {
+  FakeClient c;
+  auto r = api::DecodeRollout(kube::Json::parse(R"({"metadata":{"namespace":"shop","name":"r"},
+    "spec":{"images":{"b":"r/b:1"},"environments":[
+      {"name":"dev","targets":[{"deployment":"api","containers":{"api":"b"}}]},
+      {"name":"prod","namespace":"shop-prod","cluster":{"secretRef":{"name":"prod-eu"}},
+       "targets":[{"deployment":"api","containers":{"api":"b"}}]}]}})"));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  std::map<std::string, std::string> unreadable;
+  EXPECT_TRUE(TargetDeployments(c, *r, &unreadable).empty());
+  EXPECT_EQ(c.gets, std::vector<std::string>{"deployments shop/api"});
+  EXPECT_TRUE(unreadable.empty());
 }
 
 TEST(CliCommandsTest, FailuresAreErrorLinesAndExitOne) {
