@@ -70,6 +70,10 @@ ControllerSet::ControllerSet(kube::KubeClient& client, const Clock& clock,
   if (opts.cluster_factory) {
     clusters_ = std::make_unique<kube::ClusterRegistry>(client, clock, opts.cluster_factory);
     ro.clusters = clusters_.get();
+    remote_watches_ = std::make_unique<kube::RemoteWatches>(clock, [this](const std::string& key) {
+      if (controller_) controller_->Enqueue(key);
+    });
+    ro.remote_watches = remote_watches_.get();
   }
   ro.planner = opts.planner;
   ro.images = images_.get();
@@ -88,9 +92,10 @@ ControllerSet::ControllerSet(kube::KubeClient& client, const Clock& clock,
       opts.controller);
 }
 
-// The analysis runner and the image resolver first: their threads may still call back into the
-// controller.
+// The remote watches, the analysis runner and the image resolver first: their threads may still
+// call back into the controller.
 ControllerSet::~ControllerSet() {
+  remote_watches_.reset();
   analysis_.reset();
   images_.reset();
 }

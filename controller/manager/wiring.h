@@ -70,6 +70,7 @@ class ControllerSet {
   std::unique_ptr<metrics::MetricsRecorder> recorder_;
   std::unique_ptr<rollout::Reconciler> reconciler_;
   std::unique_ptr<Controller> controller_;
+  std::unique_ptr<kube::RemoteWatches> remote_watches_;  // after controller_: destroyed first
 };
 
 }  // namespace rollgate::manager

@@ -349,12 +349,14 @@ ReconcileResult Reconciler::ReconcilePass(const std::string& key, Clock::MonoTim
   RecordUnchanged(o.observed, plan);
   ReconcileResult out;
   if (plan.requeue_after) out.requeue_after = *plan.requeue_after;
-  // No watch brings a remote cluster's changes: look again while the environment there moves.
+  // A remote cluster's pods are not watched, nor its Deployments before their watch has listed:
+  // look again while the environment there moves.
   const api::RolloutPhase phase =
       plan.status ? plan.status->phase : o.observed.rollout.status.phase;
   if (o.current != nullptr && !o.current->cluster.empty() &&
       (phase == api::RolloutPhase::kProgressing || phase == api::RolloutPhase::kRollingBack)) {
-    out.requeue_after = std::min(out.requeue_after.value_or(opts_.remote_poll), opts_.remote_poll);
+    const auto every = o.remote_watched ? opts_.remote_resync : opts_.remote_poll;
+    out.requeue_after = std::min(out.requeue_after.value_or(every), every);
   }
   if (deferred) out.requeue_after = std::min(out.requeue_after.value_or(*deferred), *deferred);
   return out;
@@ -459,6 +461,10 @@ Status Reconciler::ObserveLive(const api::EnvironmentSpec& env, Observation& o) 
     if (obs.unreachable_clusters.contains(env.cluster)) return Status::Ok();
   }
   const bool remote = !scope->cluster.empty();
+  if (remote && opts_.remote_watches != nullptr) {
+    o.remote_watched = opts_.remote_watches->Want(obs.rollout.namespace_ + "/" + scope->cluster,
+                                                  scope->remote, scope->ns, obs.rollout.Key());
+  }
   for (const auto& t : env.targets) {
     const std::string dkey = ns + "/" + t.deployment;
     if (obs.deployments.contains(dkey)) continue;

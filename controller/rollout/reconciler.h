@@ -28,6 +28,7 @@
 #include "controller/kube/event_recorder.h"
 #include "controller/kube/informer.h"
 #include "controller/kube/kube_client.h"
+#include "controller/kube/remote_watches.h"
 #include "controller/rollout/analysis.h"
 #include "controller/rollout/analysis_runner.h"
 #include "controller/rollout/image_resolver.h"
@@ -67,9 +68,15 @@ struct ReconcilerOptions {
   // The clients of remote clusters (environments[].cluster); nullptr: none can be reached (such an
   // environment waits on ClusterUnreachable, then fails).
   kube::ClusterRegistry* clusters = nullptr;
+  // Watches of the remote clusters' Deployments (a change there reconciles the rollouts that
+  // asked); nullptr: none (remote environments are polled every remote_poll).
+  kube::RemoteWatches* remote_watches = nullptr;
   // How often a rollout whose current environment is in a remote cluster is looked at again while
-  // it progresses (remote objects are read live, not watched).
+  // it progresses: remote_poll while no watch of its namespace has listed; remote_resync once one
+  // has (Deployment changes come from the watch; pods, e.g. a crash loop or a failed validation,
+  // are read on these reconciles).
   std::chrono::nanoseconds remote_poll = std::chrono::seconds(3);
+  std::chrono::nanoseconds remote_resync = std::chrono::seconds(10);
 };
 
 struct ReconcileResult {
@@ -102,6 +109,7 @@ class Reconciler {
     // The remote Deployments read for this plan, by scoped key: what remote worker validation
     // is judged on (there is no cache of a remote cluster).
     std::map<std::string, kube::Json> remote_deployments;
+    bool remote_watched = false;  // a watch of the environment's remote namespace has listed
   };
 
   // Where a namespace of the plan lives (api::ScopedNamespace): the client of its cluster (the

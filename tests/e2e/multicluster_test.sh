@@ -226,6 +226,12 @@ want "happy: dev patched in the hub" "$(image_of hub "$ns" api)" registry.exampl
 want "happy: prod patched in the target" "$(image_of tgt "$ns" api)" \
   registry.example.com/app/backend:2.0.0
 want "happy: the target Deployment was patched once (generation)" "$(generation_of tgt "$ns" api)" 2
+if grep -q "msg=\"watching a remote cluster's deployments\" cluster=$ns/prod namespace=$ns" \
+  "$controller_log"; then
+  pass "happy: the controller watches the target's namespace through cluster $ns/prod"
+else
+  fail "happy: no watch of the target's namespace in the controller's log"
+fi
 t=$(rollout_json happy | jq -c '.status.environments[] | select(.name == "prod") | .targets[0]')
 if [[ $(jq -r '.cluster' <<<"$t") == prod && $(jq -r '.namespace' <<<"$t") == "$ns" &&
   $(jq -r '.previousImages.api' <<<"$t") == registry.example.com/app/backend:1.0.0 ]]; then

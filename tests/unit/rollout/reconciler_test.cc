@@ -881,25 +881,30 @@ TEST(ReconcilerTest, ARestoredInitContainerGetsOnlyItsImageBack) {
 
 // ---- Environments in a remote cluster (environments[].cluster) ----
 
-// Forwards every call to a RecordingClient the test owns (the registry owns its clients).
+// Forwards every call to a RecordingClient the test owns (the registry owns its clients), one at
+// a time: a remote watch calls from its own thread.
 class Forwarding final : public testing::UnimplementedClient {
  public:
   explicit Forwarding(kube::KubeClient& to) : to_(to) {}
   Result<Json> Get(const kube::ResourceType& rt, const std::string& ns,
                    const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
     return to_.Get(rt, ns, name);
   }
   Result<kube::ObjectList> List(const kube::ResourceType& rt, const std::string& ns,
                                 const kube::ListOptions& o) override {
+    std::lock_guard<std::mutex> lock(mu_);
     return to_.List(rt, ns, o);
   }
   Result<Json> Patch(const kube::ResourceType& rt, const std::string& ns, const std::string& name,
                      kube::PatchType t, const std::string& body,
                      const kube::PatchOptions& o) override {
+    std::lock_guard<std::mutex> lock(mu_);
     return to_.Patch(rt, ns, name, t, body, o);
   }
 
  private:
+  std::mutex mu_;
   kube::KubeClient& to_;
 };
 
@@ -974,6 +979,23 @@ TEST(ReconcilerRemoteTest, ARemoteEnvironmentIsReadAndPatchedWithItsClustersClie
   // No watch brings the remote cluster's changes: the rollout is looked at again soon.
   ASSERT_TRUE(res.requeue_after.has_value());
   EXPECT_LE(*res.requeue_after, std::chrono::seconds(3));
+}
+
+TEST(ReconcilerRemoteTest, ARemoteEnvironmentAsksForAWatchOfItsNamespace) {
+  RemoteHarness h;
+  kube::RemoteWatches watches(h.clock, [](const std::string&) {});
+  ReconcilerOptions ro;
+  ro.clusters = h.registry.get();
+  ro.remote_watches = &watches;
+  h.reconciler = std::make_unique<Reconciler>(h.client, h.clock, h.rollouts, h.deployments,
+                                              h.namespaces, nullptr, nullptr, h.events, ro);
+  auto res = h.reconciler->Reconcile("app/r");
+  ASSERT_TRUE(res.status.ok()) << res.status.ToString();
+  EXPECT_EQ(watches.Size(), 1U) << "one watch of prod-eu's namespace app";
+  h.clock.Advance(std::chrono::minutes(3));
+  EXPECT_EQ(watches.Collect(), 1U) << "stopped once nobody asks for it";
+  ASSERT_TRUE(res.requeue_after.has_value());
+  EXPECT_LE(*res.requeue_after, std::chrono::seconds(3)) << "polled until the watch has listed";
 }
 
 TEST(ReconcilerRemoteTest, ARemoteNamespaceNamedLikeTheRolloutsOwnMustStillOptIn) {
