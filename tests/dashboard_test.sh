@@ -69,8 +69,8 @@ for name, kind in families.items():
             known[name + suffix] = name
 # Series that Prometheus itself writes for every scrape target.
 PROMETHEUS_SERIES = {"up"}
-LABELS = {"namespace", "rollout", "environment", "phase", "reason", "result", "verb", "code",
-          "resource", "version", "le", "job", "instance"}
+LABELS = {"namespace", "rollout", "environment", "cluster", "phase", "reason", "result", "verb",
+          "code", "resource", "version", "le", "job", "instance"}
 FUNCTIONS = {
     # aggregations
     "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk",

@@ -4,7 +4,8 @@
 // exposed by MetricsServer (metrics_server.h). RecordStatus (status_recorder.h) turns a reconcile's
 // status change into the per-rollout calls below.
 //
-// Label sets are bounded by construction: namespace, rollout, environment, reason, phase, result,
+// Label sets are bounded by construction: namespace, rollout, environment, cluster (a remote
+// environment's kubeconfig Secret, one series per such environment), reason, phase, result,
 // verb, code, resource and version only. Reasons, phases and verbs are passed through
 // SanitizeLabelValue, so a free-form string (an error message, an image reference) can never
 // become a label value. Series that are known up front start at 0 so that increase() sees the
