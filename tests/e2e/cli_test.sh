@@ -89,16 +89,6 @@ trap cleanup EXIT
 
 # --- helpers -----------------------------------------------------------------------------------
 
-# run NAME CMD...: runs CMD (at most 30 s) with its stdout in $work/NAME.out, stderr in
-# $work/NAME.err; sets rc, out, err.
-run() {
-  local name=$1
-  shift
-  rc=0
-  timeout 30 "$@" >"$work/$name.out" 2>"$work/$name.err" || rc=$?
-  out=$(cat "$work/$name.out")
-  err=$(cat "$work/$name.err")
-}
 # expect WHAT RC ERR_REGEX [STDOUT_EMPTY]: PASS/FAIL on the last run's exit code, its stderr
 # matching ERR_REGEX (extended, on one line), and, with STDOUT_EMPTY=empty, nothing on stdout.
 expect() {

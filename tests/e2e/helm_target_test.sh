@@ -70,16 +70,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# run NAME CMD...: runs CMD (at most 60 s), stdout in $work/NAME.out, stderr in $work/NAME.err;
-# sets rc, out, err.
-run() {
-  local name=$1
-  shift
-  rc=0
-  timeout 60 "$@" >"$work/$name.out" 2>"$work/$name.err" || rc=$?
-  out=$(cat "$work/$name.out")
-  err=$(cat "$work/$name.err")
-}
+run_timeout=60  # run (lib/checks.sh): helm and TokenRequests can be slow
 # allowed WHAT CMD...: PASS when CMD succeeds.
 allowed() {
   local what=$1

@@ -19,3 +19,13 @@ finish() {
   fi
   echo "$check_name: PASS"
 }
+# run NAME CMD...: runs CMD (at most $run_timeout seconds, default 30) with its stdout in
+# $work/NAME.out and stderr in $work/NAME.err; sets rc, out, err. Needs `work`.
+run() {
+  local name=$1
+  shift
+  rc=0
+  timeout "${run_timeout:-30}" "$@" >"$work/$name.out" 2>"$work/$name.err" || rc=$?
+  out=$(cat "$work/$name.out")
+  err=$(cat "$work/$name.err")
+}
