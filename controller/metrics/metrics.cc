@@ -1,13 +1,18 @@
 #include "controller/metrics/metrics.h"
 
+#include <prometheus/client_metric.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <array>
+#include <limits>
+#include <optional>
 #include <ostream>
 
 #include "controller/api/codec.h"
@@ -15,8 +20,6 @@
 
 namespace rollgate::metrics {
 namespace {
-
-using prometheus::Labels;
 
 bool Contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
@@ -93,41 +96,6 @@ const std::vector<std::string>& SmokeCheckResults() {
 Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions opts)
     : registry_(registry ? std::move(registry) : std::make_shared<prometheus::Registry>()),
       opts_(std::move(opts)),
-      rollout_phase_(prometheus::BuildGauge()
-                         .Name("rollgate_rollout_phase")
-                         .Help("1 for the phase a ContainerRollout is in, 0 for the other phases")
-                         .Register(*registry_)),
-      rollout_info_(prometheus::BuildGauge()
-                        .Name("rollgate_rollout_info")
-                        .Help("Revision (status.revision) of each ContainerRollout")
-                        .Register(*registry_)),
-      environment_phase_(
-          prometheus::BuildGauge()
-              .Name("rollgate_environment_phase")
-              .Help("1 for the phase an environment of a ContainerRollout is in, 0 for the others")
-              .Register(*registry_)),
-      environment_cluster_(prometheus::BuildGauge()
-                               .Name("rollgate_environment_cluster")
-                               .Help("1 for each environment of a ContainerRollout in a remote "
-                                     "cluster, labelled with the cluster (its kubeconfig Secret)")
-                               .Register(*registry_)),
-      failures_(prometheus::BuildCounter()
-                    .Name("rollgate_rollout_failures_total")
-                    .Help("Environments of a ContainerRollout that failed, by reason")
-                    .Register(*registry_)),
-      rollbacks_(
-          prometheus::BuildCounter()
-              .Name("rollgate_rollbacks_total")
-              .Help("Automatic rollbacks of an environment to its previous images after a failure")
-              .Register(*registry_)),
-      environment_duration_(prometheus::BuildHistogram()
-                                .Name("rollgate_environment_duration_seconds")
-                                .Help("Time from the start of an environment to its success")
-                                .Register(*registry_)),
-      validations_(prometheus::BuildCounter()
-                       .Name("rollgate_worker_validations_total")
-                       .Help("Worker startup validations (CUDA on GPU nodes) by result")
-                       .Register(*registry_)),
       reconcile_duration_(prometheus::BuildHistogram()
                               .Name("rollgate_reconcile_duration_seconds")
                               .Help("Time taken by one reconcile of a ContainerRollout key")
@@ -195,95 +163,243 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry, MetricsOptions 
       image_resolve_duration_all_(image_resolve_duration_.Add({}, LatencyBuckets())),
       smoke_check_duration_all_(smoke_check_duration_.Add({}, SmokeCheckDurationBuckets())),
       leader_all_(leader_.Add({})) {
+  for (const std::string& reason : opts_.init_failure_reasons) {
+    std::string v = SanitizeLabelValue(reason);
+    if (!v.empty()) failure_reasons_.push_back(std::move(v));
+  }
+  std::sort(failure_reasons_.begin(), failure_reasons_.end());
+  failure_reasons_.erase(std::unique(failure_reasons_.begin(), failure_reasons_.end()),
+                         failure_reasons_.end());
   for (const char* result : {"resolved", "not_found", "auth_failed", "unreachable", "invalid"}) {
     image_resolutions_.Add({{"result", result}});
   }
   for (const std::string& result : SmokeCheckResults()) smoke_checks_.Add({{"result", result}});
   build_info_.Add({{"version", opts_.version}}).Set(1);
   leader_all_.Set(opts_.initially_leader ? 1 : 0);
-  families_ = {&rollout_phase_,
-               &rollout_info_,
-               &environment_phase_,
-               &environment_cluster_,
-               &failures_,
-               &rollbacks_,
-               &environment_duration_,
-               &validations_,
-               &reconcile_duration_,
-               &reconcile_errors_,
-               &queue_depth_,
-               &reaction_latency_,
-               &kube_requests_,
-               &kube_request_duration_,
-               &watch_restarts_,
-               &image_resolutions_,
-               &image_resolve_duration_,
-               &smoke_checks_,
-               &smoke_check_duration_,
-               &leader_,
+  families_ = {&reconcile_duration_, &reconcile_errors_,     &queue_depth_,
+               &reaction_latency_,   &kube_requests_,        &kube_request_duration_,
+               &watch_restarts_,     &image_resolutions_,    &image_resolve_duration_,
+               &smoke_checks_,       &smoke_check_duration_, &leader_,
                &build_info_};
-}
-
-void Metrics::WriteText(std::ostream& out) const {
-  const prometheus::TextSerializer text;
-  for (const prometheus::Collectable* f : families_) text.Serialize(out, f->Collect());
 }
 
 Metrics::~Metrics() = default;
 
-Metrics::RolloutSeries& Metrics::RolloutLocked(const std::string& ns, const std::string& name) {
-  auto [it, inserted] = rollouts_.try_emplace({ns, name});
-  RolloutSeries& r = it->second;
-  if (inserted) {
-    const Labels base = {{"namespace", ns}, {"rollout", name}};
-    for (const auto& p : RolloutPhases()) {
-      Labels l = base;
-      l["phase"] = p;
-      r.phase[p] = &rollout_phase_.Add(l);
-    }
-    r.info = &rollout_info_.Add(base);
+// ---- the per-rollout families ----
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricType;
+
+// Rollouts rendered per chunk of a per-rollout family: a chunk's snapshot is about 130 samples
+// per rollout of three environments, ~0.4 KiB each, so a scrape holds about 1 MiB at a time.
+constexpr std::size_t kRolloutsPerChunk = 16;
+
+// A sample with these labels (sorted by name, as prometheus-cpp exposes them).
+ClientMetric Sample(std::vector<ClientMetric::Label> labels, MetricType type, double value) {
+  ClientMetric m;
+  std::sort(labels.begin(), labels.end());
+  m.label = std::move(labels);
+  if (type == MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
   }
-  return r;
+  return m;
 }
 
-Metrics::EnvironmentSeries& Metrics::EnvironmentLocked(RolloutSeries& r, const std::string& ns,
-                                                       const std::string& name,
+// The one-hot set of a phase: 1 for `current`, 0 for each other known phase; a current phase
+// outside the known set gets a series of its own; "" (never observed) is 0 everywhere.
+void OneHot(const std::vector<ClientMetric::Label>& base, const std::vector<std::string>& known,
+            const std::string& current, std::vector<ClientMetric>& out) {
+  auto add = [&](const std::string& phase, double value) {
+    auto labels = base;
+    labels.push_back({"phase", phase});
+    out.push_back(Sample(std::move(labels), MetricType::Gauge, value));
+  };
+  for (const std::string& p : known) add(p, p == current ? 1 : 0);
+  if (!current.empty() && !Contains(known, current)) add(current, 1);
+}
+
+// Writes `text` (one serialized family) without its leading # HELP / # TYPE lines.
+void WriteWithoutHeader(std::ostream& out, const std::string& text) {
+  std::size_t at = 0;
+  while (at < text.size() && text[at] == '#') {
+    const auto nl = text.find('\n', at);
+    if (nl == std::string::npos) return;
+    at = nl + 1;
+  }
+  out.write(text.data() + static_cast<std::ptrdiff_t>(at),
+            static_cast<std::streamsize>(text.size() - at));
+}
+
+}  // namespace
+
+struct Metrics::RolloutFamily {
+  const char* name;
+  const char* help;
+  MetricType type;
+  // Appends the samples of one rollout (namespace, name) to `out`; called under mu_.
+  void (*render)(const Metrics& m, const RolloutKey& key, const RolloutSeries& r,
+                 std::vector<ClientMetric>& out);
+};
+
+namespace {
+
+using Label = ClientMetric::Label;
+
+std::vector<Label> RolloutLabels(const std::pair<std::string, std::string>& key) {
+  return {{"namespace", key.first}, {"rollout", key.second}};
+}
+
+std::vector<Label> EnvironmentLabels(const std::pair<std::string, std::string>& key,
+                                     const std::string& environment) {
+  return {{"environment", environment}, {"namespace", key.first}, {"rollout", key.second}};
+}
+
+std::vector<Label> With(std::vector<Label> labels, const char* name, const std::string& value) {
+  labels.push_back({name, value});
+  return labels;
+}
+
+}  // namespace
+
+void Metrics::WriteText(std::ostream& out) const {
+  // The per-rollout families, in this order, then the registry's.
+  static constexpr std::array<RolloutFamily, 8> kFamilies = {{
+      {"rollgate_rollout_phase", "1 for the phase a ContainerRollout is in, 0 for the other phases",
+       MetricType::Gauge,
+       [](const Metrics&, const RolloutKey& key, const RolloutSeries& r,
+          std::vector<ClientMetric>& samples) {
+         OneHot(RolloutLabels(key), RolloutPhases(), r.phase, samples);
+       }},
+      {"rollgate_rollout_info", "Revision (status.revision) of each ContainerRollout",
+       MetricType::Gauge,
+       [](const Metrics&, const RolloutKey& key, const RolloutSeries& r,
+          std::vector<ClientMetric>& samples) {
+         samples.push_back(Sample(RolloutLabels(key), MetricType::Gauge, r.revision));
+       }},
+      {"rollgate_environment_phase",
+       "1 for the phase an environment of a ContainerRollout is in, 0 for the others",
+       MetricType::Gauge,
+       [](const Metrics&, const RolloutKey& key, const RolloutSeries& r,
+          std::vector<ClientMetric>& samples) {
+         for (const auto& [env, e] : r.environments) {
+           OneHot(EnvironmentLabels(key, env), EnvironmentPhases(), e.phase, samples);
+         }
+       }},
+      {"rollgate_environment_cluster",
+       "1 for each environment of a ContainerRollout in a remote cluster, labelled with the "
+       "cluster (its kubeconfig Secret)",
+       MetricType::Gauge,
+       [](const Metrics&, const RolloutKey& key, const RolloutSeries& r,
+          std::vector<ClientMetric>& samples) {
+         for (const auto& [env, cluster] : r.clusters) {
+           samples.push_back(
+               Sample(With(EnvironmentLabels(key, env), "cluster", SanitizeLabelValue(cluster)),
+                      MetricType::Gauge, 1));
+         }
+       }},
+      {"rollgate_rollout_failures_total",
+       "Environments of a ContainerRollout that failed, by reason", MetricType::Counter,
+       [](const Metrics& m, const RolloutKey& key, const RolloutSeries& r,
+          std::vector<ClientMetric>& samples) {
+         for (const auto& [env, e] : r.environments) {
+           const auto base = EnvironmentLabels(key, env);
+           for (std::size_t i = 0; i < m.failure_reasons_.size(); ++i) {
+             samples.push_back(Sample(With(base, "reason", m.failure_reasons_[i]),
+                                      MetricType::Counter, e.failures[i]));
+           }
+           for (const auto& [reason, n] : e.other_failures) {
+             samples.push_back(Sample(With(base, "reason", reason), MetricType::Counter, n));
+           }
+         }
+       }},
+      {"rollgate_rollbacks_total",
+       "Automatic rollbacks of an environment to its previous images after a failure",
+       MetricType::Counter,
+       [](const Metrics&, const RolloutKey& key, const RolloutSeries& r,
+          std::vector<ClientMetric>& samples) {
+         for (const auto& [env, e] : r.environments) {
+           samples.push_back(Sample(EnvironmentLabels(key, env), MetricType::Counter, e.rollbacks));
+         }
+       }},
+      {"rollgate_environment_duration_seconds",
+       "Time from the start of an environment to its success", MetricType::Histogram,
+       [](const Metrics&, const RolloutKey& key, const RolloutSeries& r,
+          std::vector<ClientMetric>& samples) {
+         const auto& bounds = EnvironmentDurationBuckets();
+         for (const auto& [env, e] : r.environments) {
+           if (!e.duration) continue;
+           ClientMetric m = Sample(EnvironmentLabels(key, env), MetricType::Histogram, 0);
+           m.histogram.sample_count = e.duration->count;
+           m.histogram.sample_sum = e.duration->sum;
+           std::uint64_t cumulative = 0;
+           for (std::size_t i = 0; i < bounds.size(); ++i) {
+             cumulative += e.duration->buckets[i];
+             m.histogram.bucket.push_back({cumulative, bounds[i]});
+           }
+           m.histogram.bucket.push_back(
+               {e.duration->count, std::numeric_limits<double>::infinity()});
+           samples.push_back(std::move(m));
+         }
+       }},
+      {"rollgate_worker_validations_total",
+       "Worker startup validations (CUDA on GPU nodes) by result", MetricType::Counter,
+       [](const Metrics&, const RolloutKey& key, const RolloutSeries& r,
+          std::vector<ClientMetric>& samples) {
+         for (const auto& [env, e] : r.environments) {
+           const auto base = EnvironmentLabels(key, env);
+           samples.push_back(
+               Sample(With(base, "result", "passed"), MetricType::Counter, e.validations_passed));
+           samples.push_back(
+               Sample(With(base, "result", "failed"), MetricType::Counter, e.validations_failed));
+         }
+       }},
+  }};
+  for (const RolloutFamily& f : kFamilies) WriteRolloutFamily(out, f);
+  const prometheus::TextSerializer text;
+  for (const prometheus::Collectable* f : families_) text.Serialize(out, f->Collect());
+}
+
+// One per-rollout family, kRolloutsPerChunk rollouts at a time: each chunk is rendered under the
+// lock (from the rollout after the previous chunk's last, so a rollout added or deleted between
+// chunks is simply in or out), serialized without it. Nothing when the family has no sample.
+void Metrics::WriteRolloutFamily(std::ostream& out, const RolloutFamily& family) const {
+  const prometheus::TextSerializer text;
+  std::optional<RolloutKey> after;
+  bool header = false;
+  for (;;) {
+    prometheus::MetricFamily chunk{family.name, family.help, family.type, {}};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = after ? rollouts_.upper_bound(*after) : rollouts_.begin();
+      if (it == rollouts_.end()) return;
+      for (std::size_t n = 0; it != rollouts_.end() && n < kRolloutsPerChunk; ++it, ++n) {
+        family.render(*this, it->first, it->second, chunk.metric);
+        after = it->first;
+      }
+    }
+    if (chunk.metric.empty()) continue;
+    if (!header) {
+      text.Serialize(out, {chunk});
+      header = true;
+    } else {
+      WriteWithoutHeader(out, text.Serialize({chunk}));
+    }
+  }
+}
+
+Metrics::RolloutSeries& Metrics::RolloutLocked(const std::string& ns, const std::string& name) {
+  return rollouts_[{ns, name}];
+}
+
+Metrics::EnvironmentSeries& Metrics::EnvironmentLocked(RolloutSeries& r,
                                                        const std::string& environment) {
   auto [it, inserted] = r.environments.try_emplace(environment);
-  EnvironmentSeries& e = it->second;
-  if (inserted) {
-    const Labels base = {{"namespace", ns}, {"rollout", name}, {"environment", environment}};
-    for (const auto& p : EnvironmentPhases()) {
-      Labels l = base;
-      l["phase"] = p;
-      e.phase[p] = &environment_phase_.Add(l);
-    }
-    for (const auto& reason : opts_.init_failure_reasons) {
-      const std::string v = SanitizeLabelValue(reason);
-      if (v.empty() || e.failures.contains(v)) continue;
-      Labels l = base;
-      l["reason"] = v;
-      e.failures[v] = &failures_.Add(l);
-    }
-    e.rollbacks = &rollbacks_.Add(base);
-    Labels passed = base;
-    passed["result"] = "passed";
-    e.validations_passed = &validations_.Add(passed);
-    Labels failed = base;
-    failed["result"] = "failed";
-    e.validations_failed = &validations_.Add(failed);
-  }
-  return e;
-}
-
-void Metrics::RemoveEnvironmentLocked(EnvironmentSeries& e) {
-  for (auto& [p, g] : e.phase) environment_phase_.Remove(g);
-  for (auto& [reason, c] : e.failures) failures_.Remove(c);
-  rollbacks_.Remove(e.rollbacks);
-  validations_.Remove(e.validations_passed);
-  validations_.Remove(e.validations_failed);
-  if (e.duration != nullptr) environment_duration_.Remove(e.duration);
-  e = EnvironmentSeries{};
+  if (inserted) it->second.failures.assign(failure_reasons_.size(), 0);
+  return it->second;
 }
 
 void Metrics::ObserveRollout(const std::string& ns, const std::string& name, std::int64_t revision,
@@ -291,90 +407,29 @@ void Metrics::ObserveRollout(const std::string& ns, const std::string& name, std
                              const std::vector<std::pair<std::string, std::string>>& environments) {
   std::lock_guard<std::mutex> lock(mu_);
   RolloutSeries& r = RolloutLocked(ns, name);
-  r.info->Set(static_cast<double>(revision));
-
-  // One-hot phase; a phase outside the known set gets a series of its own while it lasts.
-  const std::string current = phase.empty() ? "Pending" : SanitizeLabelValue(phase);
-  if (!r.phase.contains(current)) {
-    r.phase[current] =
-        &rollout_phase_.Add({{"namespace", ns}, {"rollout", name}, {"phase", current}});
-  }
-  for (auto it = r.phase.begin(); it != r.phase.end();) {
-    if (it->first != current && !Contains(RolloutPhases(), it->first)) {
-      rollout_phase_.Remove(it->second);
-      it = r.phase.erase(it);
-      continue;
-    }
-    it->second->Set(it->first == current ? 1 : 0);
-    ++it;
-  }
-
+  r.revision = static_cast<double>(revision);
+  r.phase = phase.empty() ? "Pending" : SanitizeLabelValue(phase);
   // Environments: drop those no longer listed, then set each listed one.
-  for (auto it = r.environments.begin(); it != r.environments.end();) {
-    const bool listed = std::any_of(environments.begin(), environments.end(),
-                                    [&](const auto& e) { return e.first == it->first; });
-    if (!listed) {
-      RemoveEnvironmentLocked(it->second);
-      it = r.environments.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  std::erase_if(r.environments, [&](const auto& entry) {
+    return std::none_of(environments.begin(), environments.end(),
+                        [&](const auto& e) { return e.first == entry.first; });
+  });
   for (const auto& [env_name, env_phase] : environments) {
-    EnvironmentSeries& e = EnvironmentLocked(r, ns, name, env_name);
-    const std::string cur = env_phase.empty() ? "Pending" : SanitizeLabelValue(env_phase);
-    if (!e.phase.contains(cur)) {
-      e.phase[cur] = &environment_phase_.Add(
-          {{"namespace", ns}, {"rollout", name}, {"environment", env_name}, {"phase", cur}});
-    }
-    for (auto it = e.phase.begin(); it != e.phase.end();) {
-      if (it->first != cur && !Contains(EnvironmentPhases(), it->first)) {
-        environment_phase_.Remove(it->second);
-        it = e.phase.erase(it);
-        continue;
-      }
-      it->second->Set(it->first == cur ? 1 : 0);
-      ++it;
-    }
+    EnvironmentLocked(r, env_name).phase =
+        env_phase.empty() ? "Pending" : SanitizeLabelValue(env_phase);
   }
 }
 
 void Metrics::ObserveEnvironmentClusters(const std::string& ns, const std::string& name,
                                          const std::map<std::string, std::string>& remote) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto found = rollouts_.find({ns, name});
-  if (found == rollouts_.end() && remote.empty()) return;  // nothing to add, nothing to remove
-  RolloutSeries& r = RolloutLocked(ns, name);
-  for (auto it = r.clusters.begin(); it != r.clusters.end();) {
-    auto want = remote.find(it->first);
-    if (want == remote.end() || want->second != it->second.first) {
-      environment_cluster_.Remove(it->second.second);
-      it = r.clusters.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  for (const auto& [environment, cluster] : remote) {
-    if (r.clusters.contains(environment)) continue;
-    prometheus::Gauge& g = environment_cluster_.Add({{"namespace", ns},
-                                                     {"rollout", name},
-                                                     {"environment", environment},
-                                                     {"cluster", SanitizeLabelValue(cluster)}});
-    g.Set(1);
-    r.clusters[environment] = {cluster, &g};
-  }
+  if (remote.empty() && !rollouts_.contains({ns, name})) return;  // nothing to add or remove
+  RolloutLocked(ns, name).clusters = remote;
 }
 
 void Metrics::RolloutDeleted(const std::string& ns, const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = rollouts_.find({ns, name});
-  if (it == rollouts_.end()) return;
-  RolloutSeries& r = it->second;
-  for (auto& [env, c] : r.clusters) environment_cluster_.Remove(c.second);
-  for (auto& [p, g] : r.phase) rollout_phase_.Remove(g);
-  rollout_info_.Remove(r.info);
-  for (auto& [env, e] : r.environments) RemoveEnvironmentLocked(e);
-  rollouts_.erase(it);
+  rollouts_.erase({ns, name});
 }
 
 void Metrics::CountFailure(const std::string& ns, const std::string& name,
@@ -382,42 +437,44 @@ void Metrics::CountFailure(const std::string& ns, const std::string& name,
   std::string v = SanitizeLabelValue(reason);
   if (v.empty()) v = "Unknown";
   std::lock_guard<std::mutex> lock(mu_);
-  EnvironmentSeries& e = EnvironmentLocked(RolloutLocked(ns, name), ns, name, environment);
-  auto it = e.failures.find(v);
-  if (it == e.failures.end()) {
-    it = e.failures
-             .emplace(v, &failures_.Add({{"namespace", ns},
-                                         {"rollout", name},
-                                         {"environment", environment},
-                                         {"reason", v}}))
-             .first;
+  EnvironmentSeries& e = EnvironmentLocked(RolloutLocked(ns, name), environment);
+  auto known = std::lower_bound(failure_reasons_.begin(), failure_reasons_.end(), v);
+  if (known != failure_reasons_.end() && *known == v) {
+    e.failures[static_cast<std::size_t>(known - failure_reasons_.begin())] += 1;
+  } else {
+    e.other_failures[v] += 1;
   }
-  it->second->Increment();
 }
 
 void Metrics::CountRollback(const std::string& ns, const std::string& name,
                             const std::string& environment) {
   std::lock_guard<std::mutex> lock(mu_);
-  EnvironmentLocked(RolloutLocked(ns, name), ns, name, environment).rollbacks->Increment();
+  EnvironmentLocked(RolloutLocked(ns, name), environment).rollbacks += 1;
 }
 
 void Metrics::ObserveEnvironmentDuration(const std::string& ns, const std::string& name,
                                          const std::string& environment, double seconds) {
   std::lock_guard<std::mutex> lock(mu_);
-  EnvironmentSeries& e = EnvironmentLocked(RolloutLocked(ns, name), ns, name, environment);
-  if (e.duration == nullptr) {
-    e.duration = &environment_duration_.Add(
-        {{"namespace", ns}, {"rollout", name}, {"environment", environment}},
-        EnvironmentDurationBuckets());
+  EnvironmentSeries& e = EnvironmentLocked(RolloutLocked(ns, name), environment);
+  const auto& bounds = EnvironmentDurationBuckets();
+  if (!e.duration) {
+    e.duration = std::make_unique<DurationHistogram>();
+    e.duration->buckets.assign(bounds.size(), 0);
   }
-  e.duration->Observe(seconds);
+  // The first bucket whose bound is at least the value (bounds are inclusive); above them all,
+  // only +Inf (the count) holds it.
+  const auto bucket = std::lower_bound(bounds.begin(), bounds.end(), seconds);
+  if (bucket != bounds.end())
+    ++e.duration->buckets[static_cast<std::size_t>(bucket - bounds.begin())];
+  ++e.duration->count;
+  e.duration->sum += seconds;
 }
 
 void Metrics::CountValidation(const std::string& ns, const std::string& name,
                               const std::string& environment, bool passed, std::uint64_t n) {
   std::lock_guard<std::mutex> lock(mu_);
-  EnvironmentSeries& e = EnvironmentLocked(RolloutLocked(ns, name), ns, name, environment);
-  (passed ? e.validations_passed : e.validations_failed)->Increment(static_cast<double>(n));
+  EnvironmentSeries& e = EnvironmentLocked(RolloutLocked(ns, name), environment);
+  (passed ? e.validations_passed : e.validations_failed) += static_cast<double>(n);
 }
 
 void Metrics::ObserveReconcile(double seconds, bool error) {

@@ -13,9 +13,11 @@
 // resolution and smoke check counters, and per rollout environment the rollback counter, the
 // validation counters (passed, failed) and the failure counter of every known reason when the
 // rollout is first observed. RolloutDeleted removes every series of a rollout. Per environment
-// that is 9 phase + one failure series per KnownFailureReasons() entry (27 with smoke checks) +
-// 3 counter series (+ 15 histogram series once an environment succeeded); per rollout 9 phase +
-// 1 info series. The controller-wide families (API requests, registries, smoke checks) carry no
+// that is 9 phase + one failure series per KnownFailureReasons() entry + 3 counter series (+ 15
+// histogram series once an environment succeeded); per rollout 9 phase + 1 info series. Those
+// per-rollout series are kept as plain values (a phase, an array of counts), not as
+// prometheus-cpp metrics, and rendered by WriteText: about 0.5 KiB per rollout instead of about
+// 60 KiB. The controller-wide families (API requests, registries, smoke checks) carry no
 // rollout label, so their series do not grow with the number of rollouts.
 //
 // Thread-safety: every method is safe to call from any thread.
@@ -75,10 +77,13 @@ class Metrics {
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
+  // The registry of the controller-wide families. The per-rollout families are not in it (see
+  // below): WriteText is the exposition of everything.
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
-  // Writes every family of this instance in the text exposition format, one family at a time: a
-  // scrape then holds one family's snapshot at a time, not the whole registry's (which was the
-  // controller's largest peak allocation, 8 MiB at 100 rollouts; README, Performance).
+  // Writes every family of this instance in the text exposition format: the per-rollout families
+  // a few rollouts at a time, then the registry's one family at a time. A scrape never holds a
+  // snapshot of everything (the whole registry's snapshot was the controller's largest peak
+  // allocation, 8 MiB at 100 rollouts; README, Performance).
   void WriteText(std::ostream& out) const;
   // WriteText as the MetricsServer's exposition; the Metrics must outlive the server.
   std::function<void(std::ostream&)> Exposition() const {
@@ -142,38 +147,45 @@ class Metrics {
   void ObserveSmokeCheck(const std::string& result, double seconds);
 
  private:
+  // The per-rollout series are plain values here, not prometheus-cpp metrics: a prometheus-cpp
+  // series costs its own label map (about 600 bytes), and a rollout of three environments has
+  // about 130 of them (one-hot phases, a zero-valued failure counter per known reason), which was
+  // half of the controller's memory per rollout (README, Performance). WriteText renders them
+  // in the same text format, a few rollouts at a time.
+  struct DurationHistogram {
+    std::vector<std::uint64_t> buckets;  // per EnvironmentDurationBuckets() bound, not cumulative
+    std::uint64_t count = 0;
+    double sum = 0;
+  };
   struct EnvironmentSeries {
-    std::map<std::string, prometheus::Gauge*> phase;       // phase -> gauge
-    std::map<std::string, prometheus::Counter*> failures;  // reason -> counter
-    prometheus::Counter* rollbacks = nullptr;
-    prometheus::Counter* validations_passed = nullptr;
-    prometheus::Counter* validations_failed = nullptr;
-    prometheus::Histogram* duration = nullptr;
+    std::string phase;                             // sanitized; "Pending" when the status has none
+    std::vector<double> failures;                  // per failure_reasons_ entry
+    std::map<std::string, double> other_failures;  // reasons outside failure_reasons_
+    double rollbacks = 0;
+    double validations_passed = 0;
+    double validations_failed = 0;
+    std::unique_ptr<DurationHistogram> duration;  // from the environment's first success
   };
   struct RolloutSeries {
-    std::map<std::string, prometheus::Gauge*> phase;
-    prometheus::Gauge* info = nullptr;
+    std::string phase;  // sanitized; "Pending" when the status has none
+    double revision = 0;
     std::map<std::string, EnvironmentSeries> environments;
-    std::map<std::string, std::pair<std::string, prometheus::Gauge*>> clusters;  // env -> cluster
+    std::map<std::string, std::string> clusters;  // environment -> cluster (Secret name)
   };
+  using RolloutKey = std::pair<std::string, std::string>;  // namespace, name
+  // One per-rollout family: its name, help, type, and how one rollout's series are rendered.
+  struct RolloutFamily;
 
   RolloutSeries& RolloutLocked(const std::string& ns, const std::string& name);
-  EnvironmentSeries& EnvironmentLocked(RolloutSeries& r, const std::string& ns,
-                                       const std::string& name, const std::string& environment);
-  void RemoveEnvironmentLocked(EnvironmentSeries& e);
+  EnvironmentSeries& EnvironmentLocked(RolloutSeries& r, const std::string& environment);
+  void WriteRolloutFamily(std::ostream& out, const RolloutFamily& family) const;
 
   std::shared_ptr<prometheus::Registry> registry_;
   MetricsOptions opts_;
-  std::vector<const prometheus::Collectable*> families_;  // every family below, for WriteText
+  std::vector<std::string>
+      failure_reasons_;  // opts_.init_failure_reasons sanitized, sorted, unique
+  std::vector<const prometheus::Collectable*> families_;  // the registry's families, for WriteText
 
-  prometheus::Family<prometheus::Gauge>& rollout_phase_;
-  prometheus::Family<prometheus::Gauge>& rollout_info_;
-  prometheus::Family<prometheus::Gauge>& environment_phase_;
-  prometheus::Family<prometheus::Gauge>& environment_cluster_;
-  prometheus::Family<prometheus::Counter>& failures_;
-  prometheus::Family<prometheus::Counter>& rollbacks_;
-  prometheus::Family<prometheus::Histogram>& environment_duration_;
-  prometheus::Family<prometheus::Counter>& validations_;
   prometheus::Family<prometheus::Histogram>& reconcile_duration_;
   prometheus::Family<prometheus::Counter>& reconcile_errors_;
   prometheus::Family<prometheus::Gauge>& queue_depth_;
@@ -196,10 +208,9 @@ class Metrics {
   prometheus::Histogram& smoke_check_duration_all_;
   prometheus::Gauge& leader_all_;
 
-  // Guards rollouts_ and every series pointer in it: a series is only touched under mu_, so
-  // RolloutDeleted can never free a metric another thread is using.
+  // Guards rollouts_.
   mutable std::mutex mu_;
-  std::map<std::pair<std::string, std::string>, RolloutSeries> rollouts_;
+  std::map<RolloutKey, RolloutSeries> rollouts_;
 };
 
 // Histogram buckets, exposed for tests and dashboards.

@@ -1,5 +1,6 @@
-// Test helper: scrapes a prometheus::Registry through the text exposition format (the bytes
-// Prometheus would read) and indexes the samples by series, e.g.
+// Test helper: scrapes a Metrics (what /metrics serves, Metrics::WriteText) or a
+// prometheus::Registry through the text exposition format (the bytes Prometheus would read) and
+// indexes the samples by series, e.g.
 // `rollgate_rollout_phase{namespace="app",phase="Failed",rollout="r"}` -> 0.
 // Thread-safety: plain functions.
 #pragma once
@@ -12,10 +13,18 @@
 #include <string>
 #include <vector>
 
+#include "controller/metrics/metrics.h"
+
 namespace rollgate::metrics::testing {
 
 inline std::string ScrapeText(prometheus::Registry& registry) {
   return prometheus::TextSerializer().Serialize(registry.Collect());
+}
+
+inline std::string ScrapeText(const Metrics& metrics) {
+  std::ostringstream out;
+  metrics.WriteText(out);
+  return out.str();
 }
 
 // Series (name plus labels, exactly as exposed) -> value; comment lines are skipped.
@@ -33,6 +42,10 @@ inline std::map<std::string, double> ParseSamples(const std::string& text) {
 
 inline std::map<std::string, double> Scrape(prometheus::Registry& registry) {
   return ParseSamples(ScrapeText(registry));
+}
+
+inline std::map<std::string, double> Scrape(const Metrics& metrics) {
+  return ParseSamples(ScrapeText(metrics));
 }
 
 // The samples whose series text contains every one of `parts`.

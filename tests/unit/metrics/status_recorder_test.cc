@@ -262,7 +262,7 @@ TEST(MetricsStatusDeltaTest, RecordStatusReportsSmokeChecksOnce) {
       Check("ping", "r-dev-ping-1", SmokeCheckPhase::kFailed, 42);
   RecordStatus(m, "app", "r", &running, done);
   RecordStatus(m, "app", "r", &done, done);  // a later reconcile with nothing new
-  auto s = testing::Scrape(*m.registry());
+  auto s = testing::Scrape(m);
   EXPECT_EQ(s.at("rollgate_smoke_checks_total{result=\"failed\"}"), 1);
   EXPECT_EQ(s.at("rollgate_smoke_checks_total{result=\"passed\"}"), 0);
   EXPECT_EQ(s.at("rollgate_smoke_checks_total{result=\"timed_out\"}"), 0);
@@ -281,7 +281,7 @@ TEST(MetricsStatusDeltaTest, RecordStatusSetsGaugesAndCounts) {
   failed.environments[0].validation = ValidationStatus{1, 0, 1, "no CUDA device"};
   RecordStatus(m, "app", "r", &first, failed);
   RecordStatus(m, "app", "r", &failed, failed);  // a later reconcile with nothing new
-  auto s = testing::Scrape(*m.registry());
+  auto s = testing::Scrape(m);
   const std::string base = R"(environment="dev",namespace="app")";
   EXPECT_EQ(s.at("rollgate_rollout_failures_total{" + base +
                  ",reason=\"WorkerValidationFailed\",rollout=\"r\"}"),
