@@ -1,6 +1,7 @@
 #include "controller/kube/informer.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "controller/common/log.h"
@@ -30,6 +31,14 @@ void Informer::AddHandlers(InformerHandlers h) { handlers_.push_back(std::move(h
 ObjectPtr Informer::Make(Json&& obj) const {
   if (opts_.transform) return std::make_shared<const Json>(opts_.transform(std::move(obj)));
   return std::make_shared<const Json>(std::move(obj));
+}
+
+Informer::Stored Informer::Store(const Json& obj) {
+  return Stored{ResourceVersionOf(obj), obj.serialize()};
+}
+
+ObjectPtr Informer::Load(const Stored& stored) {
+  return std::make_shared<const Json>(Json::parse(stored.text));
 }
 
 std::chrono::seconds Informer::NextWatchTimeout() {
@@ -69,33 +78,38 @@ Status Informer::ListAndReplace() {
     if (key.empty() || !Keeps(item)) continue;
     ordered.emplace_back(std::move(key), Make(std::move(item)));
   }
-  std::unordered_map<std::string, ObjectPtr> fresh(ordered.begin(), ordered.end());
-  std::vector<std::pair<ObjectPtr, ObjectPtr>> updates;  // (old, new); old null: added
-  std::vector<ObjectPtr> deletes;
+  std::unordered_map<std::string, Stored> fresh;
+  fresh.reserve(ordered.size());
+  for (const auto& [key, obj] : ordered) fresh.emplace(key, Store(*obj));
+  // (old, new); old empty: added. The old objects are parsed after the lock is released.
+  std::vector<std::pair<std::optional<Stored>, ObjectPtr>> updates;
+  std::vector<Stored> deletes;
   {
     std::unique_lock lock(store_mu_);
     for (const auto& [key, obj] : ordered) {
       auto it = store_.find(key);
       if (it == store_.end()) {
-        updates.emplace_back(nullptr, obj);
-      } else if (ResourceVersionOf(*it->second) != ResourceVersionOf(*obj)) {
+        updates.emplace_back(std::nullopt, obj);
+      } else if (it->second.resource_version != fresh.at(key).resource_version) {
         updates.emplace_back(it->second, obj);
       }
     }
-    for (const auto& [key, obj] : store_) {
-      if (!fresh.contains(key)) deletes.push_back(obj);
+    for (auto& [key, stored] : store_) {
+      if (!fresh.contains(key)) deletes.push_back(std::move(stored));
     }
     store_ = std::move(fresh);
     resource_version_ = list->resource_version;
     unseen_deletes_ = ++changes_;  // an Offer read before this list may predate a deletion
   }
-  for (const auto& [old_obj, new_obj] : updates) {
+  for (const auto& [old_stored, new_obj] : updates) {
+    const ObjectPtr old_obj = old_stored ? Load(*old_stored) : nullptr;
     for (const auto& h : handlers_) {
       if (!old_obj && h.on_add) h.on_add(new_obj);
       if (old_obj && h.on_update) h.on_update(old_obj, new_obj);
     }
   }
-  for (const auto& obj : deletes) {
+  for (const Stored& stored : deletes) {
+    const ObjectPtr obj = Load(stored);
     for (const auto& h : handlers_) {
       if (h.on_delete) h.on_delete(obj);
     }
@@ -124,20 +138,24 @@ void Informer::Apply(WatchEvent&& ev) {
     return;
   }
   ObjectPtr obj = Make(std::move(ev.object));
-  ObjectPtr old_obj;
+  std::optional<Stored> old_stored;
+  std::optional<Stored> stored;
+  if (!deleted) stored = Store(*obj);
   {
     std::unique_lock lock(store_mu_);
     ++changes_;
     auto it = store_.find(key);
-    if (it != store_.end()) old_obj = it->second;
-    if (deleted) {
-      store_.erase(key);
-      if (!old_obj) unseen_deletes_ = changes_;
+    if (it != store_.end()) {
+      old_stored = deleted ? std::move(it->second) : std::exchange(it->second, std::move(*stored));
+      if (deleted) store_.erase(it);
+    } else if (deleted) {
+      unseen_deletes_ = changes_;
     } else {
-      store_[key] = obj;
+      store_.emplace(key, std::move(*stored));
     }
     if (!rv.empty()) resource_version_ = rv;
   }
+  const ObjectPtr old_obj = old_stored ? Load(*old_stored) : nullptr;
   for (const auto& h : handlers_) {
     if (ev.type == WatchEvent::Type::kDeleted) {
       if (h.on_delete) h.on_delete(old_obj ? old_obj : obj);
@@ -250,26 +268,41 @@ bool Informer::WaitForSync(const CancelToken& cancel, std::chrono::milliseconds 
 }
 
 ObjectPtr Informer::Get(const std::string& key) const {
-  std::shared_lock lock(store_mu_);
-  auto it = store_.find(key);
-  return it == store_.end() ? nullptr : it->second;
+  std::optional<Stored> stored;
+  {
+    std::shared_lock lock(store_mu_);
+    auto it = store_.find(key);
+    if (it == store_.end()) return nullptr;
+    stored = it->second;
+  }
+  return Load(*stored);
 }
 
 std::vector<ObjectPtr> Informer::List() const {
-  std::shared_lock lock(store_mu_);
-  std::vector<ObjectPtr> out;
-  out.reserve(store_.size());
-  for (const auto& [k, v] : store_) out.push_back(v);
+  std::vector<Stored> stored;
+  {
+    std::shared_lock lock(store_mu_);
+    stored.reserve(store_.size());
+    for (const auto& [k, v] : store_) stored.push_back(v);
+  }
+  std::vector<ObjectPtr> out;  // parsed outside the lock
+  out.reserve(stored.size());
+  for (const Stored& v : stored) out.push_back(Load(v));
   return out;
 }
 
 std::vector<ObjectPtr> Informer::ListNamespace(const std::string& ns) const {
-  std::shared_lock lock(store_mu_);
-  std::vector<ObjectPtr> out;
-  const std::string prefix = ns + "/";
-  for (const auto& [k, v] : store_) {
-    if (k.rfind(prefix, 0) == 0) out.push_back(v);
+  std::vector<Stored> stored;
+  {
+    std::shared_lock lock(store_mu_);
+    const std::string prefix = ns + "/";
+    for (const auto& [k, v] : store_) {
+      if (k.rfind(prefix, 0) == 0) stored.push_back(v);
+    }
   }
+  std::vector<ObjectPtr> out;  // parsed outside the lock
+  out.reserve(stored.size());
+  for (const Stored& v : stored) out.push_back(Load(v));
   return out;
 }
 
@@ -285,7 +318,8 @@ void Informer::Offer(const Json& obj, std::uint64_t mark) {
     std::shared_lock lock(store_mu_);
     if (store_.contains(key) || unseen_deletes_ > mark) return;
   }
-  ObjectPtr made = Make(Json(obj));  // outside the lock: a transform may take a while
+  // Outside the lock: a transform may take a while.
+  Stored made = Store(*Make(Json(obj)));
   std::unique_lock lock(store_mu_);
   if (unseen_deletes_ > mark) return;
   store_.try_emplace(std::move(key), std::move(made));  // a watched object, if any, is newer
@@ -293,7 +327,7 @@ void Informer::Offer(const Json& obj, std::uint64_t mark) {
 
 std::size_t Informer::Prune() {
   std::unique_lock lock(store_mu_);
-  return std::erase_if(store_, [this](const auto& kv) { return !Keeps(*kv.second); });
+  return std::erase_if(store_, [this](const auto& kv) { return !Keeps(*Load(kv.second)); });
 }
 
 std::size_t Informer::Size() const {

@@ -124,6 +124,16 @@ class Informer final : public ObjectLister {
   Status WatchOnce(const CancelToken& cancel);
   void Apply(WatchEvent&& ev);
   ObjectPtr Make(Json&& obj) const;
+  // An object as the store keeps it: its text, not a parsed tree. A cpprest JSON tree costs
+  // several times its text (a heap node per value), and the caches were most of the
+  // controller's memory per object (README, Performance); reads parse it again (tens of
+  // microseconds for a trimmed object), so every ObjectPtr handed out is the caller's own copy.
+  struct Stored {
+    std::string resource_version;
+    std::string text;
+  };
+  static Stored Store(const Json& obj);
+  static ObjectPtr Load(const Stored& stored);
   bool Keeps(const Json& obj) const { return !opts_.keep || opts_.keep(obj); }
   void SetResourceVersion(const std::string& rv);
   Duration RetryDelay(const Status& st);
@@ -135,7 +145,7 @@ class Informer final : public ObjectLister {
   Backoff backoff_;
 
   mutable std::shared_mutex store_mu_;
-  std::unordered_map<std::string, ObjectPtr> store_;
+  std::unordered_map<std::string, Stored> store_;
   std::string resource_version_;
   std::uint64_t changes_ = 0;         // lists and events applied, under store_mu_
   std::uint64_t unseen_deletes_ = 0;  // changes_ at the last re-list or delete of an unheld key

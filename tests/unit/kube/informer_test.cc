@@ -244,6 +244,34 @@ TEST(InformerTest, TransformIsAppliedBeforeStoring) {
   EXPECT_FALSE(x->at("metadata").has_field("managedFields"));
 }
 
+// The store keeps each object's text, not its parsed tree: every read parses it again, so what a
+// caller gets equals what was stored (strings with escapes and non-ASCII, numbers, nesting) and
+// is its own copy, from Get, List and ListNamespace alike.
+TEST(InformerTest, ReadsReturnEqualObjectsEachTheCallersOwnCopy) {
+  Json stored = Obj("a", "x", "1");
+  stored["metadata"]["annotations"]["note"] = Json::string("quote \" slash \\ newline \n é ✔");
+  stored["spec"]["replicas"] = Json::number(3);
+  stored["spec"]["ratio"] = Json::number(0.1);
+  stored["spec"]["big"] = Json::number(static_cast<std::int64_t>(9007199254740993LL));
+  stored["spec"]["template"]["spec"]["containers"][0]["image"] = Json::string("r/app:2.0");
+  ScriptedClient c;
+  c.lists.emplace_back(ListOf({stored, Obj("b", "y", "2")}, "5"));
+  Informer inf(c, FastOptions());
+  ASSERT_TRUE(RunUntil(inf, [&] { return inf.HasSynced(); }));
+  auto first = inf.Get("a/x");
+  auto second = inf.Get("a/x");
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(*first, stored);
+  EXPECT_EQ(*second, stored);
+  EXPECT_NE(first.get(), second.get());
+  auto in_a = inf.ListNamespace("a");
+  ASSERT_EQ(in_a.size(), 1U);
+  EXPECT_EQ(*in_a[0], stored);
+  EXPECT_EQ(inf.List().size(), 2U);
+  EXPECT_EQ(inf.Get("a/missing"), nullptr);
+}
+
 // `keep` decides what is stored, from the list and from the watch; an object it stops keeping
 // leaves the cache without a delete event (it left the cache's interest, not the cluster).
 TEST(InformerTest, KeepStoresOnlyWhatItAccepts) {
