@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <future>
+#include <optional>
 #include <set>
+#include <system_error>
 #include <vector>
 
 #include "controller/api/codec.h"
@@ -487,6 +490,39 @@ Status Reconciler::ObserveLive(const api::EnvironmentSpec& env, Observation& o) 
 
 // ---- Plan ----
 
+// One GET of the write guard: where it goes (ScopeOf, taken on the reconciling thread: it may
+// read a kubeconfig Secret) and, when that is usable, its answer to come.
+struct Reconciler::FreshGet {
+  Result<Scope> scope = Status(StatusCode::kUnknown, "not issued");
+  std::future<Result<kube::Json>> result;  // valid() when scope is ok
+
+  bool Issuable() const { return scope.ok(); }
+  // Sends the GET through the scope's client: on a thread of its own (std::launch::async), or
+  // (std::launch::deferred) on the thread that takes the result, when it is the round's only one
+  // or no thread can be started. The copy of the scope holds a remote cluster's client for the
+  // call.
+  void Issue(std::launch how, kube::ResourceType rt, std::string ns, std::string name) {
+    auto get = [s = *scope, rt = std::move(rt), ns = std::move(ns), name = std::move(name)] {
+      return s.client->Get(rt, ns, name);
+    };
+    try {
+      result = std::async(how, get);
+    } catch (const std::system_error&) {  // out of threads: read it when its result is taken
+      result = std::async(std::launch::deferred, std::move(get));
+    }
+  }
+};
+
+// One write target's reads in a round: its namespace (when it is the first target of a namespace
+// other than the rollout's own not read yet for this plan), then its Deployment.
+struct Reconciler::TargetRead {
+  std::string ns;
+  std::string name;
+  std::optional<FreshGet> namespace_get;
+  FreshGet deployment_get;
+  std::uint64_t mark = 0;  // deployments_.Mark() before the Deployment's GET (local ones)
+};
+
 // The write guard. A plan made from the caches may patch only what was read fresh: before any
 // patch, the namespace, the Deployment and the rollout claiming it (if another) of every patch
 // are read from the API server, and the plan is made again on those reads. The planner's guards
@@ -494,6 +530,13 @@ Status Reconciler::ObserveLive(const api::EnvironmentSpec& env, Observation& o) 
 // then decide on the state at this moment, never on an earlier reconcile's, and each patch
 // carries the resourceVersion it was planned on, so a change in between fails it with Conflict
 // (retried with backoff, from a fresh read) instead of patching a Deployment nobody checked.
+// The reads of a round do not depend on one another, so they are issued together, each GET on a
+// thread of its own (a GET costs tens of milliseconds on a loaded API server, and entering an
+// environment reads its targets twice: before the status write and before the patch; reading
+// them one after another would delay its first patch by the sum, issue 14). Only the claiming
+// rollout, known from its Deployment's read, is read after it. The results are applied on this
+// thread, in the order and with the outcome of reading them one at a time: namespace before
+// Deployment, targets in order, the first error (in that order) returned and nothing after it.
 Result<Plan> Reconciler::PlanOnFreshTargets(Observation& o) {
   std::set<std::pair<std::string, std::string>> fresh;
   std::set<std::string> fresh_namespaces;  // read once per plan, however many targets share one
@@ -507,65 +550,109 @@ Result<Plan> Reconciler::PlanOnFreshTargets(Observation& o) {
     if (round == 3) {  // each round reads more targets; the spec names finitely many
       return Status(StatusCode::kUnavailable, "the plan kept changing under fresh reads");
     }
-    for (const auto& [ns, name] : stale) {
-      if (Status st = ReadTargetFresh(ns, name, o, fresh_namespaces); !st.ok()) {
-        return st;
-      }
-      fresh.insert({ns, name});
+    // An early return waits for the GETs still in flight (their futures' destructors).
+    std::vector<TargetRead> reads = IssueTargetReads(stale, o.observed, fresh_namespaces);
+    for (TargetRead& read : reads) {
+      if (Status st = ApplyTargetRead(read, o, fresh_namespaces); !st.ok()) return st;
+      fresh.insert({read.ns, read.name});
     }
     plan = MakePlan(o);
   }
+}
+
+Status Reconciler::ScopeUnusable(const std::string& scoped_ns, const Status& st, Observed& obs) {
+  return Unusable(Scope{nullptr, nullptr, api::SplitScopedNamespace(scoped_ns).cluster, ""}, st,
+                  obs);
 }
 
 // Namespace `ns` from the API server into obs.namespaces; NotFound is an answer (absent), any
 // other error is returned, never taken for absence.
 Status Reconciler::ReadNamespace(const std::string& ns, Observed& obs) {
   auto scope = ScopeOf(obs.rollout.namespace_, ns);
-  if (!scope.ok()) {
-    return Unusable(Scope{nullptr, nullptr, api::SplitScopedNamespace(ns).cluster, ""},
-                    scope.status(), obs);
-  }
-  auto n = scope->client->Get(kube::resources::Namespaces(), "", scope->ns);
+  if (!scope.ok()) return ScopeUnusable(ns, scope.status(), obs);
+  return ApplyNamespaceRead(ns, *scope,
+                            scope->client->Get(kube::resources::Namespaces(), "", scope->ns), obs);
+}
+
+// `n`: namespace `ns` as read through `scope`.
+Status Reconciler::ApplyNamespaceRead(const std::string& ns, const Scope& scope,
+                                      const Result<kube::Json>& n, Observed& obs) {
   if (n.ok()) {
     obs.namespaces[ns] = api::DecodeNamespace(*n);
   } else if (n.status().code() == StatusCode::kNotFound) {
     obs.namespaces.erase(ns);
   } else {
     obs.namespaces.erase(ns);  // never judged on an earlier read
-    return Unusable(*scope, n.status(), obs);
+    return Unusable(scope, n.status(), obs);
   }
   return Status::Ok();
 }
 
-// One write target from the API server: its namespace (unless the rollout's own, or already read
-// for this plan), the Deployment, and the rollout that claims it when that is another one.
-// NotFound is an answer; any other error is retried.
-Status Reconciler::ReadTargetFresh(const std::string& ns, const std::string& name, Observation& o,
+std::vector<Reconciler::TargetRead> Reconciler::IssueTargetReads(
+    const std::set<std::pair<std::string, std::string>>& stale, const Observed& obs,
+    const std::set<std::string>& namespaces_read) {
+  std::vector<TargetRead> reads;
+  reads.reserve(stale.size());
+  std::set<std::string> namespaces = namespaces_read;
+  int gets = 0;
+  for (const auto& [ns, name] : stale) {
+    TargetRead& read = reads.emplace_back();
+    read.ns = ns;
+    read.name = name;
+    if (ns != obs.rollout.namespace_ && namespaces.insert(ns).second) {
+      read.namespace_get.emplace();
+      read.namespace_get->scope = ScopeOf(obs.rollout.namespace_, ns);
+      gets += read.namespace_get->Issuable() ? 1 : 0;
+    }
+    read.deployment_get.scope = ScopeOf(obs.rollout.namespace_, ns);
+    gets += read.deployment_get.Issuable() ? 1 : 0;
+  }
+  const std::launch how = gets > 1 ? std::launch::async : std::launch::deferred;
+  for (TargetRead& read : reads) {
+    if (read.namespace_get && read.namespace_get->Issuable()) {
+      FreshGet& get = *read.namespace_get;
+      get.Issue(how, kube::resources::Namespaces(), "", get.scope->ns);
+    }
+    FreshGet& get = read.deployment_get;
+    if (!get.Issuable()) continue;
+    // Taken before the GET is sent, so that the answer may be offered to the cache (a remote
+    // Deployment has none).
+    if (get.scope->cluster.empty()) read.mark = deployments_.Mark();
+    get.Issue(how, kube::resources::Deployments(), get.scope->ns, read.name);
+  }
+  return reads;
+}
+
+// One write target read from the API server (IssueTargetReads): its namespace, the Deployment, and
+// the rollout that claims it when that is another one. NotFound is an answer; any other error is
+// retried.
+Status Reconciler::ApplyTargetRead(TargetRead& read, Observation& o,
                                    std::set<std::string>& namespaces_read) {
   Observed& obs = o.observed;
-  if (ns != obs.rollout.namespace_ && !namespaces_read.contains(ns)) {
-    if (Status st = ReadNamespace(ns, obs); !st.ok()) return st;
-    namespaces_read.insert(ns);
+  if (read.namespace_get) {
+    FreshGet& get = *read.namespace_get;
+    Status st = get.Issuable() ? ApplyNamespaceRead(read.ns, *get.scope, get.result.get(), obs)
+                               : ScopeUnusable(read.ns, get.scope.status(), obs);
+    if (!st.ok()) return st;
+    namespaces_read.insert(read.ns);
   }
-  const std::string dkey = ns + "/" + name;
-  auto scope = ScopeOf(obs.rollout.namespace_, ns);
-  if (!scope.ok()) {
+  const std::string dkey = read.ns + "/" + read.name;
+  FreshGet& get = read.deployment_get;
+  if (!get.Issuable()) {
     obs.deployments.erase(dkey);  // not read fresh: the planner holds its environment
-    return Unusable(Scope{nullptr, nullptr, api::SplitScopedNamespace(ns).cluster, ""},
-                    scope.status(), obs);
+    return ScopeUnusable(read.ns, get.scope.status(), obs);
   }
-  const bool remote = !scope->cluster.empty();
-  const std::uint64_t mark = remote ? 0 : deployments_.Mark();
-  auto d = scope->client->Get(kube::resources::Deployments(), scope->ns, name);
+  const Scope& scope = *get.scope;
+  Result<kube::Json> d = get.result.get();
   if (!d.ok()) {
     obs.deployments.erase(dkey);
-    if (d.status().code() != StatusCode::kNotFound) return Unusable(*scope, d.status(), obs);
+    if (d.status().code() != StatusCode::kNotFound) return Unusable(scope, d.status(), obs);
     return Status::Ok();
   }
-  if (remote) {
+  if (!scope.cluster.empty()) {
     o.remote_deployments[dkey] = *d;
   } else {
-    deployments_.Offer(*d, mark);
+    deployments_.Offer(*d, read.mark);
   }
   auto dv = api::DecodeDeployment(*d, opts_.planner.gpu_resource);
   if (!dv.ok()) return Status(StatusCode::kInvalidArgument, dv.status().message());
@@ -573,6 +660,11 @@ Status Reconciler::ReadTargetFresh(const std::string& ns, const std::string& nam
   const std::string owner = OtherClaim(*dv, obs.rollout.Key());
   obs.deployments[dkey] = std::move(dv).value();
   if (owner.empty()) return Status::Ok();
+  return ReadClaimOwner(owner, obs);
+}
+
+// The rollout `owner` ("ns/name") that claims a target, into obs.claim_owners.
+Status Reconciler::ReadClaimOwner(const std::string& owner, Observed& obs) {
   const auto slash = owner.find('/');
   if (slash == std::string::npos) {  // not a claim Rollgate wrote: it holds nothing
     obs.claim_owners.erase(owner);

@@ -21,6 +21,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "controller/common/clock.h"
 #include "controller/common/status.h"
@@ -132,10 +134,21 @@ class Reconciler {
   void ObservePods(Observation& o);
   // Asks the resolver for the lookups the plan wants; false while they are not in yet.
   bool ObserveImages(Observation& o, const Plan& plan);
+  // An unusable scope (ScopeOf failed) of namespace `scoped_ns`, as Unusable judges it.
+  static Status ScopeUnusable(const std::string& scoped_ns, const Status& st, Observed& obs);
   Result<Plan> PlanOnFreshTargets(Observation& o);
   Status ReadNamespace(const std::string& ns, Observed& obs);
-  Status ReadTargetFresh(const std::string& ns, const std::string& name, Observation& o,
-                         std::set<std::string>& namespaces_read);
+  static Status ApplyNamespaceRead(const std::string& ns, const Scope& scope,
+                                   const Result<kube::Json>& n, Observed& obs);
+  // The GETs of one round of the write guard (defined in reconciler.cc): issued together, on the
+  // calling thread's ScopeOf and Mark, then applied one target at a time, in order.
+  struct FreshGet;
+  struct TargetRead;
+  std::vector<TargetRead> IssueTargetReads(
+      const std::set<std::pair<std::string, std::string>>& stale, const Observed& obs,
+      const std::set<std::string>& namespaces_read);
+  Status ApplyTargetRead(TargetRead& read, Observation& o, std::set<std::string>& namespaces_read);
+  Status ReadClaimOwner(const std::string& owner, Observed& obs);
   // Reads the Jobs of the smoke checks the plan asked for into Observed::smoke_jobs.
   void ObserveSmokeJobs(Observation& o, const Plan& plan);
   Status CreateSmokeJobs(const Observation& o, const Plan& plan);

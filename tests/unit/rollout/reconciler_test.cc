@@ -32,11 +32,19 @@ using kube::Json;
 using rollgate::testing::MapLister;
 
 // Holds Deployments and rollouts by key; records every write; errors can be injected.
+// Thread-safety: Get may be called concurrently (the write guard's reads of a round are); the
+// other calls, and the test's reads of the fields, come from one thread while no Get runs.
 class RecordingClient : public testing::UnimplementedClient {
  public:
-  std::map<std::string, Json> objects;  // "ns/name" (deployments and rollouts share the space)
-  std::vector<std::string> actions;     // "patch ns/name", "status ns/name", "get ns/name"
-  std::string last_patch;               // the body of the last patch
+  std::map<std::string, Json> objects;       // "ns/name" (deployments and rollouts share the space)
+  std::vector<std::string> actions;          // "patch ns/name", "status ns/name", "get ns/name"
+  std::map<std::string, Status> get_errors;  // by "ns/name": what a Get of it answers instead
+  // Groups of Gets that must be in flight at the same time: each Get of the next group (its size
+  // the front entry) waits until the whole group has arrived, for at most 5 s; a group that does
+  // not come together in that time (the reads are sequential) is counted in `apart` and let go.
+  std::vector<int> together;
+  int apart = 0;
+  std::string last_patch;  // the body of the last patch
   std::optional<Status> patch_error;
   std::optional<Status> status_error;
   std::vector<Status> status_errors;  // consumed one per status write (Ok: accepted)
@@ -45,7 +53,12 @@ class RecordingClient : public testing::UnimplementedClient {
 
   Result<Json> Get(const kube::ResourceType& rt, const std::string& ns,
                    const std::string& name) override {
-    actions.push_back("get " + rt.resource + " " + ns + "/" + name);
+    {
+      std::unique_lock<std::mutex> lock(get_mu_);
+      actions.push_back("get " + rt.resource + " " + ns + "/" + name);
+      Gather(lock);
+    }
+    if (auto err = get_errors.find(ns + "/" + name); err != get_errors.end()) return err->second;
     auto it = objects.find(ns + "/" + name);
     if (it == objects.end()) return Status(StatusCode::kNotFound, name + " not found");
     return it->second;
@@ -122,6 +135,27 @@ class RecordingClient : public testing::UnimplementedClient {
     for (const auto& a : actions) n += a.rfind(prefix, 0) == 0 ? 1 : 0;
     return n;
   }
+
+ private:
+  void Gather(std::unique_lock<std::mutex>& lock) {
+    if (together.empty()) return;
+    const std::uint64_t group = group_;
+    if (++arrived_ < together.front()) {
+      if (gathered_.wait_for(lock, std::chrono::seconds(5), [&] { return group_ != group; })) {
+        return;
+      }
+      ++apart;  // timed out: the rest of the group is not coming while this Get waits
+    }
+    together.erase(together.begin());
+    arrived_ = 0;
+    ++group_;
+    gathered_.notify_all();
+  }
+
+  std::mutex get_mu_;
+  std::condition_variable gathered_;
+  std::uint64_t group_ = 0;  // the groups done so far
+  int arrived_ = 0;          // the Gets of the current group so far
 };
 
 class RecordingEvents : public kube::EventRecorder {
@@ -246,32 +280,91 @@ TEST(ReconcilerTest, TheNextEnvironmentStartsInTheReconcileThatSawTheLastOneSucc
             "registry.example.com/api:1");
 }
 
+// A rollout whose only environment "prod" is in namespace prod (opted in), with targets a and b.
+struct TwoTargetsHarness : Harness {
+  TwoTargetsHarness() {
+    Json rollout = RolloutJson();
+    rollout["spec"]["environments"][0] =
+        Json::parse(R"({"name":"prod","namespace":"prod","targets":[)"
+                    R"({"deployment":"a","containers":{"api":"backend"}},)"
+                    R"({"deployment":"b","containers":{"api":"backend"}}]})");
+    client.objects["app/r"] = rollout;
+    rollouts.Put(rollout);
+    const Json ns = Json::parse(
+        R"({"metadata":{"name":"prod","labels":{"rollgate.io/allow-rollouts-from":"app"}}})");
+    client.objects["/prod"] = ns;
+    namespaces.Put(ns);
+    for (const char* name : {"a", "b"}) {
+      Json d = DeploymentJson("registry.example.com/api:1", 7);
+      d["metadata"]["namespace"] = Json::string("prod");
+      d["metadata"]["name"] = Json::string(name);
+      client.objects[std::string("prod/") + name] = d;
+      deployments.Put(d);
+    }
+  }
+};
+
 // The write guard reads a target namespace fresh once per plan, not once per Deployment in it.
 TEST(ReconcilerTest, ANamespaceSharedByTargetsIsReadOncePerPlan) {
-  Harness h;
-  Json rollout = RolloutJson();
-  rollout["spec"]["environments"][0] =
-      Json::parse(R"({"name":"prod","namespace":"prod","targets":[)"
-                  R"({"deployment":"a","containers":{"api":"backend"}},)"
-                  R"({"deployment":"b","containers":{"api":"backend"}}]})");
-  h.client.objects["app/r"] = rollout;
-  h.rollouts.Put(rollout);
-  const Json ns = Json::parse(
-      R"({"metadata":{"name":"prod","labels":{"rollgate.io/allow-rollouts-from":"app"}}})");
-  h.client.objects["/prod"] = ns;
-  h.namespaces.Put(ns);
-  for (const char* name : {"a", "b"}) {
-    Json d = DeploymentJson("registry.example.com/api:1", 7);
-    d["metadata"]["namespace"] = Json::string("prod");
-    d["metadata"]["name"] = Json::string(name);
-    h.client.objects[std::string("prod/") + name] = d;
-    h.deployments.Put(d);
-  }
+  TwoTargetsHarness h;
   ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
   EXPECT_EQ(h.client.Count("patch"), 2);
   EXPECT_EQ(h.client.Count("get namespaces /prod"), 2)
       << "one fresh read for the plan that records the previous images, one for the patches";
   EXPECT_EQ(h.client.Count("get deployments prod/"), 4);
+}
+
+// The GETs of a round of the write guard are in flight together (issue 14): entering the
+// environment reads its namespace and both Deployments before the status write, and again before
+// the patches, each time as one group; the outcome is that of reading them one at a time.
+TEST(ReconcilerTest, TheWriteGuardsReadsOfARoundAreInFlightTogether) {
+  TwoTargetsHarness h;
+  h.client.together = {3, 3};
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.apart, 0) << "a read of the round waited 5 s for the others: sequential? "
+                               << ::testing::PrintToString(h.client.actions);
+  EXPECT_TRUE(h.client.together.empty()) << ::testing::PrintToString(h.client.actions);
+  ASSERT_GE(h.client.actions.size(), 4U);
+  std::vector<std::string> first(h.client.actions.begin(), h.client.actions.begin() + 3);
+  std::sort(first.begin(), first.end());
+  EXPECT_EQ(first, (std::vector<std::string>{"get deployments prod/a", "get deployments prod/b",
+                                             "get namespaces /prod"}));
+  EXPECT_EQ(h.client.actions[3], "status app/r") << "the reads come before the status write";
+  EXPECT_EQ(h.client.Count("patch"), 2);
+  EXPECT_EQ(h.Phase(), "Verifying");
+  EXPECT_EQ(h.deployments.offered,
+            (std::vector<std::string>{"prod/a", "prod/b", "prod/a", "prod/b"}))
+      << "the reads are applied in target order";
+}
+
+// A namespace read that fails (other than NotFound) fails the reconcile as before, with nothing
+// applied after it, although the Deployment reads of its round were sent at the same time; an
+// error of a Deployment read later in that order is not the one reported.
+TEST(ReconcilerTest, AFailedNamespaceReadOfARoundIsReportedAsWhenReadAlone) {
+  TwoTargetsHarness h;
+  h.client.together = {3};
+  h.client.get_errors["/prod"] = Status(StatusCode::kUnavailable, "etcdserver: leader changed");
+  h.client.get_errors["prod/b"] = Status(StatusCode::kForbidden, "deployments is forbidden");
+  auto res = h.reconciler->Reconcile("app/r");
+  EXPECT_EQ(res.status.code(), StatusCode::kUnavailable) << res.status.ToString();
+  EXPECT_NE(res.status.message().find("leader changed"), std::string::npos) << res.status.message();
+  EXPECT_TRUE(res.status.IsRetryable());
+  EXPECT_EQ(h.client.apart, 0) << "the Deployment reads are sent with the namespace read";
+  EXPECT_EQ(h.client.Count("get deployments prod/"), 2);
+  EXPECT_TRUE(h.deployments.offered.empty()) << "nothing after the failed read is applied";
+  EXPECT_EQ(h.client.Count("status"), 0);
+  EXPECT_EQ(h.client.Count("patch"), 0);
+
+  // The namespace answers again: the Deployment's error is the one reported now.
+  h.client.get_errors.erase("/prod");
+  res = h.reconciler->Reconcile("app/r");
+  EXPECT_EQ(res.status.code(), StatusCode::kForbidden) << res.status.ToString();
+  EXPECT_EQ(h.deployments.offered, (std::vector<std::string>{"prod/a"}));
+  EXPECT_EQ(h.client.Count("patch"), 0);
+
+  h.client.get_errors.clear();
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count("patch"), 2);
 }
 
 TEST(ReconcilerTest, OwnWritesOverlayLaggingCachesSoNothingIsPatchedTwice) {
