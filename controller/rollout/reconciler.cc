@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <functional>
 #include <future>
 #include <optional>
 #include <set>
@@ -17,6 +18,28 @@
 
 namespace rollgate::rollout {
 namespace {
+
+// An ObjectLister that fills itself on its first read, through `load` (which may leave it empty
+// and report a failure its own way): a read that nobody asks for is never made.
+class ListOnFirstUse final : public kube::ObjectLister {
+ public:
+  explicit ListOnFirstUse(std::function<void(kube::VectorLister&)> load) : load_(std::move(load)) {}
+  kube::ObjectPtr Get(const std::string& key) const override { return Loaded().Get(key); }
+  std::vector<kube::ObjectPtr> ListNamespace(const std::string& ns) const override {
+    return Loaded().ListNamespace(ns);
+  }
+
+ private:
+  const kube::VectorLister& Loaded() const {
+    if (load_) {
+      load_(objects_);
+      load_ = nullptr;
+    }
+    return objects_;
+  }
+  mutable std::function<void(kube::VectorLister&)> load_;
+  mutable kube::VectorLister objects_;
+};
 
 std::optional<unsigned long long> NumericVersion(const kube::Json& obj) {
   const std::string rv = kube::MetaString(obj, "resourceVersion");
@@ -431,21 +454,30 @@ void Reconciler::ObserveRemoteValidation(Observation& o) {
   }
   kube::VectorLister deployments;
   for (const auto& [dkey, d] : o.remote_deployments) deployments.Put(dkey, d);
-  kube::ListOptions opts;
-  opts.label_selector =
-      std::string(api::kValidationLabel) + "=" + std::to_string(obs.rollout.status.revision);
-  auto pods = scope->client->List(kube::resources::Pods(), scope->ns, opts);
-  if (!pods.ok()) {
-    (void)Unusable(*scope, pods.status(), obs);
+  // The validation pods are listed only when the observer asks for them, i.e. when a target of
+  // the environment is validated: an environment without worker validation costs no LIST.
+  Status listed = Status::Ok();
+  ListOnFirstUse pod_lister([&](kube::VectorLister& into) {
+    kube::ListOptions opts;
+    opts.label_selector =
+        std::string(api::kValidationLabel) + "=" + std::to_string(obs.rollout.status.revision);
+    auto pods = scope->client->List(kube::resources::Pods(), scope->ns, opts);
+    if (!pods.ok()) {
+      listed = pods.status();
+      return;
+    }
+    for (auto& pod : pods->items) {
+      const std::string key = scoped + "/" + kube::MetaString(pod, "name");
+      into.Put(key, std::move(pod));
+    }
+  });
+  validation::PodValidationObserver observer(pod_lister, deployments, opts_.planner.injection());
+  auto validation = observer.Observe(obs.rollout, *o.current);
+  if (!listed.ok()) {  // nothing is judged on a failed read
+    (void)Unusable(*scope, listed, obs);
     return;
   }
-  kube::VectorLister pod_lister;
-  for (auto& pod : pods->items) {
-    const std::string key = scoped + "/" + kube::MetaString(pod, "name");
-    pod_lister.Put(key, std::move(pod));
-  }
-  validation::PodValidationObserver observer(pod_lister, deployments, opts_.planner.injection());
-  obs.validation = observer.Observe(obs.rollout, *o.current);
+  obs.validation = std::move(validation);
 }
 
 // The caches may lag behind objects created a moment ago (a Deployment applied together with its
@@ -704,8 +736,22 @@ Plan Reconciler::MakePlan(Observation& o) {
     plan = PlanRollout(o.observed, opts_.planner);
   }
   if (plan.observe_pods && o.current != nullptr && !o.observed.pods) {
-    ObservePods(o);
-    plan = PlanRollout(o.observed, opts_.planner);
+    const std::string key = o.observed.rollout.Key();
+    const std::string stage =
+        std::to_string(o.observed.rollout.status.revision) + "/" + o.current->name;
+    if (auto trusted = HealthyPodsTrusted(key, stage); trusted) {
+      o.observed.pods = PodHealthObservation{};  // as the last list found them: no trouble
+      plan = PlanRollout(o.observed, opts_.planner);
+      const auto again = std::chrono::ceil<std::chrono::seconds>(*trusted);
+      plan.requeue_after = plan.requeue_after ? std::min(*plan.requeue_after, again) : again;
+    } else {
+      const bool listed = ObservePods(o);
+      if (listed && o.observed.pods->troubles.empty()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        healthy_pods_[key] = {stage, clock_.Now()};
+      }
+      plan = PlanRollout(o.observed, opts_.planner);
+    }
   }
   if (!plan.sample_analysis || o.current == nullptr || !o.current->analysis) return plan;
   SampleResult sample;
@@ -763,7 +809,19 @@ bool Reconciler::ObserveImages(Observation& o, const Plan& plan) {
 // (resourceVersion "0": the kubelet's reports need not be quorum-fresh to say a pull or a start
 // failed). Nothing of them is kept. A failed list is logged and planned without: the progress
 // deadline still applies, and the next reconcile lists again.
-void Reconciler::ObservePods(Observation& o) {
+std::optional<std::chrono::nanoseconds> Reconciler::HealthyPodsTrusted(const std::string& key,
+                                                                       const std::string& stage) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = healthy_pods_.find(key);
+  if (it == healthy_pods_.end() || it->second.first != stage) return std::nullopt;
+  const auto until = it->second.second + opts_.pod_health_interval;
+  const auto now = clock_.Now();
+  if (now >= until) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(until - now);
+}
+
+bool Reconciler::ObservePods(Observation& o) {
+  bool listed = true;
   PodHealthObservation seen;
   const std::string ns = api::EnvironmentNamespace(o.observed.rollout, *o.current);
   const std::map<std::string, std::string> patched = PinnedImages(o.observed.rollout);
@@ -784,6 +842,7 @@ void Reconciler::ObservePods(Observation& o) {
                 {{"rollout", o.observed.rollout.Key()},
                  {"deployment", dkey},
                  {"error", pods.status().message()}});
+      listed = false;
       continue;
     }
     const auto images = DesiredImages(patched, t);
@@ -793,6 +852,7 @@ void Reconciler::ObservePods(Observation& o) {
     }
   }
   o.observed.pods = std::move(seen);
+  return listed;
 }
 
 // The Jobs of the smoke checks at hand, read live by name (no cache: a rollout has a few, read
@@ -1061,6 +1121,7 @@ void Reconciler::RecordDeleted(const std::string& key) {
     std::lock_guard<std::mutex> lock(mu_);
     eligible_.erase(key);
     last_status_write_.erase(key);
+    healthy_pods_.erase(key);
   }
   if (opts_.recorder != nullptr) {
     const auto slash = key.find('/');

@@ -62,6 +62,12 @@ struct ReconcilerOptions {
   // describing them) is written at most once per this interval per rollout; phase changes and
   // everything else at once (with the latest progress). Zero writes every change at once.
   std::chrono::nanoseconds progress_interval = std::chrono::seconds(5);
+  // The pod-health gate lists the current environment's pods while it verifies without rolling
+  // out. A list that found no trouble is trusted for this long by the reconciles that follow (one
+  // per Deployment status change otherwise listed again each time), with a reconcile when it
+  // ends; a list that found a trouble is never reused, so a failure is decided on a fresh list.
+  // Zero lists on every such reconcile.
+  std::chrono::nanoseconds pod_health_interval = std::chrono::seconds(5);
   // Looks images up in their registries for the pre-flight of spec.imagePolicy; nullptr: no
   // registry is reachable (such a rollout waits on RegistryUnreachable, then fails).
   ImageResolver* images = nullptr;
@@ -131,7 +137,12 @@ class Reconciler {
   Result<Observation> Observe(const std::string& key, const kube::ObjectPtr& obj);
   Status ObserveLive(const api::EnvironmentSpec& env, Observation& o);
   Plan MakePlan(Observation& o);
-  void ObservePods(Observation& o);
+  // Lists the pods (Observed::pods); false when a list failed (what was listed is kept).
+  bool ObservePods(Observation& o);
+  // How much longer the last trouble-free pod list of this rollout's revision and environment is
+  // trusted (ReconcilerOptions::pod_health_interval); nullopt: list now.
+  std::optional<std::chrono::nanoseconds> HealthyPodsTrusted(const std::string& key,
+                                                             const std::string& stage);
   // Asks the resolver for the lookups the plan wants; false while they are not in yet.
   bool ObserveImages(Observation& o, const Plan& plan);
   // An unusable scope (ScopeOf failed) of namespace `scoped_ns`, as Unusable judges it.
@@ -190,6 +201,8 @@ class Reconciler {
   // reaction-latency measurement: "ns/name" -> (revision/environment, time).
   std::map<std::string, std::pair<std::string, Clock::MonoTime>> eligible_;
   std::map<std::string, Clock::MonoTime> last_status_write_;  // by rollout key
+  // The last trouble-free pod list: rollout key -> (revision/environment, time).
+  std::map<std::string, std::pair<std::string, Clock::MonoTime>> healthy_pods_;
   std::atomic<std::uint64_t> patches_{0};
   std::atomic<std::uint64_t> status_writes_{0};
 };

@@ -888,6 +888,36 @@ TEST(ReconcilerTest, APullThatKeepsFailingFailsTheEnvironmentBeforeTheDeadline) 
   EXPECT_EQ(std::count(h.events.reasons.begin(), h.events.reasons.end(), "ImagePullFailed"), 1);
 }
 
+// The reconciles that follow a trouble-free pod list (one per Deployment status change) trust it
+// for pod_health_interval instead of listing again, with a reconcile when that ends; a list that
+// found a trouble is never reused, so a verdict always rests on a fresh list.
+TEST(ReconcilerTest, ATroubleFreePodListIsTrustedBrieflyATroubledOneNever) {
+  Harness h;
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // Updating, patched, Verifying
+  h.SyncCaches();                                             // not rolled out
+  h.clock.Advance(std::chrono::seconds(20));
+  const std::string list = "list pods app selector=app=api";
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count(list), 1);
+  h.clock.Advance(std::chrono::seconds(2));
+  auto res = h.reconciler->Reconcile("app/r");
+  ASSERT_TRUE(res.status.ok());
+  EXPECT_EQ(h.client.Count(list), 1) << "2 s after a clean list: trusted";
+  ASSERT_TRUE(res.requeue_after.has_value());
+  EXPECT_LE(*res.requeue_after, std::chrono::seconds(3)) << "looked at again when trust ends";
+  h.clock.Advance(std::chrono::seconds(3));
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count(list), 2) << "5 s after: listed again";
+
+  h.client.pods = {PullingPod(h.clock.WallNow())};
+  h.clock.Advance(std::chrono::seconds(5));
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count(list), 3);
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count(list), 4) << "a list with a trouble is not trusted";
+  EXPECT_EQ(h.Phase(), "Verifying");
+}
+
 // A pod list the API server refuses is no verdict: the environment keeps verifying (the progress
 // deadline still applies) and the reconcile is not an error.
 TEST(ReconcilerTest, APodListThatFailsLeavesTheEnvironmentVerifying) {
@@ -1089,6 +1119,41 @@ TEST(ReconcilerRemoteTest, ARemoteEnvironmentAsksForAWatchOfItsNamespace) {
   EXPECT_EQ(watches.Collect(), 1U) << "stopped once nobody asks for it";
   ASSERT_TRUE(res.requeue_after.has_value());
   EXPECT_LE(*res.requeue_after, std::chrono::seconds(3)) << "polled until the watch has listed";
+}
+
+// A remote cluster's validation pods are read live (its pods are not watched), and only for an
+// environment whose targets validate their workers: without worker validation, no LIST.
+TEST(ReconcilerRemoteTest, ValidationPodsAreListedOnlyWhereWorkersAreValidated) {
+  const std::string validation_list = "list pods app selector=rollgate.io/validation=";
+  {
+    RemoteHarness h;
+    ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+    h.SyncCaches();
+    ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+    ASSERT_EQ(api::PhaseName(h.Stored().status.environments.at(0).phase), "Verifying");
+    EXPECT_EQ(h.remote.Count(validation_list), 0) << "no target validates its workers";
+  }
+  RemoteHarness h;
+  Json rollout = h.client.objects.at("app/r");
+  rollout["spec"]["environments"][0]["targets"][0]["workerValidation"] = Json::object();
+  h.client.objects["app/r"] = rollout;
+  h.rollouts.Put(rollout);
+  Json gpu = DeploymentJson("registry.example.com/api:remote-1", 40);
+  gpu["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] =
+      Json::string("1");
+  h.remote.objects["app/api"] = gpu;
+  ReconcilerOptions ro;
+  ro.clusters = h.registry.get();
+  ro.planner.validator_image = "registry.example.com/rollgate-validate:1";
+  h.reconciler = std::make_unique<Reconciler>(h.client, h.clock, h.rollouts, h.deployments,
+                                              h.namespaces, nullptr, nullptr, h.events, ro);
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  h.SyncCaches();
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  const api::Rollout r = h.Stored();
+  ASSERT_EQ(api::PhaseName(r.status.environments.at(0).phase), "Verifying");
+  EXPECT_GE(h.remote.Count(validation_list + "1"), 1) << "the GPU worker's pods are awaited";
+  EXPECT_EQ(h.client.Count(validation_list), 0) << "never the hub's pods";
 }
 
 TEST(ReconcilerRemoteTest, ARemoteNamespaceNamedLikeTheRolloutsOwnMustStillOptIn) {
