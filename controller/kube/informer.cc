@@ -64,20 +64,25 @@ Status Informer::ListAndReplace() {
   lo.label_selector = opts_.label_selector;
   lo.field_selector = opts_.field_selector;
   lo.limit = opts_.page_size;
-  auto list = ListAll(client_, opts_.type, opts_.namespace_, lo);
+  // Each page is filtered and transformed as it arrives: what the cache does not keep (most pods)
+  // is never held beyond its page. Handlers see additions in the server's list order.
+  std::vector<std::pair<std::string, ObjectPtr>> ordered;
+  auto list_rv = ListPaged(
+      client_, opts_.type, opts_.namespace_, lo,
+      [&](std::vector<Json>& items) {
+        for (auto& item : items) {
+          std::string key = ObjectKey(item);
+          if (key.empty() || !Keeps(item)) continue;
+          ordered.emplace_back(std::move(key), Make(std::move(item)));
+        }
+        items.clear();
+      },
+      [&ordered] { ordered.clear(); });
   lists_.fetch_add(1);
-  if (!list.ok()) return list.status();
+  if (!list_rv.ok()) return list_rv.status();
   Progressed();
 
   // Build the new store, then tell handlers what changed relative to the old one.
-  // Handlers see additions in the server's list order.
-  std::vector<std::pair<std::string, ObjectPtr>> ordered;
-  ordered.reserve(list->items.size());
-  for (auto& item : list->items) {
-    std::string key = ObjectKey(item);
-    if (key.empty() || !Keeps(item)) continue;
-    ordered.emplace_back(std::move(key), Make(std::move(item)));
-  }
   std::unordered_map<std::string, Stored> fresh;
   fresh.reserve(ordered.size());
   for (const auto& [key, obj] : ordered) fresh.emplace(key, Store(*obj));
@@ -98,7 +103,7 @@ Status Informer::ListAndReplace() {
       if (!fresh.contains(key)) deletes.push_back(std::move(stored));
     }
     store_ = std::move(fresh);
-    resource_version_ = list->resource_version;
+    resource_version_ = *list_rv;
     unseen_deletes_ = ++changes_;  // an Offer read before this list may predate a deletion
   }
   for (const auto& [old_stored, new_obj] : updates) {

@@ -99,6 +99,14 @@ class KubeClient {
 // once without paging hints, as client-go's pager does.
 Result<ObjectList> ListAll(KubeClient& client, const ResourceType& rt, const std::string& ns,
                            ListOptions opts);
+// The same list, handed over a page at a time as it arrives: `on_items` gets each page's items (to
+// keep or drop), so a caller that keeps little of each object never holds every page at once.
+// `on_restart` runs when the list starts over (an expired continue token): forget what was handed
+// so far. Returns the list's resourceVersion.
+Result<std::string> ListPaged(KubeClient& client, const ResourceType& rt, const std::string& ns,
+                              ListOptions opts,
+                              const std::function<void(std::vector<Json>& items)>& on_items,
+                              const std::function<void()>& on_restart);
 
 // Small accessors for object metadata (empty string when absent).
 std::string MetaString(const Json& obj, const char* field);  // metadata.<field>

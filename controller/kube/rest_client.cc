@@ -66,9 +66,10 @@ std::string ObjectKey(const Json& obj) {
   return ns.empty() ? name : ns + "/" + name;
 }
 
-Result<ObjectList> ListAll(KubeClient& client, const ResourceType& rt, const std::string& ns,
-                           ListOptions opts) {
-  ObjectList all;
+Result<std::string> ListPaged(KubeClient& client, const ResourceType& rt, const std::string& ns,
+                              ListOptions opts,
+                              const std::function<void(std::vector<Json>& items)>& on_items,
+                              const std::function<void()>& on_restart) {
   bool restarted = false;
   opts.continue_token.clear();
   while (true) {
@@ -77,18 +78,31 @@ Result<ObjectList> ListAll(KubeClient& client, const ResourceType& rt, const std
       if (page.status().code() == StatusCode::kGone && !opts.continue_token.empty() && !restarted) {
         // The continue token expired: start over with one unpaged list.
         restarted = true;
-        all = ObjectList{};
+        on_restart();
         opts.continue_token.clear();
         opts.limit = 0;
         continue;
       }
       return page.status();
     }
-    for (auto& item : page->items) all.items.push_back(std::move(item));
-    all.resource_version = page->resource_version;
-    if (page->continue_token.empty()) return all;
+    on_items(page->items);
+    if (page->continue_token.empty()) return page->resource_version;
     opts.continue_token = page->continue_token;
   }
+}
+
+Result<ObjectList> ListAll(KubeClient& client, const ResourceType& rt, const std::string& ns,
+                           ListOptions opts) {
+  ObjectList all;
+  auto rv = ListPaged(
+      client, rt, ns, std::move(opts),
+      [&all](std::vector<Json>& items) {
+        for (auto& item : items) all.items.push_back(std::move(item));
+      },
+      [&all] { all.items.clear(); });
+  if (!rv.ok()) return rv.status();
+  all.resource_version = std::move(rv).value();
+  return all;
 }
 
 RestClient::RestClient(std::unique_ptr<HttpTransport> transport, std::shared_ptr<TokenSource> token,

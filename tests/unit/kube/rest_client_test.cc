@@ -249,6 +249,50 @@ TEST(RestClientTest, ListAllFollowsContinueTokensWithSelectors) {
   EXPECT_EQ(reqs[1].query["continue"], "p 2");
 }
 
+// Pages are handed over as they arrive; a continue token that expired (410) makes the list start
+// over once, unpaged, and the pages handed before are to be forgotten (ListAll returns no
+// duplicates).
+TEST(RestClientTest, ListPagedHandsEachPageAndStartsOverOnAnExpiredContinueToken) {
+  Fixture f([](const Request& r, ResponseWriter& w) {
+    auto q = r.query;
+    if (q.count("continue") != 0) {
+      w.Respond(410, StatusJson(410, "Expired", "The provided continue parameter is too old"));
+    } else if (q.count("limit") != 0) {
+      w.Respond(
+          200,
+          R"({"kind":"DeploymentList","metadata":{"resourceVersion":"50","continue":"p 2"},"items":[)" +
+              DeploymentJson("a", "1") + "," + DeploymentJson("b", "2") + "]}");
+    } else {
+      w.Respond(200, R"({"kind":"DeploymentList","metadata":{"resourceVersion":"60"},"items":[)" +
+                         DeploymentJson("a", "1") + "," + DeploymentJson("b", "2") + "," +
+                         DeploymentJson("c", "3") + "]}");
+    }
+  });
+  auto c = f.MtlsClient();
+  ListOptions lo;
+  lo.limit = 2;
+  std::vector<std::string> seen;
+  auto rv = ListPaged(
+      *c, resources::Deployments(), "team", lo,
+      [&seen](std::vector<Json>& items) {
+        std::string page = "page";
+        for (const auto& i : items) page += " " + MetaString(i, "name");
+        seen.push_back(page);
+      },
+      [&seen] { seen.emplace_back("restart"); });
+  ASSERT_TRUE(rv.ok()) << rv.status().ToString();
+  EXPECT_EQ(*rv, "60");
+  EXPECT_EQ(seen, (std::vector<std::string>{"page a b", "restart", "page a b c"}));
+  auto reqs = f.server.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_EQ(reqs[2].query.count("limit"), 0u) << "started over without paging hints";
+
+  auto all = ListAll(*c, resources::Deployments(), "team", lo);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->items.size(), 3u) << "what the expired pages held is not kept twice";
+  EXPECT_EQ(all->resource_version, "60");
+}
+
 TEST(RestClientTest, ListWithoutItemsIsMalformed) {
   Fixture f([](const Request&, ResponseWriter& w) { w.Respond(200, R"({"kind":"List"})"); });
   auto c = f.MtlsClient();
