@@ -41,6 +41,15 @@ class ListOnFirstUse final : public kube::ObjectLister {
   mutable kube::VectorLister objects_;
 };
 
+// How long until `since` + `interval`; nullopt once that has passed.
+std::optional<std::chrono::nanoseconds> Remaining(Clock::MonoTime since,
+                                                  std::chrono::nanoseconds interval,
+                                                  Clock::MonoTime now) {
+  const auto due = since + interval;
+  if (now >= due) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(due - now);
+}
+
 std::optional<unsigned long long> NumericVersion(const kube::Json& obj) {
   const std::string rv = kube::MetaString(obj, "resourceVersion");
   unsigned long long v = 0;
@@ -804,22 +813,19 @@ bool Reconciler::ObserveImages(Observation& o, const Plan& plan) {
   return true;
 }
 
-// The current environment's pods, for the planner's pod-health gate: one list per target that
-// has not rolled out, by its Deployment's selector, from the API server's watch cache
-// (resourceVersion "0": the kubelet's reports need not be quorum-fresh to say a pull or a start
-// failed). Nothing of them is kept. A failed list is logged and planned without: the progress
-// deadline still applies, and the next reconcile lists again.
 std::optional<std::chrono::nanoseconds> Reconciler::HealthyPodsTrusted(const std::string& key,
                                                                        const std::string& stage) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = healthy_pods_.find(key);
   if (it == healthy_pods_.end() || it->second.first != stage) return std::nullopt;
-  const auto until = it->second.second + opts_.pod_health_interval;
-  const auto now = clock_.Now();
-  if (now >= until) return std::nullopt;
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(until - now);
+  return Remaining(it->second.second, opts_.pod_health_interval, clock_.Now());
 }
 
+// The current environment's pods, for the planner's pod-health gate: one list per target that
+// has not rolled out, by its Deployment's selector, from the API server's watch cache
+// (resourceVersion "0": the kubelet's reports need not be quorum-fresh to say a pull or a start
+// failed). Nothing of them is kept. A failed list is logged and planned without: the progress
+// deadline still applies, and the next reconcile lists again.
 bool Reconciler::ObservePods(Observation& o) {
   bool listed = true;
   PodHealthObservation seen;
@@ -998,10 +1004,7 @@ std::optional<std::chrono::nanoseconds> Reconciler::ProgressWriteDelay(
   std::lock_guard<std::mutex> lock(mu_);
   auto it = last_status_write_.find(key);
   if (it == last_status_write_.end()) return std::nullopt;
-  const auto due = it->second + opts_.progress_interval;
-  const auto now = clock_.Now();
-  if (now >= due) return std::nullopt;
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(due - now);
+  return Remaining(it->second, opts_.progress_interval, clock_.Now());
 }
 
 // The patches, in plan order. The first roll-forward patch of an environment closes its
