@@ -283,29 +283,22 @@ ObjectPtr Informer::Get(const std::string& key) const {
   return Load(*stored);
 }
 
-std::vector<ObjectPtr> Informer::List() const {
-  std::vector<Stored> stored;
-  {
-    std::shared_lock lock(store_mu_);
-    stored.reserve(store_.size());
-    for (const auto& [k, v] : store_) stored.push_back(v);
-  }
-  std::vector<ObjectPtr> out;  // parsed outside the lock
-  out.reserve(stored.size());
-  for (const Stored& v : stored) out.push_back(Load(v));
-  return out;
-}
+std::vector<ObjectPtr> Informer::List() const { return LoadWithPrefix(""); }
 
 std::vector<ObjectPtr> Informer::ListNamespace(const std::string& ns) const {
+  return LoadWithPrefix(ns + "/");
+}
+
+// The stored objects whose key starts with `prefix`, copied under the lock, parsed outside it.
+std::vector<ObjectPtr> Informer::LoadWithPrefix(const std::string& prefix) const {
   std::vector<Stored> stored;
   {
     std::shared_lock lock(store_mu_);
-    const std::string prefix = ns + "/";
     for (const auto& [k, v] : store_) {
       if (k.rfind(prefix, 0) == 0) stored.push_back(v);
     }
   }
-  std::vector<ObjectPtr> out;  // parsed outside the lock
+  std::vector<ObjectPtr> out;
   out.reserve(stored.size());
   for (const Stored& v : stored) out.push_back(Load(v));
   return out;

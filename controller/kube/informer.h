@@ -134,6 +134,7 @@ class Informer final : public ObjectLister {
   };
   static Stored Store(const Json& obj);
   static ObjectPtr Load(const Stored& stored);
+  std::vector<ObjectPtr> LoadWithPrefix(const std::string& prefix) const;
   bool Keeps(const Json& obj) const { return !opts_.keep || opts_.keep(obj); }
   void SetResourceVersion(const std::string& rv);
   Duration RetryDelay(const Status& st);
