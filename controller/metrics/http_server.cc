@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 
@@ -148,6 +149,7 @@ bool ParseRequestHead(const std::string& head, HttpRequest& out) {
   if (sp2 == std::string::npos || sp2 == sp1 + 1) return false;
   if (line.compare(sp2 + 1, 7, "HTTP/1.") != 0 || line.size() != sp2 + 9) return false;
   out.method = line.substr(0, sp1);
+  out.http10 = line.back() == '0';
   const std::string target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   if (target.front() != '/') return false;
   const auto q = target.find('?');
@@ -168,15 +170,21 @@ bool ParseRequestHead(const std::string& head, HttpRequest& out) {
   return true;
 }
 
-std::string SerializeResponse(const HttpResponse& r, bool head_only) {
+std::string SerializeResponse(const HttpResponse& r, bool head_only, bool http10) {
   std::string s = "HTTP/1.1 " + std::to_string(r.code) + " " + ReasonPhrase(r.code) + "\r\n";
   s += "Content-Type: " + r.content_type + "\r\n";
-  if (!r.stream) s += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  if (r.stream) {
+    // no length: the stream ends when the connection does
+  } else if (r.pieces) {
+    if (!http10) s += "Transfer-Encoding: chunked\r\n";  // else: the body ends with the connection
+  } else {
+    s += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  }
   s += "Cache-Control: no-store\r\nConnection: close\r\n";
   for (const auto& [name, value] : r.headers)
     s.append(name).append(": ").append(value).append("\r\n");
   s += "\r\n";
-  if (!head_only && !r.stream) s += r.body;
+  if (!head_only && !r.stream && !r.pieces) s += r.body;
   return s;
 }
 
@@ -195,6 +203,8 @@ struct HttpServer::Connection {
   std::size_t body_len = 0;                  // of a POST body still to come
   HttpStreamPull stream;
   bool stream_done = false;
+  HttpStreamPull pieces;  // of a response in pieces, until its last chunk is in `out`
+  bool chunked = false;   // pieces are framed as chunks (not for an HTTP/1.0 client)
   Clock::time_point next_pull;
 
   Connection() = default;
@@ -392,7 +402,12 @@ bool HttpServer::Advance(Connection& c, short revents, Clock::time_point now) {
     c.deadline = now + opts_.request_timeout;
     c.next_pull = now;
   }
-  while (c.written < c.out.size()) {
+  for (;;) {
+    if (c.written == c.out.size()) {
+      if (!c.pieces) break;
+      if (!NextPiece(c)) return false;
+      continue;
+    }
     const std::size_t left = c.out.size() - c.written;
     ssize_t sent = 0;
     if (c.ssl != nullptr) {
@@ -410,7 +425,9 @@ bool HttpServer::Advance(Connection& c, short revents, Clock::time_point now) {
       }
     }
     c.written += static_cast<std::size_t>(sent);
-    if (c.state == Connection::State::kStreaming) c.deadline = now + opts_.request_timeout;
+    if (c.state == Connection::State::kStreaming || c.pieces) {
+      c.deadline = now + opts_.request_timeout;  // progress: the next piece gets its own time
+    }
   }
   if (c.state == Connection::State::kStreaming && !c.stream_done) {
     c.out.clear();  // all sent: wait for the stream's next bytes, without a deadline
@@ -472,6 +489,34 @@ bool HttpServer::Pull(Connection& c, Clock::time_point now) {
   return true;
 }
 
+bool HttpServer::NextPiece(Connection& c) {
+  std::optional<std::string> piece;
+  do {
+    try {
+      piece = c.pieces();
+    } catch (const std::exception& e) {
+      log::Error("http", "a response's piece failed; the body is left incomplete",
+                 {{"server", opts_.name}, {"error", e.what()}});
+      return false;
+    }
+  } while (piece && piece->empty());
+  c.written = 0;
+  if (!piece) {
+    c.pieces = nullptr;
+    c.out = c.chunked ? "0\r\n\r\n" : "";  // the last chunk
+    return true;
+  }
+  if (!c.chunked) {
+    c.out = std::move(*piece);
+    return true;
+  }
+  std::array<char, 20> size{};
+  const int n = std::snprintf(size.data(), size.size(), "%zx\r\n", piece->size());
+  c.out.assign(size.data(), static_cast<std::size_t>(n));
+  c.out.append(*piece).append("\r\n");
+  return true;
+}
+
 void HttpServer::Respond(Connection& c) {
   const auto end = c.head_end;
   HttpRequest req;
@@ -509,12 +554,15 @@ void HttpServer::Respond(Connection& c) {
   if (resp.stream && c.ssl != nullptr) {
     resp = {500, "text/plain; charset=utf-8", "streams are served over plain HTTP only\n"};
   }
-  c.out = SerializeResponse(resp, c.head_only);
+  c.out = SerializeResponse(resp, c.head_only, req.http10);
   c.in.clear();
   c.state = Connection::State::kWriting;
   if (resp.stream && !c.head_only) {
     c.stream = std::move(resp.stream);
     c.state = Connection::State::kStreaming;
+  } else if (resp.pieces && !c.head_only) {
+    c.pieces = std::move(resp.pieces);
+    c.chunked = !req.http10;
   }
 }
 

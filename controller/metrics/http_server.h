@@ -48,6 +48,7 @@ struct HttpRequest {
   std::string method;                          // "GET" or "HEAD"
   std::string path;                            // without the query
   std::string query;                           // after '?', undecoded; empty when none
+  bool http10 = false;                         // an HTTP/1.0 request (no chunked coding back)
   std::map<std::string, std::string> headers;  // names lower-cased; the last value wins
   std::string body;                            // POST only
 };
@@ -62,6 +63,15 @@ struct HttpResponse {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers{};  // extra headers
   HttpStreamPull stream{};  // set: `body` is ignored and the body is streamed (no Content-Length)
+  // Set (and `stream` not): `body` is ignored and the body is sent in pieces with chunked transfer
+  // coding, each asked for once the one before it has been sent, until nullopt (an empty piece is
+  // skipped). An HTTP/1.0 client, which cannot take chunks, gets the pieces as they are, the body
+  // ending when the connection closes. Only one piece is ever held, so a large body (a scrape)
+  // costs its largest piece, not its size; a client that stops reading holds one piece, and is
+  // dropped after request_timeout without progress. Works over TLS too. A piece that throws closes
+  // the connection before the last chunk, so the client sees an incomplete body, never a short one
+  // that looks whole.
+  HttpStreamPull pieces{};
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
@@ -110,6 +120,10 @@ class HttpServer {
   bool RequestComplete(Connection& c) const;
   // A streamed connection: asks its stream for more; false when it should be closed.
   bool Pull(Connection& c, std::chrono::steady_clock::time_point now);
+  // A response in pieces whose last piece has been sent: puts the next one (framed as a chunk
+  // unless the client speaks HTTP/1.0) in its output; false when the piece failed and the
+  // connection should be closed.
+  bool NextPiece(Connection& c);
 
   HttpServerOptions opts_;
   int listen_fd_ = -1;
@@ -125,9 +139,9 @@ class HttpServer {
 // False when the request line or a header line is malformed.
 bool ParseRequestHead(const std::string& head, HttpRequest& out);
 
-// Pure. The serialised response: status line, Content-Type, Content-Length (not for a stream),
-// Cache-Control: no-store, Connection: close, the extra headers, then the body (omitted for HEAD
-// and for a stream).
-std::string SerializeResponse(const HttpResponse& r, bool head_only);
+// Pure. The serialised response: status line, Content-Type, Content-Length (not for a stream or
+// pieces; Transfer-Encoding: chunked for pieces unless `http10`), Cache-Control: no-store,
+// Connection: close, the extra headers, then the body (omitted for HEAD, a stream and pieces).
+std::string SerializeResponse(const HttpResponse& r, bool head_only, bool http10 = false);
 
 }  // namespace rollgate::metrics

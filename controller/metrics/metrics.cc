@@ -222,16 +222,14 @@ void OneHot(const std::vector<ClientMetric::Label>& base, const std::vector<std:
   if (!current.empty() && !Contains(known, current)) add(current, 1);
 }
 
-// Writes `text` (one serialized family) without its leading # HELP / # TYPE lines.
-void WriteWithoutHeader(std::ostream& out, const std::string& text) {
+// Removes the leading # HELP / # TYPE lines of `text` (one serialized family).
+void StripHeader(std::string& text) {
   std::size_t at = 0;
   while (at < text.size() && text[at] == '#') {
     const auto nl = text.find('\n', at);
-    if (nl == std::string::npos) return;
-    at = nl + 1;
+    at = nl == std::string::npos ? text.size() : nl + 1;
   }
-  out.write(text.data() + static_cast<std::ptrdiff_t>(at),
-            static_cast<std::streamsize>(text.size() - at));
+  text.erase(0, at);
 }
 
 }  // namespace
@@ -265,8 +263,8 @@ std::vector<Label> With(std::vector<Label> labels, const char* name, const std::
 
 }  // namespace
 
-void Metrics::WriteText(std::ostream& out) const {
-  // The per-rollout families, in this order, then the registry's.
+// The per-rollout families, in the order they are written (before the registry's).
+std::span<const Metrics::RolloutFamily> Metrics::RolloutFamilies() {
   static constexpr std::array<RolloutFamily, 8> kFamilies = {{
       {"rollgate_rollout_phase", "1 for the phase a ContainerRollout is in, 0 for the other phases",
        MetricType::Gauge,
@@ -358,37 +356,52 @@ void Metrics::WriteText(std::ostream& out) const {
          }
        }},
   }};
-  for (const RolloutFamily& f : kFamilies) WriteRolloutFamily(out, f);
-  const prometheus::TextSerializer text;
-  for (const prometheus::Collectable* f : families_) text.Serialize(out, f->Collect());
+  return kFamilies;
 }
 
-// One per-rollout family, kRolloutsPerChunk rollouts at a time: each chunk is rendered under the
+std::function<std::optional<std::string>()> Metrics::TextPieces() const {
+  return [this, cursor = TextCursor{}]() mutable { return NextPiece(cursor); };
+}
+
+void Metrics::WriteText(std::ostream& out) const {
+  TextCursor cursor;
+  while (const auto piece = NextPiece(cursor)) out << *piece;
+}
+
+// The per-rollout families kRolloutsPerChunk rollouts at a time: each chunk is rendered under the
 // lock (from the rollout after the previous chunk's last, so a rollout added or deleted between
-// chunks is simply in or out), serialized without it. Nothing when the family has no sample.
-void Metrics::WriteRolloutFamily(std::ostream& out, const RolloutFamily& family) const {
+// chunks is simply in or out), serialized without it; a family's header comes with its first
+// sample, and a family without samples is left out. Then the registry's families, one at a time.
+std::optional<std::string> Metrics::NextPiece(TextCursor& c) const {
   const prometheus::TextSerializer text;
-  std::optional<RolloutKey> after;
-  bool header = false;
-  for (;;) {
-    prometheus::MetricFamily chunk{family.name, family.help, family.type, {}};
+  const auto families = RolloutFamilies();
+  while (c.family < families.size()) {
+    const RolloutFamily& f = families[c.family];
+    prometheus::MetricFamily chunk{f.name, f.help, f.type, {}};
+    bool last = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto it = after ? rollouts_.upper_bound(*after) : rollouts_.begin();
-      if (it == rollouts_.end()) return;
+      auto it = c.after ? rollouts_.upper_bound(*c.after) : rollouts_.begin();
       for (std::size_t n = 0; it != rollouts_.end() && n < kRolloutsPerChunk; ++it, ++n) {
-        family.render(*this, it->first, it->second, chunk.metric);
-        after = it->first;
+        f.render(*this, it->first, it->second, chunk.metric);
+        c.after = it->first;
       }
+      last = it == rollouts_.end();
+    }
+    const bool header_written = c.header_written;
+    c.header_written = header_written || !chunk.metric.empty();
+    if (last) {
+      ++c.family;
+      c.after.reset();
+      c.header_written = false;
     }
     if (chunk.metric.empty()) continue;
-    if (!header) {
-      text.Serialize(out, {chunk});
-      header = true;
-    } else {
-      WriteWithoutHeader(out, text.Serialize({chunk}));
-    }
+    std::string piece = text.Serialize({chunk});
+    if (header_written) StripHeader(piece);
+    return piece;
   }
+  if (c.registry < families_.size()) return text.Serialize(families_[c.registry++]->Collect());
+  return std::nullopt;
 }
 
 Metrics::RolloutSeries& Metrics::RolloutLocked(const std::string& ns, const std::string& name) {

@@ -1,6 +1,5 @@
 #include "controller/metrics/metrics_server.h"
 
-#include <sstream>
 #include <utility>
 
 #include "controller/metrics/bind_address.h"
@@ -9,7 +8,7 @@
 namespace rollgate::metrics {
 
 Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(
-    const std::string& bind, std::function<void(std::ostream&)> exposition,
+    const std::string& bind, std::function<HttpStreamPull()> exposition,
     std::function<void()> before_scrape, MetricsSecurity security) {
   auto ports = ParseBindAddress(bind);
   if (!ports.ok()) return Status(ports.status().code(), "metrics: " + ports.status().message());
@@ -30,9 +29,9 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(
       }
     }
     if (hook) hook();
-    std::ostringstream out;
-    exposition(out);
-    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", std::move(out).str()};
+    HttpResponse r{200, "text/plain; version=0.0.4; charset=utf-8", ""};
+    r.pieces = exposition();  // sent a piece at a time: a scrape never holds the whole text
+    return r;
   };
   auto server = HttpServer::Start(std::move(opts));
   if (!server.ok()) return server.status();

@@ -1,5 +1,5 @@
-// MetricsServer: serves metrics in the text exposition format (written by `exposition`, e.g.
-// Metrics::Exposition) at /metrics on the
+// MetricsServer: serves metrics in the text exposition format (the pieces `exposition` gives for
+// each scrape, e.g. Metrics::Exposition, sent one at a time with chunked coding) at /metrics on the
 // --metrics-bind-address (HttpServer: one poll loop, so idle connections never block a scrape;
 // prometheus-cpp's text serializer). An optional
 // `before_scrape` hook runs at the start of every scrape, to refresh gauges that are read rather
@@ -9,7 +9,6 @@
 #pragma once
 
 #include <functional>
-#include <iosfwd>
 #include <memory>
 #include <string>
 
@@ -32,7 +31,7 @@ class MetricsServer {
   // Listens on `bind` (see ParseBindAddress). A null server (and OK) when bind is "0"; an
   // InvalidArgument error for a malformed address, Unavailable when the port cannot be bound.
   static Result<std::unique_ptr<MetricsServer>> Start(const std::string& bind,
-                                                      std::function<void(std::ostream&)> exposition,
+                                                      std::function<HttpStreamPull()> exposition,
                                                       std::function<void()> before_scrape = nullptr,
                                                       MetricsSecurity security = {});
   ~MetricsServer();

@@ -12,14 +12,52 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace rollgate::metrics::testing {
 
 struct HttpReply {
   int code = 0;  // 0: no complete answer within the timeout (or no connection)
   std::string headers;
-  std::string body;
+  std::string body;  // decoded when the answer was chunked
+  bool chunked = false;
+  bool complete = true;  // a chunked body ended with its last chunk (a close-delimited one always)
 };
+
+// Decodes a chunked body (RFC 9112 7.1, without extensions or trailers) into `out`: true when it
+// ends with the last (zero-size) chunk, false when it is cut short or malformed.
+inline bool DecodeChunked(const std::string& raw, std::string& out) {
+  std::size_t at = 0;
+  for (;;) {
+    const auto eol = raw.find("\r\n", at);
+    if (eol == std::string::npos || eol == at) return false;
+    const std::string size_text = raw.substr(at, eol - at);
+    if (size_text.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) return false;
+    const std::size_t size = std::stoul(size_text, nullptr, 16);
+    at = eol + 2;
+    if (size == 0) return raw.compare(at, std::string::npos, "\r\n") == 0;
+    if (raw.size() < at + size + 2 || raw.compare(at + size, 2, "\r\n") != 0) return false;
+    out.append(raw, at, size);
+    at += size + 2;
+  }
+}
+
+// Splits a raw answer (what came before the peer closed) into its parts.
+inline HttpReply SplitReply(const std::string& raw) {
+  HttpReply r;
+  const auto end = raw.find("\r\n\r\n");
+  if (raw.rfind("HTTP/1.", 0) != 0 || end == std::string::npos) return r;
+  r.code = std::stoi(raw.substr(9, 3));
+  r.headers = raw.substr(0, end);
+  r.body = raw.substr(end + 4);
+  if (r.headers.find("\r\nTransfer-Encoding: chunked") != std::string::npos) {
+    r.chunked = true;
+    std::string decoded;
+    r.complete = DecodeChunked(r.body, decoded);
+    r.body = std::move(decoded);
+  }
+  return r;
+}
 
 // A connected loopback socket with `timeout` on receive and send, or -1.
 inline int Connect(int port, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
@@ -43,7 +81,6 @@ inline int Connect(int port, std::chrono::milliseconds timeout = std::chrono::se
 
 // Reads until the peer closes (or the socket's timeout passes) and splits the answer.
 inline HttpReply ReadReply(int fd) {
-  HttpReply r;
   std::string raw;
   char buf[4096];
   for (;;) {
@@ -51,12 +88,7 @@ inline HttpReply ReadReply(int fd) {
     if (n <= 0) break;
     raw.append(buf, static_cast<std::size_t>(n));
   }
-  const auto end = raw.find("\r\n\r\n");
-  if (raw.rfind("HTTP/1.", 0) != 0 || end == std::string::npos) return r;
-  r.code = std::stoi(raw.substr(9, 3));
-  r.headers = raw.substr(0, end);
-  r.body = raw.substr(end + 4);
-  return r;
+  return SplitReply(raw);
 }
 
 // Sends `request` verbatim on a new connection and reads the answer.

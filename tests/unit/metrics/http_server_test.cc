@@ -11,6 +11,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -77,7 +78,9 @@ TEST(ParseRequestHeadTest, SplitsRequestLineAndHeaders) {
   EXPECT_EQ(r.headers.at("host"), "a");
   EXPECT_EQ(r.headers.at("authorization"), "Bearer t");
   EXPECT_EQ(r.headers.at("x-a"), "2");  // the last value wins
+  EXPECT_FALSE(r.http10);
   ASSERT_TRUE(ParseRequestHead("HEAD / HTTP/1.0", r));
+  EXPECT_TRUE(r.http10);
   EXPECT_EQ(r.method, "HEAD");
   EXPECT_EQ(r.path, "/");
   EXPECT_TRUE(r.headers.empty());
@@ -345,6 +348,122 @@ TEST(HttpServerTest, HeadOfAStreamIsTheHeadOnly) {
   const HttpReply r = Get(s->port(), "/events", kProbeTimeout, "HEAD");
   EXPECT_EQ(r.code, 200);
   EXPECT_EQ(r.body, "");
+}
+
+// A response in pieces: chunked, each piece asked for only once the one before it has been sent
+// (a client that does not read holds back the rest), empty pieces skipped, and the whole body
+// arrives in order with its last chunk.
+TEST(HttpServerTest, PiecesAreAskedForOnlyAsTheClientReads) {
+  constexpr int kPieces = 16;
+  const std::size_t piece_size = std::size_t{2} << 20;  // 32 MiB in all: more than any buffer
+  auto pulls = std::make_shared<std::atomic<int>>(0);
+  HttpServerOptions o;
+  o.routes["/big"] = [pulls, piece_size](const HttpRequest&) {
+    HttpResponse r{200, "text/plain", "ignored"};
+    r.pieces = [pulls, piece_size, n = 0]() mutable -> std::optional<std::string> {
+      ++*pulls;
+      ++n;
+      if (n > 2 * kPieces) return std::nullopt;
+      if (n % 2 == 0) return "";  // skipped: an empty chunk would end the body
+      return std::string(piece_size, static_cast<char>('a' + (n / 2) % 26));
+    };
+    return r;
+  };
+  auto s = StartEcho(o);
+  ASSERT_NE(s, nullptr);
+  const int fd = Connect(s->port(), std::chrono::seconds(10));
+  ASSERT_GE(fd, 0);
+  const std::string req = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const int held_back = pulls->load();
+  EXPECT_GE(held_back, 1);
+  EXPECT_LT(held_back, kPieces) << "pieces were asked for although the client read nothing";
+  const HttpReply r = testing::ReadReply(fd);
+  close(fd);
+  EXPECT_EQ(r.code, 200);
+  EXPECT_THAT(r.headers, HasSubstr("Transfer-Encoding: chunked"));
+  EXPECT_THAT(r.headers, Not(HasSubstr("Content-Length")));
+  EXPECT_TRUE(r.chunked);
+  EXPECT_TRUE(r.complete) << "the body must end with the last chunk";
+  ASSERT_EQ(r.body.size(), piece_size * kPieces);
+  for (int i = 0; i < kPieces; ++i) {
+    const char want = static_cast<char>('a' + i % 26);
+    const std::size_t at = piece_size * static_cast<std::size_t>(i);
+    EXPECT_EQ(r.body.find_first_not_of(want, at),
+              i + 1 == kPieces ? std::string::npos : at + piece_size)
+        << "piece " << i;
+  }
+  EXPECT_EQ(pulls->load(), 2 * kPieces + 1);
+}
+
+// A piece that throws closes the connection before the last chunk: the client sees an
+// incomplete body, never one that looks whole. HEAD asks for no piece.
+TEST(HttpServerTest, AFailedPieceLeavesTheBodyIncompleteAndHeadAsksForNone) {
+  auto pulls = std::make_shared<std::atomic<int>>(0);
+  HttpServerOptions o;
+  o.routes["/broken"] = [pulls](const HttpRequest&) {
+    HttpResponse r{200, "text/plain", ""};
+    r.pieces = [pulls, n = 0]() mutable -> std::optional<std::string> {
+      ++*pulls;
+      if (++n > 2) throw std::runtime_error("collect failed");
+      return "line " + std::to_string(n) + "\n";
+    };
+    return r;
+  };
+  auto s = StartEcho(o);
+  ASSERT_NE(s, nullptr);
+  HttpReply r = Get(s->port(), "/broken");
+  EXPECT_EQ(r.code, 200);
+  EXPECT_TRUE(r.chunked);
+  EXPECT_FALSE(r.complete) << r.body;
+  // An HTTP/1.0 client cannot take chunks: it gets the pieces as they are, ended by the close.
+  r = testing::Exchange(s->port(), "GET /broken HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(r.code, 200);
+  EXPECT_FALSE(r.chunked);
+  EXPECT_THAT(r.headers, Not(HasSubstr("Transfer-Encoding")));
+  EXPECT_THAT(r.headers, Not(HasSubstr("Content-Length")));
+  EXPECT_EQ(r.body, "line 1\nline 2\n");  // HTTP/1.0 cannot tell this from a whole body
+  r = Get(s->port(), "/broken", kProbeTimeout, "HEAD");
+  EXPECT_EQ(r.code, 200);
+  EXPECT_EQ(r.body, "");
+  EXPECT_EQ(pulls->load(), 6) << "HEAD asked for a piece";
+  EXPECT_EQ(Get(s->port(), "/echo", kProbeTimeout).code, 200);  // the server goes on
+}
+
+// A client that stops reading a response in pieces is dropped after request_timeout without
+// progress, and its pieces (what they hold) are released.
+TEST(HttpServerTest, AClientThatStopsReadingPiecesIsDropped) {
+  HttpServerOptions o;
+  o.request_timeout = std::chrono::milliseconds(300);
+  auto held = std::make_shared<int>(0);
+  o.routes["/big"] = [held](const HttpRequest&) {
+    HttpResponse r{200, "text/plain", ""};
+    r.pieces = [held]() -> std::optional<std::string> {
+      return std::string(std::size_t{1} << 20, 'x');  // never ends
+    };
+    return r;
+  };
+  auto s = StartEcho(o);
+  ASSERT_NE(s, nullptr);
+  const long base = held.use_count();
+  const int fd = Connect(s->port());
+  ASSERT_GE(fd, 0);
+  const int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  const std::string req = "GET /big HTTP/1.1\r\n\r\n";
+  ASSERT_EQ(send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  const auto start = std::chrono::steady_clock::now();
+  while (held.use_count() == base && std::chrono::steady_clock::now() - start < kProbeTimeout) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(held.use_count(), base + 1) << "the response never started";
+  while (held.use_count() > base && std::chrono::steady_clock::now() - start < 10 * kProbeTimeout) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(held.use_count(), base) << "the pieces of a client that does not read were kept";
+  EXPECT_EQ(Get(s->port(), "/echo", kProbeTimeout).code, 200);
+  close(fd);
 }
 
 TEST(HttpServerTest, MalformedListeningAddressIsInvalid) {

@@ -22,6 +22,7 @@
 #include "tests/fakes/test_certs.h"
 #include "tests/fakes/unimplemented_client.h"
 #include "tests/unit/metrics/http_get.h"
+#include "tests/unit/metrics/scrape.h"
 
 namespace rollgate::metrics {
 namespace {
@@ -198,12 +199,7 @@ testing::HttpReply HttpsGet(int port, const std::string& path, const std::string
       if (n <= 0) break;
       raw.append(buf, static_cast<std::size_t>(n));
     }
-    const auto end = raw.find("\r\n\r\n");
-    if (raw.rfind("HTTP/1.1 ", 0) == 0 && end != std::string::npos) {
-      r.code = std::stoi(raw.substr(9, 3));
-      r.headers = raw.substr(0, end);
-      r.body = raw.substr(end + 4);
-    }
+    r = testing::SplitReply(raw);
   }
   close(fd);
   return r;
@@ -218,6 +214,10 @@ TEST(SecureMetricsServerTest, ServesOverTlsToAllowedTokensOnly) {
   auto tls = SelfSignedServerTls("rollgate-metrics");
   ASSERT_TRUE(tls.ok()) << tls.status().message();
   Metrics m;
+  for (int i = 0; i < 300; ++i) {  // about 4 MB of text: many pieces, more than a TLS buffer
+    m.ObserveRollout("app", "r" + std::to_string(i), i, "Progressing",
+                     {{"dev", "Succeeded"}, {"staging", "Updating"}, {"production", "Pending"}});
+  }
   std::atomic<int> scrapes{0};
   auto server =
       MetricsServer::Start("127.0.0.1:0", m.Exposition(), [&] { scrapes++; }, {*tls, &auth});
@@ -233,7 +233,9 @@ TEST(SecureMetricsServerTest, ServesOverTlsToAllowedTokensOnly) {
   EXPECT_EQ(scrapes.load(), 0) << "a refused scrape collects nothing";
   r = HttpsGet(port, "/metrics", "good");
   EXPECT_EQ(r.code, 200);
+  EXPECT_TRUE(r.chunked && r.complete) << "sent in pieces over TLS, ending with the last chunk";
   EXPECT_THAT(r.body, HasSubstr("rollgate_build_info"));
+  EXPECT_EQ(r.body, testing::ScrapeText(m)) << "every piece, in order";
   // Plain HTTP gets no metrics from a TLS port.
   EXPECT_NE(testing::Get(port, "/metrics", std::chrono::milliseconds(2000)).code, 200);
   server->reset();

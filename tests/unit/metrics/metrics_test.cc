@@ -222,6 +222,39 @@ TEST(MetricsTest, ManyRolloutsAreWrittenWholeWithOneHeaderPerFamily) {
             text.find("rollgate_rollout_info{namespace="));
 }
 
+// What a scrape sends, piece by piece: the pieces are WriteText's text in order, and none holds
+// more than a few rollouts of one family, so a scrape never holds the whole text (19 MB at 1,000
+// rollouts of three environments).
+TEST(MetricsTest, TextPiecesAreTheWholeTextAFewRolloutsAtATime) {
+  Metrics m(nullptr, Opts());
+  constexpr int kRollouts = 53;
+  for (int i = 0; i < kRollouts; ++i) {
+    m.ObserveRollout("app", "r" + std::to_string(i), i, "Progressing", {{"dev", "Updating"}});
+  }
+  auto next = m.TextPieces();
+  std::string joined;
+  std::size_t pieces = 0;
+  std::size_t most_rollouts = 0;
+  while (const auto piece = next()) {
+    ++pieces;
+    joined += *piece;
+    std::set<std::string> rollouts;
+    for (std::size_t at = piece->find("rollout=\""); at != std::string::npos;
+         at = piece->find("rollout=\"", at + 1)) {
+      rollouts.insert(piece->substr(at, piece->find('"', at + 9) - at));
+    }
+    most_rollouts = std::max(most_rollouts, rollouts.size());
+  }
+  EXPECT_FALSE(next().has_value()) << "a finished scrape stays finished";
+  EXPECT_EQ(joined, ScrapeText(m));
+  EXPECT_EQ(most_rollouts, 16U) << "a piece is at most one chunk of rollouts";
+  // 7 per-rollout families with samples (no cluster series) x 4 chunks, then the registry's.
+  EXPECT_GT(pieces, 28U);
+  // A second scrape starts from the beginning.
+  auto again = m.TextPieces();
+  EXPECT_THAT(again().value_or(""), ::testing::StartsWith("# HELP rollgate_rollout_phase"));
+}
+
 TEST(MetricsTest, ProcessWideSeriesExistFromTheStart) {
   Metrics m(nullptr, Opts());
   auto s = Scrape(m);
