@@ -10,7 +10,9 @@
 // another purpose than it was computed for.
 //
 // Bounded: at most `workers` jobs run at once and at most `max_queued` wait; a job that does not
-// fit is not queued (Poll returns nullopt; it is offered again on the next poll).
+// fit is not queued (Poll returns nullopt; it is offered again on the next poll). Workers start
+// when a job finds none idle, up to `workers`, and then stay: a controller whose rollouts never
+// take an analysis sample or look up a registry keeps no thread (or its stack) for it.
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
@@ -46,11 +48,7 @@ class KeyedJobs {
     std::string name = "jobs";  // in log lines
   };
 
-  explicit KeyedJobs(Options opts) : opts_(std::move(opts)) {
-    const int n = std::max(1, opts_.workers);
-    threads_.reserve(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { Work(); });
-  }
+  explicit KeyedJobs(Options opts) : opts_(std::move(opts)) {}
   KeyedJobs(const KeyedJobs&) = delete;
   KeyedJobs& operator=(const KeyedJobs&) = delete;
   // Stops taking jobs and joins the workers (each running job ends within its own deadline).
@@ -61,6 +59,7 @@ class KeyedJobs {
       queue_.clear();
     }
     wake_.notify_all();
+    // No worker starts once stopping_ is set, so threads_ no longer changes.
     for (auto& t : threads_) t.join();
   }
 
@@ -82,6 +81,15 @@ class KeyedJobs {
       entries_.erase(it);
     }
     if (stopping_ || queue_.size() >= opts_.max_queued) return std::nullopt;  // polled again later
+    if (queue_.size() >= idle_ &&
+        threads_.size() < static_cast<std::size_t>(std::max(1, opts_.workers))) {
+      try {
+        threads_.emplace_back([this] { Work(); });
+      } catch (const std::exception& e) {  // no thread now: with none at all, offered again later
+        log::Warn(opts_.name, "cannot start a worker", {{"error", e.what()}});
+        if (threads_.empty()) return std::nullopt;
+      }
+    }
     entries_[key] = Entry{id, std::nullopt};
     queue_.push_back(Job{key, id, std::move(job)});
     wake_.notify_one();
@@ -101,6 +109,12 @@ class KeyedJobs {
     return queue_.size() + running_;
   }
 
+  // Worker threads started so far (at most `workers`), for tests.
+  std::size_t threads() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return threads_.size();
+  }
+
  private:
   struct Job {
     std::string key;
@@ -117,7 +131,9 @@ class KeyedJobs {
       Job job;
       {
         std::unique_lock<std::mutex> lock(mu_);
+        ++idle_;
         wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        --idle_;
         if (stopping_) return;
         job = std::move(queue_.front());
         queue_.pop_front();
@@ -155,8 +171,9 @@ class KeyedJobs {
   std::deque<Job> queue_;                 // guarded by mu_
   std::map<std::string, Entry> entries_;  // by key; guarded by mu_
   std::size_t running_ = 0;               // guarded by mu_
+  std::size_t idle_ = 0;                  // workers waiting for a job; guarded by mu_
   bool stopping_ = false;                 // guarded by mu_
-  std::vector<std::thread> threads_;      // last: started after everything above exists
+  std::vector<std::thread> threads_;      // guarded by mu_ until stopping_ is set
 };
 
 }  // namespace rollgate
