@@ -2,7 +2,7 @@
 # `make bench`: Rollgate against a `kubectl set image` + `kubectl rollout status` script on one
 # throwaway local control plane; reaction latency; controller RSS, CPU and API requests.
 #
-#   hack/bench.sh [--preset small|medium|large|xlarge|burst] [--build-dir DIR] [bench.py options]
+#   hack/bench.sh [--preset small|medium|large|xlarge|burst|settled] [--build-dir DIR] [bench.py options]
 #
 # Needs build/controller/rollgate-controller (make build) and the control plane's binaries
 # (make control-plane). Prints a table; writes tests/bench/results/<preset>-<timestamp>.json and

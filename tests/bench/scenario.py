@@ -26,6 +26,10 @@ PRESETS = {
     # A burst of updates: K single-environment rollouts of one one-replica Deployment each, all
     # applied at once (the scenario the performance issue compares with Argo Rollouts).
     "burst": dict(rollouts=100, envs=1, deployments=1, min_replicas=1, max_replicas=1),
+    # Adoption: 1,000 new single-environment rollouts whose Deployments already run the images
+    # they name (the performance issue's "all Succeeded <= 30 s"): no patch is due, only checks.
+    "settled": dict(rollouts=1000, envs=1, deployments=1, min_replicas=1, max_replicas=1,
+                    on_images=True),
 }
 
 
@@ -38,6 +42,7 @@ class Scenario:
     max_replicas: int = 2
     ready_delay: str = ""  # pod-ready.stage.kwok.x-k8s.io/delay, e.g. "100ms"; "" = none
     nodes: int = 4
+    on_images: bool = False  # the Deployments start on NEW_IMAGE: the rollouts patch nothing
 
     def env_ns(self, e):
         return "bench-env%d" % e
@@ -73,6 +78,7 @@ class Scenario:
                 "deployments_per_env_per_rollout": self.deployments,
                 "replicas": [self.min_replicas, self.max_replicas],
                 "pod_ready_delay": self.ready_delay or "none",
+                "deployments_start_on_new_image": self.on_images,
                 "deployments_per_contender": self.deployments_per_contender(),
                 "pods_per_contender": self.pods_per_contender(),
                 "deployments_total": 2 * self.deployments_per_contender(),
@@ -131,7 +137,8 @@ def deployment(s, contender, i, e, j):
                 "spec": {
                     "nodeSelector": {NODE_LABEL: "true"},
                     "terminationGracePeriodSeconds": 0,
-                    "containers": [{"name": CONTAINER, "image": OLD_IMAGE,
+                    "containers": [{"name": CONTAINER,
+                                    "image": NEW_IMAGE if s.on_images else OLD_IMAGE,
                                     "resources": {"requests": {"cpu": "1m",
                                                                "memory": "1Mi"}}}]}}}}
 
