@@ -67,6 +67,21 @@ std::unique_ptr<HttpServer> StartEcho(HttpServerOptions opts = {}) {
   return s.ok() ? std::move(s).value() : nullptr;
 }
 
+// A client that asks for `path` and then reads nothing: connected, its receive buffer shrunk to
+// 4 KiB, the request sent. The socket, or -1 when any step failed.
+int RequestWithoutReading(int port, const std::string& path) {
+  const int fd = Connect(port);
+  if (fd < 0) return -1;
+  const int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  const std::string req = "GET " + path + " HTTP/1.1\r\n\r\n";
+  if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 TEST(ParseRequestHeadTest, SplitsRequestLineAndHeaders) {
   HttpRequest r;
   ASSERT_TRUE(ParseRequestHead(
@@ -318,12 +333,8 @@ TEST(HttpServerTest, AStreamWhoseClientDoesNotReadIsDropped) {
   auto s = StartEcho(o);
   ASSERT_NE(s, nullptr);
   const long base = released.use_count();
-  const int fd = Connect(s->port());
+  const int fd = RequestWithoutReading(s->port(), "/flood");
   ASSERT_GE(fd, 0);
-  const int small = 4096;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  const std::string req = "GET /flood HTTP/1.1\r\n\r\n";
-  ASSERT_EQ(send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while ((*released == 0 || released.use_count() > base) &&
          std::chrono::steady_clock::now() < until) {
@@ -447,12 +458,8 @@ TEST(HttpServerTest, AClientThatStopsReadingPiecesIsDropped) {
   auto s = StartEcho(o);
   ASSERT_NE(s, nullptr);
   const long base = held.use_count();
-  const int fd = Connect(s->port());
+  const int fd = RequestWithoutReading(s->port(), "/big");
   ASSERT_GE(fd, 0);
-  const int small = 4096;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  const std::string req = "GET /big HTTP/1.1\r\n\r\n";
-  ASSERT_EQ(send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
   const auto start = std::chrono::steady_clock::now();
   while (held.use_count() == base && std::chrono::steady_clock::now() - start < kProbeTimeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
