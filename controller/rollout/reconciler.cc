@@ -753,12 +753,15 @@ Plan Reconciler::MakePlan(Observation& o) {
       plan = PlanRollout(o.observed, opts_.planner);
       const auto again = std::chrono::ceil<std::chrono::seconds>(*trusted);
       plan.requeue_after = plan.requeue_after ? std::min(*plan.requeue_after, again) : again;
+    } else if (const int limit = opts_.pod_lists_at_once;
+               pod_lists_.fetch_add(1) >= limit && limit > 0) {
+      pod_lists_.fetch_sub(1);  // every slot busy: planned without the pods, looked at again
+      const auto again = std::chrono::ceil<std::chrono::seconds>(opts_.pod_health_interval);
+      plan.requeue_after = plan.requeue_after ? std::min(*plan.requeue_after, again) : again;
     } else {
       const bool listed = ObservePods(o);
-      if (listed && o.observed.pods->troubles.empty()) {
-        std::lock_guard<std::mutex> lock(mu_);
-        healthy_pods_[key] = {stage, clock_.Now()};
-      }
+      pod_lists_.fetch_sub(1);
+      if (listed) RecordPodList(key, stage, o.observed.pods->troubles.empty());
       plan = PlanRollout(o.observed, opts_.planner);
     }
   }
@@ -817,8 +820,22 @@ std::optional<std::chrono::nanoseconds> Reconciler::HealthyPodsTrusted(const std
                                                                        const std::string& stage) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = healthy_pods_.find(key);
-  if (it == healthy_pods_.end() || it->second.first != stage) return std::nullopt;
-  return Remaining(it->second.second, opts_.pod_health_interval, clock_.Now());
+  if (it == healthy_pods_.end() || it->second.stage != stage) return std::nullopt;
+  return Remaining(it->second.at, it->second.trust, clock_.Now());
+}
+
+void Reconciler::RecordPodList(const std::string& key, const std::string& stage, bool clean) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = healthy_pods_.find(key);
+  if (!clean) {
+    if (it != healthy_pods_.end()) healthy_pods_.erase(it);
+    return;
+  }
+  std::chrono::nanoseconds trust = opts_.pod_health_interval;
+  if (it != healthy_pods_.end() && it->second.stage == stage) {
+    trust = std::max(trust, std::min(it->second.trust * 2, opts_.pod_health_max_interval));
+  }
+  healthy_pods_[key] = {stage, clock_.Now(), trust};
 }
 
 // The current environment's pods, for the planner's pod-health gate: one list per target that

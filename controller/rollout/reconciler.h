@@ -66,8 +66,17 @@ struct ReconcilerOptions {
   // out. A list that found no trouble is trusted for this long by the reconciles that follow (one
   // per Deployment status change otherwise listed again each time), with a reconcile when it
   // ends; a list that found a trouble is never reused, so a failure is decided on a fresh list.
-  // Zero lists on every such reconcile.
+  // Zero lists on every such reconcile. Each further trouble-free list of the same revision and
+  // environment doubles the trust, up to pod_health_max_interval: an environment that has verified
+  // cleanly for a while lists less often (a wave of 1,000 slow environments listed every 5 s kept
+  // the reconcile workers and the API server busy with lists). A trouble or another revision or
+  // environment starts again from pod_health_interval.
   std::chrono::nanoseconds pod_health_interval = std::chrono::seconds(5);
+  std::chrono::nanoseconds pod_health_max_interval = std::chrono::seconds(30);
+  // At most this many reconciles list pods at once (0: no limit); one that finds them all busy
+  // plans without the pods (as after a failed list) and is looked at again after
+  // pod_health_interval, so the other workers stay free to patch and write status.
+  int pod_lists_at_once = 0;
   // Looks images up in their registries for the pre-flight of spec.imagePolicy; nullptr: no
   // registry is reachable (such a rollout waits on RegistryUnreachable, then fails).
   ImageResolver* images = nullptr;
@@ -143,6 +152,9 @@ class Reconciler {
   // trusted (ReconcilerOptions::pod_health_interval); nullopt: list now.
   std::optional<std::chrono::nanoseconds> HealthyPodsTrusted(const std::string& key,
                                                              const std::string& stage);
+  // Records a pod list of the stage: a clean one is trusted (longer each time in a row), one with
+  // a trouble forgets the trust.
+  void RecordPodList(const std::string& key, const std::string& stage, bool clean);
   // Asks the resolver for the lookups the plan wants; false while they are not in yet.
   bool ObserveImages(Observation& o, const Plan& plan);
   // An unusable scope (ScopeOf failed) of namespace `scoped_ns`, as Unusable judges it.
@@ -201,8 +213,14 @@ class Reconciler {
   // reaction-latency measurement: "ns/name" -> (revision/environment, time).
   std::map<std::string, std::pair<std::string, Clock::MonoTime>> eligible_;
   std::map<std::string, Clock::MonoTime> last_status_write_;  // by rollout key
-  // The last trouble-free pod list: rollout key -> (revision/environment, time).
-  std::map<std::string, std::pair<std::string, Clock::MonoTime>> healthy_pods_;
+  // The last trouble-free pod list of each rollout and how long it is trusted.
+  struct HealthyPods {
+    std::string stage;  // "revision/environment"
+    Clock::MonoTime at;
+    std::chrono::nanoseconds trust;
+  };
+  std::map<std::string, HealthyPods> healthy_pods_;  // by rollout key
+  std::atomic<int> pod_lists_{0};                    // pod lists in flight
   std::atomic<std::uint64_t> patches_{0};
   std::atomic<std::uint64_t> status_writes_{0};
 };

@@ -11,10 +11,13 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "controller/api/codec.h"
@@ -100,10 +103,12 @@ class RecordingClient : public testing::UnimplementedClient {
   // Pods, listed by the pod-health gate: the list's options are recorded in the action.
   std::vector<Json> pods;
   std::optional<Status> list_error;
+  std::function<void()> while_listing;  // runs while a list is in flight
   Result<kube::ObjectList> List(const kube::ResourceType& rt, const std::string& ns,
                                 const kube::ListOptions& opts) override {
     actions.push_back("list " + rt.resource + " " + ns + " selector=" + opts.label_selector +
                       " rv=" + opts.resource_version);
+    if (while_listing) std::exchange(while_listing, nullptr)();
     if (list_error) return *list_error;
     kube::ObjectList out;
     out.items = pods;
@@ -195,13 +200,13 @@ struct Harness {
   RecordingEvents events;
   std::unique_ptr<Reconciler> reconciler;
 
-  Harness() {
+  explicit Harness(const ReconcilerOptions& opts = {}) {
     client.objects["app/api"] = DeploymentJson("registry.example.com/api:1", 5);
     client.objects["app/r"] = RolloutJson();
     rollouts.Put(RolloutJson());
     deployments.Put(DeploymentJson("registry.example.com/api:1", 5));
     reconciler = std::make_unique<Reconciler>(client, clock, rollouts, deployments, namespaces,
-                                              nullptr, nullptr, events, ReconcilerOptions{});
+                                              nullptr, nullptr, events, opts);
   }
   // The watch catches up: caches see what the fake API server holds.
   void SyncCaches() {
@@ -889,9 +894,10 @@ TEST(ReconcilerTest, APullThatKeepsFailingFailsTheEnvironmentBeforeTheDeadline) 
 }
 
 // The reconciles that follow a trouble-free pod list (one per Deployment status change) trust it
-// for pod_health_interval instead of listing again, with a reconcile when that ends; a list that
-// found a trouble is never reused, so a verdict always rests on a fresh list.
-TEST(ReconcilerTest, ATroubleFreePodListIsTrustedBrieflyATroubledOneNever) {
+// instead of listing again, with a reconcile when that ends: 5 s after the first clean list, then
+// twice as long after each further one in a row, up to 30 s. A list that found a trouble is never
+// reused (a verdict always rests on a fresh list) and starts the trust again from 5 s.
+TEST(ReconcilerTest, ATroubleFreePodListIsTrustedLongerEachTimeATroubledOneNever) {
   Harness h;
   ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // Updating, patched, Verifying
   h.SyncCaches();                                             // not rolled out
@@ -909,13 +915,59 @@ TEST(ReconcilerTest, ATroubleFreePodListIsTrustedBrieflyATroubledOneNever) {
   ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
   EXPECT_EQ(h.client.Count(list), 2) << "5 s after: listed again";
 
-  h.client.pods = {PullingPod(h.clock.WallNow())};
+  // Each clean list in a row is trusted twice as long as the one before: 10 s, 20 s, then 30 s.
+  int lists = 2;
+  for (const int trust : {10, 20, 30, 30}) {
+    h.clock.Advance(std::chrono::seconds(trust - 1));
+    res = h.reconciler->Reconcile("app/r");
+    ASSERT_TRUE(res.status.ok());
+    EXPECT_EQ(h.client.Count(list), lists) << trust - 1 << " s after a clean list: trusted";
+    ASSERT_TRUE(res.requeue_after.has_value());
+    EXPECT_LE(*res.requeue_after, std::chrono::seconds(1));
+    h.clock.Advance(std::chrono::seconds(1));
+    ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+    EXPECT_EQ(h.client.Count(list), ++lists) << trust << " s after: listed again";
+  }
+
+  h.clock.Advance(std::chrono::seconds(30));
+  h.client.pods = {PullingPod(h.clock.WallNow())};  // a new pod, its pull failing
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count(list), ++lists);
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count(list), ++lists) << "a list with a trouble is not trusted";
+  EXPECT_EQ(h.Phase(), "Verifying");
+
+  h.client.pods.clear();  // the pull went through
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count(list), ++lists);
   h.clock.Advance(std::chrono::seconds(5));
   ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
-  EXPECT_EQ(h.client.Count(list), 3);
+  EXPECT_EQ(h.client.Count(list), ++lists) << "after a trouble, trust starts again from 5 s";
+}
+
+// With pod_lists_at_once lists in flight, a reconcile that would list plans without the pods (the
+// environment keeps verifying) and is looked at again after pod_health_interval, leaving its
+// worker free; once the list in flight is done, the next reconcile lists.
+TEST(ReconcilerTest, ReconcilesBeyondTheLimitOfPodListsInFlightDoNotList) {
+  ReconcilerOptions opts;
+  opts.pod_lists_at_once = 1;
+  Harness h(opts);
   ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
-  EXPECT_EQ(h.client.Count(list), 4) << "a list with a trouble is not trusted";
+  h.SyncCaches();
+  h.clock.Advance(std::chrono::seconds(20));
+  std::optional<ReconcileResult> during;
+  h.client.while_listing = [&] { during = h.reconciler->Reconcile("app/r"); };
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  const std::string list = "list pods app selector=app=api";
+  EXPECT_EQ(h.client.Count(list), 1) << "the reconcile during the list did not list";
+  ASSERT_TRUE(during.has_value());
+  ASSERT_TRUE(during->status.ok()) << during->status.ToString();
+  ASSERT_TRUE(during->requeue_after.has_value());
+  EXPECT_LE(*during->requeue_after, std::chrono::seconds(5));
   EXPECT_EQ(h.Phase(), "Verifying");
+  h.clock.Advance(std::chrono::seconds(5));
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count(list), 2) << "the slot is free again";
 }
 
 // A pod list the API server refuses is no verdict: the environment keeps verifying (the progress
