@@ -1,7 +1,5 @@
 #include "controller/manager/wiring.h"
 
-#include <algorithm>
-
 #include "controller/api/codec.h"
 #include "controller/api/well_known.h"
 #include "controller/validation/pod_validation.h"
@@ -81,9 +79,6 @@ ControllerSet::ControllerSet(kube::KubeClient& client, const Clock& clock,
   ro.images = images_.get();
   ro.dry_run = opts.dry_run;
   ro.smoke = opts.smoke;
-  // Half the workers at most wait on pod lists: the others stay free to patch the next
-  // environments while a long wave verifies.
-  ro.pod_lists_at_once = std::max(1, opts.controller.concurrency / 2);
   if (opts.controller.metrics != nullptr) {
     recorder_ = std::make_unique<metrics::MetricsRecorder>(*opts.controller.metrics);
     ro.recorder = recorder_.get();

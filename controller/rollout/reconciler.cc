@@ -753,14 +753,8 @@ Plan Reconciler::MakePlan(Observation& o) {
       plan = PlanRollout(o.observed, opts_.planner);
       const auto again = std::chrono::ceil<std::chrono::seconds>(*trusted);
       plan.requeue_after = plan.requeue_after ? std::min(*plan.requeue_after, again) : again;
-    } else if (const int limit = opts_.pod_lists_at_once;
-               pod_lists_.fetch_add(1) >= limit && limit > 0) {
-      pod_lists_.fetch_sub(1);  // every slot busy: planned without the pods, looked at again
-      const auto again = std::chrono::ceil<std::chrono::seconds>(opts_.pod_health_interval);
-      plan.requeue_after = plan.requeue_after ? std::min(*plan.requeue_after, again) : again;
     } else {
       const bool listed = ObservePods(o);
-      pod_lists_.fetch_sub(1);
       if (listed) RecordPodList(key, stage, o.observed.pods->troubles.empty());
       plan = PlanRollout(o.observed, opts_.planner);
     }

@@ -73,10 +73,6 @@ struct ReconcilerOptions {
   // environment starts again from pod_health_interval.
   std::chrono::nanoseconds pod_health_interval = std::chrono::seconds(5);
   std::chrono::nanoseconds pod_health_max_interval = std::chrono::seconds(30);
-  // At most this many reconciles list pods at once (0: no limit); one that finds them all busy
-  // plans without the pods (as after a failed list) and is looked at again after
-  // pod_health_interval, so the other workers stay free to patch and write status.
-  int pod_lists_at_once = 0;
   // Looks images up in their registries for the pre-flight of spec.imagePolicy; nullptr: no
   // registry is reachable (such a rollout waits on RegistryUnreachable, then fails).
   ImageResolver* images = nullptr;
@@ -220,7 +216,6 @@ class Reconciler {
     std::chrono::nanoseconds trust;
   };
   std::map<std::string, HealthyPods> healthy_pods_;  // by rollout key
-  std::atomic<int> pod_lists_{0};                    // pod lists in flight
   std::atomic<std::uint64_t> patches_{0};
   std::atomic<std::uint64_t> status_writes_{0};
 };

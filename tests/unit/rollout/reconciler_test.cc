@@ -11,13 +11,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <functional>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
-#include <utility>
 #include <vector>
 
 #include "controller/api/codec.h"
@@ -103,12 +100,10 @@ class RecordingClient : public testing::UnimplementedClient {
   // Pods, listed by the pod-health gate: the list's options are recorded in the action.
   std::vector<Json> pods;
   std::optional<Status> list_error;
-  std::function<void()> while_listing;  // runs while a list is in flight
   Result<kube::ObjectList> List(const kube::ResourceType& rt, const std::string& ns,
                                 const kube::ListOptions& opts) override {
     actions.push_back("list " + rt.resource + " " + ns + " selector=" + opts.label_selector +
                       " rv=" + opts.resource_version);
-    if (while_listing) std::exchange(while_listing, nullptr)();
     if (list_error) return *list_error;
     kube::ObjectList out;
     out.items = pods;
@@ -200,13 +195,13 @@ struct Harness {
   RecordingEvents events;
   std::unique_ptr<Reconciler> reconciler;
 
-  explicit Harness(const ReconcilerOptions& opts = {}) {
+  Harness() {
     client.objects["app/api"] = DeploymentJson("registry.example.com/api:1", 5);
     client.objects["app/r"] = RolloutJson();
     rollouts.Put(RolloutJson());
     deployments.Put(DeploymentJson("registry.example.com/api:1", 5));
     reconciler = std::make_unique<Reconciler>(client, clock, rollouts, deployments, namespaces,
-                                              nullptr, nullptr, events, opts);
+                                              nullptr, nullptr, events, ReconcilerOptions{});
   }
   // The watch catches up: caches see what the fake API server holds.
   void SyncCaches() {
@@ -943,31 +938,6 @@ TEST(ReconcilerTest, ATroubleFreePodListIsTrustedLongerEachTimeATroubledOneNever
   h.clock.Advance(std::chrono::seconds(5));
   ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
   EXPECT_EQ(h.client.Count(list), ++lists) << "after a trouble, trust starts again from 5 s";
-}
-
-// With pod_lists_at_once lists in flight, a reconcile that would list plans without the pods (the
-// environment keeps verifying) and is looked at again after pod_health_interval, leaving its
-// worker free; once the list in flight is done, the next reconcile lists.
-TEST(ReconcilerTest, ReconcilesBeyondTheLimitOfPodListsInFlightDoNotList) {
-  ReconcilerOptions opts;
-  opts.pod_lists_at_once = 1;
-  Harness h(opts);
-  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
-  h.SyncCaches();
-  h.clock.Advance(std::chrono::seconds(20));
-  std::optional<ReconcileResult> during;
-  h.client.while_listing = [&] { during = h.reconciler->Reconcile("app/r"); };
-  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
-  const std::string list = "list pods app selector=app=api";
-  EXPECT_EQ(h.client.Count(list), 1) << "the reconcile during the list did not list";
-  ASSERT_TRUE(during.has_value());
-  ASSERT_TRUE(during->status.ok()) << during->status.ToString();
-  ASSERT_TRUE(during->requeue_after.has_value());
-  EXPECT_LE(*during->requeue_after, std::chrono::seconds(5));
-  EXPECT_EQ(h.Phase(), "Verifying");
-  h.clock.Advance(std::chrono::seconds(5));
-  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
-  EXPECT_EQ(h.client.Count(list), 2) << "the slot is free again";
 }
 
 // A pod list the API server refuses is no verdict: the environment keeps verifying (the progress
