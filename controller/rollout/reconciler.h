@@ -145,7 +145,7 @@ class Reconciler {
   // Lists the pods (Observed::pods); false when a list failed (what was listed is kept).
   bool ObservePods(Observation& o);
   // How much longer the last trouble-free pod list of this rollout's revision and environment is
-  // trusted (ReconcilerOptions::pod_health_interval); nullopt: list now.
+  // trusted (the trust RecordPodList gave it); nullopt: list now.
   std::optional<std::chrono::nanoseconds> HealthyPodsTrusted(const std::string& key,
                                                              const std::string& stage);
   // Records a pod list of the stage: a clean one is trusted (longer each time in a row), one with
