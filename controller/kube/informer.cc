@@ -138,7 +138,9 @@ void Informer::Apply(WatchEvent&& ev) {
   if (!Keeps(ev.object)) {  // not of interest (any more): forget it, tell no one
     std::unique_lock lock(store_mu_);
     ++changes_;
-    if (store_.erase(key) == 0 && deleted) unseen_deletes_ = changes_;
+    if (store_.erase(key) == 0 && deleted && !opts_.offers_follow_interest) {
+      unseen_deletes_ = changes_;
+    }
     if (!rv.empty()) resource_version_ = rv;
     return;
   }
@@ -283,10 +285,22 @@ ObjectPtr Informer::Get(const std::string& key) const {
   return Load(*stored);
 }
 
+std::vector<ObjectPtr> ObjectLister::ListPrefix(const std::string& key_prefix) const {
+  std::vector<ObjectPtr> out;
+  for (auto& obj : ListNamespace(key_prefix.substr(0, key_prefix.find('/')))) {
+    if (ObjectKey(*obj).starts_with(key_prefix)) out.push_back(std::move(obj));
+  }
+  return out;
+}
+
 std::vector<ObjectPtr> Informer::List() const { return LoadWithPrefix(""); }
 
 std::vector<ObjectPtr> Informer::ListNamespace(const std::string& ns) const {
   return LoadWithPrefix(ns + "/");
+}
+
+std::vector<ObjectPtr> Informer::ListPrefix(const std::string& key_prefix) const {
+  return LoadWithPrefix(key_prefix);
 }
 
 // The stored objects whose key starts with `prefix`, copied under the lock, parsed outside it.
@@ -323,9 +337,13 @@ void Informer::Offer(const Json& obj, std::uint64_t mark) {
   store_.try_emplace(std::move(key), std::move(made));  // a watched object, if any, is newer
 }
 
-std::size_t Informer::Prune() {
+std::size_t Informer::Prune() { return PruneWithPrefix(""); }
+
+std::size_t Informer::PruneWithPrefix(const std::string& key_prefix) {
   std::unique_lock lock(store_mu_);
-  return std::erase_if(store_, [this](const auto& kv) { return !Keeps(*Load(kv.second)); });
+  return std::erase_if(store_, [&](const auto& kv) {
+    return kv.first.starts_with(key_prefix) && !Keeps(*Load(kv.second));
+  });
 }
 
 std::size_t Informer::Size() const {

@@ -34,6 +34,9 @@ class ObjectLister {
   virtual ~ObjectLister() = default;
   virtual ObjectPtr Get(const std::string& key) const = 0;
   virtual std::vector<ObjectPtr> ListNamespace(const std::string& ns) const = 0;
+  // The objects whose "namespace/name" key starts with `key_prefix` (which names a namespace:
+  // "ns/" or "ns/name-"). The default reads the namespace and filters it.
+  virtual std::vector<ObjectPtr> ListPrefix(const std::string& key_prefix) const;
 
   // For a cache that keeps only some objects (InformerOptions::keep): an object read from the API
   // server after Mark() returned `mark` may be added to it when the cache does not hold its key
@@ -41,6 +44,9 @@ class ObjectLister {
   // A cache that holds everything ignores it.
   virtual std::uint64_t Mark() const { return 0; }
   virtual void Offer(const Json& /*obj*/, std::uint64_t /*mark*/) {}
+  // The resourceVersion the cache has caught up with ("" when unknown): a list at it (or newer)
+  // is not older than anything the cache has seen.
+  virtual std::string last_resource_version() const { return ""; }
 };
 
 struct InformerHandlers {
@@ -64,6 +70,11 @@ struct InformerOptions {
   // it refuses more than before; an object it starts to accept is stored with its next change, or
   // sooner through Offer.
   std::function<bool(const Json&)> keep;
+  // Every caller of Offer takes its Mark only once `keep` accepts what it will offer. Then a
+  // deletion that `keep` refuses cannot be of an object offered against a later mark, and does
+  // not make such an offer refused (in a cache of a few pods out of many, the other pods'
+  // deletions would refuse most offers).
+  bool offers_follow_interest = false;
   Backoff::Options backoff;
   std::function<double()> random01;  // default: DefaultRandom01()
   std::chrono::seconds min_watch_timeout{300};
@@ -99,6 +110,7 @@ class Informer final : public ObjectLister {
   ObjectPtr Get(const std::string& key) const override;
   std::vector<ObjectPtr> List() const;
   std::vector<ObjectPtr> ListNamespace(const std::string& ns) const override;
+  std::vector<ObjectPtr> ListPrefix(const std::string& key_prefix) const override;
   std::size_t Size() const;
 
   std::uint64_t Mark() const override;
@@ -108,8 +120,11 @@ class Informer final : public ObjectLister {
   void Offer(const Json& obj, std::uint64_t mark) override;
   // Drops every stored object that `keep` now refuses; no handler runs. Returns how many.
   std::size_t Prune();
+  // Prune() of the objects whose key starts with `key_prefix` only: the others are not parsed
+  // again (a cache of thousands of objects that drops a few at a time).
+  std::size_t PruneWithPrefix(const std::string& key_prefix);
 
-  std::string last_resource_version() const;
+  std::string last_resource_version() const override;
   // Why this cache counts as stalled: nothing (list, event, bookmark) has arrived from the API
   // server for longer than `bound` while Run() runs; nullopt while it is fresh. For /healthz.
   std::optional<std::string> Stalled(std::chrono::nanoseconds bound) const;

@@ -179,7 +179,8 @@ void Controller::EnqueueNamespace(const std::string& ns) {
 
 bool Controller::HasSynced() const {
   return informers_.rollouts.HasSynced() && informers_.deployments.HasSynced() &&
-         informers_.namespaces.HasSynced() && informers_.pods.HasSynced();
+         informers_.namespaces.HasSynced() && informers_.pods.HasSynced() &&
+         (informers_.health_pods == nullptr || informers_.health_pods->HasSynced());
 }
 
 void Controller::ProcessOne(const std::string& key) {
@@ -234,10 +235,15 @@ void Controller::Run(const CancelToken& stop) {
     for (kube::Informer* i : {&informers_.deployments, &informers_.pods}) {
       threads.emplace_back([i, &stop] { i->Run(stop); });
     }
+    if (kube::Informer* i = informers_.health_pods; i != nullptr) {
+      threads.emplace_back([i, &stop] { i->Run(stop); });
+    }
   }
   const bool synced = informers_.deployments.WaitForSync(stop, std::chrono::hours(24)) &&
                       informers_.namespaces.WaitForSync(stop, std::chrono::hours(24)) &&
-                      informers_.pods.WaitForSync(stop, std::chrono::hours(24));
+                      informers_.pods.WaitForSync(stop, std::chrono::hours(24)) &&
+                      (informers_.health_pods == nullptr ||
+                       informers_.health_pods->WaitForSync(stop, std::chrono::hours(24)));
   // Caches warm up on every replica; only the leader starts the workers.
   const bool may_act = synced && (!opts_.wait_for_leadership || opts_.wait_for_leadership(stop));
   if (may_act) {

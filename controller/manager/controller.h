@@ -34,6 +34,9 @@ struct Informers {
   kube::Informer& deployments;
   kube::Informer& namespaces;
   kube::Informer& pods;  // only pods labelled for worker validation
+  // The pods whose health is observed (rollout::PodHealthCache); its keep predicate and handlers
+  // are its owner's. Optional.
+  kube::Informer* health_pods = nullptr;
 };
 
 using ReconcileFn = std::function<rollout::ReconcileResult(const std::string& key)>;

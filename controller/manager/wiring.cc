@@ -10,7 +10,8 @@ namespace {
 std::unique_ptr<kube::Informer> NewInformer(
     kube::KubeClient& client, const kube::ResourceType& rt, const std::string& ns,
     const std::function<void(const std::string&)>& on_restart,
-    std::function<kube::Json(kube::Json&&)> trim, const std::string& selector = "") {
+    std::function<kube::Json(kube::Json&&)> trim, const std::string& selector = "",
+    bool offers_follow_interest = false) {
   kube::InformerOptions io;
   io.on_watch_restart = on_restart;
   io.type = rt;
@@ -21,6 +22,7 @@ std::unique_ptr<kube::Informer> NewInformer(
   // of a re-list when tenants' objects are large (up to ~1.5 MiB each in etcd).
   io.page_size = 100;
   io.label_selector = selector;
+  io.offers_follow_interest = offers_follow_interest;
   return std::make_unique<kube::Informer>(client, io);
 }
 
@@ -42,6 +44,21 @@ ControllerSet::ControllerSet(kube::KubeClient& client, const Clock& clock,
                       validation::TrimPod, api::kValidationLabel);
   validation_ = std::make_unique<validation::PodValidationObserver>(*pods_, *deployments_,
                                                                     opts.planner.injection());
+  // Pod health reads the pods of the targets it observes from a watch of all pods that keeps only
+  // those (pod_health_cache.h); a change of one reconciles the rollouts observing it.
+  health_pods_ = NewInformer(client, kube::resources::Pods(), ns, opts.on_watch_restart,
+                             rollout::TrimHealthPod, "", /*offers_follow_interest=*/true);
+  pod_cache_ = std::make_unique<rollout::PodHealthCache>(
+      *health_pods_, [this](const std::string& prefix) { health_pods_->PruneWithPrefix(prefix); });
+  health_pods_->SetKeep([c = pod_cache_.get()](const kube::Json& p) { return c->Keeps(p); });
+  auto on_health_pod = [this](const kube::ObjectPtr& p) {
+    if (!controller_) return;
+    for (const auto& key : pod_cache_->WatchersOf(*p)) controller_->Enqueue(key);
+  };
+  health_pods_->AddHandlers(
+      {on_health_pod,
+       [on_health_pod](const kube::ObjectPtr&, const kube::ObjectPtr& p) { on_health_pod(p); },
+       on_health_pod});
   if (opts.prometheus_factory) prometheus_ = opts.prometheus_factory();
   if (prometheus_) {
     // Samples are taken off the reconcile workers; a finished one reconciles its rollout at once.
@@ -79,6 +96,7 @@ ControllerSet::ControllerSet(kube::KubeClient& client, const Clock& clock,
   ro.images = images_.get();
   ro.dry_run = opts.dry_run;
   ro.smoke = opts.smoke;
+  ro.pod_cache = pod_cache_.get();
   if (opts.controller.metrics != nullptr) {
     recorder_ = std::make_unique<metrics::MetricsRecorder>(*opts.controller.metrics);
     ro.recorder = recorder_.get();
@@ -87,7 +105,7 @@ ControllerSet::ControllerSet(kube::KubeClient& client, const Clock& clock,
       std::make_unique<rollout::Reconciler>(client, clock, *rollouts_, *deployments_, *namespaces_,
                                             analysis_.get(), validation_.get(), events, ro);
   controller_ = std::make_unique<Controller>(
-      clock, Informers{*rollouts_, *deployments_, *namespaces_, *pods_},
+      clock, Informers{*rollouts_, *deployments_, *namespaces_, *pods_, health_pods_.get()},
       [r = reconciler_.get()](const std::string& key) { return r->Reconcile(key); },
       opts.controller);
 }
@@ -101,7 +119,8 @@ ControllerSet::~ControllerSet() {
 }
 
 std::optional<std::string> ControllerSet::Stalled(std::chrono::nanoseconds bound) const {
-  for (const auto* i : {rollouts_.get(), deployments_.get(), namespaces_.get(), pods_.get()}) {
+  for (const auto* i :
+       {rollouts_.get(), deployments_.get(), namespaces_.get(), pods_.get(), health_pods_.get()}) {
     if (auto why = i->Stalled(bound)) return why;
   }
   return std::nullopt;

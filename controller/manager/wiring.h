@@ -20,6 +20,7 @@
 #include "controller/metrics/status_recorder.h"
 #include "controller/rollout/analysis.h"
 #include "controller/rollout/image_resolver.h"
+#include "controller/rollout/pod_health_cache.h"
 #include "controller/rollout/reconciler.h"
 #include "controller/rollout/registry_client.h"
 #include "controller/validation/pod_validation.h"
@@ -61,6 +62,8 @@ class ControllerSet {
   std::unique_ptr<kube::Informer> deployments_;
   std::unique_ptr<kube::Informer> namespaces_;
   std::unique_ptr<kube::Informer> pods_;
+  std::unique_ptr<kube::Informer> health_pods_;  // the pods whose health is observed
+  std::unique_ptr<rollout::PodHealthCache> pod_cache_;
   std::unique_ptr<validation::PodValidationObserver> validation_;
   std::unique_ptr<rollout::PrometheusClient> prometheus_;
   std::unique_ptr<rollout::AnalysisRunner> analysis_;  // after prometheus_: destroyed first

@@ -748,16 +748,27 @@ Plan Reconciler::MakePlan(Observation& o) {
     const std::string key = o.observed.rollout.Key();
     const std::string stage =
         std::to_string(o.observed.rollout.status.revision) + "/" + o.current->name;
-    if (auto trusted = HealthyPodsTrusted(key, stage); trusted) {
+    const bool local =
+        api::SplitScopedNamespace(api::EnvironmentNamespace(o.observed.rollout, *o.current))
+            .cluster.empty();
+    if (opts_.pod_cache != nullptr && local) {
+      ObserveCachedPods(o, stage);
+      plan = PlanRollout(o.observed, opts_.planner);
+      // Each change of a watched pod reconciles the rollout; this is the net under a lost one.
+      const auto again = std::chrono::ceil<std::chrono::seconds>(opts_.pod_health_max_interval);
+      plan.requeue_after = plan.requeue_after ? std::min(*plan.requeue_after, again) : again;
+    } else if (auto trusted = HealthyPodsTrusted(key, stage); trusted) {
       o.observed.pods = PodHealthObservation{};  // as the last list found them: no trouble
       plan = PlanRollout(o.observed, opts_.planner);
       const auto again = std::chrono::ceil<std::chrono::seconds>(*trusted);
       plan.requeue_after = plan.requeue_after ? std::min(*plan.requeue_after, again) : again;
     } else {
-      const bool listed = ObservePods(o);
+      const bool listed = ObservePods(o, nullptr);
       if (listed) RecordPodList(key, stage, o.observed.pods->troubles.empty());
       plan = PlanRollout(o.observed, opts_.planner);
     }
+  } else if (!plan.observe_pods && opts_.pod_cache != nullptr) {
+    opts_.pod_cache->Release(o.observed.rollout.Key());  // its pods leave the cache
   }
   if (!plan.sample_analysis || o.current == nullptr || !o.current->analysis) return plan;
   SampleResult sample;
@@ -835,9 +846,10 @@ void Reconciler::RecordPodList(const std::string& key, const std::string& stage,
 // The current environment's pods, for the planner's pod-health gate: one list per target that
 // has not rolled out, by its Deployment's selector, from the API server's watch cache
 // (resourceVersion "0": the kubelet's reports need not be quorum-fresh to say a pull or a start
-// failed). Nothing of them is kept. A failed list is logged and planned without: the progress
-// deadline still applies, and the next reconcile lists again.
-bool Reconciler::ObservePods(Observation& o) {
+// failed). With a lease of the pod cache, the list is not older than the cache and each pod is
+// offered to it; otherwise nothing of them is kept. A failed list is logged and planned without:
+// the progress deadline still applies, and the next reconcile lists again.
+bool Reconciler::ObservePods(Observation& o, const PodHealthCache::Lease* lease) {
   bool listed = true;
   PodHealthObservation seen;
   const std::string ns = api::EnvironmentNamespace(o.observed.rollout, *o.current);
@@ -850,7 +862,7 @@ bool Reconciler::ObservePods(Observation& o) {
     if (selector.empty()) continue;
     kube::ListOptions opts;
     opts.label_selector = selector;
-    opts.resource_version = "0";
+    opts.resource_version = lease != nullptr ? lease->resource_version : "0";
     auto scope = ScopeOf(o.observed.rollout.namespace_, ns);
     auto pods = scope.ok() ? scope->client->List(kube::resources::Pods(), scope->ns, opts)
                            : Result<kube::ObjectList>(scope.status());
@@ -866,10 +878,45 @@ bool Reconciler::ObservePods(Observation& o) {
     for (const auto& pod : pods->items) {
       for (auto& trouble : PodTroubles(pod, dkey, images))
         seen.troubles.push_back(std::move(trouble));
+      if (lease != nullptr) opts_.pod_cache->Offer(pod, lease->mark);
     }
   }
   o.observed.pods = std::move(seen);
   return listed;
+}
+
+// The current environment's pods from the pod cache: the first look at a revision and environment
+// (and set of targets) registers them with the cache and lists them into it (ObservePods); the
+// looks after read the cache, which the watch keeps current. A list that failed leaves the lease
+// unprimed: the next look lists again.
+void Reconciler::ObserveCachedPods(Observation& o, const std::string& stage) {
+  const std::string ns = api::EnvironmentNamespace(o.observed.rollout, *o.current);
+  std::set<std::string> watched;
+  for (const auto& t : o.current->targets) {
+    const std::string dkey = ns + "/" + t.deployment;
+    auto d = o.observed.deployments.find(dkey);
+    if (d != o.observed.deployments.end() && !SelectorString(d->second.selector).empty()) {
+      watched.insert(dkey);
+    }
+  }
+  const std::string key = o.observed.rollout.Key();
+  const PodHealthCache::Lease lease = opts_.pod_cache->Watch(key, stage, watched);
+  if (!lease.primed) {
+    if (ObservePods(o, &lease)) opts_.pod_cache->Primed(key, stage);
+    return;
+  }
+  PodHealthObservation seen;
+  const std::map<std::string, std::string> patched = PinnedImages(o.observed.rollout);
+  for (const auto& t : o.current->targets) {
+    const std::string dkey = ns + "/" + t.deployment;
+    if (!watched.contains(dkey)) continue;
+    const auto images = DesiredImages(patched, t);
+    for (const auto& pod : opts_.pod_cache->PodsOf(dkey)) {
+      for (auto& trouble : PodTroubles(*pod, dkey, images))
+        seen.troubles.push_back(std::move(trouble));
+    }
+  }
+  o.observed.pods = std::move(seen);
 }
 
 // The Jobs of the smoke checks at hand, read live by name (no cache: a rollout has a few, read
@@ -1137,6 +1184,7 @@ void Reconciler::RecordDeleted(const std::string& key) {
     last_status_write_.erase(key);
     healthy_pods_.erase(key);
   }
+  if (opts_.pod_cache != nullptr) opts_.pod_cache->Release(key);
   if (opts_.recorder != nullptr) {
     const auto slash = key.find('/');
     opts_.recorder->RolloutDeleted(key.substr(0, slash), key.substr(slash + 1));

@@ -35,6 +35,7 @@
 #include "controller/rollout/analysis_runner.h"
 #include "controller/rollout/image_resolver.h"
 #include "controller/rollout/planner.h"
+#include "controller/rollout/pod_health_cache.h"
 #include "controller/rollout/smoke_check.h"
 #include "controller/validation/observer.h"
 
@@ -73,6 +74,12 @@ struct ReconcilerOptions {
   // environment starts again from pod_health_interval.
   std::chrono::nanoseconds pod_health_interval = std::chrono::seconds(5);
   std::chrono::nanoseconds pod_health_max_interval = std::chrono::seconds(30);
+  // The watched pods of the targets whose pod health is observed (pod_health_cache.h); nullptr:
+  // every look lists them (with the trust above). With it, an environment of this cluster lists
+  // its targets' pods once per revision and environment and reads the cache from then on, with a
+  // reconcile at least every pod_health_max_interval besides the one each pod change brings.
+  // A remote cluster's pods are always listed.
+  PodHealthCache* pod_cache = nullptr;
   // Looks images up in their registries for the pre-flight of spec.imagePolicy; nullptr: no
   // registry is reachable (such a rollout waits on RegistryUnreachable, then fails).
   ImageResolver* images = nullptr;
@@ -142,8 +149,11 @@ class Reconciler {
   Result<Observation> Observe(const std::string& key, const kube::ObjectPtr& obj);
   Status ObserveLive(const api::EnvironmentSpec& env, Observation& o);
   Plan MakePlan(Observation& o);
-  // Lists the pods (Observed::pods); false when a list failed (what was listed is kept).
-  bool ObservePods(Observation& o);
+  // Lists the pods (Observed::pods), into the pod cache with a lease of it; false when a list
+  // failed (what was listed is kept).
+  bool ObservePods(Observation& o, const PodHealthCache::Lease* lease);
+  // ObservePods through the pod cache (opts_.pod_cache), for an environment of this cluster.
+  void ObserveCachedPods(Observation& o, const std::string& stage);
   // How much longer the last trouble-free pod list of this rollout's revision and environment is
   // trusted (the trust RecordPodList gave it); nullopt: list now.
   std::optional<std::chrono::nanoseconds> HealthyPodsTrusted(const std::string& key,

@@ -377,6 +377,91 @@ TEST(InformerTest, OfferAddsOnlyWhatTheCacheLacksAndCannotResurrect) {
   t.join();
 }
 
+// With offers_follow_interest, a deletion that keep refuses (another tenant's pod, in a cache of
+// a few pods out of many) does not make an offer refused; one that keep accepts still does.
+TEST(InformerTest, OffersFollowingInterestAreNotRefusedForOthersDeletions) {
+  auto opts = FastOptions();
+  opts.keep = [](const Json& o) { return MetaString(o, "namespace") != "tenant"; };
+  for (const bool follow : {false, true}) {
+    ScriptedClient c;
+    c.lists.emplace_back(ListOf({}, "5"));
+    c.watches.push_back({{Ev(WatchEvent::Type::kDeleted, Obj("tenant", "other", "7")),
+                          Ev(WatchEvent::Type::kDeleted, Obj("b", "watched", "8"))},
+                         Status(StatusCode::kCancelled, "")});
+    std::atomic<bool> opened{false};
+    c.before_watch = [&opened] {
+      while (!opened) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    };
+    opts.offers_follow_interest = follow;
+    Informer inf(c, opts);
+    CancelToken cancel;
+    std::thread t([&] { inf.Run(cancel); });
+    ASSERT_TRUE(inf.WaitForSync(cancel, std::chrono::seconds(5)));
+    const std::uint64_t before = inf.Mark();
+    opened = true;
+    for (int i = 0; i < 5000 && inf.last_resource_version() != "8"; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_EQ(inf.last_resource_version(), "8");
+    inf.Offer(Obj("b", "watched", "6"), before);
+    EXPECT_EQ(inf.Get("b/watched"), nullptr) << "a deletion keep accepts still refuses the offer";
+    cancel.Cancel();
+    t.join();
+
+    // Only the tenant's deletion came after the mark.
+    ScriptedClient c2;
+    c2.lists.emplace_back(ListOf({}, "5"));
+    c2.watches.push_back({{Ev(WatchEvent::Type::kDeleted, Obj("tenant", "other", "7"))},
+                          Status(StatusCode::kCancelled, "")});
+    std::atomic<bool> opened2{false};
+    c2.before_watch = [&opened2] {
+      while (!opened2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    };
+    Informer inf2(c2, opts);
+    CancelToken cancel2;
+    std::thread t2([&] { inf2.Run(cancel2); });
+    ASSERT_TRUE(inf2.WaitForSync(cancel2, std::chrono::seconds(5)));
+    const std::uint64_t mark = inf2.Mark();
+    opened2 = true;
+    for (int i = 0; i < 5000 && inf2.last_resource_version() != "7"; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_EQ(inf2.last_resource_version(), "7");
+    inf2.Offer(Obj("a", "new", "6"), mark);
+    EXPECT_EQ(inf2.Get("a/new") != nullptr, follow)
+        << (follow ? "an unrelated deletion refused the offer"
+                   : "without the option, any unseen deletion refuses it");
+    cancel2.Cancel();
+    t2.join();
+  }
+}
+
+// PruneWithPrefix re-asks keep only of the objects under the prefix; ListPrefix reads them.
+TEST(InformerTest, PruneAndListWithAPrefixTouchOnlyThoseKeys) {
+  ScriptedClient c;
+  c.lists.emplace_back(ListOf({Obj("a", "web-1", "1"), Obj("a", "web-api-1", "2"),
+                               Obj("a", "db-1", "3"), Obj("b", "web-1", "4")},
+                              "5"));
+  std::atomic<bool> keep_web{true};
+  std::atomic<int> asked{0};
+  auto opts = FastOptions();
+  opts.keep = [&](const Json& o) {
+    ++asked;
+    return keep_web || MetaString(o, "name").rfind("web-", 0) != 0;
+  };
+  Informer inf(c, opts);
+  ASSERT_TRUE(RunUntil(inf, [&] { return inf.HasSynced(); }));
+  EXPECT_EQ(inf.ListPrefix("a/web-").size(), 2u) << "web-1 and web-api-1";
+  EXPECT_EQ(inf.ListPrefix("a/db-").size(), 1u);
+  keep_web = false;
+  asked = 0;
+  EXPECT_EQ(inf.PruneWithPrefix("a/web-"), 2u);
+  EXPECT_EQ(asked.load(), 2) << "only the objects under the prefix are asked again";
+  EXPECT_EQ(inf.Get("a/web-1"), nullptr);
+  EXPECT_NE(inf.Get("b/web-1"), nullptr) << "another namespace's object is not touched";
+  EXPECT_NE(inf.Get("a/db-1"), nullptr);
+}
+
 TEST(InformerTest, WatchTimeoutRandomisedBetween5And10Minutes) {
   ScriptedClient c;
   double r = 0;

@@ -20,6 +20,7 @@
 #include "controller/api/codec.h"
 #include "tests/fakes/base64.h"
 #include "tests/fakes/fake_clock.h"
+#include "tests/fakes/fake_pods.h"
 #include "tests/fakes/map_lister.h"
 #include "tests/fakes/test_certs.h"
 #include "tests/fakes/unimplemented_client.h"
@@ -938,6 +939,111 @@ TEST(ReconcilerTest, ATroubleFreePodListIsTrustedLongerEachTimeATroubledOneNever
   h.clock.Advance(std::chrono::seconds(5));
   ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
   EXPECT_EQ(h.client.Count(list), ++lists) << "after a trouble, trust starts again from 5 s";
+}
+
+// PullingPod as its ReplicaSet (api-6d4) made it: what the pod cache keeps.
+Json OwnedPod(Json pod) {
+  pod["metadata"]["labels"] = Json::parse(R"({"app":"api","pod-template-hash":"6d4"})");
+  pod["metadata"]["ownerReferences"] =
+      Json::parse(R"([{"kind":"ReplicaSet","name":"api-6d4","controller":true}])");
+  return pod;
+}
+
+struct CachedHarness : Harness {
+  testing::FakePods pods;
+  PodHealthCache cache{pods, [this](const std::string& p) { (void)pods.Prune(p); }};
+  CachedHarness() {
+    pods.keep = [this](const Json& p) { return cache.Keeps(p); };
+    pods.resource_version = "640";
+    ReconcilerOptions o;
+    o.pod_cache = &cache;
+    reconciler = std::make_unique<Reconciler>(client, clock, rollouts, deployments, namespaces,
+                                              nullptr, nullptr, events, o);
+  }
+};
+
+// With the pod cache, the first look at an environment lists its targets' pods (not older than
+// the cache) into the cache; the looks after list nothing and judge what the cache holds, and a
+// pull that keeps failing there fails the environment ImagePullFailed as before.
+TEST(ReconcilerTest, WithThePodCacheAnEnvironmentListsItsPodsOnceThenReadsTheWatch) {
+  CachedHarness h;
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // Updating, patched, Verifying
+  h.SyncCaches();                                             // not rolled out
+  h.client.pods = {OwnedPod(PullingPod(h.clock.WallNow()))};
+  h.client.actions.clear();
+  h.clock.Advance(std::chrono::seconds(12));
+  auto res = h.reconciler->Reconcile("app/r");
+  ASSERT_TRUE(res.status.ok());
+  ASSERT_FALSE(h.client.actions.empty());
+  EXPECT_EQ(h.client.actions.front(), "list pods app selector=app=api rv=640");
+  EXPECT_EQ(h.client.Count("list"), 1);
+  EXPECT_EQ(h.pods.objects.size(), 1u) << "the listed pod is offered to the cache";
+  EXPECT_EQ(h.pods.offers, (std::vector<std::uint64_t>{7}));
+  EXPECT_EQ(h.cache.watched_deployments(), 1u);
+  ASSERT_TRUE(res.requeue_after.has_value());
+  EXPECT_LE(*res.requeue_after, std::chrono::seconds(30));
+
+  h.client.pods.clear();  // the API server is not asked again: the cache answers
+  h.clock.Advance(std::chrono::seconds(10));
+  res = h.reconciler->Reconcile("app/r");
+  ASSERT_TRUE(res.status.ok());
+  EXPECT_EQ(h.client.Count("list"), 1);
+  EXPECT_EQ(h.Phase(), "Verifying") << "failing for 22 s: below the 30 s threshold";
+  ASSERT_TRUE(res.requeue_after.has_value());
+  EXPECT_LE(*res.requeue_after, std::chrono::seconds(8)) << "looked at when it would cross it";
+
+  h.clock.Advance(std::chrono::seconds(8));
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count("list"), 1);
+  auto r = api::DecodeRollout(h.client.objects.at("app/r"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status.environments.at(0).reason, "ImagePullFailed");
+  EXPECT_NE(r->status.environments[0].message.find("not found"), std::string::npos);
+}
+
+// The cache is the watch's: a trouble it brings after the first list is seen on the next look,
+// one it clears is gone; once the environment rolls out, its pods leave the cache.
+TEST(ReconcilerTest, ThePodCacheFollowsTheWatchAndIsReleasedWhenTheEnvironmentRollsOut) {
+  CachedHarness h;
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  h.SyncCaches();
+  h.clock.Advance(std::chrono::seconds(12));
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());  // lists: no pod yet
+  EXPECT_EQ(h.client.Count("list pods"), 1);
+  EXPECT_TRUE(h.pods.objects.empty());
+
+  Json crashing = OwnedPod(PullingPod(h.clock.WallNow()));
+  crashing["status"]["containerStatuses"][0] = Json::parse(
+      R"({"name":"api","restartCount":3,"state":{"waiting":{"reason":"CrashLoopBackOff"}},)"
+      R"("lastState":{"terminated":{"exitCode":1,"reason":"Error","message":"no config"}}})");
+  h.pods.Put(crashing);  // the watch brings it
+  h.clock.Advance(std::chrono::seconds(1));
+  ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(h.client.Count("list pods"), 1);
+  auto r = api::DecodeRollout(h.client.objects.at("app/r"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status.environments.at(0).reason, "ContainerCrashing");
+  EXPECT_NE(r->status.environments[0].message.find("no config"), std::string::npos);
+
+  // Another rollout's environment: its pod was in trouble, the watch clears it, it rolls out.
+  CachedHarness g;
+  ASSERT_TRUE(g.reconciler->Reconcile("app/r").status.ok());
+  g.SyncCaches();
+  g.clock.Advance(std::chrono::seconds(12));
+  g.client.pods = {OwnedPod(PullingPod(g.clock.WallNow()))};
+  ASSERT_TRUE(g.reconciler->Reconcile("app/r").status.ok());
+  ASSERT_EQ(g.pods.objects.size(), 1u);
+  g.pods.objects.clear();  // the pull went through, the watch replaced the pod
+  g.clock.Advance(std::chrono::seconds(25));
+  ASSERT_TRUE(g.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(g.Phase(), "Verifying") << "what the watch cleared is no trouble";
+  EXPECT_EQ(g.client.Count("list pods"), 1);
+  EXPECT_EQ(g.cache.watched_deployments(), 1u);
+  g.client.objects["app/api"]["status"]["observedGeneration"] = Json::number(2);
+  g.SyncCaches();
+  ASSERT_TRUE(g.reconciler->Reconcile("app/r").status.ok());
+  EXPECT_EQ(g.cache.watched_deployments(), 0u) << "rolled out: its pods leave the cache";
+  EXPECT_EQ(g.pods.prunes, (std::vector<std::string>{"app/api-"}));
 }
 
 // A pod list the API server refuses is no verdict: the environment keeps verifying (the progress
