@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "controller/kube/json_fields.h"
+#include "controller/rollout/pod_health.h"
 
 namespace rollgate::rollout {
 namespace {
@@ -37,7 +38,21 @@ Json TrimContainerStatuses(Json&& list) {
   return kept;
 }
 
+// What PodTroubles says of a pod (of any revision), as "container=reason/restarts;...": what
+// TroubleMayHaveChanged compares. A healthy pod, or one being deleted, says "".
+std::string TroubleSignature(const Json& pod) {
+  std::string out;
+  for (const PodTrouble& t : PodTroubles(pod, "", {})) {
+    out += t.container + "=" + t.reason + "/" + std::to_string(t.restarts) + ";";
+  }
+  return out;
+}
+
 }  // namespace
+
+bool TroubleMayHaveChanged(const Json* before, const Json& after) {
+  return TroubleSignature(after) != (before != nullptr ? TroubleSignature(*before) : "");
+}
 
 std::string PodDeployment(const Json& pod) {
   const Json* meta = Field(pod, "metadata");

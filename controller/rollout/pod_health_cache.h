@@ -36,6 +36,13 @@ std::string PodDeployment(const kube::Json& pod);
 // names and images, and their statuses' waiting state, restart count and last termination).
 kube::Json TrimHealthPod(kube::Json&& pod);
 
+// Whether a pod's change changes what PodTroubles says of it (a pull failing or not, a container's
+// reason or restart count, the pod's deletion); `before` null: the pod is new. A healthy pod's
+// changes (created, scheduled, started, ready) reconcile no rollout: readiness reaches the
+// rollout through its Deployment's status, and a trouble's threshold through the planner's
+// requeue.
+bool TroubleMayHaveChanged(const kube::Json* before, const kube::Json& after);
+
 class PodHealthCache {
  public:
   // `pods`: the cache of pods (an Informer whose keep predicate is Keeps); `prune(prefix)`

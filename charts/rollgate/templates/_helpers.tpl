@@ -82,7 +82,8 @@ namespaces) or the Role in watchNamespace. Exactly what controller/ uses:
   - containerrollouts: informer (get, list, watch); status written with PUT on /status (update).
     No update/patch/delete on the main resource: promote/abort/retry are the user's (CLI) rights.
   - deployments: informer (get, list, watch) and the image patch (patch).
-  - pods: informer over the validation-labelled pods (get, list, watch).
+  - pods: informers over the validation-labelled pods and over all pods (keeping only those of
+    the targets whose pod health is observed), and a list by selector (get, list, watch).
   - events (core/v1): the event recorder (create; patch for repeated events).
 The rules from deployments on are "rollgate.workloadRules", shared with mode=target.
 */}}

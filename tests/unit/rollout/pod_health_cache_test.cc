@@ -118,6 +118,45 @@ TEST(TrimHealthPodTest, KeepsWhatPodTroublesReadsAndNothingElse) {
   EXPECT_LT(text.size(), 800u) << text;
 }
 
+// A healthy pod's changes reconcile nothing; a trouble appearing, changing or going does.
+TEST(TroubleMayHaveChangedTest, OnlyWhatPodTroublesSaysCounts) {
+  Json healthy = RsPod("app", "web", "web-6d4f9-abcde");
+  healthy["status"]["containerStatuses"][0]["state"] =
+      Json::parse(R"({"running":{"startedAt":"2026-12-03T08:00:05Z"}})");
+  healthy["status"]["containerStatuses"][0].erase("lastState");
+  Json created = healthy;
+  created["status"] = Json::parse(R"({"phase":"Pending"})");
+  EXPECT_FALSE(TroubleMayHaveChanged(nullptr, created)) << "a new pod without statuses";
+  EXPECT_FALSE(TroubleMayHaveChanged(&created, healthy)) << "started";
+  Json ready = healthy;
+  ready["status"]["conditions"][0]["status"] = Json::string("True");
+  ready["metadata"]["resourceVersion"] = Json::string("18");
+  EXPECT_FALSE(TroubleMayHaveChanged(&healthy, ready)) << "became ready";
+
+  const Json pulling = RsPod("app", "web", "web-6d4f9-abcde");
+  EXPECT_TRUE(TroubleMayHaveChanged(&created, pulling)) << "a pull started failing";
+  EXPECT_TRUE(TroubleMayHaveChanged(nullptr, pulling));
+  Json err = pulling;
+  err["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] =
+      Json::string("ErrImagePull");
+  EXPECT_TRUE(TroubleMayHaveChanged(&pulling, err)) << "another reason";
+  Json message = pulling;
+  message["status"]["containerStatuses"][0]["state"]["waiting"]["message"] =
+      Json::string("Back-off pulling image again");
+  EXPECT_FALSE(TroubleMayHaveChanged(&pulling, message)) << "the same trouble";
+  EXPECT_TRUE(TroubleMayHaveChanged(&pulling, healthy)) << "the pull went through";
+
+  Json crashed = RsPod("app", "web", "web-6d4f9-abcde", "6d4f9", 2);
+  crashed["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] =
+      Json::string("CrashLoopBackOff");
+  Json again = crashed;
+  again["status"]["containerStatuses"][0]["restartCount"] = Json::number(3);
+  EXPECT_TRUE(TroubleMayHaveChanged(&crashed, again)) << "one more restart";
+  Json deleting = again;
+  deleting["metadata"]["deletionTimestamp"] = Json::string("2026-12-03T08:05:00Z");
+  EXPECT_TRUE(TroubleMayHaveChanged(&again, deleting)) << "a troubled pod goes away";
+}
+
 // Nothing is kept before a rollout watches; its first Watch is unprimed (list, offer, Primed),
 // the next for the same stage is primed; another stage or set of Deployments lists again.
 TEST(PodHealthCacheTest, WatchListsOncePerStageThenReadsTheCache) {
