@@ -5,6 +5,7 @@
 #include "controller/api/codec.h"
 #include "controller/api/well_known.h"
 #include "controller/common/log.h"
+#include "controller/common/reverse_index.h"
 #include "controller/kube/json_fields.h"
 #include "controller/manager/requeue.h"
 #include "controller/metrics/heartbeat.h"
@@ -88,29 +89,6 @@ Controller::Interest Controller::InterestOf(const api::Rollout& r) {
   return in;
 }
 
-namespace {
-
-// Moves rollout `key` in `index` (entry -> rollout keys) from the entries of `before` to those of
-// `now`; an entry no rollout names any more is erased. True when one was.
-bool Reindex(std::map<std::string, std::set<std::string>>& index, const std::string& key,
-             const std::set<std::string>& before, const std::set<std::string>& now) {
-  bool emptied = false;
-  for (const auto& e : before) {
-    if (now.contains(e)) continue;
-    auto it = index.find(e);
-    if (it == index.end()) continue;
-    it->second.erase(key);
-    if (it->second.empty()) {
-      index.erase(it);
-      emptied = true;
-    }
-  }
-  for (const auto& e : now) index[e].insert(key);
-  return emptied;
-}
-
-}  // namespace
-
 // Keeps the index current and the Deployment and pod caches to what some rollout still needs:
 // what no rollout needs any more is pruned from them (outside the index lock: a cache's keep
 // predicate takes it).
@@ -126,9 +104,9 @@ void Controller::IndexRollout(const kube::ObjectPtr& obj, bool deleted) {
   {
     std::lock_guard<std::mutex> lock(index_mu_);
     Interest& before = interest_of_[key];
-    prune_deployments = Reindex(by_deployment_, key, before.deployments, now.deployments);
+    prune_deployments = !Reindex(by_deployment_, key, before.deployments, now.deployments).empty();
     (void)Reindex(by_namespace_, key, before.namespaces, now.namespaces);
-    prune_pods = Reindex(by_pod_label_, key, before.pod_labels, now.pod_labels);
+    prune_pods = !Reindex(by_pod_label_, key, before.pod_labels, now.pod_labels).empty();
     if (deleted) {
       interest_of_.erase(key);
     } else {

@@ -126,25 +126,6 @@ std::vector<std::string> PodHealthCache::WatchersOf(const Json& pod) const {
   return {it->second.begin(), it->second.end()};
 }
 
-std::vector<std::string> PodHealthCache::Reindex(const std::string& rollout,
-                                                 const std::set<std::string>& now) {
-  std::vector<std::string> emptied;
-  Watcher& w = watchers_[rollout];
-  for (const auto& d : w.deployments) {
-    if (now.contains(d)) continue;
-    auto it = by_deployment_.find(d);
-    if (it == by_deployment_.end()) continue;
-    it->second.erase(rollout);
-    if (it->second.empty()) {
-      by_deployment_.erase(it);
-      emptied.push_back(d);
-    }
-  }
-  for (const auto& d : now) by_deployment_[d].insert(rollout);
-  w.deployments = now;
-  return emptied;
-}
-
 PodHealthCache::Lease PodHealthCache::Watch(const std::string& rollout, const std::string& stage,
                                             const std::set<std::string>& deployments) {
   std::vector<std::string> emptied;
@@ -155,8 +136,9 @@ PodHealthCache::Lease PodHealthCache::Watch(const std::string& rollout, const st
         it->second.deployments == deployments) {
       return Lease{true, 0, ""};
     }
-    emptied = Reindex(rollout, deployments);
     Watcher& w = watchers_[rollout];
+    emptied = Reindex(by_deployment_, rollout, w.deployments, deployments);
+    w.deployments = deployments;
     w.stage = stage;
     w.primed = false;
   }
@@ -187,9 +169,10 @@ void PodHealthCache::Release(const std::string& rollout) {
   std::vector<std::string> emptied;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!watchers_.contains(rollout)) return;
-    emptied = Reindex(rollout, {});
-    watchers_.erase(rollout);
+    auto it = watchers_.find(rollout);
+    if (it == watchers_.end()) return;
+    emptied = Reindex(by_deployment_, rollout, it->second.deployments, {});
+    watchers_.erase(it);
   }
   for (const auto& d : emptied) prune_(d + "-");
 }

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/common/reverse_index.h"
 #include "controller/kube/informer.h"
 
 namespace rollgate::rollout {
@@ -83,14 +84,11 @@ class PodHealthCache {
     std::set<std::string> deployments;
     bool primed = false;
   };
-  // Moves `rollout`'s interest to `now`; returns the Deployments nobody watches any more.
-  std::vector<std::string> Reindex(const std::string& rollout, const std::set<std::string>& now);
-
   kube::ObjectLister& pods_;
   std::function<void(const std::string&)> prune_;
   mutable std::mutex mu_;
-  std::map<std::string, Watcher> watchers_;                     // by rollout key
-  std::map<std::string, std::set<std::string>> by_deployment_;  // "ns/name" -> rollout keys
+  std::map<std::string, Watcher> watchers_;  // by rollout key
+  ReverseIndex by_deployment_;               // "ns/name" -> rollout keys
 };
 
 }  // namespace rollgate::rollout

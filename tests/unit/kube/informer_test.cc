@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <deque>
+#include <memory>
 #include <thread>
 
 #include "tests/fakes/fake_clock.h"
@@ -320,6 +321,44 @@ TEST(InformerTest, PruneDropsWhatKeepNoLongerAccepts) {
   EXPECT_EQ(rec.Get().size(), 2u) << "the two adds of the list only";
 }
 
+// An informer running over an empty list (resourceVersion 5) and one watch that delivers `events`
+// only once Open: a test takes a Mark before and knows which changes came after it.
+struct GatedWatch {
+  ScriptedClient client;
+  std::atomic<bool> opened{false};
+  std::unique_ptr<Informer> inf;
+  CancelToken cancel;
+  std::thread run;
+
+  GatedWatch(std::vector<WatchEvent> events, const InformerOptions& opts) {
+    client.lists.emplace_back(ListOf({}, "5"));
+    client.watches.push_back({std::move(events), Status(StatusCode::kCancelled, "")});
+    client.before_watch = [this] {
+      while (!opened) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    };
+    inf = std::make_unique<Informer>(client, opts);
+    run = std::thread([this] { inf->Run(cancel); });
+  }
+  GatedWatch(const GatedWatch&) = delete;
+  GatedWatch& operator=(const GatedWatch&) = delete;
+  ~GatedWatch() {
+    opened = true;
+    cancel.Cancel();
+    run.join();
+  }
+  // The Mark after the list; then the events are delivered, up to resourceVersion `rv`.
+  std::uint64_t MarkThenDeliver(const std::string& rv) {
+    EXPECT_TRUE(inf->WaitForSync(cancel, std::chrono::seconds(5)));
+    const std::uint64_t mark = inf->Mark();
+    opened = true;
+    for (int i = 0; i < 5000 && inf->last_resource_version() != rv; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_EQ(inf->last_resource_version(), rv);
+    return mark;
+  }
+};
+
 // Offer fills the cache with an object read from the API server that the watch has not brought
 // (it became interesting after its last change), without ever replacing what the watch brought
 // or resurrecting an object whose deletion the cache may have seen since the read began.
@@ -351,30 +390,12 @@ TEST(InformerTest, OfferAddsOnlyWhatTheCacheLacksAndCannotResurrect) {
 
   // A delete of an object the cache did not hold arrives while a read is in flight: that read
   // may be of the deleted object, so it is not taken.
-  ScriptedClient c2;
-  c2.lists.emplace_back(ListOf({}, "5"));
-  c2.watches.push_back({{Ev(WatchEvent::Type::kDeleted, Obj("a", "gone", "7"))},
-                        Status(StatusCode::kCancelled, "")});
-  std::atomic<bool> opened{false};
-  c2.before_watch = [&opened] {
-    while (!opened) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  };
-  Informer inf2(c2, opts);
-  CancelToken cancel;
-  std::thread t([&] { inf2.Run(cancel); });
-  ASSERT_TRUE(inf2.WaitForSync(cancel, std::chrono::seconds(5)));
-  const std::uint64_t before = inf2.Mark();  // a read of a/gone begins here ...
-  opened = true;                             // ... its deletion arrives meanwhile
-  for (int i = 0; i < 5000 && inf2.last_resource_version() != "7"; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ASSERT_EQ(inf2.last_resource_version(), "7");
-  inf2.Offer(Obj("a", "gone", "6"), before);
-  EXPECT_EQ(inf2.Get("a/gone"), nullptr) << "a stale read resurrected a deleted object";
-  inf2.Offer(Obj("a", "gone", "8"), inf2.Mark());
-  EXPECT_NE(inf2.Get("a/gone"), nullptr) << "a read begun after the delete is taken";
-  cancel.Cancel();
-  t.join();
+  GatedWatch g({Ev(WatchEvent::Type::kDeleted, Obj("a", "gone", "7"))}, opts);
+  const std::uint64_t before = g.MarkThenDeliver("7");  // a read of a/gone began before
+  g.inf->Offer(Obj("a", "gone", "6"), before);
+  EXPECT_EQ(g.inf->Get("a/gone"), nullptr) << "a stale read resurrected a deleted object";
+  g.inf->Offer(Obj("a", "gone", "8"), g.inf->Mark());
+  EXPECT_NE(g.inf->Get("a/gone"), nullptr) << "a read begun after the delete is taken";
 }
 
 // With offers_follow_interest, a deletion that keep refuses (another tenant's pod, in a cache of
@@ -383,56 +404,23 @@ TEST(InformerTest, OffersFollowingInterestAreNotRefusedForOthersDeletions) {
   auto opts = FastOptions();
   opts.keep = [](const Json& o) { return MetaString(o, "namespace") != "tenant"; };
   for (const bool follow : {false, true}) {
-    ScriptedClient c;
-    c.lists.emplace_back(ListOf({}, "5"));
-    c.watches.push_back({{Ev(WatchEvent::Type::kDeleted, Obj("tenant", "other", "7")),
-                          Ev(WatchEvent::Type::kDeleted, Obj("b", "watched", "8"))},
-                         Status(StatusCode::kCancelled, "")});
-    std::atomic<bool> opened{false};
-    c.before_watch = [&opened] {
-      while (!opened) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    };
     opts.offers_follow_interest = follow;
-    Informer inf(c, opts);
-    CancelToken cancel;
-    std::thread t([&] { inf.Run(cancel); });
-    ASSERT_TRUE(inf.WaitForSync(cancel, std::chrono::seconds(5)));
-    const std::uint64_t before = inf.Mark();
-    opened = true;
-    for (int i = 0; i < 5000 && inf.last_resource_version() != "8"; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    {
+      GatedWatch g({Ev(WatchEvent::Type::kDeleted, Obj("tenant", "other", "7")),
+                    Ev(WatchEvent::Type::kDeleted, Obj("b", "watched", "8"))},
+                   opts);
+      const std::uint64_t before = g.MarkThenDeliver("8");
+      g.inf->Offer(Obj("b", "watched", "6"), before);
+      EXPECT_EQ(g.inf->Get("b/watched"), nullptr)
+          << "a deletion keep accepts still refuses the offer";
     }
-    ASSERT_EQ(inf.last_resource_version(), "8");
-    inf.Offer(Obj("b", "watched", "6"), before);
-    EXPECT_EQ(inf.Get("b/watched"), nullptr) << "a deletion keep accepts still refuses the offer";
-    cancel.Cancel();
-    t.join();
-
     // Only the tenant's deletion came after the mark.
-    ScriptedClient c2;
-    c2.lists.emplace_back(ListOf({}, "5"));
-    c2.watches.push_back({{Ev(WatchEvent::Type::kDeleted, Obj("tenant", "other", "7"))},
-                          Status(StatusCode::kCancelled, "")});
-    std::atomic<bool> opened2{false};
-    c2.before_watch = [&opened2] {
-      while (!opened2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    };
-    Informer inf2(c2, opts);
-    CancelToken cancel2;
-    std::thread t2([&] { inf2.Run(cancel2); });
-    ASSERT_TRUE(inf2.WaitForSync(cancel2, std::chrono::seconds(5)));
-    const std::uint64_t mark = inf2.Mark();
-    opened2 = true;
-    for (int i = 0; i < 5000 && inf2.last_resource_version() != "7"; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    ASSERT_EQ(inf2.last_resource_version(), "7");
-    inf2.Offer(Obj("a", "new", "6"), mark);
-    EXPECT_EQ(inf2.Get("a/new") != nullptr, follow)
+    GatedWatch g({Ev(WatchEvent::Type::kDeleted, Obj("tenant", "other", "7"))}, opts);
+    const std::uint64_t mark = g.MarkThenDeliver("7");
+    g.inf->Offer(Obj("a", "new", "6"), mark);
+    EXPECT_EQ(g.inf->Get("a/new") != nullptr, follow)
         << (follow ? "an unrelated deletion refused the offer"
                    : "without the option, any unseen deletion refuses it");
-    cancel2.Cancel();
-    t2.join();
   }
 }
 

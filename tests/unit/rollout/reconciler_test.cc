@@ -222,6 +222,12 @@ struct Harness {
     auto r = api::DecodeRollout(client.objects.at("app/r"));
     return r.ok() ? api::PhaseName(r->status.environments.at(0).phase) : "";
   }
+  // "reason: message" of the first environment, as the fake API server holds it.
+  std::string Verdict() const {
+    auto r = api::DecodeRollout(client.objects.at("app/r"));
+    if (!r.ok() || r->status.environments.empty()) return "";
+    return r->status.environments[0].reason + ": " + r->status.environments[0].message;
+  }
 };
 
 // One reconcile per environment transition: the status that records the previous images, then
@@ -995,10 +1001,8 @@ TEST(ReconcilerTest, WithThePodCacheAnEnvironmentListsItsPodsOnceThenReadsTheWat
   h.clock.Advance(std::chrono::seconds(8));
   ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
   EXPECT_EQ(h.client.Count("list"), 1);
-  auto r = api::DecodeRollout(h.client.objects.at("app/r"));
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->status.environments.at(0).reason, "ImagePullFailed");
-  EXPECT_NE(r->status.environments[0].message.find("not found"), std::string::npos);
+  EXPECT_TRUE(h.Verdict().starts_with("ImagePullFailed: ")) << h.Verdict();
+  EXPECT_NE(h.Verdict().find("not found"), std::string::npos) << h.Verdict();
 }
 
 // The cache is the watch's: a trouble it brings after the first list is seen on the next look,
@@ -1020,10 +1024,8 @@ TEST(ReconcilerTest, ThePodCacheFollowsTheWatchAndIsReleasedWhenTheEnvironmentRo
   h.clock.Advance(std::chrono::seconds(1));
   ASSERT_TRUE(h.reconciler->Reconcile("app/r").status.ok());
   EXPECT_EQ(h.client.Count("list pods"), 1);
-  auto r = api::DecodeRollout(h.client.objects.at("app/r"));
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->status.environments.at(0).reason, "ContainerCrashing");
-  EXPECT_NE(r->status.environments[0].message.find("no config"), std::string::npos);
+  EXPECT_TRUE(h.Verdict().starts_with("ContainerCrashing: ")) << h.Verdict();
+  EXPECT_NE(h.Verdict().find("no config"), std::string::npos) << h.Verdict();
 
   // Another rollout's environment: its pod was in trouble, the watch clears it, it rolls out.
   CachedHarness g;
